@@ -1,0 +1,118 @@
+"""Kuznetsov (1994) plus anti-PD-1 blockade — this project's model (science.md §2, §3).
+
+**Assumption** (stated in science.md §2): the published per-encounter rates ``n`` (kill) and
+``m`` (effector inactivation) already include PD-1 engagement by tumor PD-L1; blockade relieves
+it in proportion to the patient's PD-L1 expression ``L`` and the receptor occupancy ``RO``::
+
+    n_eff = n·(1 + eps_n·L·RO),   m_eff = m·(1 − eps_m·L·RO),   RO = C/(C + EC50)
+
+with ``C = A1/V1`` the serum antibody concentration from two-compartment PK.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
+
+from ._base import nonneg
+from ._kuznetsov import Kuznetsov1994
+from ._pk import PEMBROLIZUMAB, Drug, clearance, get_drug
+
+
+class TumorImmunePD1(Kuznetsov1994):
+    """Kuznetsov (1994) effector–tumor model with anti-PD-1 antibody and receptor occupancy.
+
+    States ``("E", "T", "A1", "A2")``: effectors and tumor (cells), antibody amount in the
+    central and peripheral compartment (mg). Observables: ``C = A1/V1`` (µg/mL) and
+    ``RO = C/(C + EC50)``. The eight Kuznetsov fields keep their published defaults (see
+    :class:`Kuznetsov1994`). With no drug (``A1 = A2 = 0``) or ``eps_n = eps_m = 0`` the E–T
+    equations are exactly Kuznetsov (1994).
+
+    Blockade fields (all defaults are **assumptions** of this project, to be calibrated):
+
+    ============  ========  =======  ====================================================
+    field         default   unit     meaning
+    ============  ========  =======  ====================================================
+    ``L``         1.0       —        tumor PD-L1 expression, in [0, 1] (patient trait)
+    ``eps_n``     1.0       —        max. relative increase of kill rate n under blockade
+    ``eps_m``     0.5       —        max. relative decrease of inactivation m, in [0, 1]
+    ``EC50``      0.5       µg/mL    concentration of half-maximal PD-1 occupancy; keeps
+                                     RO > 0.9 at clinical troughs (> 4.5 µg/mL), cf.
+                                     > 70 % occupancy for months (Brahmer et al. 2010)
+    ============  ========  =======  ====================================================
+
+    PK fields (defaults: pembrolizumab, Ahamadi et al. 2017; use :meth:`with_drug`):
+    ``CL`` (L/day), ``V1`` (L), ``Q`` (L/day), ``V2`` (L), time-varying clearance
+    ``CL(t) = CL·exp(CL_emax·t^CL_gamma/(CL_T50^CL_gamma + t^CL_gamma))`` with ``t`` the
+    simulation day (treatment is assumed to start at day 0), and ``weight`` (kg; for mg/kg
+    dosing). ``drug`` (static) names the drug whose PK the fields hold.
+    """
+
+    L: Float[ArrayLike, "*N"] = 1.0
+    eps_n: Float[ArrayLike, "*N"] = 1.0
+    eps_m: Float[ArrayLike, "*N"] = 0.5
+    EC50: Float[ArrayLike, "*N"] = 0.5
+    CL: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.CL
+    V1: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.V1
+    Q: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.Q
+    V2: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.V2
+    CL_emax: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.CL_emax
+    CL_T50: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.CL_T50
+    CL_gamma: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.CL_gamma
+    weight: Float[ArrayLike, "*N"] = 70.0
+    drug: str = eqx.field(default=PEMBROLIZUMAB.name, static=True)
+
+    state_names: ClassVar[tuple[str, ...]] = ("E", "T", "A1", "A2")
+    state_units: ClassVar[dict[str, str]] = {"E": "cells", "T": "cells", "A1": "mg", "A2": "mg"}
+    observable_units: ClassVar[dict[str, str]] = {"C": "µg/mL", "RO": "1"}
+    parameter_bounds: ClassVar[dict[str, tuple[float, float]]] = {
+        "L": (0.0, 1.0),
+        "eps_m": (0.0, 1.0),
+        "CL_emax": (-10.0, 10.0),
+        "weight": (1e-3, float("inf")),
+        "V1": (1e-9, float("inf")),
+        "V2": (1e-9, float("inf")),
+        "EC50": (1e-12, float("inf")),
+        "CL_T50": (1e-9, float("inf")),
+    }
+    dosing_state: ClassVar[int] = 2  # boluses go into A1
+
+    @classmethod
+    def with_drug(cls, drug: str | Drug = PEMBROLIZUMAB, **params: ArrayLike) -> TumorImmunePD1:
+        """Model with a drug preset's typical PK (``"pembrolizumab"``, ``"nivolumab"``)."""
+        d = get_drug(drug) if isinstance(drug, str) else drug
+        fields = {**d.pk_parameters(), **params}
+        return cls(drug=d.name, **fields)  # type: ignore[arg-type]
+
+    def occupancy(self, C: Array) -> Array:
+        """PD-1 receptor occupancy for concentration ``C`` (µg/mL)."""
+        return C / (C + self.EC50)
+
+    def vector_field(
+        self, t: Float[ArrayLike, ""], y: Float[Array, " 4"], args: object = None
+    ) -> Float[Array, " 4"]:
+        E = nonneg(y[0])
+        T = nonneg(y[1])
+        A1 = nonneg(y[2])
+        A2 = nonneg(y[3])
+        C = A1 / self.V1
+        ro = self.occupancy(C)
+        block = self.L * ro
+        n_eff = self.n * (1.0 + self.eps_n * block)
+        m_eff = self.m * (1.0 - self.eps_m * block)
+        dE, dT = self.rates(E, T, n_eff, m_eff)
+        cl = clearance(t, self.CL, self.CL_emax, self.CL_T50, self.CL_gamma)
+        k12A1 = self.Q / self.V1 * A1
+        k21A2 = self.Q / self.V2 * A2
+        dA1 = -cl / self.V1 * A1 - k12A1 + k21A2
+        dA2 = k12A1 - k21A2
+        return jnp.stack([dE, dT, dA1, dA2])
+
+    def observables(
+        self, t: Float[Array, "..."], y: Float[Array, "... 4"]
+    ) -> dict[str, Float[Array, "..."]]:
+        C = nonneg(y[..., 2]) / self.V1
+        return {"C": C, "RO": self.occupancy(C)}
