@@ -29,9 +29,7 @@ def _check_dtype(dtype: str) -> str:
     return dtype
 
 
-def prepare_batch(
-    model: Model, y0: Mapping[str, ArrayLike]
-) -> tuple[Model, np.ndarray, int]:
+def prepare_batch(model: Model, y0: Mapping[str, ArrayLike]) -> tuple[Model, np.ndarray, int]:
     """Validate ``model`` and ``y0``; broadcast every parameter and state to length N.
 
     Returns the batched model (every field an array of shape ``(N,)``), ``y0`` as an array of
@@ -84,8 +82,7 @@ def make_schedule(
     dosing_state = getattr(model, "dosing_state", None)
     if dosing_state is None:
         raise ValueError(
-            f"regimen given but {type(model).__name__} has no drug compartment; "
-            "use TumorImmunePD1"
+            f"regimen given but {type(model).__name__} has no drug compartment; use TumorImmunePD1"
         )
     model_drug = getattr(model, "drug", None)
     if regimen.drug is not None and model_drug is not None and regimen.drug != model_drug:
@@ -114,7 +111,9 @@ def to_dataset(
     ys = ys.copy()
     if "T" in names:  # a tumor below one cell is extinct, and stays so
         iT = names.index("T")
-        gone = np.maximum.accumulate(np.nan_to_num(ys[..., iT], nan=np.inf) < EXTINCTION_CELLS, axis=1)
+        gone = np.maximum.accumulate(
+            np.nan_to_num(ys[..., iT], nan=np.inf) < EXTINCTION_CELLS, axis=1
+        )
         ys[..., iT] = np.where(gone, 0.0, np.maximum(ys[..., iT], 0.0))
     if "E" in names:
         iE = names.index("E")
@@ -123,7 +122,9 @@ def to_dataset(
         obs = jax.vmap(lambda m, y: m.observables(ts, y))(model, ys)
     obs = {k: np.asarray(v) for k, v in obs.items()}
     dims = ("patient", "time")
-    data = {k: (dims, ys[..., i]) for i, k in enumerate(names)}
+    data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
+        k: (dims, ys[..., i]) for i, k in enumerate(names)
+    }
     data.update({k: (dims, v) for k, v in obs.items()})
     data["status"] = (("patient",), status.astype(np.int32))
     ds = xr.Dataset(data, coords={"time": ("time", ts), "patient": np.arange(ys.shape[0])})
@@ -173,7 +174,7 @@ def simulate(
     Raises:
         ValueError: unknown or missing states, invalid parameters, times, dtype or regimen.
     """
-    dtype = _check_dtype(dtype)
+    _check_dtype(dtype)
     ts = validate_times(t)
     rt, at = DEFAULT_TOLERANCES[dtype]
     rtol = rt if rtol is None else float(rtol)
@@ -202,5 +203,6 @@ def simulate(
         wall_time_s=elapsed,
         tumorimmune_version=__version__,
     )
-    ds["num_steps"] = (("patient",) if "patient" in ds.dims else (), steps if n > 1 else steps[0])
+    steps_dims = ("patient",) if "patient" in ds.dims else ()
+    ds["num_steps"] = xr.Variable(steps_dims, steps if n > 1 else steps[0])
     return ds

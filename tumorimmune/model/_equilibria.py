@@ -22,11 +22,11 @@ class Equilibrium:
 
 
 def _classify(ev: np.ndarray) -> str:
-    re = ev.real
+    re = np.real(ev)
     if np.all(re < 0):
-        return "stable focus" if np.any(np.abs(ev.imag) > 0) else "stable node"
+        return "stable focus" if np.any(np.abs(np.imag(ev)) > 0) else "stable node"
     if np.all(re > 0):
-        return "unstable focus" if np.any(np.abs(ev.imag) > 0) else "unstable node"
+        return "unstable focus" if np.any(np.abs(np.imag(ev)) > 0) else "unstable node"
     return "saddle"
 
 

@@ -51,13 +51,11 @@ class Kuznetsov1994(Model):
     state_names: ClassVar[tuple[str, ...]] = ("E", "T")
     state_units: ClassVar[dict[str, str]] = {"E": "cells", "T": "cells"}
 
-    def rates(
-        self, E: Array, T: Array, n: ArrayLike, m: ArrayLike
-    ) -> tuple[Array, Array]:
-        """dE/dt and dT/dt for given per-encounter rates ``n`` and ``m`` (shared with PD-1 model)."""
+    def rates(self, E: Array, T: Array, n: ArrayLike, m: ArrayLike) -> tuple[Array, Array]:
+        """dE/dt and dT/dt for per-encounter rates ``n``, ``m`` (shared with the PD-1 model)."""
         dE = self.s + self.p * E * T / (self.g + T) - m * E * T - self.d * E
         dT = self.a * T * (1.0 - self.b * T) - n * E * T
-        return dE, dT
+        return jnp.asarray(dE), jnp.asarray(dT)
 
     def vector_field(
         self, t: Float[ArrayLike, ""], y: Float[Array, " 2"], args: object = None
@@ -69,6 +67,37 @@ class Kuznetsov1994(Model):
         return jnp.stack([dE, dT])
 
     # ------------------------------------------------------------ nondimensional form
+    @classmethod
+    def from_nondimensional(
+        cls,
+        *,
+        sigma: float,
+        rho: float,
+        eta: float,
+        mu: float,
+        delta: float,
+        alpha: float,
+        beta: float,
+        n: float = 1.101e-7,
+        E0: float = 1e6,
+        T0: float = 1e6,
+    ) -> Kuznetsov1994:
+        """Dimensional model from the nondimensional parameters (inverse of ``nondimensional``).
+
+        ``n`` (1/(cell·day)) fixes the time scale τ = n·T0·t; E0, T0 are the cell scales.
+        """
+        k = n * T0
+        return cls(
+            s=sigma * k * E0,
+            p=rho * k,
+            g=eta * T0,
+            m=mu * n,
+            d=delta * k,
+            a=alpha * k,
+            b=beta / T0,
+            n=n,
+        )
+
     def nondimensional(self, E0: float = 1e6, T0: float = 1e6) -> dict[str, Array]:
         """Nondimensional parameters (σ, ρ, η, μ, δ, α, β) with scales E0, T0 (cells).
 

@@ -109,8 +109,10 @@ def clearance(
 ) -> Float[Array, "..."]:
     """Clearance at time ``t`` (days since first dose), L/day; constant when ``CL_emax = 0``."""
     t = jnp.maximum(jnp.asarray(t), 0.0)
+    if isinstance(CL_emax, (int, float)) and CL_emax == 0:  # known constant: skip pow and exp
+        return jnp.asarray(CL * jnp.ones_like(t))
     tg = t**CL_gamma
-    return CL * jnp.exp(CL_emax * tg / (CL_T50**CL_gamma + tg))
+    return jnp.asarray(CL * jnp.exp(CL_emax * tg / (CL_T50**CL_gamma + tg)))
 
 
 def two_compartment_bolus(

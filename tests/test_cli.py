@@ -1,0 +1,42 @@
+"""The command line entry point."""
+
+import subprocess
+import sys
+
+import pandas as pd
+from typer.testing import CliRunner
+
+import tumorimmune
+from tumorimmune.cli import app
+
+runner = CliRunner()
+
+
+def test_version_and_help():
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and tumorimmune.__version__ in r.output
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0 and "simulate" in r.output
+
+
+def test_console_script_installed():
+    r = subprocess.run(
+        [sys.executable, "-m", "tumorimmune", "--version"], capture_output=True, text=True
+    )
+    assert r.returncode == 0 and tumorimmune.__version__ in r.stdout
+
+
+def test_simulate_writes_csv(tmp_path):
+    out = tmp_path / "traj.csv"
+    r = runner.invoke(app, ["simulate", "--days", "63", "-p", "L=0.5", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out)
+    assert list(df["time"]) == [0, 7, 14, 21, 28, 35, 42, 49, 56, 63]
+    assert {"E", "T", "C", "RO"} <= set(df.columns)
+    assert df["C"].iloc[3] > 12 and df["C"].iloc[0] == 0  # pre-dose trough on day 21
+
+
+def test_simulate_bad_parameter_is_clear():
+    r = runner.invoke(app, ["simulate", "-p", "foo=1"])
+    assert r.exit_code == 2
+    assert "unknown parameter 'foo'" in r.output
