@@ -1,0 +1,39 @@
+"""Tests of ``tumorimmune report`` (tumorimmune/cli/_report.py); here to share the fixtures."""
+
+from __future__ import annotations
+
+import pytest
+import zarr
+from typer.testing import CliRunner
+
+from tumorimmune.cli import app
+from tumorimmune.sweeps._store import STATUS_KEY
+
+
+def _store(ds, path):
+    ds.to_zarr(path, consolidated=False)
+    zarr.open_group(str(path), mode="r+").attrs[STATUS_KEY] = "complete"
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:The data type .* does not have a Zarr V3 specification")
+def test_report_command_writes_html(results, tmp_path):
+    store = _store(results, tmp_path / "results.zarr")
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", str(store)])
+    assert res.exit_code == 0, res.output
+    default = tmp_path / "report.html"
+    assert default.is_file() and f"report: {default}" in res.output
+    html = default.read_text("utf-8")
+    for fig in ("fig-summary", "fig-response-map", "fig-waterfall", "fig-pfs", "fig-metadata"):
+        assert f'<div id="{fig}"' in html
+    out = tmp_path / "elsewhere" / "r.html"
+    res = runner.invoke(app, ["report", str(store), "-o", str(out), "--title", "Trial A"])
+    assert res.exit_code == 0, res.output
+    assert "<title>Trial A</title>" in out.read_text("utf-8")
+
+
+def test_report_command_missing_store(tmp_path):
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "nope.zarr")])
+    assert res.exit_code == 2
+    assert "no sweep store" in res.output

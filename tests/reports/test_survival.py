@@ -1,0 +1,61 @@
+"""Tests of tumorimmune.reports._survival (Kaplan–Meier figure)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from tumorimmune.reports import kaplan_meier
+
+
+def _pfs_dataset(days, events, status) -> xr.Dataset:
+    return xr.Dataset(
+        {
+            "pfs_days": (("arm", "patient"), np.asarray([days], dtype=float)),
+            "pfs_event": (("arm", "patient"), np.asarray([events], dtype=bool)),
+            "status": (("arm", "patient"), np.asarray([status], dtype=np.int32)),
+        },
+        coords={"arm": ["treated"], "patient": np.arange(len(days))},
+    )
+
+
+def test_km_steps_hand_computed():
+    # times 2, 3, 3(censored), 5, 8(censored); a failed solve (status 1) must be ignored.
+    # S: 1 on [0,2); 4/5 = 0.8 on [2,3); 0.8·3/4 = 0.6 on [3,5); 0.6·1/2 = 0.3 from 5 on.
+    ds = _pfs_dataset(
+        [2.0, 3.0, 3.0, 5.0, 8.0, 1.0],
+        [True, True, False, True, False, True],
+        [0, 0, 0, 0, 0, 1],
+    )
+    fig = kaplan_meier(ds)
+    curve = next(t for t in fig.data if t.line.width == 2.5)
+    assert curve.line.shape == "hv"
+    np.testing.assert_allclose(np.asarray(curve.x), [0.0, 2.0, 3.0, 5.0, 8.0])
+    np.testing.assert_allclose(np.asarray(curve.y), [1.0, 0.8, 0.6, 0.3, 0.3])
+    assert "n = 5, 3 events" in curve.name
+    lower, upper = (np.asarray(t.y) for t in fig.data[:2])
+    assert fig.data[1].fill == "tonexty"
+    assert np.all(lower <= np.asarray(curve.y) + 1e-12)
+    assert np.all(np.asarray(curve.y) <= upper + 1e-12)
+    assert np.all(lower[1:] < np.asarray(curve.y)[1:])  # a real band after the first event
+    # one censoring tick, at day 3 on the curve (S(3) = 0.6); day 8 is the end of follow-up
+    ticks = [t for t in fig.data if t.mode == "markers"]
+    assert len(ticks) == 1
+    np.testing.assert_allclose(np.asarray(ticks[0].x), [3.0])
+    np.testing.assert_allclose(np.asarray(ticks[0].y), [0.6])
+
+
+def test_km_curve_extends_to_last_follow_up(results):
+    fig = kaplan_meier(results)
+    curves = [t for t in fig.data if t.line.width == 2.5]
+    assert len(curves) == results.sizes["arm"]
+    for i, c in enumerate(curves):
+        y = np.asarray(c.y)
+        assert y[0] == 1.0 and np.all(np.diff(y) <= 0)
+        assert np.asarray(c.x)[-1] == np.nanmax(results["pfs_days"].values[i])
+
+
+def test_km_missing_variable(results):
+    with pytest.raises(ValueError, match="'pfs_event'"):
+        kaplan_meier(results.drop_vars("pfs_event"))

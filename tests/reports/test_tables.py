@@ -1,0 +1,58 @@
+"""Tests of tumorimmune.reports._tables (summary and metadata tables)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from tumorimmune.reports import run_metadata, summary_table
+
+
+def test_summary_table_rows_match_dataset(results):
+    fig = summary_table(results)
+    assert len(fig.data) == 1 and isinstance(fig.data[0], go.Table)
+    cols = fig.data[0].cells.values
+    arms = [str(a) for a in results["arm"].values]
+    assert list(cols[0]) == arms
+    assert [int(v.replace(",", "")) for v in cols[1]] == [int(v) for v in results["n"].values]
+    for i in range(len(arms)):
+        orr, lo, hi = (float(results[k].values[i]) for k in ("orr", "orr_lo", "orr_hi"))
+        assert cols[2][i] == f"{100 * orr:.1f} ({100 * lo:.1f}–{100 * hi:.1f})"
+        for j, key in enumerate(("n_cr", "n_pr", "n_sd", "n_pd", "n_failed"), start=5):
+            assert int(cols[j][i]) == int(results[key].values[i])
+    # the synthetic cohort has one failed solve, in the treated arm
+    assert list(cols[9]) == ["0", "1"]
+
+
+def test_summary_table_median_not_reached(results):
+    ds = results.copy()
+    ds["median_pfs_days"] = ds["median_pfs_days"].copy(data=np.array([np.nan, 84.0]))
+    ds["median_pfs_days_lo"] = ds["median_pfs_days_lo"].copy(data=np.array([np.nan, 42.0]))
+    ds["median_pfs_days_hi"] = ds["median_pfs_days_hi"].copy(data=np.array([np.nan, np.nan]))
+    cols = summary_table(ds).data[0].cells.values
+    assert cols[4][0] == "not reached"
+    assert cols[4][1] == "84 (42–NR)"
+
+
+def test_summary_table_missing_variable_is_named(results):
+    with pytest.raises(ValueError, match="'dcr_hi'"):
+        summary_table(results.drop_vars("dcr_hi"))
+
+
+def test_run_metadata_lists_attributes(results):
+    fig = run_metadata(results)
+    keys, values = fig.data[0].cells.values
+    table = {k.replace("<b>", "").replace("</b>", ""): v for k, v in zip(keys, values, strict=True)}
+    assert table["Model"] == "TumorImmunePD1"
+    assert table["Precision"] == "float64"
+    assert table["Wall time (s)"] == "12.50"
+    versions = json.loads(results.attrs["versions"])
+    for pkg, ver in versions.items():
+        assert table[f"Version of {pkg}"] == ver
+    assert "[grid]" in table["Spec (TOML)"]
+    assert table["attribute n_failed"] == "1"  # other short attributes are listed too
+    no_spec = run_metadata(results, include_spec=False).data[0].cells.values[0]
+    assert not any("Spec" in k for k in no_spec)

@@ -1,0 +1,57 @@
+"""Tests of tumorimmune.reports._trajectories (median and quantile bands)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tumorimmune.reports import trajectory_bands
+
+
+def _traces(fig, yaxis: str):
+    return [t for t in fig.data if t.yaxis == yaxis]
+
+
+def test_bands_match_quantiles(results):
+    fig = trajectory_bands(results)
+    T = np.maximum(results["traj_T"].values, 1.0)
+    for i, arm in enumerate(results["arm"].values):
+        lo, hi, med = [t for t in _traces(fig, "y") if t.legendgroup == f"arm{i}"]
+        assert med.name == str(arm)
+        good = np.isfinite(T[i]).all(axis=1)
+        np.testing.assert_allclose(np.asarray(med.y), np.median(T[i][good], axis=0), rtol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(lo.y), np.quantile(T[i][good], 0.05, axis=0), rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            np.asarray(hi.y), np.quantile(T[i][good], 0.95, axis=0), rtol=1e-6
+        )
+        assert hi.fill == "tonexty"
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_drug_panels_only_for_treated_arms(results):
+    fig = trajectory_bands(results)
+    # panels: T, E, C, RO; C and RO show the treated arm only (3 traces each)
+    assert [len(_traces(fig, a)) for a in ("y", "y2", "y3", "y4")] == [6, 6, 3, 3]
+    ro_median = _traces(fig, "y4")[2]
+    assert ro_median.name == str(results["arm"].values[1])
+    ro = results["traj_RO"].values[1] * 100.0
+    good = np.isfinite(ro).all(axis=1)
+    np.testing.assert_allclose(np.asarray(ro_median.y), np.median(ro[good], axis=0), rtol=1e-6)
+    assert "(%)" in fig.layout.yaxis4.title.text
+
+
+def test_no_drug_panels_without_treated_arm(results):
+    control_only = results.isel(arm=[0])
+    fig = trajectory_bands(control_only)
+    assert {t.yaxis for t in fig.data} == {"y", "y2"}
+    fig = trajectory_bands(results.drop_vars(["traj_C", "traj_RO"]))
+    assert {t.yaxis for t in fig.data} == {"y", "y2"}
+
+
+def test_bad_quantiles_and_missing_traj(results):
+    with pytest.raises(ValueError, match="lower"):
+        trajectory_bands(results, lower=0.6, upper=0.4)
+    with pytest.raises(ValueError, match="'traj_T'"):
+        trajectory_bands(results.drop_vars("traj_T"))

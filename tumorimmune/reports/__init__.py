@@ -1,0 +1,38 @@
+"""Plotly figures of a sweep's results and the self-contained HTML report.
+
+Every figure function takes a results ``xarray.Dataset`` (schema in CONTRIBUTING.md) and
+returns a :class:`plotly.graph_objects.Figure`; :func:`write_report` assembles them into one
+offline HTML file::
+
+    import xarray as xr
+    from tumorimmune import reports
+
+    ds = xr.open_zarr("results.zarr")
+    reports.write_report(ds, "report.html")
+"""
+
+from ._html import render_report as render_report
+from ._html import write_report as write_report
+from ._parameters import parameter_distributions as parameter_distributions
+from ._response import response_map as response_map
+from ._response import spider as spider
+from ._response import waterfall as waterfall
+from ._style import OKABE_ITO as OKABE_ITO
+from ._survival import kaplan_meier as kaplan_meier
+from ._tables import run_metadata as run_metadata
+from ._tables import summary_table as summary_table
+from ._trajectories import trajectory_bands as trajectory_bands
+
+__all__ = [
+    "OKABE_ITO",
+    "kaplan_meier",
+    "parameter_distributions",
+    "render_report",
+    "response_map",
+    "run_metadata",
+    "spider",
+    "summary_table",
+    "trajectory_bands",
+    "waterfall",
+    "write_report",
+]

@@ -1,0 +1,158 @@
+"""Distributions of the sampled patient parameters, responders vs non-responders."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import xarray as xr
+from plotly.subplots import make_subplots
+
+from ._data import (
+    arm_names,
+    grid_axes,
+    is_log_spaced,
+    label_with_units,
+    parameter_names,
+    require,
+    units_of,
+)
+from ._style import OKABE_ITO, base_layout, rgba
+
+#: Parameters with at most this many distinct values (grid axes) are drawn as grouped bars.
+MAX_DISCRETE = 12
+
+_GROUPS = (
+    ("responders (CR/PR)", OKABE_ITO["blue"]),
+    ("non-responders (SD/PD)", OKABE_ITO["vermillion"]),
+)
+
+
+def parameter_distributions(
+    ds: xr.Dataset, *, arm: str | None = None, bins: int | None = None, max_cols: int = 3
+) -> go.Figure:
+    """Distribution of every varying patient parameter (``param_<name>``), responders
+    (best response CR or PR) against non-responders (SD or PD) in one arm.
+
+    Each group is normalised to fractions of its own size, so the shapes compare even when
+    the groups differ in size. Continuous parameters are binned (log-spaced bins on a log axis
+    for positive parameters spanning ≥ 1.5 decades) and drawn as step outlines; parameters
+    with at most 12 distinct values (grid axes) as grouped bars. Failed solves are left out.
+    Binning happens here, so the figure size does not grow with N. Panels: grid parameters
+    first (grid order), then the others alphabetically.
+
+    Args:
+        ds: results dataset with ``param_<name>`` (patient) and ``best_response``.
+        arm: arm whose responses split the cohort; default the last arm (the control, when
+            there is one, is the first).
+        bins: number of bins of continuous parameters (>= 2); default the Rice rule
+            ``ceil(2·N^(1/3))`` clipped to [10, 40].
+        max_cols: panels per row.
+
+    Raises:
+        ValueError: no ``param_*`` variable, unknown ``arm``, or ``bins < 2``.
+    """
+    grid = [a[len("axis_") :] for a in grid_axes(ds)]
+    names = parameter_names(ds)
+    names = [g for g in grid if g in names] + sorted(
+        (p for p in names if p not in grid), key=str.lower
+    )
+    if not names:
+        raise ValueError("parameter_distributions needs 'param_<name>' variables; none present")
+    require(ds, "best_response", figure="parameter_distributions")
+    if bins is None:
+        bins = int(np.clip(np.ceil(2.0 * ds.sizes["patient"] ** (1 / 3)), 10, 40))
+    if bins < 2:
+        raise ValueError(f"bins must be >= 2; got {bins}")
+    arms = arm_names(ds)
+    arm = arms[-1] if arm is None else arm
+    if arm not in arms:
+        raise ValueError(f"arm {arm!r} is not in the dataset; arms: {arms}")
+    resp = np.asarray(ds["best_response"].sel(arm=arm).values).astype(int)
+    masks = (np.isin(resp, (0, 1)), np.isin(resp, (2, 3)))
+    n_groups = [int(m.sum()) for m in masks]
+    cols = min(len(names), max_cols)
+    rows = math.ceil(len(names) / cols)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        horizontal_spacing=0.07,
+        vertical_spacing=0.5 / rows if rows > 1 else 0.1,
+    )
+    for k, name in enumerate(names):
+        r, c = divmod(k, cols)
+        var = f"param_{name}"
+        values = np.asarray(ds[var].values, dtype=float)
+        units = units_of(ds, var, name)
+        uniq = np.unique(values[np.isfinite(values)])
+        log = False
+        if uniq.size <= MAX_DISCRETE:
+            for g, ((label, color), mask) in enumerate(zip(_GROUPS, masks, strict=True)):
+                v = values[mask]
+                frac = np.array([(v == u).sum() for u in uniq], dtype=float) / max(v.size, 1)
+                fig.add_trace(
+                    go.Bar(
+                        x=[f"{u:.3g}" for u in uniq],
+                        y=frac.astype(np.float32),
+                        marker={"color": color},
+                        name=f"{label}, n = {n_groups[g]:,}",
+                        legendgroup=str(g),
+                        showlegend=k == 0,
+                        hovertemplate=(f"{name} = %{{x}}<br>%{{y:.1%}} of {label}<extra></extra>"),
+                    ),
+                    row=r + 1,
+                    col=c + 1,
+                )
+            fig.update_xaxes(type="category", row=r + 1, col=c + 1)
+        else:
+            finite = values[np.isfinite(values)]
+            log = is_log_spaced(finite)
+            if log:
+                edges = np.geomspace(finite.min(), finite.max(), bins + 1)
+            else:
+                edges = np.linspace(finite.min(), finite.max(), bins + 1)
+            for g, ((label, color), mask) in enumerate(zip(_GROUPS, masks, strict=True)):
+                v = values[mask]
+                counts, _ = np.histogram(v[np.isfinite(v)], bins=edges)
+                frac = counts / max(v.size, 1)
+                fig.add_trace(
+                    go.Scatter(
+                        x=edges,
+                        y=np.append(frac, frac[-1]).astype(np.float32),
+                        mode="lines",
+                        line={"shape": "hv", "color": color, "width": 1.8},
+                        fill="tozeroy",
+                        fillcolor=rgba(color, 0.15),
+                        name=f"{label}, n = {n_groups[g]:,}",
+                        legendgroup=str(g),
+                        showlegend=k == 0,
+                        hovertemplate=(
+                            f"{name} from %{{x:.3g}}: %{{y:.1%}} of {label}<extra></extra>"
+                        ),
+                    ),
+                    row=r + 1,
+                    col=c + 1,
+                )
+        fig.update_xaxes(
+            title_text=label_with_units(name, units),
+            type="log" if log else None,
+            exponentformat="power",
+            dtick=1 if log else None,
+            row=r + 1,
+            col=c + 1,
+        )
+        fig.update_yaxes(
+            title_text="fraction of group" if c == 0 else None,
+            tickformat=".0%",
+            rangemode="tozero",
+            row=r + 1,
+            col=c + 1,
+        )
+    return base_layout(
+        fig,
+        title=f"Patient parameters, responders vs non-responders in arm “{arm}”",
+        height=130 + 280 * rows,
+        barmode="group",
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1.0, "xanchor": "right"},
+    )

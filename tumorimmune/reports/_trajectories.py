@@ -1,0 +1,140 @@
+"""Trajectory bands: median and 5–95 % of the stored trajectories, per arm."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import xarray as xr
+from plotly.subplots import make_subplots
+
+from ._data import arm_names, require, treated_arms
+from ._style import arm_color, base_layout, rgba
+
+#: (variable, panel title, y-axis title, cell counts?, value scale)
+_PANELS: tuple[tuple[str, str, str, bool, float], ...] = (
+    ("traj_T", "Tumor cells T", "tumor cells", True, 1.0),
+    ("traj_E", "Effector cells E", "effector cells", True, 1.0),
+    ("traj_C", "Antibody concentration C (treated arms)", "C (µg/mL)", False, 1.0),
+    ("traj_RO", "PD-1 receptor occupancy RO (treated arms)", "RO (%)", False, 100.0),
+)
+
+#: Cell counts below this are drawn at it (extinct tumors reach 0; log axes cannot show 0).
+CELL_FLOOR = 1.0
+#: Cell panels use a log axis when the band spans at least this factor.
+LOG_SPAN = 30.0
+
+
+def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95) -> go.Figure:
+    """Median and ``[lower, upper]`` quantile band over the stored patients, per arm and time.
+
+    Panels: tumor cells ``traj_T`` and effector cells ``traj_E`` (cells, log axis; values
+    below 1 cell drawn at 1 cell), and — when present — antibody concentration ``traj_C``
+    (µg/mL) and receptor occupancy ``traj_RO`` (%) for the treated arms (arms whose ``traj_C``
+    is positive somewhere). Quantiles ignore NaN (failed solves).
+
+    Args:
+        ds: results dataset with ``traj_T``, ``traj_E`` (arm, traj_patient, time) and coord
+            ``time`` (days).
+        lower, upper: quantiles of the band, ``0 <= lower < upper <= 1``.
+    """
+    require(ds, "traj_T", "traj_E", "time", figure="trajectory_bands")
+    if not (0.0 <= lower < upper <= 1.0):
+        raise ValueError(f"need 0 <= lower < upper <= 1; got lower={lower!r}, upper={upper!r}")
+    arms = arm_names(ds)
+    treated = set(treated_arms(ds))
+    panels = [
+        p for p in _PANELS if p[0] in ds.variables and (p[0] in ("traj_T", "traj_E") or treated)
+    ]
+    t = np.asarray(ds["time"].values, dtype=float)
+    fig = make_subplots(
+        rows=len(panels),
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=[p[1] for p in panels],
+        vertical_spacing=0.07,
+    )
+    n_traj = ds.sizes.get("traj_patient", 0)
+    for r, (var, _title, ytitle, cells, scale) in enumerate(panels, start=1):
+        data = np.asarray(ds[var].transpose("arm", "traj_patient", "time").values, dtype=float)
+        if cells:
+            data = np.maximum(data, CELL_FLOOR)
+        finite = data[np.isfinite(data)]
+        log = cells and finite.size > 0 and bool(finite.max() >= LOG_SPAN * finite.min())
+        for i, arm in enumerate(arms):
+            if var in ("traj_C", "traj_RO") and arm not in treated:
+                continue
+            x = data[i] * scale
+            good = np.isfinite(x).any(axis=1)
+            if not good.any():
+                continue
+            q_lo, med, q_hi = np.nanquantile(x[good], [lower, 0.5, upper], axis=0)
+            color = arm_color(i)
+            group = f"arm{i}"
+            unit = ytitle
+            fig.add_trace(
+                go.Scatter(
+                    x=t,
+                    y=q_lo.astype(np.float32),
+                    mode="lines",
+                    line={"width": 0, "color": color},
+                    legendgroup=group,
+                    showlegend=False,
+                    hoverinfo="skip",
+                    name=f"{arm} {lower:.0%}",
+                ),
+                row=r,
+                col=1,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=t,
+                    y=q_hi.astype(np.float32),
+                    mode="lines",
+                    line={"width": 0, "color": color},
+                    fill="tonexty",
+                    fillcolor=rgba(color, 0.18),
+                    legendgroup=group,
+                    showlegend=False,
+                    hoverinfo="skip",
+                    name=f"{arm} {upper:.0%}",
+                ),
+                row=r,
+                col=1,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=t,
+                    y=med.astype(np.float32),
+                    customdata=np.stack([q_lo, q_hi], axis=1).astype(np.float32),
+                    mode="lines",
+                    line={"width": 2.2, "color": color},
+                    legendgroup=group,
+                    showlegend=r == 1,
+                    name=arm,
+                    hovertemplate=(
+                        f"<b>{arm}</b>, day %{{x:.0f}}<br>median {unit}: %{{y:.3g}}<br>"
+                        f"{lower:.0%}–{upper:.0%}: %{{customdata[0]:.3g}}–%{{customdata[1]:.3g}}"
+                        f"<extra>{int(good.sum()):,} patients</extra>"
+                    ),
+                ),
+                row=r,
+                col=1,
+            )
+        fig.update_yaxes(
+            title_text=ytitle,
+            type="log" if log else "linear",
+            exponentformat="power",
+            dtick=1 if log else None,  # powers of ten only: no cluttered 2/5 labels
+            row=r,
+            col=1,
+        )
+    fig.update_xaxes(title_text="days since start of treatment", row=len(panels), col=1)
+    return base_layout(
+        fig,
+        title=(
+            f"Trajectories: median (line) and {lower:.0%}–{upper:.0%} band over "
+            f"{n_traj:,} stored patients per arm"
+        ),
+        height=120 + 260 * len(panels),
+        legend={"title": {"text": "arm"}, "y": 1.0, "yanchor": "top"},
+    )
