@@ -1,0 +1,151 @@
+"""Sweep specification: validation messages, derived quantities, TOML round trip, examples."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tumorimmune.sweeps import load_spec, validate_spec
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.toml"))
+
+
+def _error(data: dict) -> str:
+    with pytest.raises(ValueError) as info:
+        validate_spec(data)
+    return str(info.value)
+
+
+def test_tiny_spec_is_valid_and_derived_sizes(tiny):
+    s = validate_spec(tiny())
+    assert s.n_cells == 2
+    assert s.n_patients == 20
+    np.testing.assert_array_equal(s.scan_days(), [0.0, 42.0, 84.0, 126.0])
+    assert s.varying() == ["eps_m", "a", "L", "T0", "weight", "eta_CL", "eta_V"]
+
+
+def test_typo_in_top_level_key_names_key_and_allowed_keys(tiny):
+    d = tiny()
+    d["folow_up_days"] = d.pop("follow_up_days")
+    msg = _error(d)
+    assert "folow_up_days" in msg and "follow_up_days" in msg and "allowed keys" in msg
+
+
+def test_typo_in_arm_key_names_arm_and_allowed_keys(tiny):
+    d = tiny()
+    d["arms"][2]["dosee"] = d["arms"][2].pop("dose")
+    msg = _error(d)
+    assert msg.startswith("arms[2].dosee") and "'dose'" in msg and "'interval'" in msg
+
+
+def test_typo_in_distribution_key(tiny):
+    d = tiny()
+    d["variability"]["a"]["cvv"] = 0.3
+    msg = _error(d)
+    assert "variability.a.cvv" in msg and "'cv'" in msg
+
+
+def test_unknown_parameter_lists_allowed_parameters(tiny):
+    d = tiny()
+    d["variability"]["growth"] = {"dist": "uniform", "low": 0.1, "high": 0.2}
+    msg = _error(d)
+    assert "variability.growth" in msg and "'a'" in msg and "'T0'" in msg
+
+
+def test_negative_cv(tiny):
+    d = tiny()
+    d["variability"]["a"]["cv"] = -0.1
+    msg = _error(d)
+    assert "variability.a" in msg and "cv" in msg and "-0.1" in msg
+
+
+def test_empty_axis(tiny):
+    d = tiny(axes={"eps_m": {"values": []}})
+    msg = _error(d)
+    assert "axes.eps_m" in msg and "empty" in msg
+
+
+def test_axis_needs_exactly_one_form_and_positive_logspace(tiny):
+    assert "exactly one" in _error(tiny(axes={"a": {"values": [0.1], "linspace": [0, 1, 3]}}))
+    assert "logspace" in _error(tiny(axes={"a": {"logspace": [0.0, 1.0, 3]}}))
+
+
+def test_axis_values_outside_parameter_bounds(tiny):
+    msg = _error(tiny(axes={"L": {"linspace": [0.0, 1.5, 4]}}))
+    assert "axes.L" in msg and "1.5" in msg
+
+
+def test_zero_interval_regimen(tiny):
+    d = tiny()
+    d["arms"][2]["interval"] = 0
+    msg = _error(d)
+    assert "arms[2].interval" in msg and "greater than 0" in msg
+
+
+def test_unknown_regimen_lists_presets(tiny):
+    d = tiny()
+    d["arms"][1]["regimen"] = "pembro_200"
+    msg = _error(d)
+    assert "arms[1]" in msg and "pembrolizumab_200mg_q3w" in msg
+
+
+def test_unknown_drug_and_precision_and_sampling(tiny):
+    d = tiny()
+    d["arms"][2]["drug"] = "atezolizumab"
+    assert "nivolumab" in _error(d)
+    msg = _error(tiny(precision="float16"))
+    assert "precision" in msg and "float32" in msg and "float64" in msg
+    msg = _error(tiny(sampling={"method": "halton"}))
+    assert "sampling.method" in msg and "'lhs'" in msg and "'sobol'" in msg
+
+
+def test_unbounded_distribution_on_bounded_parameter(tiny):
+    d = tiny()
+    d["variability"]["L"] = {"dist": "lognormal", "median": 0.5, "cv": 0.5}
+    msg = _error(d)
+    assert "variability.L" in msg and "high" in msg
+    d["variability"]["L"]["high"] = 1.0  # truncated: fine
+    validate_spec(d)
+
+
+def test_pk_parameters_come_from_the_drug(tiny):
+    d = tiny()
+    d["variability"]["CL"] = {"dist": "lognormal", "cv": 0.3}
+    assert "pk" in _error(d)
+
+
+def test_duplicate_arm_names_and_untreatable_model(tiny):
+    d = tiny()
+    d["arms"][1]["name"] = "control"
+    assert "duplicate" in _error(d)
+    d = tiny(model="Kuznetsov1994", variability={}, parameters={}, pk={}, axes={})
+    msg = _error(d)
+    assert "arms[1]" in msg and "Kuznetsov1994" in msg
+
+
+def test_unknown_model_and_backend(tiny):
+    assert "TumorImmunePD1" in _error(tiny(model="Gompertz"))
+    assert "diffrax" in _error(tiny(backend="rk4"))
+
+
+def test_toml_round_trip(tiny):
+    s = validate_spec(tiny())
+    again = validate_spec(tomllib.loads(s.to_toml()))
+    assert again == s
+    assert again.to_toml() == s.to_toml()
+
+
+def test_load_spec_reports_bad_toml(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("name = \n")
+    with pytest.raises(ValueError, match="invalid TOML"):
+        load_spec(p)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_examples_are_valid(path):
+    s = load_spec(path)
+    assert s.n_patients >= 1

@@ -1,0 +1,163 @@
+"""``tumorimmune run`` and ``tumorimmune validate``: sweeps from a TOML specification."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+
+from ._app import app
+
+
+def default_spec_path() -> Path:
+    """Path of the embedded default spec (a copy of examples/pd1_virtual_trial.toml)."""
+    from importlib.resources import files
+
+    return Path(str(files("tumorimmune.sweeps") / "default.toml"))
+
+
+def _fail(err: Exception) -> typer.Exit:
+    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def validate(
+    spec: Path = typer.Argument(..., help="Sweep specification (TOML).", exists=False),
+) -> None:
+    """Check a sweep specification without running it."""
+    from ..sweeps import load_spec
+
+    try:
+        s = load_spec(spec)
+    except (ValueError, FileNotFoundError) as err:
+        raise _fail(err) from err
+    grid = " × ".join(f"{k}[{n}]" for k, n in zip(s.axes, s.grid_shape(), strict=True)) or "none"
+    typer.echo(
+        f"ok: {s.name!r}: {s.model}, {s.n_patients} patients (grid {grid}, cohort "
+        f"{s.sampling.cohort_size}/cell), {len(s.arms)} arms, {s.follow_up_days:g} days, "
+        f"{s.precision}"
+    )
+
+
+def _fmt_pct(x: float, lo: float, hi: float) -> str:
+    return "—" if math.isnan(x) else f"{100 * x:.1f}% ({100 * lo:.1f}–{100 * hi:.1f})"
+
+
+def _fmt_days(x: float) -> str:
+    return "not reached" if math.isnan(x) else f"{x:.0f} d ({x / 30.4375:.1f} mo)"
+
+
+def summary_table(ds) -> object:
+    """A rich table of the per-arm summary (N, ORR, DCR, median PFS)."""
+    from rich.table import Table
+
+    table = Table(title=f"{ds.attrs.get('model', '')}: per-arm summary")
+    for col in ("arm", "N", "failed", "ORR (95% CI)", "DCR (95% CI)", "median PFS"):
+        table.add_column(col, justify="left" if col == "arm" else "right")
+    for i, arm in enumerate(ds["arm"].values):
+
+        def g(k: str, i: int = i) -> float:
+            return float(ds[k].values[i])
+
+        table.add_row(
+            str(arm),
+            str(int(g("n"))),
+            str(int(g("n_failed"))),
+            _fmt_pct(g("orr"), g("orr_lo"), g("orr_hi")),
+            _fmt_pct(g("dcr"), g("dcr_lo"), g("dcr_hi")),
+            _fmt_days(g("median_pfs_days")),
+        )
+    return table
+
+
+@app.command()
+def run(
+    spec: Path | None = typer.Argument(
+        None,
+        help="Sweep specification (TOML). Default: the embedded virtual trial "
+        "(examples/pd1_virtual_trial.toml: 10,000 patients, untreated / pembrolizumab / "
+        "nivolumab, one year).",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output directory (writes DIR/results.zarr, DIR/report.html)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished store."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write DIR/report.html."),
+) -> None:
+    """Run (or resume) a sweep: progress bar, results.zarr, per-arm summary table."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from ..sweeps import load_spec, run_sweep
+
+    console = Console()
+    if spec is None:
+        spec = default_spec_path()
+        console.print(f"[dim]no SPEC given: running the embedded default {spec.name}[/]")
+    try:
+        s = load_spec(spec)
+    except (ValueError, FileNotFoundError) as err:
+        raise _fail(err) from err
+    if out is None:
+        path = Path(s.output)  # relative to the working directory
+        out_dir = path.parent
+    else:
+        out_dir = out
+        path = out / "results.zarr"
+    console.print(
+        f"[bold]{s.name}[/]: {s.n_patients} patients × {len(s.arms)} arms, {s.precision}, → {path}"
+    )
+    start_done: list[int] = []
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("patients", total=s.n_patients, rate="")
+
+        def progress(done: int, total: int, seconds: float) -> None:
+            if not start_done:
+                start_done.append(done)
+            new = done - start_done[0]
+            rate = f"{new / seconds:,.0f} patients/s" if seconds > 0 and new else ""
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        try:
+            ds = run_sweep(s, output=path, overwrite=overwrite, progress=progress)
+        except (ValueError, FileExistsError) as err:
+            raise _fail(err) from err
+    assert ds is not None
+    console.print(summary_table(ds))
+    console.print(
+        f"{ds.attrs['patients_per_s']:,.0f} patients/s ({ds.attrs['backend']}, "
+        f"{ds.attrs['device']}); results: {path}"
+    )
+    if report:
+        try:
+            from ..reports import write_report  # type: ignore[attr-defined]
+        except ImportError:
+            console.print("[dim]report: tumorimmune.reports.write_report not available; skipped[/]")
+            return
+        html = out_dir / "report.html"
+        try:
+            write_report(ds, html)
+        except Exception as err:  # the results are safe on disk; say what failed
+            typer.secho(
+                f"error: report failed ({type(err).__name__}: {err})", err=True, fg=typer.colors.RED
+            )
+            raise typer.Exit(1) from err
+        console.print(f"report: {html}")

@@ -1,0 +1,144 @@
+"""``run_sweep``: spec → resumable Zarr store → Dataset, chunk by chunk."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import xarray as xr
+
+from .._version import __version__
+from ._engine import Engine
+from ._spec import SweepSpec, validate_spec
+from ._store import SweepStore, load
+from ._summary import arm_summary, cell_summary
+
+#: ``progress(done_patients, total_patients, seconds_this_run)`` after every chunk.
+ProgressCallback = Callable[[int, int, float], None]
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of tumorimmune and its numerical dependencies."""
+    out = {"tumorimmune": __version__, "python": platform.python_version()}
+    for pkg in ("jax", "jaxlib", "diffrax", "equinox", "numpy", "scipy", "xarray", "zarr"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    output: str | Path | None = None,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+    devices: Sequence[Any] | None = None,
+    max_chunks: int | None = None,
+) -> xr.Dataset | None:
+    """Run (or resume) a sweep and return its results.
+
+    Args:
+        spec: validated specification (:func:`load_spec`).
+        output: store path (default ``spec.output``).
+        overwrite: replace a finished store (or start an unfinished one over).
+        progress: called after each chunk with ``(done, total, seconds)``: patients finished
+            (all arms), the cohort size N and seconds spent in this call.
+        devices: JAX devices to shard the patient axis over (default: all local devices).
+        max_chunks: stop after this many chunks in this call (the store stays resumable);
+            ``None`` runs to the end.
+
+    Returns:
+        The results :class:`xarray.Dataset` (schema: CONTRIBUTING.md), or ``None`` when
+        ``max_chunks`` stopped the run early.
+
+    Raises:
+        FileExistsError: a finished store at ``output`` and ``overwrite=False``.
+        ValueError: an unfinished store of a different spec at ``output``.
+    """
+    spec = validate_spec(spec)
+    path = Path(output if output is not None else spec.output)
+    engine = Engine.create(spec, devices=devices)
+    dev = engine.devices
+    attrs = {
+        "backend": engine.backend,
+        "device": f"{len(dev)} × {dev[0].platform}: {dev[0].device_kind}",
+        "versions": json.dumps(package_versions()),
+        "tumorimmune_version": __version__,
+    }
+    store = SweepStore.open(spec, path, overwrite=overwrite, attrs=attrs)
+    n = spec.n_patients
+    t_start = time.perf_counter()
+    done = store.done()
+    finished = sum(stop - start for start, stop in map(store.chunk_range, _indices(done)))
+    if progress is not None:
+        progress(finished, n, 0.0)
+    ran = 0
+    for i in _indices(~done):
+        if max_chunks is not None and ran >= max_chunks:
+            return None
+        start, stop = store.chunk_range(int(i))
+        t0 = time.perf_counter()
+        block = engine.run_block(start, stop)
+        store.write_chunk(int(i), block, time.perf_counter() - t0)
+        ran += 1
+        finished += stop - start
+        if progress is not None:
+            progress(finished, n, time.perf_counter() - t_start)
+    _finalize(store, engine)
+    return load(path)
+
+
+def _indices(mask: np.ndarray) -> list[int]:
+    return [int(i) for i in np.flatnonzero(mask)]
+
+
+def _finalize(store: SweepStore, engine: Engine) -> None:
+    """Trajectories, summaries and timing attributes; idempotent (reruns redo it)."""
+    spec = store.spec
+    t0 = time.perf_counter()
+    traj = engine.run_trajectories()
+    traj_seconds = time.perf_counter() - t0
+    if traj:
+        store.write_extra("traj_patient", engine.trajectory_patients(), ("traj_patient",))
+        store.write_extra("time", engine.trajectory_times(), ("time",), {"units": "days"})
+        units = {"E": "cells", "T": "cells", "C": "µg/mL", "RO": "1"}
+        for k, v in traj.items():
+            store.write_extra(
+                k, v, ("arm", "traj_patient", "time"), {"units": units[k.removeprefix("traj_")]}
+            )
+    br = store.read("best_response")
+    summary = arm_summary(br, store.read("pfs_days"), store.read("pfs_event"))
+    for k, v in summary.items():
+        store.write_extra(k, v, ("arm",), {"units": "days"} if "pfs" in k else None)
+    axes = spec.axis_values()
+    if axes:
+        dims = ("arm", *(f"axis_{k}" for k in axes))
+        cells = cell_summary(
+            br, store.read("best_pct_change"), store.read("cell"), spec.grid_shape()
+        )
+        for k, v in cells.items():
+            store.write_extra(k, v, dims)
+    seconds = float(np.nansum(store.read("chunk_seconds")))
+    n = spec.n_patients
+    wall = seconds + traj_seconds
+    store.finish(
+        {
+            "wall_time_s": wall,
+            "solve_time_s": seconds,
+            "patients_per_s": n / seconds if seconds > 0 else float("nan"),
+            "solves_per_s": n * len(spec.arms) / seconds if seconds > 0 else float("nan"),
+            "n_patients": n,
+            "n_failed": int(np.sum(br < 0)),
+            "jax_devices": len(engine.devices),
+            "platform": jax.default_backend(),
+        }
+    )
