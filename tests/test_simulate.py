@@ -37,6 +37,11 @@ def test_unknown_parameter_in_replace():
         Kuznetsov1994().replace(alpha=1.0)
 
 
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="unknown backend 'rk4'"):
+        ti.simulate(Kuznetsov1994(), Y0, T, backend="rk4")
+
+
 def test_bad_dtype_and_tolerances():
     with pytest.raises(ValueError, match="dtype"):
         ti.simulate(Kuznetsov1994(), Y0, T, dtype="float16")  # type: ignore[arg-type]
@@ -49,16 +54,17 @@ def test_regimen_requires_drug_model():
         ti.simulate(Kuznetsov1994(), Y0, T, regimen=ti.model.PEMBROLIZUMAB_200MG_Q3W)
 
 
-def test_failed_patient_is_flagged_not_fatal():
+@pytest.mark.parametrize("backend", ["diffrax", "fused"])
+def test_failed_patient_is_flagged_not_fatal(backend):
     # patient 1 grows so fast that it needs far more steps than allowed
     model = Kuznetsov1994(a=np.array([0.18, 500.0, 0.2]))  # a = 500/day: stiff, ~66k steps
-    ds = ti.simulate(model, {"E": 3.2e5, "T": 5e6}, T, max_steps=2000)
+    ds = ti.simulate(model, {"E": 3.2e5, "T": 5e6}, T, max_steps=2000, backend=backend)
     status = ds["status"].values
     assert status[1] != 0 and status[0] == 0 and status[2] == 0
     assert np.all(np.isnan(ds["T"].values[1]))
     assert np.all(np.isfinite(ds["T"].values[[0, 2]]))
     assert ds.attrs["n_failed"] == 1
-    ok = ti.simulate(Kuznetsov1994(a=0.2), {"E": 3.2e5, "T": 5e6}, T)
+    ok = ti.simulate(Kuznetsov1994(a=0.2), {"E": 3.2e5, "T": 5e6}, T, backend=backend)
     np.testing.assert_allclose(ds["T"].values[2], ok["T"].values, rtol=1e-6)
 
 

@@ -14,4 +14,12 @@ from .model import Kuznetsov1994 as Kuznetsov1994
 from .model import Regimen as Regimen
 from .model import TumorImmunePD1 as TumorImmunePD1
 
-__all__ = ["Kuznetsov1994", "Regimen", "TumorImmunePD1", "__version__", "model", "simulate", "solvers"]
+__all__ = [
+    "Kuznetsov1994",
+    "Regimen",
+    "TumorImmunePD1",
+    "__version__",
+    "model",
+    "simulate",
+    "solvers",
+]

@@ -83,13 +83,15 @@ def _scipy_reference(E0, T0, t):
     return sol.y.T
 
 
+@pytest.mark.parametrize("backend", ["diffrax", "fused"])
 @pytest.mark.parametrize(
     "E0,T0,final",
     [(3.2e5, 5e6, "dormant"), (3.2e5, 1e8, "escape")],
 )
-def test_trajectories_match_scipy_dop853(E0, T0, final):
+def test_trajectories_match_scipy_dop853(E0, T0, final, backend):
     t = np.array([0.0, 7.0, 30.0, 90.0, 180.0, 365.0, 500.0, 730.0])
-    ds = ti.simulate(Kuznetsov1994(), {"E": E0, "T": T0}, t)
+    ds = ti.simulate(Kuznetsov1994(), {"E": E0, "T": T0}, t, backend=backend)
+    assert ds.attrs["backend"] == backend
     ref = _scipy_reference(E0, T0, t)
     np.testing.assert_allclose(ds["E"].values, ref[:, 0], rtol=1e-5)
     np.testing.assert_allclose(ds["T"].values, ref[:, 1], rtol=1e-5)

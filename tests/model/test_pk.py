@@ -14,17 +14,18 @@ from tumorimmune.model import (
 )
 
 
-def _pk_only(drug, regimen, t, **kw):
-    # eps = 0 decouples nothing from PK; PK never depends on E, T.
+def _pk_only(drug, regimen, t, backend="auto", **kw):
+    # PK never depends on E, T.
     model = TumorImmunePD1.with_drug(drug, **kw)
-    return ti.simulate(model, {"E": 3.2e5, "T": 5e6}, t, regimen=regimen)
+    return ti.simulate(model, {"E": 3.2e5, "T": 5e6}, t, regimen=regimen, backend=backend)
 
 
-def test_repeated_bolus_matches_closed_form():
+@pytest.mark.parametrize("backend", ["diffrax", "fused"])
+def test_repeated_bolus_matches_closed_form(backend):
     reg = Regimen(dose=200.0, interval=21.0, drug="pembrolizumab")
     # output times off and on dose days (pre-dose at dose days)
     t = np.unique(np.concatenate([np.linspace(0, 200, 81), np.arange(0, 200, 21) + 0.5]))
-    ds = _pk_only("pembrolizumab", reg, t)
+    ds = _pk_only("pembrolizumab", reg, t, backend)
     doses = reg.dose_times(0, 200)
     pre = t - 1e-12  # closed form evaluated just before a coinciding dose: pre-dose values
     ref = two_compartment_bolus(

@@ -2,7 +2,24 @@
 
 from ._diffrax import EXTINCTION_CELLS as EXTINCTION_CELLS
 from ._diffrax import solve_diffrax as solve_diffrax
+from ._diffrax import solve_patient as solve_patient
+from ._fused import default_sizes as default_sizes
+from ._fused import solve_fused as solve_fused
+from ._registry import BACKENDS as BACKENDS
+from ._registry import Backend as Backend
+from ._registry import get_backend as get_backend
 from ._schedule import Schedule as Schedule
 from ._schedule import validate_times as validate_times
 
-__all__ = ["EXTINCTION_CELLS", "Schedule", "solve_diffrax", "validate_times"]
+__all__ = [
+    "BACKENDS",
+    "EXTINCTION_CELLS",
+    "Backend",
+    "Schedule",
+    "default_sizes",
+    "get_backend",
+    "solve_diffrax",
+    "solve_fused",
+    "solve_patient",
+    "validate_times",
+]

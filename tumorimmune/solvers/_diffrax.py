@@ -25,6 +25,88 @@ def _tumor_index(model: Model) -> int:
     return model.state_names.index("T") if "T" in model.state_names else -1
 
 
+def solve_patient(
+    model: Model,
+    y0: Float[Array, " S"],
+    ts: Float[Array, " n_t"],
+    seg_start: Float[Array, " n_seg"],
+    seg_end: Float[Array, " n_seg"],
+    seg_dose: Float[Array, " n_seg"],
+    *,
+    rtol: float | Float[Array, ""],
+    atol: float | Float[Array, ""],
+    dosing_state: int = -1,
+    tumor_index: int = -1,
+    max_steps: int = 100_000,
+    adjoint: diffrax.AbstractAdjoint | None = None,
+) -> tuple[Float[Array, "n_t S"], Int[Array, ""], Int[Array, ""]]:
+    """Pure-JAX solve for one patient (scalar parameters); differentiable, vmappable.
+
+    The integration restarts at every segment start, where the bolus ``seg_dose[j]`` (mg) is
+    added to state ``dosing_state`` (``-1``: none); ``ts`` (days, non-decreasing, ``ts[0]`` =
+    ``seg_start[0]``) are the output times, values at a dose time are pre-dose. With
+    ``tumor_index >= 0`` a tumor below :data:`EXTINCTION_CELLS` is set to 0 at segment starts.
+
+    Differentiation: the default adjoint (``diffrax.RecursiveCheckpointAdjoint``) supports
+    reverse mode (``jax.grad``); pass ``adjoint=diffrax.ForwardMode()`` for forward mode
+    (``jax.jacfwd``, e.g. Hessians as ``jacfwd(jacfwd(f))``).
+
+    Returns:
+        ``(ys, status, num_steps)``: states at ``ts`` of shape ``(n_t, S)`` (NaN when the solve
+        failed), status (0 = success, else a ``diffrax.RESULTS`` code) and the step count.
+    """
+    n_states = y0.shape[-1]
+    term = diffrax.ODETerm(lambda t, y, m: m.vector_field(t, y, None))
+    solver = diffrax.Tsit5()
+    controller = diffrax.PIDController(rtol=rtol, atol=atol)
+    unit = (
+        jnp.zeros(n_states, y0.dtype).at[dosing_state].set(1.0)
+        if dosing_state >= 0
+        else jnp.zeros(n_states, y0.dtype)
+    )
+    adjoint = diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint
+
+    def segment(carry, xs):
+        y, status, steps = carry
+        s, e, dose = xs
+        y = y + dose * unit
+        if tumor_index >= 0:  # extinction is absorbing
+            y = y.at[tumor_index].set(
+                jnp.where(y[tumor_index] < EXTINCTION_CELLS, 0.0, y[tumor_index])
+            )
+        sol = diffrax.diffeqsolve(
+            term,
+            solver,
+            s,
+            e,
+            None,
+            y,
+            args=model,
+            saveat=diffrax.SaveAt(ts=jnp.clip(ts, s, e), t1=True),
+            stepsize_controller=controller,
+            max_steps=max_steps,
+            throw=False,
+            adjoint=adjoint,
+        )
+        assert sol.ys is not None and sol.stats is not None
+        ok = sol.result == diffrax.RESULTS.successful
+        code = jnp.asarray(sol.result._value, jnp.int32)  # type: ignore[attr-defined]
+        status = jnp.where(status == 0, jnp.where(ok, 0, code), status)
+        seg_ys = sol.ys[:-1]
+        mask = (ts > s) & (ts <= e)
+        steps = steps + sol.stats["num_steps"]
+        return (sol.ys[-1], status, steps), (seg_ys, mask)
+
+    init = (y0, jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32))
+    (_, status, steps), (seg_ys, masks) = jax.lax.scan(
+        segment, init, (seg_start, seg_end, seg_dose)
+    )
+    ys = jnp.sum(jnp.where(masks[..., None], seg_ys, 0.0), axis=0)
+    ys = ys.at[0].set(y0)  # pre-dose value at t0
+    ys = jnp.where(status == 0, ys, jnp.nan)
+    return ys, status, steps
+
+
 @eqx.filter_jit
 def _solve_batch(
     model: Model,
@@ -39,55 +121,20 @@ def _solve_batch(
     tumor_index: int,
     max_steps: int,
 ) -> tuple[Float[Array, "N n_t S"], Int[Array, " N"], Int[Array, " N"]]:
-    n_states = y0.shape[-1]
-    term = diffrax.ODETerm(lambda t, y, m: m.vector_field(t, y, None))
-    solver = diffrax.Tsit5()
-    controller = diffrax.PIDController(rtol=rtol, atol=atol)
-    unit = (
-        jnp.zeros(n_states, y0.dtype).at[dosing_state].set(1.0)
-        if dosing_state >= 0
-        else jnp.zeros(n_states, y0.dtype)
-    )
-
     def one(m: Model, y_init: Array, doses: Array):
-        def segment(carry, xs):
-            y, status, steps = carry
-            s, e, dose = xs
-            y = y + dose * unit
-            if tumor_index >= 0:  # extinction is absorbing
-                y = y.at[tumor_index].set(
-                    jnp.where(y[tumor_index] < EXTINCTION_CELLS, 0.0, y[tumor_index])
-                )
-            sol = diffrax.diffeqsolve(
-                term,
-                solver,
-                s,
-                e,
-                None,
-                y,
-                args=m,
-                saveat=diffrax.SaveAt(ts=jnp.clip(ts, s, e), t1=True),
-                stepsize_controller=controller,
-                max_steps=max_steps,
-                throw=False,
-            )
-            assert sol.ys is not None and sol.stats is not None
-            ok = sol.result == diffrax.RESULTS.successful
-            code = jnp.asarray(sol.result._value, jnp.int32)  # type: ignore[attr-defined]
-            status = jnp.where(status == 0, jnp.where(ok, 0, code), status)
-            seg_ys = sol.ys[:-1]
-            mask = (ts > s) & (ts <= e)
-            steps = steps + sol.stats["num_steps"]
-            return (sol.ys[-1], status, steps), (seg_ys, mask)
-
-        init = (y_init, jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32))
-        (_, status, steps), (seg_ys, masks) = jax.lax.scan(
-            segment, init, (seg_start, seg_end, doses)
+        return solve_patient(
+            m,
+            y_init,
+            ts,
+            seg_start,
+            seg_end,
+            doses,
+            rtol=rtol,
+            atol=atol,
+            dosing_state=dosing_state,
+            tumor_index=tumor_index,
+            max_steps=max_steps,
         )
-        ys = jnp.sum(jnp.where(masks[..., None], seg_ys, 0.0), axis=0)
-        ys = ys.at[0].set(y_init)  # pre-dose value at t0
-        ys = jnp.where(status == 0, ys, jnp.nan)
-        return ys, status, steps
 
     return jax.vmap(one)(model, y0, seg_dose)
 

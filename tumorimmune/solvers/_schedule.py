@@ -54,7 +54,9 @@ def validate_times(t: object) -> np.ndarray:
     """Check output times: 1-D, finite, >= 0, strictly increasing, at least two values."""
     arr = np.asarray(t, dtype=float)
     if arr.ndim != 1 or arr.size < 2:
-        raise ValueError(f"t must be a 1-D array of at least two times (days); got shape {arr.shape}")
+        raise ValueError(
+            f"t must be a 1-D array of at least two times (days); got shape {arr.shape}"
+        )
     if not np.all(np.isfinite(arr)):
         i = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise ValueError(f"t must be finite; t[{i}] = {arr[i]!r}")

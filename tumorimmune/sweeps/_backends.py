@@ -1,36 +1,24 @@
-"""Batch ODE backends by name, from the solvers' registry (contract: CONTRIBUTING.md)."""
+"""Backend names for sweep specs, resolved through ``tumorimmune.solvers``' registry."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from ..solvers import BACKENDS, Backend
+from ..solvers import get_backend as _solver_backend
 
 
 def backend_names() -> list[str]:
     """Names a spec may give as ``backend``: ``"auto"`` and the registered backends."""
-    from .. import solvers
-
-    registry = getattr(solvers, "BACKENDS", {"diffrax": solvers.solve_diffrax})
-    return ["auto", *registry]
+    return ["auto", *BACKENDS]
 
 
-def get_backend(name: str = "auto") -> tuple[str, Callable[..., Any]]:
-    """``(resolved name, solve function)`` for a backend name.
-
-    ``"auto"`` picks ``"fused"`` (``tumorimmune.solvers.solve_fused``) when it is available,
-    else the reference ``"diffrax"`` backend.
+def get_backend(name: str = "auto") -> tuple[str, Backend]:
+    """``(resolved name, solve function)`` for a backend name (``"auto"`` → the fused engine).
 
     Raises:
         ValueError: unknown name, naming the allowed ones.
     """
-    from .. import solvers
-
-    registry: dict[str, Callable[..., Any]] = dict(
-        getattr(solvers, "BACKENDS", {"diffrax": solvers.solve_diffrax})
-    )
-    key = str(name).lower()
-    if key == "auto":
-        key = "fused" if "fused" in registry else "diffrax"
-    if key not in registry:
-        raise ValueError(f"backend: unknown backend {name!r}; allowed: {backend_names()}")
-    return key, registry[key]
+    try:
+        fn = _solver_backend(name)
+    except ValueError:
+        raise ValueError(f"backend: unknown backend {name!r}; allowed: {backend_names()}") from None
+    return next(k for k, v in BACKENDS.items() if v is fn), fn
