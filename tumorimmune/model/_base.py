@@ -50,9 +50,13 @@ class Model(eqx.Module):
             if not f.metadata.get("static", False)
         )
 
-    def parameters(self) -> dict[str, Array]:
-        """The parameter values as a ``{name: array}`` mapping."""
-        return {name: jnp.asarray(getattr(self, name)) for name in self.parameter_names()}
+    def parameters(self) -> dict[str, ArrayLike]:
+        """The parameter values as stored, ``{name: value}`` (no conversion).
+
+        Values are returned as given (Python floats, NumPy or JAX arrays): converting with
+        ``jnp.asarray`` would round float64 values to float32 whenever JAX's x64 mode is off.
+        """
+        return {name: getattr(self, name) for name in self.parameter_names()}
 
     def n_patients(self) -> int:
         """Common length of the array-valued parameters (1 if all are scalars)."""

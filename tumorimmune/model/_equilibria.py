@@ -39,7 +39,7 @@ def kuznetsov_equilibria(model: Kuznetsov1994 | None = None) -> list[Equilibrium
     """
     model = model or Kuznetsov1994()
     with jax.enable_x64(True):
-        p = {k: float(v) for k, v in model.parameters().items()}
+        p = {k: float(np.asarray(v)) for k, v in model.parameters().items()}
         s, pp, g, m, d, a, b, n = (p[k] for k in "s p g m d a b n".split())
 
         # T-nullcline (T > 0): E = a(1 - bT)/n. E-nullcline: E = s/(d + mT - pT/(g + T)).
