@@ -50,7 +50,9 @@ class Cohort:
     doses: np.ndarray
 
     def subset(self, n: int) -> Cohort:
-        p = {k: np.asarray(v)[:n] for k, v in self.model.parameters().items()}
+        # fields read directly: ``model.parameters()`` would round to float32 (x64 off) and
+        # copy every parameter to the device
+        p = {k: np.asarray(getattr(self.model, k))[:n] for k in self.model.parameter_names()}
         return Cohort(
             self.name, self.model.replace(**p), self.y0[:n], self.schedule, self.doses[:n]
         )
@@ -69,7 +71,7 @@ def _variability(n: int, seed: int) -> tuple[np.random.Generator, dict[str, np.n
 
 
 def _full(model: Model, n: int, fields: dict[str, np.ndarray]) -> Model:
-    params = {k: np.full(n, float(v)) for k, v in model.parameters().items()}
+    params = {k: np.full(n, float(getattr(model, k))) for k in model.parameter_names()}
     params.update(fields)
     return model.replace(**params)
 

@@ -43,7 +43,8 @@ ENGINES = {
 
 def scipy_rhs(cohort: _cohorts.Cohort, i: int):
     """NumPy right-hand side of patient ``i`` (independent of the JAX models)."""
-    p = {k: float(np.asarray(v)[i]) for k, v in cohort.model.parameters().items()}
+    m = cohort.model  # fields read directly: parameters() rounds to float32 unless x64 is on
+    p = {k: float(np.asarray(getattr(m, k))[i]) for k in m.parameter_names()}
     pd1 = cohort.y0.shape[1] == 4
 
     def rhs(t: float, y: np.ndarray) -> list[float]:

@@ -245,8 +245,11 @@ def test_backend_registry():
     assert get_backend("fused") is solve_fused
     assert get_backend("diffrax") is solve_diffrax
     assert get_backend("auto", TumorImmunePD1()) is solve_fused
-    assert get_backend("AUTO") is solve_fused
-    assert set(BACKENDS) == {"diffrax", "fused"}
+    assert get_backend("AUTO") is solve_fused  # on CPU; the Pallas kernel on a GPU
+    from tumorimmune.solvers import solve_pallas
+
+    assert get_backend("pallas") is solve_pallas
+    assert set(BACKENDS) == {"diffrax", "fused", "pallas"}
     with pytest.raises(ValueError, match="'rk4'"):
         get_backend("rk4")
 

@@ -61,3 +61,67 @@ def test_pallas_bad_block_raises():
     schedule = Schedule(ts=np.array([0.0, 1.0]), dose_times=np.zeros(0))
     with pytest.raises(ValueError, match="block"):
         solve_pallas(batched, y0, schedule, np.zeros((1, 0)), rtol=1e-6, atol=1e-6, block=3)
+
+
+@pytest.mark.parametrize("sync", ["stop", "thread"])
+def test_pallas_per_patient_doses(sync):
+    """Doses differing between patients go through the per-patient table (both kernels)."""
+    rng = np.random.default_rng(2)
+    n = 10
+    model = TumorImmunePD1(a=0.18 * rng.lognormal(0, 0.2, n), L=rng.random(n))
+    batched, y0, _ = prepare_batch(model, {"E": 3.2e5, "T": 5e6})
+    schedule, doses = make_schedule(batched, SCANS, PEMBROLIZUMAB_200MG_Q3W)
+    assert doses is not None
+    doses = doses * rng.uniform(0.5, 1.5, (n, 1))  # e.g. weight-based dosing
+    ref = solve_fused(batched, y0, schedule, doses, rtol=1e-8, atol=1e-6)
+    ys, status, steps = solve_pallas(
+        batched, y0, schedule, doses, rtol=1e-8, atol=1e-6, dtype="float64", block=4, sync=sync
+    )
+    assert np.all(status == 0)
+    np.testing.assert_allclose(ys, ref[0], rtol=1e-9)
+    if sync == "thread":  # the fused engine's step sequence exactly
+        np.testing.assert_array_equal(steps, ref[2])
+
+
+def test_pallas_thread_sync_matches_fused_and_flags_failures():
+    rng = np.random.default_rng(1)
+    n = 8
+    g = np.full(n, 2.019e7)
+    g[2] = -5e6  # non-finite vector field at T = 5e6
+    model = Kuznetsov1994(a=0.18 * rng.lognormal(0, 0.2, n), g=g)
+    T0 = np.full(n, 5e6)
+    T0[5] = 10.0  # extinct
+    E0 = np.where(np.arange(n) == 5, 1e7, 3.2e5)
+    batched = model.replace(
+        **{k: np.broadcast_to(np.asarray(v, float), (n,)) for k, v in model.parameters().items()}
+    )
+    y0 = np.stack([E0, T0], axis=1)
+    schedule = Schedule(ts=np.array([0.0, 30.0, 100.0, 365.0]), dose_times=np.zeros(0))
+    none = np.zeros((n, 0))
+    ys, status, steps = solve_pallas(
+        batched, y0, schedule, none, rtol=1e-6, atol=1e-6, dtype="float64", block=4, sync="thread"
+    )
+    ref = solve_fused(batched, y0, schedule, none, rtol=1e-6, atol=1e-6, dtype="float64")
+    np.testing.assert_array_equal(status, ref[1])
+    assert status[2] != 0 and np.all(np.isnan(ys[2]))
+    assert np.all(ys[5, 1:, 1] == 0.0)
+    ok = status == 0
+    np.testing.assert_allclose(ys[ok], ref[0][ok], rtol=1e-9)
+    np.testing.assert_array_equal(steps[ok], ref[2][ok])
+
+
+def test_pallas_float32_thread_and_bad_sync():
+    rng = np.random.default_rng(3)
+    n = 16
+    model = TumorImmunePD1(a=0.18 * rng.lognormal(0, 0.2, n), L=rng.random(n))
+    batched, y0, _ = prepare_batch(model, {"E": 3.2e5, "T": 5e6})
+    schedule, doses = make_schedule(batched, SCANS, PEMBROLIZUMAB_200MG_Q3W)
+    assert doses is not None
+    ref = solve_fused(batched, y0, schedule, doses, rtol=1e-8, atol=1e-6)
+    ys, status, _ = solve_pallas(
+        batched, y0, schedule, doses, rtol=1e-5, atol=1e-3, dtype="float32", sync="thread", block=8
+    )
+    assert ys.dtype == np.float32 and np.all(status == 0)
+    np.testing.assert_allclose(ys[..., 1], ref[0][..., 1], rtol=2e-3, atol=1.0)
+    with pytest.raises(ValueError, match="sync"):
+        solve_pallas(batched, y0, schedule, doses, rtol=1e-5, atol=1e-3, sync="warp")

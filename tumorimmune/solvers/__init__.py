@@ -5,6 +5,7 @@ from ._diffrax import solve_diffrax as solve_diffrax
 from ._diffrax import solve_patient as solve_patient
 from ._fused import default_sizes as default_sizes
 from ._fused import solve_fused as solve_fused
+from ._pallas import solve_pallas as solve_pallas
 from ._registry import BACKENDS as BACKENDS
 from ._registry import Backend as Backend
 from ._registry import get_backend as get_backend
@@ -20,6 +21,7 @@ __all__ = [
     "get_backend",
     "solve_diffrax",
     "solve_fused",
+    "solve_pallas",
     "solve_patient",
     "validate_times",
 ]

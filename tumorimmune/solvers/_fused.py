@@ -166,7 +166,7 @@ def _solve_pool(
     dosing_state: int,
     tumor_index: int,
     max_steps: int,
-) -> tuple[Float[Array, "S n_t P"], Int[Array, " P"], Int[Array, " P"]]:
+) -> tuple[Float[Array, "P n_t S"], Int[Array, " P"], Int[Array, " P"]]:
     """Fused adaptive Tsit5 for a pool of P patients stepped on ``lanes`` lanes.
 
     Layout (states, patients). Each loop iteration does one step on every lane; every
@@ -349,7 +349,9 @@ def _solve_pool(
         return {**lane, **{k: s[k] for k in big}}
 
     out = jax.lax.while_loop(cond, body, state)
-    return out["ys"].reshape(n_states, n_t, n_pool), out["status"], out["nsteps"]
+    # (P, n_t, S): transposed on the device, so that the host only copies contiguous rows
+    ys_out = jnp.transpose(out["ys"].reshape(n_states, n_t, n_pool), (2, 1, 0))
+    return ys_out, out["status"], out["nsteps"]
 
 
 def _stops(
@@ -369,6 +371,37 @@ def _stops(
         stop_dose[:, np.searchsorted(stop_t, dts[j])] += doses[:, j]
     dose0 = doses[:, dts == t0].sum(axis=1) if np.any(dts == t0) else np.zeros(len(doses))
     return stop_t, stop_out, stop_dose, dose0.astype(np_dtype)
+
+
+def _stops_batch(
+    schedule: Schedule, doses: np.ndarray, np_dtype: type
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_stops` for a batch; computed once (broadcast views) when every patient gets the
+    same doses, which avoids per-patient column loops over large cohorts."""
+    n = doses.shape[0]
+    if n > 1 and bool(np.all(doses == doses[:1])):
+        stop_t, stop_out, stop_dose, dose0 = _stops(schedule, doses[:1], np_dtype)
+        return (stop_t, stop_out, np.broadcast_to(stop_dose, (n, stop_dose.shape[1])),
+                np.broadcast_to(dose0, (n,)))  # fmt: skip
+    return _stops(schedule, doses, np_dtype)
+
+
+def _split_parameters(model: Model, n: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """``(shared, varying)``: parameters equal for the whole cohort (as floats) and the others,
+    shape ``(n,)``. A sample is checked first, so that varying parameters are rejected fast.
+
+    Fields are read directly (not through ``model.parameters()``, whose ``jnp.asarray`` rounds
+    float64 values to float32 unless x64 is enabled, and copies them to the device and back).
+    """
+    shared: dict[str, float] = {}
+    varying: dict[str, np.ndarray] = {}
+    for k in model.parameter_names():
+        v = np.broadcast_to(np.asarray(getattr(model, k), float), (n,))
+        if bool(np.all(v[:4096] == v[0])) and bool(np.all(v == v[0])):
+            shared[k] = float(v[0])
+        else:
+            varying[k] = v
+    return shared, varying
 
 
 def _pow2(x: int) -> int:
@@ -461,12 +494,10 @@ def solve_fused(
     n_lanes = min(n_lanes, chunk)
     doses = np.asarray(doses, dtype=float).reshape(n, len(schedule.dose_times))
     np_dtype = np.float64 if dtype == "float64" else np.float32
-    stop_t, stop_out, stop_dose, dose0 = _stops(schedule, doses, np_dtype)
-    params = {k: np.broadcast_to(np.asarray(v, float), (n,)) for k, v in model.parameters().items()}
+    stop_t, stop_out, stop_dose, dose0 = _stops_batch(schedule, doses, np_dtype)
     # Parameters shared by the whole cohort are passed once (0-d), exact zeros as static Python
     # floats so that the model's fast paths apply (e.g. constant clearance when CL_emax = 0).
-    shared = {k: float(v[0]) for k, v in params.items() if np.all(v == v[0])}
-    params = {k: v for k, v in params.items() if k not in shared}
+    shared, params = _split_parameters(model, n)
     tumor_index = _tumor_index(model)
     n_chunks = math.ceil(n / chunk)
     ys = np.empty((n, n_t, n_states), np_dtype)
@@ -506,7 +537,7 @@ def solve_fused(
                 max_steps=int(max_steps),
             )
             out_y, out_s, out_n = jax.device_get(out)
-        ys[lo : lo + k] = np.transpose(out_y, (2, 1, 0))[:k]
+        ys[lo : lo + k] = out_y[:k]
         status[lo : lo + k] = out_s[:k]
         steps[lo : lo + k] = out_n[:k]
 
