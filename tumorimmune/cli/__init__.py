@@ -1,6 +1,8 @@
 """Command line: ``tumorimmune --help``. Each subcommand lives in its own module."""
 
-from . import _simulate_cmd as _simulate_cmd  # noqa: F401  (registers ``simulate``)
+from . import _report as _report
+from . import _run as _run
+from . import _simulate_cmd as _simulate_cmd
 from ._app import app as app
 
 __all__ = ["app"]
