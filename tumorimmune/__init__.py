@@ -6,6 +6,7 @@ Public API::
     ds = ti.simulate(ti.model.Kuznetsov1994(), {"E": 3.2e5, "T": 5e6}, t)
 """
 
+from . import calibrate as calibrate
 from . import model as model
 from . import solvers as solvers
 from ._simulate import simulate as simulate
@@ -19,6 +20,7 @@ __all__ = [
     "Regimen",
     "TumorImmunePD1",
     "__version__",
+    "calibrate",
     "model",
     "simulate",
     "solvers",

@@ -1,0 +1,106 @@
+"""Data loading and validation of tumor-size tables (tumorimmune.calibrate._data)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tumorimmune.calibrate import load_measurements, to_cells
+from tumorimmune.calibrate._data import dose_segments
+from tumorimmune.sweeps import diameter_mm
+
+
+def _table(**over):
+    df = pd.DataFrame(
+        {
+            "patient": ["a", "a", "a", "b", "b"],
+            "day": [0.0, 7.0, 14.0, -3.0, 10.0],
+            "value": [1e9, 2e9, 3e9, 5e8, 4e8],
+            "unit": "cells",
+        }
+    )
+    for k, v in over.items():
+        df[k] = v
+    return df
+
+
+def test_padding_and_baseline_shift():
+    d = load_measurements(_table())
+    assert list(d.patients) == ["a", "b"]
+    np.testing.assert_array_equal(d.baseline_day, [0.0, -3.0])
+    np.testing.assert_array_equal(d.t, [[0, 7, 14], [0, 13, 13]])
+    np.testing.assert_array_equal(d.mask, [[True, True, True], [True, True, False]])
+    np.testing.assert_array_equal(d.n_obs, [3, 2])
+    back = d.to_frame()
+    np.testing.assert_array_equal(back["day"], _table()["day"])
+    np.testing.assert_array_equal(back["cells"], _table()["value"])
+
+
+def test_unit_conversions_match_spherical_lesion():
+    # mm3: 1 cm³ = 1000 mm³ = 1e9 cells
+    np.testing.assert_allclose(to_cells(1000.0, "mm3"), 1e9)
+    # diameters: inverse of sweeps.diameter_mm (same single-sphere convention)
+    cells = np.array([1e8, 1e9, 3e10])
+    np.testing.assert_allclose(to_cells(diameter_mm(cells), "mm"), cells, rtol=1e-12)
+    np.testing.assert_allclose(
+        to_cells(diameter_mm(cells, cells_per_cm3=2e8), "mm", cells_per_cm3=2e8), cells
+    )
+    d = load_measurements(_table(unit="mm3"))
+    np.testing.assert_allclose(d.cells[0, 0], 1e9 * 1e9 / 1000.0)
+
+
+@pytest.mark.parametrize(
+    ("frame", "unit", "match"),
+    [
+        (_table().drop(columns="day"), None, "missing column 'day'"),
+        (_table().drop(columns="unit"), None, "missing column 'unit'"),
+        (_table(value=[1e9, -1.0, 3e9, 5e8, 4e8]), None, "must be >= 0.*patient 'a'"),
+        (_table(day=[0.0, 14.0, 7.0, 0.0, 1.0]), None, "patient 'a'.*sorted"),
+        (_table(day=[0.0, 7.0, 7.0, 0.0, 1.0]), None, "patient 'a' has a duplicated day 7.0"),
+        (_table(unit="furlongs"), None, "unknown unit 'furlongs'"),
+        (_table(unit=["cells"] * 4 + ["mm3"]), None, "mixes units"),
+        (_table(value=["1", "x", "2", "3", "4"]), None, "finite numbers.*'x'"),
+        (_table().drop(columns="unit"), "parsecs", "unknown unit 'parsecs'"),
+    ],
+)
+def test_validation_errors(frame, unit, match):
+    with pytest.raises(ValueError, match=match):
+        load_measurements(frame, unit=unit)
+
+
+def test_too_few_measurements():
+    with pytest.raises(ValueError, match="patient 'b' has 1 measurement"):
+        load_measurements(_table().iloc[:4])
+
+
+def test_doses_validation_and_segments():
+    doses = pd.DataFrame({"patient": ["a", "a", "b"], "day": [0.0, 7.0, -3.0], "dose_mg": 200.0})
+    d = load_measurements(_table(), doses=doses)
+    assert d.has_doses
+    np.testing.assert_array_equal(d.dose_days[1], [0.0])  # relative to b's baseline (-3)
+    starts, ends, dose = dose_segments(d, 14.0)
+    np.testing.assert_array_equal(starts, [0.0, 7.0])
+    np.testing.assert_array_equal(ends, [7.0, 14.0])
+    np.testing.assert_array_equal(dose, [[200.0, 200.0], [200.0, 0.0]])
+    early = doses.assign(day=[-1.0, 7.0, -3.0])
+    with pytest.raises(ValueError, match="before the baseline"):
+        load_measurements(_table(), doses=early)
+    with pytest.raises(ValueError, match="'dose_mg' must be > 0"):
+        load_measurements(_table(), doses=doses.assign(dose_mg=[1.0, 0.0, 1.0]))
+    with pytest.raises(ValueError, match="patient 'zz' with no measurements"):
+        load_measurements(_table(), doses=doses.assign(patient=["a", "a", "zz"]))
+    with pytest.raises(ValueError, match="missing column 'dose_mg'"):
+        load_measurements(_table(), doses=doses.drop(columns="dose_mg"))
+
+
+def test_csv_and_parquet_roundtrip(tmp_path):
+    df = _table()
+    df.to_csv(tmp_path / "m.csv", index=False)
+    df.to_parquet(tmp_path / "m.parquet")
+    a = load_measurements(tmp_path / "m.csv")
+    b = load_measurements(tmp_path / "m.parquet")
+    np.testing.assert_array_equal(a.cells, b.cells)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_measurements(tmp_path / "nope.csv")
+    (tmp_path / "m.xlsx").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"use \.csv or \.parquet"):
+        load_measurements(tmp_path / "m.xlsx")

@@ -1,0 +1,307 @@
+"""Longitudinal tumor-size data: loading, validation, unit conversion, padding for ``vmap``.
+
+Tidy table, one row per measurement, columns:
+
+=============  ==========================================================================
+``patient``    patient id (any hashable; kept as a string)
+``day``        day of the measurement (float; the patient's first row is the baseline)
+``value``      tumor size, >= 0, in ``unit``
+``unit``       ``"cells"``, ``"mm3"`` (volume) or ``"mm"`` (sum of diameters); may instead
+               be given once for the whole table (``unit=`` argument)
+=============  ==========================================================================
+
+Dosing records (optional, separate table): ``patient``, ``day``, ``dose_mg`` (bolus, mg).
+
+Conversions to cells (**assumptions**, stated in reports): a volume of ``V`` mm³ holds
+``V·cells_per_cm3/1000`` cells with ``cells_per_cm3 = 1e9`` by default (1 cm³ ≈ 1e9 cells); a
+sum of diameters ``D`` mm is read as one spherical lesion of diameter ``D``, volume
+``(π/6)·D³`` mm³ — the same single-spherical-lesion convention as
+:func:`tumorimmune.sweeps.diameter_mm`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jaxtyping import ArrayLike, Float
+
+#: Units accepted in the ``unit`` column.
+UNITS: tuple[str, ...] = ("cells", "mm3", "mm")
+_UNIT_ALIASES = {"cell": "cells", "cells": "cells", "mm3": "mm3", "mm^3": "mm3", "mm³": "mm3"}
+_UNIT_ALIASES.update({"mm": "mm", "sld_mm": "mm", "diameter_mm": "mm"})
+
+
+def to_cells(
+    value: Float[ArrayLike, "*shape"], unit: str, *, cells_per_cm3: float = 1e9
+) -> Float[np.ndarray, "*shape"]:
+    """Convert tumor sizes to cells.
+
+    Args:
+        value: sizes in ``unit`` (>= 0).
+        unit: ``"cells"``, ``"mm3"`` (volume, mm³) or ``"mm"`` (sum of diameters, read as one
+            spherical lesion: ``V = π D³/6``).
+        cells_per_cm3: cell density, cells per cm³ (**assumption**, default 1e9).
+
+    Returns:
+        float64 cell counts of the same shape.
+    """
+    u = _unit(unit)
+    if not (math.isfinite(cells_per_cm3) and cells_per_cm3 > 0):
+        raise ValueError(f"cells_per_cm3 must be a positive number; got {cells_per_cm3!r}")
+    v = np.asarray(value, dtype=np.float64)
+    if u == "cells":
+        return v
+    volume_mm3 = v if u == "mm3" else np.pi / 6.0 * v**3
+    return volume_mm3 * (cells_per_cm3 / 1000.0)
+
+
+def _unit(unit: object) -> str:
+    key = str(unit).strip().lower()
+    if key not in _UNIT_ALIASES:
+        raise ValueError(f"unknown unit {unit!r}; use one of {list(UNITS)}")
+    return _UNIT_ALIASES[key]
+
+
+@dataclasses.dataclass(frozen=True)
+class TumorData:
+    """Validated measurements of P patients, padded to a common length M for ``vmap``.
+
+    Times are relative to each patient's baseline (first measurement): ``baseline_day`` holds
+    the absolute day. Sizes are in cells.
+
+    Attributes:
+        patients: patient ids, shape (P,).
+        baseline_day: absolute day of each patient's first measurement, shape (P,).
+        t: days since baseline, shape (P, M); padded entries repeat the last day.
+        cells: measured tumor cells, shape (P, M); padded entries repeat the last value.
+        mask: True where a measurement exists, shape (P, M).
+        dose_days: days since baseline of the dosing records, per patient (list of arrays).
+        dose_mg: the doses (mg), per patient (list of arrays).
+        unit: unit of the source table; cells_per_cm3: density used for the conversion.
+    """
+
+    patients: np.ndarray
+    baseline_day: np.ndarray
+    t: np.ndarray
+    cells: np.ndarray
+    mask: np.ndarray
+    dose_days: tuple[np.ndarray, ...]
+    dose_mg: tuple[np.ndarray, ...]
+    unit: str = "cells"
+    cells_per_cm3: float = 1e9
+
+    @property
+    def n_patients(self) -> int:
+        return int(self.t.shape[0])
+
+    @property
+    def n_obs(self) -> np.ndarray:
+        """Measurements per patient, shape (P,)."""
+        return self.mask.sum(axis=1)
+
+    @property
+    def has_doses(self) -> bool:
+        return any(len(d) for d in self.dose_days)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The measurements as a tidy table (``patient``, ``day``, ``cells``)."""
+        rows = []
+        for i, pid in enumerate(self.patients):
+            m = self.mask[i]
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "patient": pid,
+                        "day": self.t[i, m] + self.baseline_day[i],
+                        "cells": self.cells[i, m],
+                    }
+                )
+            )
+        return pd.concat(rows, ignore_index=True)
+
+
+def _read(table: str | Path | pd.DataFrame, what: str) -> pd.DataFrame:
+    if isinstance(table, pd.DataFrame):
+        return table.copy()
+    path = Path(table)
+    if not path.exists():
+        raise ValueError(f"{what} file {str(path)!r} does not exist")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if path.suffix.lower() in (".csv", ".txt"):
+        return pd.read_csv(path)
+    raise ValueError(f"{what} file {str(path)!r}: use .csv or .parquet")
+
+
+def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{what} is missing column {missing[0]!r}; required: {columns}, "
+            f"found: {list(df.columns)}"
+        )
+
+
+def _numeric(df: pd.DataFrame, column: str, what: str) -> np.ndarray:
+    values = np.asarray(pd.to_numeric(df[column], errors="coerce"), dtype=float)
+    bad = ~np.isfinite(values)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{what} column {column!r} must be finite numbers; row {i} has "
+            f"{df[column].iloc[i]!r} (patient {df['patient'].iloc[i]!r})"
+        )
+    return values
+
+
+def load_measurements(
+    table: str | Path | pd.DataFrame,
+    *,
+    unit: str | None = None,
+    doses: str | Path | pd.DataFrame | None = None,
+    cells_per_cm3: float = 1e9,
+    min_obs: int = 2,
+) -> TumorData:
+    """Read and validate a tidy tumor-size table (CSV, Parquet or a DataFrame).
+
+    Args:
+        table: measurements with columns ``patient``, ``day``, ``value`` and ``unit`` (the
+            ``unit`` column may be omitted when ``unit`` is given).
+        unit: unit of every row (``"cells"``, ``"mm3"``, ``"mm"``); overrides the column.
+        doses: optional dosing records with columns ``patient``, ``day``, ``dose_mg``.
+        cells_per_cm3: cell density for the volume → cells conversion (**assumption**, 1e9).
+        min_obs: minimal number of measurements per patient (>= 1).
+
+    Returns:
+        :class:`TumorData` in cells, days since each patient's baseline.
+
+    Raises:
+        ValueError: missing columns, non-numeric, negative or non-finite sizes or days,
+            unsorted or duplicated days within a patient, unknown or mixed units, too few
+            measurements, doses before baseline or not positive.
+    """
+    df = _read(table, "measurement table")
+    _require(df, ["patient", "day", "value"] + ([] if unit is not None else ["unit"]), "table")
+    if len(df) == 0:
+        raise ValueError("measurement table has no rows")
+    df["patient"] = df["patient"].astype(str)
+    day = _numeric(df, "day", "table")
+    value = _numeric(df, "value", "table")
+    if np.any(value < 0):
+        i = int(np.flatnonzero(value < 0)[0])
+        raise ValueError(
+            f"table column 'value' (tumor size) must be >= 0; row {i} of patient "
+            f"{df['patient'].iloc[i]!r} has {float(value[i])!r}"
+        )
+    if unit is not None:
+        units = {_unit(unit)}
+    else:
+        units = {_unit(u) for u in df["unit"].unique()}  # raises on unknown units
+    if len(units) > 1:
+        raise ValueError(f"table column 'unit' mixes units {sorted(units)}; use one unit")
+    (u,) = units
+    cells = to_cells(value, u, cells_per_cm3=cells_per_cm3)
+
+    ids = list(dict.fromkeys(df["patient"]))  # order of first appearance
+    groups = {pid: np.flatnonzero(df["patient"].to_numpy() == pid) for pid in ids}
+    if min_obs < 1:
+        raise ValueError(f"min_obs must be >= 1; got {min_obs!r}")
+    lengths = []
+    for pid, rows in groups.items():
+        d = day[rows]
+        diff = np.diff(d)
+        if np.any(diff == 0):
+            j = int(np.flatnonzero(diff == 0)[0])
+            raise ValueError(f"patient {pid!r} has a duplicated day {float(d[j])!r} in 'day'")
+        if np.any(diff < 0):
+            j = int(np.flatnonzero(diff < 0)[0])
+            raise ValueError(
+                f"patient {pid!r}: days must be sorted increasingly; day {float(d[j])!r} is "
+                f"followed by {float(d[j + 1])!r}"
+            )
+        if len(rows) < min_obs:
+            raise ValueError(
+                f"patient {pid!r} has {len(rows)} measurement(s); at least {min_obs} needed"
+            )
+        lengths.append(len(rows))
+
+    P, M = len(ids), max(lengths)
+    t = np.zeros((P, M))
+    y = np.ones((P, M))
+    mask = np.zeros((P, M), dtype=bool)
+    base = np.zeros(P)
+    for i, pid in enumerate(ids):
+        rows = groups[pid]
+        k = len(rows)
+        base[i] = day[rows[0]]
+        t[i, :k] = day[rows] - base[i]
+        t[i, k:] = t[i, k - 1]
+        y[i, :k] = cells[rows]
+        y[i, k:] = cells[rows[-1]]
+        mask[i, :k] = True
+
+    dose_days: list[np.ndarray] = [np.zeros(0) for _ in ids]
+    dose_mg: list[np.ndarray] = [np.zeros(0) for _ in ids]
+    if doses is not None:
+        dd = _read(doses, "dosing table")
+        _require(dd, ["patient", "day", "dose_mg"], "dosing table")
+        dd["patient"] = dd["patient"].astype(str)
+        dday = _numeric(dd, "day", "dosing table")
+        amount = _numeric(dd, "dose_mg", "dosing table")
+        if np.any(amount <= 0):
+            i = int(np.flatnonzero(amount <= 0)[0])
+            raise ValueError(
+                f"dosing table column 'dose_mg' must be > 0; row {i} has {float(amount[i])!r}"
+            )
+        index = {pid: i for i, pid in enumerate(ids)}
+        for pid in dict.fromkeys(dd["patient"]):
+            if pid not in index:
+                raise ValueError(f"dosing table has patient {pid!r} with no measurements")
+            rows = np.flatnonzero(dd["patient"].to_numpy() == pid)
+            i = index[pid]
+            days_rel = dday[rows] - base[i]
+            if np.any(np.diff(days_rel) <= 0):
+                raise ValueError(
+                    f"dosing table: days of patient {pid!r} must be sorted and distinct; "
+                    f"got {dday[rows].tolist()}"
+                )
+            if days_rel[0] < 0:
+                raise ValueError(
+                    f"dosing table: patient {pid!r} has a dose on day {float(dday[rows[0]])!r} "
+                    f"before the baseline measurement (day {float(base[i])!r})"
+                )
+            dose_days[i] = days_rel
+            dose_mg[i] = amount[rows]
+    return TumorData(
+        patients=np.asarray(ids, dtype=object),
+        baseline_day=base,
+        t=t,
+        cells=y,
+        mask=mask,
+        dose_days=tuple(dose_days),
+        dose_mg=tuple(dose_mg),
+        unit=u,
+        cells_per_cm3=float(cells_per_cm3),
+    )
+
+
+def dose_segments(data: TumorData, t_end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Common integration segments for all patients and per-patient bolus amounts.
+
+    The segment starts are 0 and the union of every patient's dose days in ``(0, t_end)``; a
+    patient without a dose at a start gets 0 mg there. Returns ``(start (n_seg,), end
+    (n_seg,), dose (P, n_seg))`` in days and mg.
+    """
+    all_days = np.unique(np.concatenate([np.zeros(1), *data.dose_days]))
+    starts = all_days[all_days < t_end]
+    ends = np.concatenate([starts[1:], [t_end]])
+    dose = np.zeros((data.n_patients, len(starts)))
+    for i, (dd, mg) in enumerate(zip(data.dose_days, data.dose_mg, strict=True)):
+        for day, amount in zip(dd, mg, strict=True):
+            if day < t_end:
+                dose[i, int(np.searchsorted(starts, day))] += amount
+    return starts, ends, dose

@@ -1,0 +1,267 @@
+"""Virtual populations and trial arms: parameter distributions, clinical targets, simulation.
+
+Pure-JAX pieces (differentiable): drawing a population from standard-normal draws
+(reparameterisation), simulating an arm to tumor cells at scan days, and the relaxed
+(sigmoid) RECIST response used by :func:`~tumorimmune.calibrate.calibrate_soft`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float
+
+from ..model._base import Model
+from ..model._regimen import Regimen
+from ..solvers import solve_patient
+from ..sweeps._metrics import best_overall_response, diameter_mm, wilson_ci
+
+
+@dataclasses.dataclass(frozen=True)
+class Dist:
+    """Population distribution of one parameter.
+
+    ``kind="lognormal"``: ``p = median·exp(spread·z)``; ``"logitnormal"``: ``p =
+    sigmoid(logit(median) + spread·z)`` (for parameters in (0, 1), e.g. PD-L1 ``L``);
+    ``"fixed"``: ``p = median``. ``z ~ N(0, 1)``; ``spread`` is the SD on the log / logit
+    scale.
+    """
+
+    kind: Literal["lognormal", "logitnormal", "fixed"]
+    median: float
+    spread: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("lognormal", "logitnormal", "fixed"):
+            raise ValueError(
+                f"Dist.kind must be 'lognormal', 'logitnormal' or 'fixed'; got {self.kind!r}"
+            )
+        if not (math.isfinite(self.spread) and self.spread >= 0):
+            raise ValueError(f"Dist.spread must be >= 0; got {self.spread!r}")
+        if self.kind == "lognormal" and not self.median > 0:
+            raise ValueError(f"lognormal Dist.median must be > 0; got {self.median!r}")
+        if self.kind == "logitnormal" and not 0 < self.median < 1:
+            raise ValueError(f"logitnormal Dist.median must be in (0, 1); got {self.median!r}")
+
+    def loc(self) -> float:
+        """Location on the transformed (log / logit) scale."""
+        if self.kind == "lognormal":
+            return math.log(self.median)
+        if self.kind == "logitnormal":
+            return math.log(self.median) - math.log1p(-self.median)
+        return self.median
+
+
+def draw(kind: str, loc: Array, spread: Array, z: Float[Array, " N"]) -> Float[Array, " N"]:
+    """Values ``(N,)`` of a :class:`Dist` from location/spread and standard-normal ``z``."""
+    u = loc + spread * z
+    if kind == "lognormal":
+        return jnp.exp(u)
+    if kind == "logitnormal":
+        return jax.nn.sigmoid(u)
+    return jnp.broadcast_to(loc, z.shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClinicalTarget:
+    """A published response rate: ``orr`` among ``n`` patients, with its Wilson 95 % CI."""
+
+    name: str
+    orr: float
+    n: int
+    source: str
+
+    def ci(self) -> tuple[float, float]:
+        """Wilson 95 % interval of the published ORR (responders = round(orr·n))."""
+        lo, hi = wilson_ci(round(self.orr * self.n), self.n)
+        return float(lo), float(hi)
+
+
+#: KEYNOTE-006, pembrolizumab 10 mg/kg q2w, melanoma: ORR 33.7 % (94/279); Robert et al. 2015,
+#: N Engl J Med 372:2521 (science.md §5).
+KEYNOTE006_Q2W = ClinicalTarget(
+    "KEYNOTE-006 pembrolizumab 10 mg/kg q2w (melanoma)",
+    0.337,
+    279,
+    "Robert et al. 2015, N Engl J Med 372:2521",
+)
+#: KEYNOTE-006, pembrolizumab 10 mg/kg q3w: ORR 32.9 % (91/277).
+KEYNOTE006_Q3W = ClinicalTarget(
+    "KEYNOTE-006 pembrolizumab 10 mg/kg q3w (melanoma)",
+    0.329,
+    277,
+    "Robert et al. 2015, N Engl J Med 372:2521",
+)
+#: KEYNOTE-024, pembrolizumab 200 mg q3w, NSCLC PD-L1 >= 50 %: ORR 44.8 % (69/154).
+KEYNOTE024 = ClinicalTarget(
+    "KEYNOTE-024 pembrolizumab 200 mg q3w (NSCLC, PD-L1 >= 50 %)",
+    0.448,
+    154,
+    "Reck et al. 2016, N Engl J Med 375:1823",
+)
+
+
+def rescale_tumor(model: Model, factor: float) -> Model:
+    """Kuznetsov-type model with tumor sizes scaled by ``factor`` and identical dynamics.
+
+    With ``T' = factor·T``: ``b' = b/factor``, ``g' = g·factor``, ``m' = m/factor`` (``n``,
+    ``s``, ``p``, ``d``, ``a`` unchanged), so every tumor trajectory is the original one times
+    ``factor`` and effectors are unchanged. Used to move the mouse-lymphoma parameters
+    (carrying capacity 5e8 cells ≈ 0.5 cm³) to clinical lesion sizes — an **assumption**.
+    """
+    if not (math.isfinite(factor) and factor > 0):
+        raise ValueError(f"factor must be a positive number; got {factor!r}")
+    b, g, m = (np.asarray(getattr(model, k), dtype=float) for k in ("b", "g", "m"))
+    return model.replace(b=b / factor, g=g * factor, m=m / factor)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialArm:
+    """One simulated trial arm: model, regimen, scans and baseline effectors.
+
+    Attributes:
+        model: model with scalar parameters (the population varies some of them).
+        regimen: dosing from day 0 (``None``: untreated arm).
+        scan_days: scan days, scan 0 = baseline at day 0 (default: week 12, then every 6
+            weeks to one year, as in KEYNOTE-006).
+        E0: baseline effector cells (same for every patient).
+        cells_per_cm3: density for the cells → diameter conversion (**assumption**, 1e9).
+    """
+
+    model: Model
+    regimen: Regimen | None
+    scan_days: tuple[float, ...] = (0.0, 84.0, 126.0, 168.0, 210.0, 252.0, 294.0, 336.0)
+    E0: float = 1.73e5
+    cells_per_cm3: float = 1e9
+
+    def __post_init__(self) -> None:
+        s = np.asarray(self.scan_days, dtype=float)
+        if s.ndim != 1 or s.size < 2 or s[0] != 0 or np.any(np.diff(s) <= 0):
+            raise ValueError(
+                "scan_days must start at 0 (baseline) and increase strictly; got "
+                f"{list(self.scan_days)}"
+            )
+
+    def untreated(self) -> TrialArm:
+        """The same arm without drug."""
+        return dataclasses.replace(self, regimen=None)
+
+    def segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(start, end, dose_mg)`` of the integration segments (doses for weight 70 kg)."""
+        t1 = float(self.scan_days[-1])
+        if self.regimen is None:
+            return np.zeros(1), np.array([t1]), np.zeros(1)
+        days = self.regimen.dose_times(0.0, t1)
+        mg = float(
+            self.regimen.dose_amount_mg(float(np.asarray(getattr(self.model, "weight", 70.0))))
+        )
+        starts = np.unique(np.concatenate([[0.0], days]))
+        dose = np.where(np.isin(starts, days), mg, 0.0)
+        return starts, np.concatenate([starts[1:], [t1]]), dose
+
+
+@eqx.filter_jit
+def _arm_cells(
+    model: Model, values: dict[str, Array], T0: Array, E0: Array, ts: Array, segs, treated: bool
+) -> tuple[Array, Array]:
+    starts, ends, dose = segs
+    names = model.state_names
+
+    def one(vals, t0):
+        m = dataclasses.replace(model, **vals)  # type: ignore[type-var]
+        y0 = {"E": E0, "T": t0}
+        y = jnp.stack([jnp.asarray(y0.get(n, 0.0), ts.dtype) for n in names])
+        ys, status, _ = solve_patient(
+            m,
+            y,
+            ts,
+            starts,
+            ends,
+            dose if treated else jnp.zeros_like(dose),
+            rtol=1e-8,
+            atol=1e-6,
+            dosing_state=getattr(m, "dosing_state", -1),
+            tumor_index=names.index("T"),
+            max_steps=16_384,
+        )
+        return ys[:, names.index("T")], status
+
+    return jax.vmap(one)(values, T0)
+
+
+def simulate_arm(
+    arm: TrialArm,
+    values: Mapping[str, Float[ArrayLike, " N"]],
+    T0: Float[ArrayLike, " N"],
+) -> tuple[Float[Array, "N n_scan"], Array]:
+    """Tumor cells at the scan days for per-patient parameter ``values`` and baseline ``T0``.
+
+    Pure JAX (call inside ``jax.enable_x64(True)`` for float64); differentiable with
+    ``jax.grad`` in ``values`` and ``T0``. Returns ``(cells (N, n_scan), status (N,))``.
+    """
+    segs = tuple(jnp.asarray(a, jnp.float64) for a in arm.segments())
+    ts = jnp.asarray(arm.scan_days, jnp.float64)
+    model = jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), arm.model)
+    vals = {k: jnp.asarray(v, jnp.float64) for k, v in values.items()}
+    return _arm_cells(
+        model,
+        vals,
+        jnp.asarray(T0, jnp.float64),
+        jnp.asarray(arm.E0, jnp.float64),
+        ts,
+        segs,
+        arm.regimen is not None,
+    )
+
+
+def soft_response(
+    cells: Float[Array, "N n_scan"], *, temperature: float = 2.0, pr_decrease_pct: float = 30.0
+) -> Float[Array, " N"]:
+    """Differentiable relaxation of "objective response (CR or PR) at some scan".
+
+    Percent change of the (spherical-lesion) diameter at scan ``j``:
+    ``c_j = 100·((T_j/T_0)^(1/3) − 1)`` (independent of the cell density); best change
+    ``c* = min_j c_j`` over post-baseline scans. The hard rule is ``c* <= −30``; the relaxation
+    is ``r = sigmoid((−30 − c*)/τ)`` with the temperature ``τ`` in percentage points (default
+    2: the step is smeared over about ±2τ points around −30 %; ``r → 1[c* <= −30]`` as
+    ``τ → 0``). ``min`` is differentiable almost everywhere (the gradient flows through the
+    best scan). Unlike RECIST best overall response it ignores progression before the
+    response (rare in this model) and needs no confirmation.
+    """
+    ratio = jnp.maximum(cells[:, 1:] / cells[:, :1], 1e-12)
+    best = jnp.min(100.0 * (jnp.cbrt(ratio) - 1.0), axis=1)
+    return jax.nn.sigmoid((-pr_decrease_pct - best) / temperature)
+
+
+def hard_orr(cells: np.ndarray, *, cells_per_cm3: float = 1e9) -> tuple[np.ndarray, dict]:
+    """RECIST best overall response per patient and ORR with Wilson 95 % CI (numpy).
+
+    Uses :func:`tumorimmune.sweeps.diameter_mm`, :func:`~tumorimmune.sweeps.best_overall_response`
+    (unconfirmed) and :func:`~tumorimmune.sweeps.wilson_ci`. Not-evaluable patients (failed
+    solves) are left out of N.
+    """
+    bor = best_overall_response(diameter_mm(np.asarray(cells), cells_per_cm3=cells_per_cm3))
+    ok = bor >= 0
+    n = int(ok.sum())
+    k = int(np.sum((bor == 0) | (bor == 1)))
+    lo, hi = wilson_ci(k, n)
+    return bor, {
+        "n": n,
+        "responders": k,
+        "orr": k / n if n else math.nan,
+        "lo": float(lo),
+        "hi": float(hi),
+    }
+
+
+def standard_normal(n: int, names: Sequence[str], seed: int) -> dict[str, np.ndarray]:
+    """Independent standard-normal draws ``(n,)`` per name (common random numbers)."""
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(n) for k in names}
