@@ -149,3 +149,14 @@ def test_load_spec_reports_bad_toml(tmp_path):
 def test_examples_are_valid(path):
     s = load_spec(path)
     assert s.n_patients >= 1
+
+
+def test_all_structural_problems_are_reported_at_once(tiny):
+    d = tiny()
+    d["folow_up_days"] = d.pop("follow_up_days")
+    d["arms"][2]["dosee"] = d["arms"][2].pop("dose")
+    msg = _error(d)
+    assert msg.startswith("2 problems in the spec:")
+    lines = msg.splitlines()[1:]
+    assert lines[0].strip().startswith("arms[2].dosee: unknown key 'dosee'")
+    assert lines[1].strip().startswith("folow_up_days: unknown key 'folow_up_days'")

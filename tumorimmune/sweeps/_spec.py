@@ -466,9 +466,8 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out or "<spec>"
 
 
-def _explain(err: ValidationError) -> str:
-    """One clear line: the first error, naming the key, its value and what is allowed."""
-    e = err.errors()[0]
+def _explain_one(e: Any) -> str:
+    """One clear line for one error, naming the key, its value and what is allowed."""
     loc = tuple(x for x in e["loc"] if x not in ("function-after",))
     where = _format_loc(loc)
     if e["type"] == "extra_forbidden":
@@ -482,6 +481,14 @@ def _explain(err: ValidationError) -> str:
     if isinstance(got, dict):
         return f"{where}: {msg}"
     return f"{where}: {msg} (got {got!r})"
+
+
+def _explain(err: ValidationError) -> str:
+    """Every structural problem of the spec at once, one line each."""
+    lines = list(dict.fromkeys(_explain_one(e) for e in err.errors()))
+    if len(lines) == 1:
+        return lines[0]
+    return f"{len(lines)} problems in the spec:\n" + "\n".join(f"  {x}" for x in lines)
 
 
 def validate_spec(data: dict[str, Any] | SweepSpec) -> SweepSpec:
