@@ -25,7 +25,6 @@ from collections.abc import Mapping
 
 import jax
 import numpy as np
-import pandas as pd
 import scipy.stats.qmc
 
 from ..sweeps._metrics import diameter_mm
@@ -166,18 +165,12 @@ def calibrate_allen(
                 "selected_p95": qs[2],
             }
         )
-    return VPCalibration(
-        method="allen",
-        target=target,
-        distributions=pd.DataFrame(rows),
-        orr=treated["orr"],
-        orr_lo=treated["lo"],
-        orr_hi=treated["hi"],
-        n=treated["n"],
-        responders=treated["responders"],
-        untreated_orr=untreated["orr"],
-        untreated_lo=untreated["lo"],
-        untreated_hi=untreated["hi"],
+    return VPCalibration.from_arms(
+        "allen",
+        target,
+        rows,
+        treated,
+        untreated,
         history=np.zeros(0),
         info={
             "n_candidates": int(n_plausible),

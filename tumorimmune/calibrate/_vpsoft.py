@@ -65,6 +65,37 @@ class VPCalibration:
     info: dict
     wall_time_s: float
 
+    @classmethod
+    def from_arms(
+        cls,
+        method: str,
+        target: ClinicalTarget,
+        rows: list[dict],
+        treated: dict,
+        untreated: dict,
+        *,
+        history: np.ndarray,
+        info: dict,
+        wall_time_s: float,
+    ) -> VPCalibration:
+        """Assemble a result from the treated and untreated arms' ORR summaries (``hard_orr``)."""
+        return cls(
+            method=method,
+            target=target,
+            distributions=pd.DataFrame(rows),
+            orr=treated["orr"],
+            orr_lo=treated["lo"],
+            orr_hi=treated["hi"],
+            n=treated["n"],
+            responders=treated["responders"],
+            untreated_orr=untreated["orr"],
+            untreated_lo=untreated["lo"],
+            untreated_hi=untreated["hi"],
+            history=history,
+            info=info,
+            wall_time_s=wall_time_s,
+        )
+
     @property
     def within_target_ci(self) -> bool:
         lo, hi = self.target.ci()
@@ -242,18 +273,12 @@ def calibrate_soft(
                 "calibrated": k in calibrate,
             }
         )
-    return VPCalibration(
-        method="soft",
-        target=target,
-        distributions=pd.DataFrame(rows),
-        orr=treated["orr"],
-        orr_lo=treated["lo"],
-        orr_hi=treated["hi"],
-        n=treated["n"],
-        responders=treated["responders"],
-        untreated_orr=untreated["orr"],
-        untreated_lo=untreated["lo"],
-        untreated_hi=untreated["hi"],
+    return VPCalibration.from_arms(
+        "soft",
+        target,
+        rows,
+        treated,
+        untreated,
         history=np.asarray(history),
         info={
             "soft_orr_initial": soft_initial,
