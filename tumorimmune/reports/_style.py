@@ -102,3 +102,36 @@ def base_layout(fig: go.Figure, *, title: str, height: int, **extra: Any) -> go.
     settings.update(extra)
     fig.update_layout(**settings)
     return fig
+
+
+def band_traces(
+    x: Any,
+    lo: Any,
+    hi: Any,
+    *,
+    color: str,
+    group: str,
+    names: tuple[str, str],
+    shape: str | None = None,
+) -> tuple[go.Scatter, go.Scatter]:
+    """A shaded band between ``lo`` and ``hi``: two invisible lines, the second filled to the first.
+
+    Add both to a figure, in order, before the central line (plotly's ``fill="tonexty"``).
+    """
+    line = (
+        {"width": 0, "color": color}
+        if shape is None
+        else {"shape": shape, "width": 0, "color": color}
+    )
+    common = {"x": x, "mode": "lines", "legendgroup": group, "showlegend": False}
+    lower = go.Scatter(y=lo, line=line, hoverinfo="skip", name=names[0], **common)
+    upper = go.Scatter(
+        y=hi,
+        line=line,
+        fill="tonexty",
+        fillcolor=rgba(color, 0.18),
+        hoverinfo="skip",
+        name=names[1],
+        **common,
+    )
+    return lower, upper

@@ -8,7 +8,7 @@ import xarray as xr
 
 from ..sweeps import kaplan_meier as _kaplan_meier
 from ._data import arm_names, require
-from ._style import arm_color, base_layout, rgba
+from ._style import arm_color, band_traces, base_layout
 
 
 def kaplan_meier(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
@@ -54,32 +54,16 @@ def kaplan_meier(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
         risk = ext(km.at_risk.astype(np.float64))
         color = arm_color(i)
         group = f"arm{i}"
-        fig.add_trace(
-            go.Scatter(
-                x=t,
-                y=lo,
-                mode="lines",
-                line={"shape": "hv", "width": 0, "color": color},
-                legendgroup=group,
-                showlegend=False,
-                hoverinfo="skip",
-                name=f"{arm} lower {confidence:.0%} CI",
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=t,
-                y=hi,
-                mode="lines",
-                line={"shape": "hv", "width": 0, "color": color},
-                fill="tonexty",
-                fillcolor=rgba(color, 0.18),
-                legendgroup=group,
-                showlegend=False,
-                hoverinfo="skip",
-                name=f"{arm} upper {confidence:.0%} CI",
-            )
-        )
+        for trace in band_traces(
+            t,
+            lo,
+            hi,
+            color=color,
+            group=group,
+            names=(f"{arm} lower {confidence:.0%} CI", f"{arm} upper {confidence:.0%} CI"),
+            shape="hv",
+        ):
+            fig.add_trace(trace)
         fig.add_trace(
             go.Scatter(
                 x=t,

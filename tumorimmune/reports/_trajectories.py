@@ -8,7 +8,7 @@ import xarray as xr
 from plotly.subplots import make_subplots
 
 from ._data import arm_names, require, treated_arms
-from ._style import arm_color, base_layout, rgba
+from ._style import arm_color, band_traces, base_layout
 
 #: (variable, panel title, y-axis title, cell counts?, value scale)
 _PANELS: tuple[tuple[str, str, str, bool, float], ...] = (
@@ -71,36 +71,15 @@ def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95
             color = arm_color(i)
             group = f"arm{i}"
             unit = ytitle
-            fig.add_trace(
-                go.Scatter(
-                    x=t,
-                    y=q_lo.astype(np.float32),
-                    mode="lines",
-                    line={"width": 0, "color": color},
-                    legendgroup=group,
-                    showlegend=False,
-                    hoverinfo="skip",
-                    name=f"{arm} {lower:.0%}",
-                ),
-                row=r,
-                col=1,
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=t,
-                    y=q_hi.astype(np.float32),
-                    mode="lines",
-                    line={"width": 0, "color": color},
-                    fill="tonexty",
-                    fillcolor=rgba(color, 0.18),
-                    legendgroup=group,
-                    showlegend=False,
-                    hoverinfo="skip",
-                    name=f"{arm} {upper:.0%}",
-                ),
-                row=r,
-                col=1,
-            )
+            for trace in band_traces(
+                t,
+                q_lo.astype(np.float32),
+                q_hi.astype(np.float32),
+                color=color,
+                group=group,
+                names=(f"{arm} {lower:.0%}", f"{arm} {upper:.0%}"),
+            ):
+                fig.add_trace(trace, row=r, col=1)
             fig.add_trace(
                 go.Scatter(
                     x=t,
