@@ -27,7 +27,7 @@ def test_block_matches_simulate_patient_by_patient(tiny):
     spec = validate_spec(tiny())
     eng = Engine.create(spec)
     block = eng.run_block(0, 8)
-    ts = spec.scan_days()  # follow-up (126 d) is the last scan
+    ts = spec.scan_schedule()  # follow-up (126 d) is the last scan
     for p in (0, 5):
         prm = {
             k.removeprefix("param_"): float(v[p])

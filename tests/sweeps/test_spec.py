@@ -23,7 +23,7 @@ def test_tiny_spec_is_valid_and_derived_sizes(tiny):
     s = validate_spec(tiny())
     assert s.n_cells == 2
     assert s.n_patients == 20
-    np.testing.assert_array_equal(s.scan_days(), [0.0, 42.0, 84.0, 126.0])
+    np.testing.assert_array_equal(s.scan_schedule(), [0.0, 42.0, 84.0, 126.0])
     assert s.varying() == ["eps_m", "a", "L", "T0", "weight", "eta_CL", "eta_V"]
 
 

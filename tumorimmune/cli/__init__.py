@@ -1,5 +1,6 @@
 """Command line: ``tumorimmune --help``. Each subcommand lives in its own module."""
 
+from . import _calibrate_pop as _calibrate_pop
 from . import _fit as _fit
 from . import _report as _report
 from . import _run as _run

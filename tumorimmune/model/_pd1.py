@@ -2,11 +2,18 @@
 
 **Assumption** (stated in science.md §2): the published per-encounter rates ``n`` (kill) and
 ``m`` (effector inactivation) already include PD-1 engagement by tumor PD-L1; blockade relieves
-it in proportion to the patient's PD-L1 expression ``L`` and the receptor occupancy ``RO``::
+it in proportion to the receptor occupancy ``RO`` and (partly) the patient's PD-L1 expression
+``L``::
 
-    n_eff = n·(1 + eps_n·L·RO),   m_eff = m·(1 − eps_m·L·RO),   RO = C/(C + EC50)
+    B     = RO·(f_indep + (1 − f_indep)·L)           (blockade acting on this patient)
+    n_eff = n·(1 + eps_n·B),   m_eff = m·(1 − eps_m·B),   RO = Imax·C/(C + EC50)
+    kill  = n_eff·E/(1 + h_kill·n_eff·E)              (per tumor cell, ≤ 1/h_kill)
 
-with ``C = A1/V1`` the serum antibody concentration from two-compartment PK.
+with ``C = A1/V1`` the serum antibody concentration from two-compartment PK. With the defaults
+``Imax = 1``, ``f_indep = 0`` and ``h_kill = 0`` this is exactly the first form of the model
+(``n_eff = n·(1 + eps_n·L·RO)``, mass-action kill); the clinical parameterization
+(:func:`clinical_melanoma_parameters`) switches the three on. Sources and assumptions:
+``docs/science.md`` §2 and §6.
 """
 
 from __future__ import annotations
@@ -37,6 +44,12 @@ class TumorImmunePD1(Kuznetsov1994):
     field         default   unit     meaning
     ============  ========  =======  ====================================================
     ``L``         1.0       —        tumor PD-L1 expression, in [0, 1] (patient trait)
+    ``f_indep``   0.0       —        share of the blockade effect independent of PD-L1
+                                     (0: effect ∝ L; clinical preset 0.3)
+    ``Imax``      1.0       —        maximal occupancy effect (Elassaiss-Schaap et al. 2017:
+                                     0.961 for pembrolizumab)
+    ``h_kill``    0.0       day      handling time of effector kill: per-cell kill rate
+                                     saturates at 1/h_kill (0: mass action, Kuznetsov)
     ``eps_n``     1.0       —        max. relative increase of kill rate n under blockade
     ``eps_m``     0.5       —        max. relative decrease of inactivation m, in [0, 1]
     ``EC50``      0.5       µg/mL    concentration of half-maximal PD-1 occupancy; keeps
@@ -52,6 +65,9 @@ class TumorImmunePD1(Kuznetsov1994):
     """
 
     L: Float[ArrayLike, "*N"] = 1.0
+    f_indep: Float[ArrayLike, "*N"] = 0.0
+    Imax: Float[ArrayLike, "*N"] = 1.0
+    h_kill: Float[ArrayLike, "*N"] = 0.0
     eps_n: Float[ArrayLike, "*N"] = 1.0
     eps_m: Float[ArrayLike, "*N"] = 0.5
     EC50: Float[ArrayLike, "*N"] = 0.5
@@ -70,6 +86,8 @@ class TumorImmunePD1(Kuznetsov1994):
     observable_units: ClassVar[dict[str, str]] = {"C": "µg/mL", "RO": "1"}
     parameter_bounds: ClassVar[dict[str, tuple[float, float]]] = {
         "L": (0.0, 1.0),
+        "f_indep": (0.0, 1.0),
+        "Imax": (0.0, 1.0),
         "eps_m": (0.0, 1.0),
         "CL_emax": (-10.0, 10.0),
         "weight": (1e-3, float("inf")),
@@ -88,8 +106,29 @@ class TumorImmunePD1(Kuznetsov1994):
         return cls(drug=d.name, **fields)  # type: ignore[arg-type]
 
     def occupancy(self, C: Array) -> Array:
-        """PD-1 receptor occupancy for concentration ``C`` (µg/mL)."""
-        return C / (C + self.EC50)
+        """PD-1 receptor occupancy (target engagement) for concentration ``C`` (µg/mL)."""
+        return jnp.asarray(self.Imax * C / (C + self.EC50))
+
+    def blockade(self, C: Array) -> Array:
+        """Blockade acting on this patient's tumor: ``RO·(f_indep + (1 − f_indep)·L)``."""
+        return self.occupancy(C) * (self.f_indep + (1.0 - self.f_indep) * self.L)
+
+    def kill_rate(self, E: Array, n_eff: ArrayLike) -> Array:
+        """Tumor cells killed per tumor cell per day, ``n_eff·E/(1 + h_kill·n_eff·E)``."""
+        nE = n_eff * E
+        return jnp.asarray(nE / (1.0 + self.h_kill * nE))
+
+    def quasi_steady_effectors(self, T: ArrayLike) -> Array:
+        """Untreated effector level that balances tumor ``T`` (cells) on the E-nullcline.
+
+        ``E* = s/(d + m·T − p·T/(g + T))``; ``inf`` where the denominator is not positive
+        (untreated effectors would expand without bound: not a steady state). Used as the
+        pre-treatment effector level of clinical patients, whose tumors have grown for
+        months before the baseline scan (an **assumption**, docs/science.md §6).
+        """
+        T = jnp.asarray(T)
+        den = self.d + self.m * T - self.p * T / (self.g + T)
+        return jnp.asarray(jnp.where(den > 0, self.s / jnp.where(den > 0, den, 1.0), jnp.inf))
 
     def vector_field(
         self, t: Float[ArrayLike, ""], y: Float[Array, " 4"], args: object = None
@@ -99,11 +138,11 @@ class TumorImmunePD1(Kuznetsov1994):
         A1 = nonneg(y[2])
         A2 = nonneg(y[3])
         C = A1 / self.V1
-        ro = self.occupancy(C)
-        block = self.L * ro
+        block = self.blockade(C)
         n_eff = self.n * (1.0 + self.eps_n * block)
         m_eff = self.m * (1.0 - self.eps_m * block)
-        dE, dT = self.rates(E, T, n_eff, m_eff)
+        dE, _ = self.rates(E, T, n_eff, m_eff)
+        dT = self.a * T * (1.0 - self.b * T) - self.kill_rate(E, n_eff) * T
         cl = clearance(t, self.CL, self.CL_emax, self.CL_T50, self.CL_gamma)
         k12A1 = self.Q / self.V1 * A1
         k21A2 = self.Q / self.V2 * A2

@@ -159,7 +159,7 @@ class Engine:
 
     def times(self) -> tuple[np.ndarray, np.ndarray]:
         """(output times, scan indices into them): scans plus the end of follow-up."""
-        scans = self.spec.scan_days()
+        scans = self.spec.scan_schedule()
         fu = self.spec.follow_up_days
         ts = scans if np.isclose(scans[-1], fu) else np.append(scans, fu)
         return ts, np.arange(len(scans))
@@ -179,7 +179,7 @@ class Engine:
         ids = np.minimum(np.arange(start, start + width), stop - 1)  # pad with the last one
         table = self.rows(ids)
         ts, scan_idx = self.times()
-        scan_days = spec.scan_days()
+        scan_days = spec.scan_schedule()
         out: dict[str, Any] = {f"param_{k}": table[k][:n] for k in spec.varying()}
         out["cell"] = table["cell"][:n]
         per_arm: dict[str, list[np.ndarray]] = {}

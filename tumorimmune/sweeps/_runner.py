@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
+from ._endpoints import evaluate_targets
 from ._engine import Engine
 from ._spec import SweepSpec, validate_spec
 from ._store import SweepStore, load
@@ -97,6 +98,26 @@ def run_sweep(
     return load(path)
 
 
+def clinical_attrs(
+    spec: SweepSpec, best_response: np.ndarray, pfs_days: np.ndarray, pfs_event: np.ndarray
+) -> dict[str, str]:
+    """``calibration`` (targets vs simulated, JSON) and ``caveats`` (JSON list) attributes."""
+    out: dict[str, str] = {}
+    if spec.caveats:
+        out["caveats"] = json.dumps(list(spec.caveats))
+    if spec.targets:
+        rows = evaluate_targets(
+            spec.targets, [a.name for a in spec.arms], best_response, pfs_days, pfs_event
+        )
+        for r in rows:
+            r["name"] = f"{r['arm']}: {r['name']}"
+        out["calibration"] = json.dumps(
+            {"targets": rows, "caveats": list(spec.caveats), "notes": ""},
+            default=lambda o: o.item() if isinstance(o, np.generic) else str(o),
+        )
+    return out
+
+
 def _indices(mask: np.ndarray) -> list[int]:
     return [int(i) for i in np.flatnonzero(mask)]
 
@@ -132,6 +153,7 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
     wall = seconds + traj_seconds
     store.finish(
         {
+            **clinical_attrs(spec, br, store.read("pfs_days"), store.read("pfs_event")),
             "wall_time_s": wall,
             "solve_time_s": seconds,
             "patients_per_s": n / seconds if seconds > 0 else float("nan"),

@@ -101,6 +101,15 @@ def cell_table(spec: SweepSpec, cell: int) -> dict[str, np.ndarray]:
         center = grid.get(name, None)
         center = _base_value(spec, name) if center is None else center
         out[name] = transform(spec.variability[name], u[:, j], center)
+    if spec.population is not None:
+        pop = spec.population.table()
+        n_vp = len(next(iter(pop.values())))
+        # a separate stream, so that adding a population leaves the other columns unchanged
+        draw = np.random.default_rng([spec.sampling.seed, cell, 1]).choice(
+            n_vp, size=c, replace=c > n_vp
+        )
+        for name, col in pop.items():
+            out[name] = col[draw]
     if spec.pk.variability:
         for j, name in enumerate(PK_ETAS):
             out[name] = _ppf_normal(np.clip(u[:, len(var_names) + j], _EPS, 1 - _EPS))

@@ -274,6 +274,99 @@ class ResponseSpec(_Strict):
     cells_per_cm3: float = Field(1e9, gt=0)
 
 
+#: Virtual populations shipped with the package (``[population] file = NAME``).
+PACKAGED_POPULATIONS: dict[str, str] = {"keynote006": "keynote006_vpop.npz"}
+
+
+class PopulationSpec(_Strict):
+    """Per-patient columns drawn from a calibrated virtual population (a table of patients).
+
+    ``file``: a packaged population (``"keynote006"``: calibrated to the pembrolizumab q3w arm
+    of KEYNOTE-006 by ``tumorimmune calibrate-population``; docs/science.md §7) or the path of
+    an ``.npz`` written by :meth:`tumorimmune.calibrate.VirtualPopulation.save`. Each grid cell
+    draws ``cohort_size`` patients from the table with the sampling seed — without replacement
+    when the table is large enough, else with replacement (a bootstrap of the population).
+    ``columns``: which columns to use (default: all of them).
+    """
+
+    file: str = Field(min_length=1)
+    columns: list[str] | None = None
+
+    def path(self) -> Path:
+        name = PACKAGED_POPULATIONS.get(self.file.lower())
+        if name is not None:
+            return Path(__file__).resolve().parent.parent / "data" / name
+        return Path(self.file).expanduser()
+
+    def table(self) -> dict[str, np.ndarray]:
+        """The selected columns ``{name: (n_vp,)}`` (loaded once per process)."""
+        tab = _load_population(str(self.path()))
+        if self.columns is None:
+            return tab
+        missing = [c for c in self.columns if c not in tab]
+        if missing:
+            raise ValueError(
+                f"population.columns: {missing} not in {self.file!r}; available: {sorted(tab)}"
+            )
+        return {c: tab[c] for c in self.columns}
+
+
+_POPULATIONS: dict[str, dict[str, np.ndarray]] = {}
+
+
+def _load_population(path: str) -> dict[str, np.ndarray]:
+    if path not in _POPULATIONS:
+        p = Path(path)
+        if not p.is_file():
+            raise ValueError(
+                f"population.file: no such file {path!r}; packaged populations: "
+                f"{sorted(PACKAGED_POPULATIONS)}"
+            )
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                tab = {k: np.asarray(z[k], dtype=float) for k in z.files if k != "meta"}
+        except Exception as err:
+            raise ValueError(f"population.file: cannot read {path!r} as .npz: {err}") from None
+        n = {len(v) for v in tab.values()}
+        if len(n) != 1 or not tab or n == {0}:
+            raise ValueError(f"population.file: {path!r} needs columns of one common length > 0")
+        bad = [k for k, v in tab.items() if not np.all(np.isfinite(v))]
+        if bad:
+            raise ValueError(f"population.file: column(s) {bad} of {path!r} have non-finite values")
+        _POPULATIONS[path] = tab
+    return _POPULATIONS[path]
+
+
+class TargetSpec(_Strict):
+    """A published endpoint to show beside the simulated value (report: "Calibration and
+    validation"). ``fitted``: true for a calibration target, false for a held-out validation.
+
+    ``kind``: ``orr``, ``cr``, ``dcr`` (fractions), ``pfs_at`` (Kaplan–Meier progression-free
+    fraction at ``day``), ``responders_pf_at`` (the same among CR/PR patients),
+    ``median_pfs`` (days). ``n``: patients behind the published value (Wilson interval);
+    ``lo``/``hi``: the published 95 % interval where one is given.
+    """
+
+    arm: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    kind: Literal["orr", "cr", "dcr", "pfs_at", "responders_pf_at", "median_pfs"]
+    value: float
+    n: int | None = Field(None, ge=1)
+    day: float | None = Field(None, gt=0)
+    lo: float | None = None
+    hi: float | None = None
+    source: str = ""
+    fitted: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> TargetSpec:
+        if self.kind in ("pfs_at", "responders_pf_at") and self.day is None:
+            raise ValueError(f"kind = {self.kind!r} needs 'day' (days after the first dose)")
+        if self.kind != "median_pfs" and not 0.0 <= self.value <= 1.0:
+            raise ValueError(f"kind = {self.kind!r} is a fraction in [0, 1]; got {self.value}")
+        return self
+
+
 class SweepSpec(_Strict):
     """A validated sweep: model, base parameters, grid, variability, arms and run settings."""
 
@@ -287,9 +380,15 @@ class SweepSpec(_Strict):
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)  # type: ignore[arg-type]
     pk: PKSpec = Field(default_factory=PKSpec)  # type: ignore[arg-type]
     response: ResponseSpec = Field(default_factory=ResponseSpec)  # type: ignore[arg-type]
+    population: PopulationSpec | None = None
     arms: list[ArmSpec] = Field(min_length=1)
+    targets: list[TargetSpec] = Field(default_factory=list)
+    caveats: list[str] = Field(default_factory=list)
     follow_up_days: float = Field(365.0, gt=0)
     scan_interval_days: float = Field(42.0, gt=0)
+    scan_days: list[float] | None = Field(
+        None, description="explicit on-study scan days (overrides scan_interval_days)"
+    )
     precision: Literal["float32", "float64"] = "float64"
     chunk_size: int = Field(4096, ge=1)
     output: str = "results.zarr"
@@ -321,15 +420,24 @@ class SweepSpec(_Strict):
     def n_patients(self) -> int:
         return self.n_cells * self.sampling.cohort_size
 
-    def scan_days(self) -> np.ndarray:
-        """Scan days: 0 (baseline), every ``scan_interval_days`` up to ``follow_up_days``."""
+    def scan_schedule(self) -> np.ndarray:
+        """Scan days: 0 (baseline), then ``scan_days`` up to ``follow_up_days`` if given, else
+        every ``scan_interval_days`` up to ``follow_up_days``."""
+        if self.scan_days is not None:
+            s = np.asarray(self.scan_days, dtype=float)
+            return np.concatenate([[0.0], s[(s > 0) & (s <= self.follow_up_days + 1e-9)]])
         n = math.floor(self.follow_up_days / self.scan_interval_days + 1e-9)
         return self.scan_interval_days * np.arange(n + 1, dtype=float)
 
+    def population_columns(self) -> list[str]:
+        """Per-patient columns that come from ``[population]`` (empty without one)."""
+        return [] if self.population is None else list(self.population.table())
+
     def varying(self) -> list[str]:
-        """Per-patient columns, in table order: axes, then variability, then PK etas."""
+        """Per-patient columns, in table order: axes, variability, population, PK etas."""
         names = list(self.axes)
         names += [k for k in self.variability if k not in self.axes]
+        names += [k for k in self.population_columns() if k not in names]
         if self.pk.variability:
             names += list(PK_ETAS)
         return names
@@ -404,7 +512,35 @@ def _cross_check(spec: SweepSpec) -> None:
                 f"arms[{i}] ({arm.name!r}): {cls.__name__} has no drug; only control arms "
                 "(no 'regimen'/'dose') are allowed; use model = 'TumorImmunePD1'"
             )
-    if spec.scan_interval_days > spec.follow_up_days:
+    if spec.population is not None:
+        pop = spec.population.table()
+        for key in pop:
+            where = [sec for sec in ("axes", "variability") if key in getattr(spec, sec)]
+            if where:
+                raise ValueError(
+                    f"population: column {key!r} is also given in [{where[0]}]; a parameter "
+                    "comes from one source only"
+                )
+            if key not in names and key not in INITIAL_NAMES:
+                raise ValueError(
+                    f"population: column {key!r} is not a parameter of {cls.__name__}; "
+                    f"use population.columns to choose from {sorted(pop)}"
+                )
+    if spec.scan_days is not None:
+        s = np.asarray(spec.scan_days, dtype=float)
+        if s.size == 0 or np.any(~np.isfinite(s)) or np.any(s <= 0) or np.any(np.diff(s) <= 0):
+            raise ValueError(
+                f"scan_days: must be finite days > 0 in strictly increasing order; got {list(s)}"
+            )
+        if s[0] > spec.follow_up_days:
+            raise ValueError(
+                f"scan_days: first scan {s[0]:g} is after follow_up_days {spec.follow_up_days:g}"
+            )
+    arm_names = {a.name for a in spec.arms}
+    for i, t in enumerate(spec.targets):
+        if t.arm not in arm_names:
+            raise ValueError(f"targets[{i}].arm: no arm named {t.arm!r}; arms: {sorted(arm_names)}")
+    if spec.scan_days is None and spec.scan_interval_days > spec.follow_up_days:
         raise ValueError(
             f"scan_interval_days: {spec.scan_interval_days} exceeds follow_up_days "
             f"{spec.follow_up_days}; no on-study scan"

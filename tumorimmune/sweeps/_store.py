@@ -127,7 +127,7 @@ class SweepStore:
         group = zarr.open_group(str(path), mode="w", attributes={STATUS_KEY: "creating"})
         n, c = spec.n_patients, spec.chunk_size
         n_arm = len(spec.arms)
-        scans = spec.scan_days()
+        scans = spec.scan_schedule()
         fdt = np.float32 if spec.precision == "float32" else np.float64
 
         def arr(name: str, shape, chunks, dtype, fill, dims) -> Any:

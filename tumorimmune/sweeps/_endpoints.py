@@ -1,0 +1,169 @@
+"""Published trial endpoints and their recomputation on a simulated arm (with intervals).
+
+Used by the virtual-population calibration (``tumorimmune.calibrate``) and by sweeps whose spec
+lists ``[[targets]]`` (the report's "Calibration and validation" section).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Literal, Protocol
+
+import numpy as np
+
+from ._metrics import kaplan_meier, km_median, wilson_ci
+
+EndpointKind = Literal["orr", "cr", "dcr", "pfs_at", "median_pfs", "responders_pf_at"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """A published endpoint of one trial arm.
+
+    Attributes:
+        name: label, e.g. ``"ORR"``.
+        kind: ``"orr"`` (CR + PR fraction), ``"cr"`` (CR fraction), ``"dcr"`` (CR + PR + SD
+            fraction), ``"pfs_at"``
+            (Kaplan–Meier progression-free fraction at ``day``), ``"median_pfs"`` (days),
+            ``"responders_pf_at"`` (fraction of responders progression-free at ``day``).
+        value: the published value (fraction, or days for ``median_pfs``).
+        n: patients behind the value (for a Wilson interval of a proportion).
+        day: landmark day for ``pfs_at`` / ``responders_pf_at``.
+        lo, hi: the published 95 % interval where the paper gives one (else Wilson or none).
+        source: citation.
+    """
+
+    name: str
+    kind: EndpointKind
+    value: float
+    n: int | None = None
+    day: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    source: str = ""
+
+    def interval(self) -> tuple[float, float] | None:
+        """The published 95 % interval, or the Wilson interval of a proportion."""
+        if self.lo is not None and self.hi is not None:
+            return (self.lo, self.hi)
+        if self.kind != "median_pfs" and self.n:
+            lo, hi = wilson_ci(round(self.value * self.n), self.n)
+            return float(lo), float(hi)
+        if self.kind == "median_pfs":  # a simulated median falls on a scan day: ±3 weeks
+            return (self.value - 21.0, self.value + 21.0)
+        return None
+
+
+def evaluate_endpoints(
+    r: Mapping[str, np.ndarray], endpoints: Sequence[Endpoint]
+) -> list[dict[str, object]]:
+    """Each endpoint recomputed on a read-out, with its 95 % interval.
+
+    Proportions: Wilson intervals; Kaplan–Meier landmarks: Greenwood (log-log) intervals from
+    :func:`~tumorimmune.sweeps.kaplan_meier`; median PFS: Brookmeyer–Crowley interval from
+    :func:`~tumorimmune.sweeps.km_median`.
+    """
+    bor = r["bor"]
+    ok = bor >= 0
+    bor, days, event = bor[ok], r["pfs_days"][ok], r["pfs_event"][ok]
+    n = int(bor.size)
+    rows: list[dict[str, object]] = []
+    for e in endpoints:
+        if e.kind in ("orr", "cr", "dcr"):
+            code = {"orr": 1, "cr": 0, "dcr": 2}[e.kind]
+            k = int(np.sum(bor <= code))
+            lo, hi = wilson_ci(k, n)
+            val: float = k / n if n else math.nan
+            rows.append(_row(e, val, float(lo), float(hi)))
+        elif e.kind in ("pfs_at", "responders_pf_at"):
+            sel = np.ones(n, bool) if e.kind == "pfs_at" else bor <= 1
+            if not sel.any():
+                rows.append(_row(e, math.nan, math.nan, math.nan))
+                continue
+            val, lo, hi = km_at(days[sel], event[sel], float(e.day or 0.0))
+            rows.append(_row(e, val, lo, hi))
+        else:
+            med, lo, hi = km_median(days, event)
+            rows.append(_row(e, float(med), float(lo), float(hi)))
+    return rows
+
+
+def km_at(days: np.ndarray, event: np.ndarray, day: float) -> tuple[float, float, float]:
+    km = kaplan_meier(days, event)
+    t = np.asarray(km.time)
+    i = int(np.searchsorted(t, day, side="right")) - 1
+    if i < 0:
+        return 1.0, 1.0, 1.0
+    return float(km.survival[i]), float(km.lower[i]), float(km.upper[i])
+
+
+def _row(e: Endpoint, val: float, lo: float, hi: float) -> dict[str, object]:
+    iv = e.interval()
+    return {
+        "name": e.name,
+        "kind": e.kind,
+        "target": e.value,
+        "target_lo": None if iv is None else iv[0],
+        "target_hi": None if iv is None else iv[1],
+        "simulated": val,
+        "simulated_lo": lo,
+        "simulated_hi": hi,
+        "within": bool(iv is not None and iv[0] <= val <= iv[1]) if math.isfinite(val) else False,
+        "unit": "days" if e.kind == "median_pfs" else "fraction",
+        "day": e.day,
+        "source": e.source,
+    }
+
+
+class TargetLike(Protocol):
+    """What :func:`evaluate_targets` reads of a target (e.g. a sweep spec's ``TargetSpec``)."""
+
+    arm: str
+    name: str
+    kind: EndpointKind
+    value: float
+    n: int | None
+    day: float | None
+    lo: float | None
+    hi: float | None
+    source: str
+    fitted: bool
+
+
+def evaluate_targets(
+    targets: Sequence[TargetLike],
+    arms: Sequence[str],
+    best_response: np.ndarray,
+    pfs_days: np.ndarray,
+    pfs_event: np.ndarray,
+) -> list[dict[str, object]]:
+    """Rows of the report's "Calibration and validation" table for a sweep's ``[[targets]]``.
+
+    Args:
+        targets: :class:`~tumorimmune.sweeps.TargetSpec` entries (arm, name, kind, value, ...).
+        arms: arm names in the order of the first axis of the arrays.
+        best_response, pfs_days, pfs_event: ``(arm, patient)`` arrays of the results store.
+
+    Returns:
+        One dict per target (see :func:`evaluate_endpoints`) plus ``arm`` and ``fitted``.
+    """
+    rows: list[dict[str, object]] = []
+    for t in targets:
+        e = Endpoint(
+            name=str(t.name),
+            kind=t.kind,
+            value=float(t.value),
+            n=t.n,
+            day=t.day,
+            lo=t.lo,
+            hi=t.hi,
+            source=str(t.source),
+        )
+        i = list(arms).index(str(t.arm))
+        r = {"bor": best_response[i], "pfs_days": pfs_days[i], "pfs_event": pfs_event[i]}
+        (row,) = evaluate_endpoints(r, [e])
+        row.update(arm=str(t.arm), fitted=bool(t.fitted))
+        rows.append(row)
+    return rows
