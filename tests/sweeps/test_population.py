@@ -124,3 +124,25 @@ class _T:
         self.arm, self.name, self.kind, self.value, self.n = arm, name, kind, value, n
         self.day = self.lo = self.hi = None
         self.source, self.fitted = "", True
+        self.subgroup = None
+
+
+def test_subgroup_targets():
+    from tumorimmune.sweeps._endpoints import subgroup_mask
+
+    params = {"T0": np.array([1.0, 2.0, 3.0, 4.0]), "L": np.array([0.1, 0.9, 0.4, 0.6])}
+    np.testing.assert_array_equal(subgroup_mask("T0 < median", params), [1, 1, 0, 0])
+    np.testing.assert_array_equal(subgroup_mask("L >= 0.5", params), [0, 1, 0, 1])
+    bor = np.array([[1, 3, 3, 3]])  # the one responder has the smallest tumor
+    t = _T("a", "ORR small", "orr", 0.5, None)
+    t.subgroup = "T0 < median"
+    rows = evaluate_targets([t], ["a"], bor, np.full((1, 4), 84.0), bor == 3, params)
+    assert rows[0]["simulated"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="subgroup must read"):
+        subgroup_mask("T0 ~ 3", params)
+
+
+def test_subgroup_column_must_exist(tiny):
+    ok = {"arm": "control", "name": "ORR", "kind": "orr", "value": 0.3, "subgroup": "zz < 1"}
+    with pytest.raises(ValueError, match=r"targets\[0\]\.subgroup: 'zz' is not a per-patient"):
+        validate_spec(tiny(targets=[ok]))

@@ -147,8 +147,8 @@ def plausible_candidates(
     *,
     seed: int,
     ranges: Mapping[str, tuple[float, float, str]] = CLINICAL_RANGES,
-    baseline_sld_median_mm: float = 88.0,
-    baseline_sld_cv: float = 0.6,
+    baseline_sld_median_mm: float = 102.0,
+    baseline_sld_cv: float = 0.8,
     n_lesions: float = 3.0,
     cells_per_cm3: float = 1e9,
     weight_mean_kg: float = 76.8,
@@ -157,8 +157,8 @@ def plausible_candidates(
     """Space-filling candidate patients (scrambled Sobol', ``seed``): parameters and T0.
 
     Patient-specific parameters within ``ranges``; baseline sum of diameters lognormal
-    (median 88 mm: Ahamadi et al. 2017 report a median baseline of about 86–90 mm in the
-    pembrolizumab population — **verify**; CV 0.6 an assumption), PD-L1 ``L`` uniform on
+    (median 102 mm: KEYNOTE-001 melanoma, 583 patients, range 10–895 mm, Joseph et al. 2018,
+    Clin Cancer Res 24:4960; CV 0.8 an **assumption** for that range), PD-L1 ``L`` uniform on
     [0, 1] (assumption), weight normal 76.8 ± 15 kg truncated to [40, 150].
     """
     names = list(ranges)

@@ -130,6 +130,17 @@ class TargetLike(Protocol):
     hi: float | None
     source: str
     fitted: bool
+    subgroup: str | None
+
+
+def subgroup_mask(text: str, params: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Patients of a subgroup such as ``"T0 < median"`` (median over all patients)."""
+    from ._spec import parse_subgroup
+
+    name, op, value = parse_subgroup(text)
+    x = np.asarray(params[name], float)
+    v = float(np.nanmedian(x)) if value == "median" else float(value)
+    return {"<": x < v, "<=": x <= v, ">": x > v, ">=": x >= v}[op]
 
 
 def evaluate_targets(
@@ -138,6 +149,7 @@ def evaluate_targets(
     best_response: np.ndarray,
     pfs_days: np.ndarray,
     pfs_event: np.ndarray,
+    params: Mapping[str, np.ndarray] | None = None,
 ) -> list[dict[str, object]]:
     """Rows of the report's "Calibration and validation" table for a sweep's ``[[targets]]``.
 
@@ -145,6 +157,7 @@ def evaluate_targets(
         targets: :class:`~tumorimmune.sweeps.TargetSpec` entries (arm, name, kind, value, ...).
         arms: arm names in the order of the first axis of the arrays.
         best_response, pfs_days, pfs_event: ``(arm, patient)`` arrays of the results store.
+        params: per-patient columns ``{name: (patient,)}`` for targets with a ``subgroup``.
 
     Returns:
         One dict per target (see :func:`evaluate_endpoints`) plus ``arm`` and ``fitted``.
@@ -162,8 +175,18 @@ def evaluate_targets(
             source=str(t.source),
         )
         i = list(arms).index(str(t.arm))
-        r = {"bor": best_response[i], "pfs_days": pfs_days[i], "pfs_event": pfs_event[i]}
+        sel = np.ones(best_response.shape[-1], bool)
+        sub = getattr(t, "subgroup", None)
+        if sub is not None:
+            if params is None:
+                raise ValueError(f"target {t.name!r} has a subgroup but no parameters were given")
+            sel = subgroup_mask(sub, params)
+        r = {
+            "bor": best_response[i][sel],
+            "pfs_days": pfs_days[i][sel],
+            "pfs_event": pfs_event[i][sel],
+        }
         (row,) = evaluate_endpoints(r, [e])
-        row.update(arm=str(t.arm), fitted=bool(t.fitted))
+        row.update(arm=str(t.arm), fitted=bool(t.fitted), subgroup=sub)
         rows.append(row)
     return rows

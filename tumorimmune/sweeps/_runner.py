@@ -99,7 +99,11 @@ def run_sweep(
 
 
 def clinical_attrs(
-    spec: SweepSpec, best_response: np.ndarray, pfs_days: np.ndarray, pfs_event: np.ndarray
+    spec: SweepSpec,
+    best_response: np.ndarray,
+    pfs_days: np.ndarray,
+    pfs_event: np.ndarray,
+    params: dict[str, np.ndarray] | None = None,
 ) -> dict[str, str]:
     """``calibration`` (targets vs simulated, JSON) and ``caveats`` (JSON list) attributes."""
     out: dict[str, str] = {}
@@ -107,10 +111,11 @@ def clinical_attrs(
         out["caveats"] = json.dumps(list(spec.caveats))
     if spec.targets:
         rows = evaluate_targets(
-            spec.targets, [a.name for a in spec.arms], best_response, pfs_days, pfs_event
+            spec.targets, [a.name for a in spec.arms], best_response, pfs_days, pfs_event, params
         )
         for r in rows:
-            r["name"] = f"{r['arm']}: {r['name']}"
+            sub = f" [{r['subgroup']}]" if r.get("subgroup") else ""
+            r["name"] = f"{r['arm']}: {r['name']}{sub}"
         out["calibration"] = json.dumps(
             {"targets": rows, "caveats": list(spec.caveats), "notes": ""},
             default=lambda o: o.item() if isinstance(o, np.generic) else str(o),
@@ -153,7 +158,13 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
     wall = seconds + traj_seconds
     store.finish(
         {
-            **clinical_attrs(spec, br, store.read("pfs_days"), store.read("pfs_event")),
+            **clinical_attrs(
+                spec,
+                br,
+                store.read("pfs_days"),
+                store.read("pfs_event"),
+                {k: store.read(f"param_{k}") for k in spec.varying()},
+            ),
             "wall_time_s": wall,
             "solve_time_s": seconds,
             "patients_per_s": n / seconds if seconds > 0 else float("nan"),

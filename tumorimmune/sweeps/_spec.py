@@ -337,6 +337,29 @@ def _load_population(path: str) -> dict[str, np.ndarray]:
     return _POPULATIONS[path]
 
 
+_OPS = ("<=", ">=", "<", ">")
+
+
+def parse_subgroup(text: str) -> tuple[str, str, str]:
+    """``"T0 < median"`` → ``("T0", "<", "median")``; the value is a number or ``median``."""
+    for op in _OPS:
+        if op in text:
+            name, value = (x.strip() for x in text.split(op, 1))
+            if name and value and (value == "median" or _is_number(value)):
+                return name, op, value
+    raise ValueError(
+        f"subgroup must read 'PARAMETER OP VALUE' with OP one of {list(_OPS)} and VALUE a "
+        f"number or 'median'; got {text!r}"
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 class TargetSpec(_Strict):
     """A published endpoint to show beside the simulated value (report: "Calibration and
     validation"). ``fitted``: true for a calibration target, false for a held-out validation.
@@ -357,9 +380,14 @@ class TargetSpec(_Strict):
     hi: float | None = None
     source: str = ""
     fitted: bool = True
+    subgroup: str | None = Field(
+        None, description="patients to evaluate, e.g. 'T0 < median' or 'L >= 0.5'"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TargetSpec:
+        if self.subgroup is not None:
+            parse_subgroup(self.subgroup)
         if self.kind in ("pfs_at", "responders_pf_at") and self.day is None:
             raise ValueError(f"kind = {self.kind!r} needs 'day' (days after the first dose)")
         if self.kind != "median_pfs" and not 0.0 <= self.value <= 1.0:
@@ -540,6 +568,13 @@ def _cross_check(spec: SweepSpec) -> None:
     for i, t in enumerate(spec.targets):
         if t.arm not in arm_names:
             raise ValueError(f"targets[{i}].arm: no arm named {t.arm!r}; arms: {sorted(arm_names)}")
+        if t.subgroup is not None:
+            col = parse_subgroup(t.subgroup)[0]
+            if col not in spec.varying():
+                raise ValueError(
+                    f"targets[{i}].subgroup: {col!r} is not a per-patient column; "
+                    f"columns: {spec.varying()}"
+                )
     if spec.scan_days is None and spec.scan_interval_days > spec.follow_up_days:
         raise ValueError(
             f"scan_interval_days: {spec.scan_interval_days} exceeds follow_up_days "
