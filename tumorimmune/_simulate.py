@@ -166,10 +166,13 @@ def simulate(
         regimen: dosing regimen (PD-1 model only). At a dose day the reported value is pre-dose.
         rtol, atol: step-size controller tolerances (default 1e-8/1e-6 for float64,
             1e-5/1e-3 for float32; ``atol`` in cells and mg).
-        dtype: ``"float64"`` (accurate; default) or ``"float32"`` (fast; about 1e-4 relative).
+        dtype: ``"float64"`` (accurate; default) or ``"float32"`` (fast; agrees with float64
+            to about 1e-3 relative on tumor size).
         max_steps: step limit per segment; a patient that hits it is flagged, not fatal.
-        backend: ``"auto"`` (the fused ensemble engine), ``"fused"`` or ``"diffrax"`` (the
-            reference; same Tsit5 + PI controller, same accuracy contract).
+        backend: ``"auto"`` (default: the Pallas kernel on a GPU, the fused ensemble engine
+            elsewhere; diffrax for a model without an explicit ``vector_field``), ``"fused"``,
+            ``"pallas"`` or ``"diffrax"`` (the reference; same Tsit5 + PI controller, same
+            accuracy contract). See :func:`tumorimmune.solvers.get_backend`.
 
     Returns:
         ``xarray.Dataset`` with coordinate ``time`` (days), one variable per state (``E``, ``T``

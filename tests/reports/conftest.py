@@ -19,14 +19,35 @@ from tumorimmune.sweeps import _metrics as met
 
 EPS_N = np.array([0.5, 1.0, 2.0])
 L_VALUES = np.array([0.25, 0.5, 0.75, 1.0])
-SPEC = """[sweep]
-name = "synthetic"
+SPEC = """name = "synthetic"
+description = "synthetic results for the report tests"
 model = "TumorImmunePD1"
-
-[grid]
-eps_n = [0.5, 1.0, 2.0]
-L = [0.25, 0.5, 0.75, 1.0]
 """
+GRID_SPEC = """
+[axes.eps_n]
+values = [0.5, 1.0, 2.0]
+
+[axes.L]
+values = [0.25, 0.5, 0.75, 1.0]
+"""
+
+
+def _is_control(name: str) -> bool:
+    return name.startswith("control") or name.startswith("untreated")
+
+
+def spec_text(arms: tuple[str, ...], *, grid: bool = True, pk_variability: bool = False) -> str:
+    """TOML spec of the synthetic results: controls ("control…"/"untreated…") without a
+    regimen, arms naming nivolumab on nivolumab 240 mg q2w, the others on pembrolizumab."""
+    text = SPEC + (GRID_SPEC if grid else "")
+    if pk_variability:
+        text += "\n[pk]\nvariability = true\n"
+    for name in arms:
+        text += f"\n[[arms]]\nname = {json.dumps(name)}\n"
+        if not _is_control(name):
+            reg = "nivolumab_240mg_q2w" if "nivolumab" in name else "pembrolizumab_200mg_q3w"
+            text += f'regimen = "{reg}"\n'
+    return text
 
 
 def _pk(time: np.ndarray) -> np.ndarray:
@@ -45,13 +66,16 @@ def make_results(
     arms: tuple[str, ...] = ("control", "pembrolizumab 200 mg q3w"),
     grid: bool = True,
     traj: bool = True,
-    n_traj: int = 16,
+    n_traj: int = 24,
     failed: tuple[tuple[int, int], ...] = ((1, 3),),
+    pk_etas: bool = False,
 ) -> xr.Dataset:
-    """Results dataset: ``len(arms)`` arms (the first untreated when named "control"),
-    12 grid cells (``eps_n`` × ``L``) × ``n_per_cell`` patients (one cell without a grid),
-    scans every 42 days, weekly trajectories of ``n_traj`` patients; ``failed`` lists
-    ``(arm, patient)`` pairs whose solve failed (NaN rows, status 1)."""
+    """Results dataset: ``len(arms)`` arms (untreated when named "control…" or
+    "untreated…"), 12 grid cells (``eps_n`` × ``L``) × ``n_per_cell`` patients (one cell
+    without a grid), scans every 42 days, weekly trajectories of ``n_traj`` patients;
+    ``failed`` lists ``(arm, patient)`` pairs whose solve failed (NaN rows, status 1);
+    ``pk_etas`` adds standard-normal ``param_eta_CL``/``param_eta_V`` and ``[pk] variability``
+    to the spec (the arms' regimens are in the spec, see :func:`spec_text`)."""
     rng = np.random.default_rng(seed)
     n_cells = EPS_N.size * L_VALUES.size if grid else 1
     n = n_cells * n_per_cell
@@ -63,7 +87,7 @@ def make_results(
     resistant = np.where(rng.uniform(size=n) < 0.25, 0.0, 10.0 ** rng.uniform(-3.0, -0.5, n))
     scan_day = 42.0 * np.arange(n_scans)
     time = np.arange(0.0, scan_day[-1] + 1e-9, 7.0)
-    treated = np.array([not name.startswith("control") for name in arms])
+    treated = np.array([not _is_control(name) for name in arms])
     growth = 0.03 * a / 0.18  # 1/day
     potency = np.where(treated, np.maximum(np.cumsum(treated), 1) ** -0.5, 0.0)  # later: weaker
 
@@ -161,6 +185,9 @@ def make_results(
     }
     data_vars["param_a"] = (("patient",), a, {"units": "1/day"})
     data_vars["param_T0"] = (("patient",), T0, {"units": "cells"})
+    if pk_etas:
+        data_vars["param_eta_CL"] = (("patient",), rng.standard_normal(n))
+        data_vars["param_eta_V"] = (("patient",), rng.standard_normal(n))
     if grid:
         data_vars["param_eps_n"] = (("patient",), eps_n)
         data_vars["param_L"] = (("patient",), L)
@@ -208,7 +235,7 @@ def make_results(
         data_vars["traj_C"] = (("arm", "traj_patient", "time"), C)
         data_vars["traj_RO"] = (("arm", "traj_patient", "time"), C / (C + 0.5))
     attrs = {
-        "spec": SPEC,
+        "spec": spec_text(arms, grid=grid, pk_variability=pk_etas),
         "versions": json.dumps({"tumorimmune": "0.1.0", "jax": "0.10.0", "diffrax": "0.7.0"}),
         "device": "cpu",
         "precision": "float64",
@@ -233,3 +260,37 @@ def results() -> xr.Dataset:
 def results_factory() -> Callable[..., xr.Dataset]:
     """:func:`make_results`, for tests that need a variant (no grid, no trajectories, ...)."""
     return make_results
+
+
+#: A spec-provided string that must stay text everywhere in the report.
+HOSTILE = "<script>alert(1)</script>"
+
+
+def make_hostile_results() -> xr.Dataset:
+    """Results whose sweep name, description, arm names, a parameter name, caveats and a
+    calibration target all carry :data:`HOSTILE`."""
+    arms = (f"control {HOSTILE}", f"pembrolizumab {HOSTILE}")
+    ds = make_results(arms=arms)
+    ds = ds.rename_vars({"param_a": f"param_{HOSTILE}"})
+    spec = ds.attrs["spec"].replace('"synthetic"', json.dumps(HOSTILE), 1)
+    spec = spec.replace(
+        '"synthetic results for the report tests"', json.dumps(f"about {HOSTILE}"), 1
+    )
+    calibration = {
+        "targets": [
+            {"name": HOSTILE, "target": 0.3, "target_lo": 0.2, "target_hi": 0.4,
+             "simulated": 0.31, "simulated_lo": 0.25, "simulated_hi": 0.37, "unit": HOSTILE,
+             "source": HOSTILE, "fitted": True},
+        ],
+        "caveats": [HOSTILE],
+        "notes": HOSTILE,
+    }  # fmt: skip
+    return ds.assign_attrs(
+        spec=spec, caveats=json.dumps([HOSTILE]), calibration=json.dumps(calibration)
+    )
+
+
+@pytest.fixture(scope="session")
+def hostile_results() -> xr.Dataset:
+    """:func:`make_hostile_results`: :data:`HOSTILE` in every spec-provided string."""
+    return make_hostile_results()

@@ -7,10 +7,14 @@ either fails the test in CI (env var ``CI`` set) and skips it elsewhere.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,32 +46,43 @@ def _chromium() -> str:
     return path
 
 
-def _render(html_path: Path) -> dict:
-    """Open ``html_path`` offline; wait until every figure has drawn; collect problems."""
+@contextlib.contextmanager
+def _page(html_path: Path, *, width: int = 1280) -> Iterator[tuple[Any, dict[str, list[str]]]]:
+    """Open ``html_path`` offline at ``width`` px; wait until every figure has drawn.
+
+    Yields the playwright page and the problems seen so far: console errors and page errors
+    (``errors``), network requests (``requests``) and JavaScript dialogs (``dialogs``).
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _unavailable("the 'playwright' package is not installed")
         raise
     executable = _chromium()
-    errors: list[str] = []
-    requests: list[str] = []
+    seen: dict[str, list[str]] = {"errors": [], "requests": [], "dialogs": []}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
+            context = browser.new_context(offline=True, viewport={"width": width, "height": 900})
 
             def block(route) -> None:
-                requests.append(route.request.url)
+                seen["requests"].append(route.request.url)
                 route.abort()
+
+            def dialog(d) -> None:
+                seen["dialogs"].append(d.message)
+                d.dismiss()
 
             context.route(re.compile(r"^(https?|wss?)://"), block)
             page = context.new_page()
             page.on(
                 "console",
-                lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+                lambda msg: (
+                    seen["errors"].append(f"console: {msg.text}") if msg.type == "error" else None
+                ),
             )
-            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+            page.on("pageerror", lambda exc: seen["errors"].append(f"page error: {exc}"))
+            page.on("dialog", dialog)
             page.goto(html_path.resolve().as_uri(), wait_until="load")
             page.wait_for_function(
                 """() => {
@@ -78,18 +93,44 @@ def _render(html_path: Path) -> dict:
                 }""",
                 timeout=60_000,
             )
-            ids = page.eval_on_selector_all("div.figure", "ds => ds.map(d => d.id)")
-            drawn = page.eval_on_selector_all(
-                ".js-plotly-plot",
-                "ds => ds.filter(d => d.querySelector('.main-svg')).map(d => d.id)",
-            )
-            traces = page.evaluate(
-                "() => Array.from(document.querySelectorAll('div.figure'))"
-                ".map(d => [d.id, d.data.length])"
-            )
+            yield page, seen
         finally:
             browser.close()
-    return {"errors": errors, "requests": requests, "ids": ids, "drawn": drawn, "traces": traces}
+
+
+def _render(html_path: Path) -> dict:
+    """Open ``html_path`` offline; wait until every figure has drawn; collect problems."""
+    with _page(html_path) as (page, seen):
+        ids = page.eval_on_selector_all("div.figure", "ds => ds.map(d => d.id)")
+        drawn = page.eval_on_selector_all(
+            ".js-plotly-plot",
+            "ds => ds.filter(d => d.querySelector('.main-svg')).map(d => d.id)",
+        )
+        traces = page.evaluate(
+            "() => Array.from(document.querySelectorAll('div.figure'))"
+            ".map(d => [d.id, d.data.length])"
+        )
+    return {**seen, "ids": ids, "drawn": drawn, "traces": traces}
+
+
+#: For each body row of a table: its first cell's text and whether that cell and the row are
+#: seen: non-empty box, inside the table's wrapper and the viewport once scrolled to, and
+#: the topmost element at the cell's centre (nothing covers or clips it).
+_ROWS_SEEN = """(tableId) => {
+    const table = document.getElementById(tableId);
+    const wrap = table.closest('.table-wrap') || table.parentElement;
+    return Array.from(table.querySelectorAll('tbody tr')).map(tr => {
+        const cell = tr.cells[0];
+        cell.scrollIntoView({block: 'center'});
+        const r = cell.getBoundingClientRect(), row = tr.getBoundingClientRect();
+        const w = wrap.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        const inside = r.width > 0 && r.height > 0 && r.left >= w.left - 0.5
+            && r.right <= w.right + 0.5 && row.top >= w.top - 0.5 && row.bottom <= w.bottom + 0.5
+            && r.top >= 0 && r.bottom <= window.innerHeight;
+        return [cell.innerText.trim(), inside && hit !== null && cell.contains(hit)];
+    });
+}"""
 
 
 @pytest.mark.parametrize("variant", ["full", "no_grid_no_traj"])
@@ -99,9 +140,71 @@ def test_report_draws_offline_without_errors(variant, results, results_factory, 
     out = _render(path)
     assert out["errors"] == []
     assert out["requests"] == []  # nothing tried to reach the network
-    expected = re.findall(r'<div id="(fig-[a-z-]+)" class="figure">', path.read_text("utf-8"))
+    expected = re.findall(r'<div id="(fig-[a-z0-9-]+)" class="figure">', path.read_text("utf-8"))
     assert out["ids"] == expected
     assert sorted(out["drawn"]) == sorted(expected)
     assert all(n > 0 for _, n in out["traces"])
     if variant == "full":
-        assert len(expected) == 8
+        assert len(expected) == 6  # + the summary and metadata tables
+
+
+DEFAULT_ARMS = ("untreated", "pembrolizumab 200 mg q3w", "nivolumab 240 mg q2w")
+
+
+@pytest.mark.parametrize("variant", ["default", "two_arm_map"])
+def test_every_arm_row_is_visible(variant, results, results_factory, tmp_path):
+    # "default": the arms of the default run (and a calibration table); "two_arm_map": two
+    # arms with a response map, whose plotly table used to clip its last row
+    if variant == "default":
+        from .test_sections import CALIBRATION
+
+        ds = results_factory(arms=DEFAULT_ARMS, pk_etas=True).assign_attrs(
+            calibration=json.dumps(CALIBRATION)
+        )
+    else:
+        ds = results
+    path = write_report(ds, tmp_path / "report.html")
+    arms = [str(a) for a in ds["arm"].values]
+    with _page(path, width=1000) as (page, seen):
+        for width in (1000, 1400):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(200)  # relayout of the responsive figures
+            assert page.evaluate(_ROWS_SEEN, "summary-table") == [[a, True] for a in arms]
+            if variant == "default":
+                assert page.evaluate(_ROWS_SEEN, "calibration-table") == [
+                    [t["name"], True] for t in _fitted_first(CALIBRATION)
+                ]
+    assert seen["errors"] == []
+
+
+def _fitted_first(cal: dict) -> list[dict]:
+    return sorted(cal["targets"], key=lambda t: not t["fitted"])
+
+
+HOSTILE = "<script>alert(1)</script>"  # as in conftest.py
+
+
+def test_injected_strings_stay_text(hostile_results, tmp_path):
+    path = write_report(hostile_results, tmp_path / "report.html", title=HOSTILE)
+    with _page(path, width=1400) as (page, seen):
+        page.wait_for_timeout(300)  # time for a dialog an injected script would open
+        body = page.evaluate("() => document.body.innerText")
+        heading = page.evaluate("() => document.querySelector('header h1').textContent")
+        svg = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.main-svg text')).map(t => t.textContent)"
+        )
+        scripts = page.evaluate("() => document.querySelectorAll('script').length")
+        title = page.title()
+        rows = page.evaluate(_ROWS_SEEN, "summary-table")
+        calibration = page.evaluate(_ROWS_SEEN, "calibration-table")
+    assert seen["dialogs"] == [] and seen["errors"] == []
+    assert scripts == 2  # plotly.js and the loader: nothing injected
+    assert title == HOSTILE and heading == HOSTILE
+    # shown literally: sweep name and description, arms, caveats, calibration, metadata
+    assert body.count(HOSTILE) >= 10
+    assert f"about {HOSTILE}" in body
+    assert rows == [[f"control {HOSTILE}", True], [f"pembrolizumab {HOSTILE}", True]]
+    assert calibration == [[HOSTILE, True]]
+    # and in the figures: legend entries, subplot titles, the parameter's axis title
+    assert sum(HOSTILE in t for t in svg) >= 5
+    assert any(t.startswith(f"{HOSTILE} (") for t in svg)  # axis title "name (units)"

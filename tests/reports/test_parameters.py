@@ -47,3 +47,34 @@ def test_arm_choice_and_errors(results):
     no_params = results.drop_vars([v for v in results.data_vars if v.startswith("param_")])
     with pytest.raises(ValueError, match="param_"):
         parameter_distributions(no_params)
+
+
+def test_pk_etas_left_out_where_the_drug_has_no_pk_variability(results_factory):
+    arms = ("untreated", "pembrolizumab 200 mg q3w", "nivolumab 240 mg q2w")
+    ds = results_factory(arms=arms, pk_etas=True)
+
+    def panels(fig) -> list[str]:
+        axes = (fig.layout[k] for k in fig.layout if k.startswith("xaxis"))
+        return [a.title.text for a in axes if a.title.text]
+
+    # pembrolizumab has published omega² on CL and V: its etas act and are shown
+    shown = panels(parameter_distributions(ds, arm=arms[1]))
+    assert "eta_CL (dimensionless)" in shown and "eta_V (dimensionless)" in shown
+    # nivolumab (the default, last arm) has none in this package, the control no drug at all
+    for arm, reason in ((None, "nivolumab has no PK variability"), (arms[0], "no drug")):
+        fig = parameter_distributions(ds, arm=arm)
+        assert not any("eta" in t for t in panels(fig))
+        assert len(fig.data) == 2 * 4  # eps_n, L, a, T0
+        assert "not shown: eta_CL" in fig.layout.title.text and reason in fig.layout.title.text
+    # without PK etas in the results nothing is said about them
+    assert "not shown" not in parameter_distributions(results_factory()).layout.title.text
+
+
+def test_split_by_outcome(results):
+    fig = parameter_distributions(results, by="outcome")
+    out = results["outcome"].values[-1]
+    assert f"n = {int(np.isin(out, (0, 1)).sum())}" in fig.data[0].name
+    assert f"n = {int((out == 2).sum())}" in fig.data[1].name
+    assert "escaped" in fig.data[1].name
+    with pytest.raises(ValueError, match="by must be one of"):
+        parameter_distributions(results, by="colour")

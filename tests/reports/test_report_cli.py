@@ -25,7 +25,9 @@ def test_report_command_writes_html(results, tmp_path):
     default = tmp_path / "report.html"
     assert default.is_file() and f"report: {default}" in res.output
     html = default.read_text("utf-8")
-    for fig in ("fig-summary", "fig-response-map", "fig-waterfall", "fig-pfs", "fig-metadata"):
+    assert '<table class="data" id="summary-table">' in html
+    assert '<table class="data" id="metadata-table">' in html
+    for fig in ("fig-response-map", "fig-waterfall", "fig-pfs"):
         assert f'<div id="{fig}"' in html
     out = tmp_path / "elsewhere" / "r.html"
     res = runner.invoke(app, ["report", str(store), "-o", str(out), "--title", "Trial A"])

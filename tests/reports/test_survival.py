@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 
 from tumorimmune.reports import kaplan_meier
+from tumorimmune.reports._survival import coinciding_groups
 
 
 def _pfs_dataset(days, events, status) -> xr.Dataset:
@@ -59,3 +60,43 @@ def test_km_curve_extends_to_last_follow_up(results):
 def test_km_missing_variable(results):
     with pytest.raises(ValueError, match="'pfs_event'"):
         kaplan_meier(results.drop_vars("pfs_event"))
+
+
+def _three_arms_two_identical() -> xr.Dataset:
+    days = np.array(
+        [[2.0, 3.0, 3.0, 5.0, 8.0], [4.0, 6.0, 6.0, 7.0, 8.0], [4.0, 6.0, 6.0, 7.0, 8.0]]
+    )
+    events = np.array([[1, 1, 0, 1, 0], [1, 1, 1, 0, 0], [1, 1, 1, 0, 0]], dtype=bool)
+    return xr.Dataset(
+        {"pfs_days": (("arm", "patient"), days), "pfs_event": (("arm", "patient"), events)},
+        coords={"arm": ["control", "drug A", "drug B"], "patient": np.arange(5)},
+    )
+
+
+def test_coinciding_curves_stay_visible():
+    # drug A and drug B have identical PFS: without distinct styles B hides A exactly
+    fig = kaplan_meier(_three_arms_two_identical())
+    curves = {c.legendgroup: c for c in fig.data if c.meta == "km-curve"}
+    a, b, control = curves["arm1"], curves["arm2"], curves["arm0"]
+    np.testing.assert_array_equal(np.asarray(a.y), np.asarray(b.y))  # truly the same curve
+    assert a.line.dash != b.line.dash  # b (drawn on top) is dashed, a shows through the gaps
+    assert a.line.width > b.line.width  # and a, drawn first, is wider: visible around b
+    assert "coincides with drug B" in a.name and "coincides with drug A" in b.name
+    assert control.line.dash == "solid" and "coincides" not in control.name
+    notes = [n.text for n in fig.layout.annotations if n.name == "coincide-note"]
+    assert notes == ["Curves drug A and drug B coincide (drawn solid, dash)."]
+
+
+def test_distinct_curves_get_no_note(results):
+    fig = kaplan_meier(results)
+    assert not [n for n in fig.layout.annotations if n.name == "coincide-note"]
+    assert {c.line.dash for c in fig.data if c.meta == "km-curve"} == {"solid"}
+
+
+def test_coinciding_groups_tolerance():
+    t = np.array([0.0, 10.0, 20.0])
+    base = (t, np.array([1.0, 0.5, 0.5]))
+    near = (t, np.array([1.0, 0.503, 0.503]))
+    far = (t, np.array([1.0, 0.6, 0.6]))
+    short = (np.array([0.0, 10.0]), np.array([1.0, 0.5]))  # same values, ends at day 10
+    assert coinciding_groups([base, near, far, short]) == [[0, 1], [2], [3]]

@@ -8,12 +8,13 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from tumorimmune.reports import run_metadata, summary_table
+from tumorimmune.reports import metadata_rows, run_metadata, summary_rows, summary_table
 
 
 def test_summary_table_rows_match_dataset(results):
     fig = summary_table(results)
     assert len(fig.data) == 1 and isinstance(fig.data[0], go.Table)
+    assert [list(r) for r in zip(*fig.data[0].cells.values, strict=True)] == summary_rows(results)
     cols = fig.data[0].cells.values
     arms = [str(a) for a in results["arm"].values]
     assert list(cols[0]) == arms
@@ -52,7 +53,28 @@ def test_run_metadata_lists_attributes(results):
     versions = json.loads(results.attrs["versions"])
     for pkg, ver in versions.items():
         assert table[f"Version of {pkg}"] == ver
-    assert "[grid]" in table["Spec (TOML)"]
-    assert table["attribute n_failed"] == "1"  # other short attributes are listed too
+    assert "[axes.eps_n]" in table["Spec (TOML)"]
+    assert table["Failed solves"] == "1"  # other short attributes are listed too
+    assert table["Sweep"] == "synthetic"
     no_spec = run_metadata(results, include_spec=False).data[0].cells.values[0]
     assert not any("Spec" in k for k in no_spec)
+
+
+def test_run_metadata_formats_numbers(results):
+    # the runner stores raw floats and ints; the report must not print float noise
+    ds = results.assign_attrs(
+        solve_time_s=31.540923319999933,
+        solves_per_s=634.1234567,
+        n_patients=10000,
+        cells_per_cm3=1e9,
+        chunk_size=2500.0,
+        compile_fraction=0.123456789,
+    )
+    table = dict(metadata_rows(ds))
+    assert table["Solve time (s)"] == "31.54"
+    assert table["Throughput (solves/s)"] == "634"
+    assert table["Patients"] == "10,000"
+    assert table["Tumor cells per cm³"] == "1e+09"
+    assert table["Chunk size (patients)"] == "2,500"
+    assert table["Compile fraction"] == "0.1235"
+    assert not any("31.5409" in v for v in table.values())

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tumorimmune.reports import trajectory_bands
+from tumorimmune.reports._trajectories import MIN_BAND_PATIENTS
 
 
 def _traces(fig, yaxis: str):
@@ -55,3 +56,18 @@ def test_bad_quantiles_and_missing_traj(results):
         trajectory_bands(results, lower=0.6, upper=0.4)
     with pytest.raises(ValueError, match="'traj_T'"):
         trajectory_bands(results.drop_vars("traj_T"))
+
+
+def test_band_says_how_many_patients(results, results_factory):
+    fig = trajectory_bands(results)  # 24 stored of 60 simulated
+    assert "5%–95% band of 24 stored patients per arm (of 60 simulated)" in fig.layout.title.text
+    # with fewer stored patients than MIN_BAND_PATIENTS the band is their range, and says so
+    few = results_factory(n_traj=8)
+    assert few.sizes["traj_patient"] == 8 < MIN_BAND_PATIENTS
+    fig = trajectory_bands(few)
+    assert "range (min–max; too few for a 5%–95% band) of 8" in fig.layout.title.text
+    T = np.maximum(few["traj_T"].values[0], 1.0)
+    lo, hi, med = [t for t in _traces(fig, "y") if t.legendgroup == "arm0"]
+    np.testing.assert_allclose(np.asarray(lo.y), T.min(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(hi.y), T.max(axis=0), rtol=1e-6)
+    assert "min–max" in lo.name and "min–max" in med.hovertemplate

@@ -9,28 +9,48 @@ offline HTML file::
 
     ds = xr.open_zarr("results.zarr")
     reports.write_report(ds, "report.html")
+
+More sections (other analyses) plug in with :class:`Section`::
+
+    reports.write_report(ds, "report.html", extra_sections=[
+        reports.Section("Sensitivity", figures=[fig], note="...", id="sensitivity"),
+    ])
 """
 
 from ._html import render_report as render_report
 from ._html import write_report as write_report
+from ._outcome import outcome_map as outcome_map
 from ._parameters import parameter_distributions as parameter_distributions
 from ._response import response_map as response_map
 from ._response import spider as spider
 from ._response import waterfall as waterfall
+from ._sections import Section as Section
+from ._sections import calibration_section as calibration_section
+from ._sections import html_table as html_table
 from ._style import OKABE_ITO as OKABE_ITO
 from ._survival import kaplan_meier as kaplan_meier
+from ._tables import metadata_rows as metadata_rows
+from ._tables import outcome_rows as outcome_rows
 from ._tables import run_metadata as run_metadata
+from ._tables import summary_rows as summary_rows
 from ._tables import summary_table as summary_table
 from ._trajectories import trajectory_bands as trajectory_bands
 
 __all__ = [
     "OKABE_ITO",
+    "Section",
+    "calibration_section",
+    "html_table",
     "kaplan_meier",
+    "metadata_rows",
+    "outcome_map",
+    "outcome_rows",
     "parameter_distributions",
     "render_report",
     "response_map",
     "run_metadata",
     "spider",
+    "summary_rows",
     "summary_table",
     "trajectory_bands",
     "waterfall",

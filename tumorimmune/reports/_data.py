@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import json
+import math
+import tomllib
 from typing import Any
 
 import numpy as np
@@ -85,3 +89,137 @@ def attr_json(ds: xr.Dataset, key: str) -> Any:
         except json.JSONDecodeError:
             return value
     return value
+
+
+def text(value: object) -> str:
+    """``value`` as text that plotly shows literally: ``&``, ``<``, ``>`` become entities.
+
+    Plotly reads titles, legend names, table cells and hover texts as a small HTML subset; a
+    spec-provided string (arm or parameter name, sweep name) goes through here first so that
+    ``"<b>"`` or ``"<script>"`` is shown as typed rather than read as markup.
+    """
+    return html.escape(str(value), quote=False)
+
+
+def spec_table(ds: xr.Dataset) -> dict[str, Any]:
+    """The sweep spec (attribute ``spec``, TOML text) as a dict; empty when absent or unreadable."""
+    raw = ds.attrs.get("spec")
+    if not isinstance(raw, str) or not raw.strip():
+        return {}
+    try:
+        return tomllib.loads(raw)
+    except tomllib.TOMLDecodeError:
+        return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class ArmTreatment:
+    """What an arm of the spec gives: a drug (``None`` for a control) and whether the drug's
+    PK varies between patients (inter-individual variances ω² on CL/Q and V1/V2)."""
+
+    drug: str | None
+    omega2_cl: float = 0.0
+    omega2_v: float = 0.0
+
+    @property
+    def treated(self) -> bool:
+        return self.drug is not None
+
+
+def arm_treatments(ds: xr.Dataset) -> dict[str, ArmTreatment] | None:
+    """Treatment of every arm, read from the spec; ``None`` when the spec does not say.
+
+    A model without a drug (``Kuznetsov1994``) makes every arm a control.
+    """
+    from ..model import get_drug
+    from ..sweeps import ArmSpec
+
+    spec = spec_table(ds)
+    arms = spec.get("arms")
+    if not isinstance(arms, list) or not arms:
+        if str(ds.attrs.get("model", spec.get("model", ""))) == "Kuznetsov1994" and "arm" in ds:
+            return {a: ArmTreatment(None) for a in arm_names(ds)}
+        return None
+    drugless = str(spec.get("model", ds.attrs.get("model", ""))) == "Kuznetsov1994"
+    out: dict[str, ArmTreatment] = {}
+    for entry in arms:
+        try:
+            arm = ArmSpec.model_validate(entry)
+            if drugless or arm.is_control:
+                out[arm.name] = ArmTreatment(None)
+                continue
+            drug = get_drug(arm.drug_name())
+        except (ValueError, TypeError, KeyError):
+            return None
+        out[arm.name] = ArmTreatment(drug.name, float(drug.omega2_cl), float(drug.omega2_v))
+    return out
+
+
+def untreated_only(ds: xr.Dataset) -> bool:
+    """True for a study without any treated arm (read-out: the outcome class, not RECIST).
+
+    Decided from the spec's arms when it lists every arm of ``ds``, else from ``traj_C`` (no
+    arm with drug on board); without either, False.
+    """
+    arms = arm_treatments(ds)
+    present = arm_names(ds) if "arm" in ds.coords else []
+    if arms is not None and all(a in arms for a in present):
+        return not any(arms[a].treated for a in present)
+    if "traj_C" in ds.variables:
+        return not treated_arms(ds)
+    return False
+
+
+#: Labels and formats of the run attributes written by the sweep runner (key: (label, kind)).
+_ATTR_LABELS: dict[str, tuple[str, str]] = {
+    "model": ("Model", "text"),
+    "backend": ("Backend", "text"),
+    "device": ("Device", "text"),
+    "platform": ("Platform", "text"),
+    "precision": ("Precision", "text"),
+    "wall_time_s": ("Wall time (s)", "seconds"),
+    "solve_time_s": ("Solve time (s)", "seconds"),
+    "patients_per_s": ("Throughput (patients/s)", "rate"),
+    "solves_per_s": ("Throughput (solves/s)", "rate"),
+    "n_patients": ("Patients", "count"),
+    "n_failed": ("Failed solves", "count"),
+    "jax_devices": ("JAX devices", "count"),
+    "chunk_size": ("Chunk size (patients)", "count"),
+    "n_chunks": ("Chunks", "count"),
+    "cells_per_cm3": ("Tumor cells per cm³", "number"),
+    "tumorimmune_version": ("tumorimmune version", "text"),
+}
+
+
+def attr_label(key: str) -> str:
+    """Readable label of a dataset attribute (``solve_time_s`` -> ``Solve time (s)``)."""
+    if key in _ATTR_LABELS:
+        return _ATTR_LABELS[key][0]
+    words = key.replace("_", " ").strip()
+    for suffix, unit in ((" per s", " (per s)"), (" s", " (s)")):
+        if words.endswith(suffix):
+            words = words[: -len(suffix)] + unit
+            break
+    return words[:1].upper() + words[1:]
+
+
+def format_attr(key: str, value: object) -> str:
+    """An attribute value as short text: integers with thousands separators, seconds to
+    0.01 s, rates to whole units, other floats to 4 significant digits, no float noise."""
+    kind = _ATTR_LABELS.get(key, ("", ""))[1]
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if not math.isfinite(v):
+            return "–"
+        if kind == "count" and v.is_integer():
+            return f"{int(v):,}"
+        if kind == "seconds" or (key.endswith("_s") and not key.endswith("_per_s")):
+            return f"{v:,.2f}"
+        if kind == "rate" or key.endswith("_per_s"):
+            return f"{v:,.0f}" if abs(v) >= 10 else f"{v:.3g}"
+        return f"{v:.4g}"
+    return str(value)

@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
 import jinja2
 import plotly.graph_objects as go
 import xarray as xr
+from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from .._version import __version__
-from ._data import arm_names, grid_axes, parameter_names
-from ._parameters import parameter_distributions
+from ._data import arm_names, grid_axes, parameter_names, spec_table, untreated_only
+from ._outcome import outcome_map
+from ._parameters import inert_parameters, parameter_distributions
 from ._response import response_map, spider, waterfall
+from ._sections import DATASET_SECTIONS, Section, caveats, html_table
 from ._survival import kaplan_meier
-from ._tables import run_metadata, summary_table
-from ._trajectories import trajectory_bands
-
-
-@dataclasses.dataclass(frozen=True)
-class _Section:
-    id: str
-    heading: str
-    note: str
-    figure: go.Figure
-    pre: str = ""
-    pre_label: str = ""
-
-    @property
-    def div_id(self) -> str:
-        return f"fig-{self.id}"
+from ._tables import OUTCOME_HEADER, SUMMARY_HEADER, metadata_rows, outcome_rows, summary_rows
+from ._trajectories import MIN_BAND_PATIENTS, band_label, trajectory_bands
 
 
 def _has(ds: xr.Dataset, *names: str) -> bool:
@@ -42,9 +30,11 @@ def _has(ds: xr.Dataset, *names: str) -> bool:
 
 def _sections(
     ds: xr.Dataset, *, max_points: int, spider_patients: int, seed: int
-) -> tuple[list[_Section], list[str]]:
-    """The report's sections in order, and a sentence for each part left out (and why)."""
-    sections: list[_Section] = []
+) -> tuple[list[Section], list[str]]:
+    """The report's built-in sections in order, and a sentence for each part left out (and
+    why). Sections of the dataset's optional parts (:data:`DATASET_SECTIONS`) come before the
+    run metadata."""
+    sections: list[Section] = []
     missing: list[str] = []
 
     def add(
@@ -52,90 +42,175 @@ def _sections(
         heading: str,
         note: str,
         needs: tuple[str, ...],
-        make: Callable[[], go.Figure],
+        make: Callable[[], go.Figure | Section],
         why: str | None = None,
-        **extra: str,
     ) -> None:
         if why is None and not _has(ds, *needs):
             why = "the results lack " + ", ".join(n for n in needs if n not in ds.variables)
         if why is not None:
             missing.append(f"{heading}: {why}.")
             return
-        sections.append(_Section(sid, heading, note, make(), **extra))
+        made = make()
+        if isinstance(made, Section):
+            sections.append(made)
+        else:
+            sections.append(Section(heading, figures=(made,), note=note, id=sid))
 
     n = ds.sizes.get("patient", 0)
-    add(
-        "summary",
-        "Summary",
-        "Best overall response by RECIST 1.1 on a single spherical lesion; ORR = (CR + PR)/N, "
-        "DCR = (CR + PR + SD)/N; median PFS not reached when fewer than half progress.",
-        ("n", "orr", "dcr", "median_pfs_days"),
-        lambda: summary_table(ds),
-    )
     axes = grid_axes(ds)
-    add(
-        "response-map",
-        "Response map",
-        "Objective response rate in each cell of the parameter grid; the dashed contour marks "
-        "an ORR of 30 %. Hover a cell for its value.",
-        ("cell_orr",),
-        lambda: response_map(ds),
-        why=None if len(axes) >= 2 else f"needs two swept grid axes, the run has {len(axes)}",
-    )
-    add(
-        "waterfall",
-        "Waterfall",
-        f"One bar per patient ({n:,} per arm"
-        + (
-            f"; at most {max_points:,} bars per arm are drawn, at evenly spaced ranks"
-            if n > max_points
-            else ""
+    untreated = untreated_only(ds)
+    if untreated:
+        add(
+            "summary",
+            "Outcome summary",
+            "",
+            ("outcome",),
+            lambda: Section(
+                "Outcome summary",
+                id="summary",
+                note=(
+                    "Final outcome class at the end of follow-up: extinct (below one cell), "
+                    "controlled (between extinct and the escape threshold: dormant or "
+                    "shrinking) or escaped; percentages of the patients whose solve succeeded."
+                ),
+                html=html_table(OUTCOME_HEADER, outcome_rows(ds), table_id="summary-table"),
+            ),
         )
-        + "). Hover a bar for the patient and the unclipped value.",
-        ("best_pct_change", "best_response"),
-        lambda: waterfall(ds, max_points=max_points),
-    )
-    add(
-        "spider",
-        "Spider plot",
-        "Tumor diameter change at each scan for the same randomly drawn patients in every arm.",
-        ("pct_change", "best_response", "scan_day"),
-        lambda: spider(ds, n_patients=spider_patients, seed=seed),
-    )
-    add(
-        "pfs",
-        "Progression-free survival",
-        "Kaplan–Meier estimate per arm; shaded: 95 % pointwise confidence band; ticks: "
-        "censored patients. Failed solves are left out.",
-        ("pfs_days", "pfs_event"),
-        lambda: kaplan_meier(ds),
-    )
+        add(
+            "outcome-map",
+            "Outcome map",
+            "Final outcome class in each cell of the parameter grid. Hover a cell for the "
+            "share of each class.",
+            ("outcome", "cell"),
+            lambda: outcome_map(ds),
+            why=None if len(axes) >= 2 else f"needs two swept grid axes, the run has {len(axes)}",
+        )
+        missing.append(
+            "Response map, waterfall, spider plot and progression-free survival: no arm of "
+            "this study has a drug, so RECIST response does not apply; its read-out is the "
+            "outcome class (extinct, controlled, escaped)."
+        )
+    else:
+        add(
+            "summary",
+            "Summary",
+            "",
+            ("n", "orr", "dcr", "median_pfs_days"),
+            lambda: Section(
+                "Summary",
+                id="summary",
+                note=(
+                    "Best overall response by RECIST 1.1 on a single spherical lesion; "
+                    "ORR = (CR + PR)/N, DCR = (CR + PR + SD)/N; median PFS not reached when "
+                    "fewer than half progress."
+                ),
+                html=html_table(
+                    SUMMARY_HEADER,
+                    summary_rows(ds),
+                    caption="Response per arm (RECIST 1.1 best overall response, 95% CI)",
+                    table_id="summary-table",
+                ),
+            ),
+        )
+        add(
+            "response-map",
+            "Response map",
+            "Objective response rate in each cell of the parameter grid; the dashed contour "
+            "marks an ORR of 30 %. Hover a cell for its value.",
+            ("cell_orr",),
+            lambda: response_map(ds),
+            why=None if len(axes) >= 2 else f"needs two swept grid axes, the run has {len(axes)}",
+        )
+        add(
+            "waterfall",
+            "Waterfall",
+            f"One bar per patient ({n:,} per arm"
+            + (
+                f"; at most {max_points:,} bars per arm are drawn, at evenly spaced ranks"
+                if n > max_points
+                else ""
+            )
+            + "). Hover a bar for the patient and the unclipped value.",
+            ("best_pct_change", "best_response"),
+            lambda: waterfall(ds, max_points=max_points),
+        )
+        add(
+            "spider",
+            "Spider plot",
+            "Tumor diameter change at each scan for the same randomly drawn patients in every arm.",
+            ("pct_change", "best_response", "scan_day"),
+            lambda: spider(ds, n_patients=spider_patients, seed=seed),
+        )
+        add(
+            "pfs",
+            "Progression-free survival",
+            "Kaplan–Meier estimate per arm; shaded: 95 % pointwise confidence band; ticks: "
+            "censored patients. Failed solves are left out. Curves that coincide are drawn "
+            "with different dash styles and named above the plot.",
+            ("pfs_days", "pfs_event"),
+            lambda: kaplan_meier(ds),
+        )
+    n_traj = ds.sizes.get("traj_patient", 0)
     add(
         "trajectories",
         "Trajectories",
-        "Median and 5–95 % band over the patients whose trajectories were stored.",
+        f"Median and {band_label(n_traj, 0.05, 0.95)} patients per arm whose trajectories "
+        "were stored"
+        + (f" (a subset of the {n:,} simulated)" if n > n_traj else "")
+        + (
+            f"; with {n_traj} patients the band's edges are rough estimates."
+            if MIN_BAND_PATIENTS <= n_traj < 100
+            else "."
+        ),
         ("traj_T", "traj_E"),
         lambda: trajectory_bands(ds),
     )
+    by = "outcome" if untreated else "response"
     add(
         "parameters",
         "Patient parameters",
-        "Distribution of each varying parameter among responders and non-responders.",
-        ("best_response",),
-        lambda: parameter_distributions(ds),
-        why=None if parameter_names(ds) else "no parameter varies across patients",
+        "Distribution of each varying parameter "
+        + (
+            "among patients whose tumor escaped and the others."
+            if untreated
+            else "among responders and non-responders."
+        ),
+        ("outcome",) if untreated else ("best_response",),
+        lambda: parameter_distributions(ds, by=by),
+        why=_parameters_missing(ds),
     )
-    spec = str(ds.attrs.get("spec", "")).strip()
-    add(
-        "metadata",
-        "Run metadata",
-        "",
-        (),
-        lambda: run_metadata(ds, include_spec=False),
-        pre=spec,
-        pre_label="Sweep spec (TOML)",
-    )
+    for build in DATASET_SECTIONS:
+        section = build(ds)
+        if section is not None:
+            sections.append(section)
     return sections, missing
+
+
+def _parameters_missing(ds: xr.Dataset) -> str | None:
+    """Why the parameter section is left out, or ``None``."""
+    names = parameter_names(ds)
+    if not names:
+        return "no parameter varies across patients"
+    arms = arm_names(ds) if "arm" in ds.coords else []
+    inert = inert_parameters(ds, arms[-1]) if arms else {}
+    if all(p in inert for p in names):
+        return f"no varying parameter acts in arm “{arms[-1]}” ({', '.join(sorted(inert))})"
+    return None
+
+
+def _metadata_section(ds: xr.Dataset) -> Section:
+    spec = str(ds.attrs.get("spec", "")).strip()
+    return Section(
+        "Run metadata",
+        id="metadata",
+        html=html_table(
+            ("Item", "Value"),
+            metadata_rows(ds, include_spec=False),
+            numeric=(False, False),
+            table_id="metadata-table",
+        ),
+        details=("Sweep spec (TOML)", spec) if spec else None,
+    )
 
 
 def _figure_json(fig: go.Figure) -> str:
@@ -153,13 +228,24 @@ def render_report(
     max_points: int = 5000,
     spider_patients: int = 30,
     seed: int = 0,
+    extra_sections: Sequence[Section] = (),
 ) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     if max_points < 2:
         raise ValueError(f"max_points must be >= 2; got {max_points}")
+    for s in extra_sections:
+        if not isinstance(s, Section):
+            raise TypeError(
+                f"extra_sections takes tumorimmune.reports.Section objects; got {type(s).__name__}"
+            )
     sections, missing = _sections(
         ds, max_points=max_points, spider_patients=spider_patients, seed=seed
     )
+    sections += [*extra_sections, _metadata_section(ds)]
+    anchors = [s.anchor for s in sections]
+    dup = sorted({a for a in anchors if anchors.count(a) > 1})
+    if dup:
+        raise ValueError(f"report sections need distinct ids; repeated: {dup}")
     arms = arm_names(ds) if "arm" in ds.coords else []
     model = ds.attrs.get("model", "")
     subtitle = ", ".join(
@@ -171,11 +257,23 @@ def render_report(
         )
         if s
     )
+    spec = spec_table(ds)
+    sweep_name = spec.get("name") if isinstance(spec.get("name"), str) else ""
+    description = spec.get("description") if isinstance(spec.get("description"), str) else ""
+    blocks = []
+    figures = []
+    for s in sections:
+        ids = [
+            f"fig-{s.anchor}" if k == 0 else f"fig-{s.anchor}-{k + 1}"
+            for k in range(len(s.figures))
+        ]
+        figures += zip(ids, s.figures, strict=True)
+        blocks.append({"section": s, "div_ids": ids, "html": Markup(s.html)})
     figures_json = (
         "["
         + ",".join(
-            '{"id": ' + json.dumps(s.div_id) + ', "figure": ' + _figure_json(s.figure) + "}"
-            for s in sections
+            '{"id": ' + json.dumps(div) + ', "figure": ' + _figure_json(fig) + "}"
+            for div, fig in figures
         )
         + "]"
     )
@@ -185,11 +283,14 @@ def render_report(
     return template.render(
         title=title or "tumorimmune virtual trial report",
         subtitle=subtitle,
+        sweep_name=sweep_name,
+        description=description,
+        caveats=caveats(ds),
         version=__version__,
-        sections=sections,
+        blocks=blocks,
         missing=missing,
-        plotlyjs=jinja2.utils.markupsafe.Markup(get_plotlyjs()),
-        figures_json=jinja2.utils.markupsafe.Markup(figures_json),
+        plotlyjs=Markup(get_plotlyjs()),
+        figures_json=Markup(figures_json),
     )
 
 
@@ -201,15 +302,26 @@ def write_report(
     max_points: int = 5000,
     spider_patients: int = 30,
     seed: int = 0,
+    extra_sections: Sequence[Section] = (),
 ) -> Path:
     """Write the sweep report as ONE self-contained HTML file that renders offline.
 
     plotly.js is inlined once (no CDN); each figure is a ``<div id="fig-<section>">`` drawn
-    from JSON in which numeric arrays are base64 typed arrays. Sections, in order: summary,
-    response map (only with ≥ 2 grid axes), waterfall, spider, progression-free survival,
-    trajectories (with ``traj_*``), patient parameters (with ``param_*``), run metadata;
-    parts the results lack are listed under "Not shown". The output is deterministic: the
-    same results give byte-identical files.
+    from JSON in which numeric arrays are base64 typed arrays. Sections, in order:
+
+    * a treated study: summary (HTML table), response map (only with ≥ 2 grid axes),
+      waterfall, spider, progression-free survival;
+    * an untreated study (no arm has a drug, e.g. a dormant-vs-escape study of
+      ``Kuznetsov1994``): outcome summary (extinct / controlled / escaped) and outcome map
+      (with ≥ 2 grid axes) instead of the RECIST read-outs;
+    * then trajectories (with ``traj_*``), patient parameters (with ``param_*``), the sections
+      of the dataset's optional parts (attribute ``calibration``: "Calibration and
+      validation"), ``extra_sections``, and run metadata (HTML table and the spec).
+
+    A "Caveats" box on top lists attribute ``caveats`` (JSON list of strings) when present;
+    parts the results lack are listed under "Not shown". Every string of the spec and the
+    dataset (sweep name, description, arm and parameter names) is escaped, in the page and
+    in the figures. The output is deterministic: the same results give byte-identical files.
 
     Large cohorts stay small: the waterfall draws at most ``max_points`` bars per arm
     (evenly spaced ranks), the spider plot ``spider_patients`` patients, parameters are
@@ -222,12 +334,19 @@ def write_report(
         max_points: most waterfall bars per arm (>= 2).
         spider_patients: patients in the spider plot.
         seed: seed of the spider plot's patient draw.
+        extra_sections: more :class:`Section` objects, placed before the run metadata (their
+            ids must differ from the built-in ones).
 
     Returns:
         The path written.
     """
     html = render_report(
-        ds, title=title, max_points=max_points, spider_patients=spider_patients, seed=seed
+        ds,
+        title=title,
+        max_points=max_points,
+        spider_patients=spider_patients,
+        seed=seed,
+        extra_sections=extra_sections,
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

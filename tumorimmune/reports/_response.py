@@ -16,6 +16,7 @@ from ._data import (
     is_log_spaced,
     label_with_units,
     require,
+    text,
     units_of,
 )
 from ._style import RESPONSE_COLORS, RESPONSE_NAMES, SEQUENTIAL_SCALE, base_layout
@@ -35,6 +36,35 @@ PR_THRESHOLD = -30.0
 def _facet_grid(n: int, max_cols: int) -> tuple[int, int]:
     cols = min(n, max_cols)
     return math.ceil(n / cols), cols
+
+
+def map_axes(ds: xr.Dataset, x: str | None, y: str | None, *, figure: str) -> tuple[str, str]:
+    """The grid dimensions on the horizontal and vertical axes of a map (default: the first
+    two grid axes); ``ValueError`` naming ``figure`` for fewer than two or unknown axes."""
+    axes = grid_axes(ds)
+    if len(axes) < 2:
+        raise ValueError(f"{figure} needs at least two grid axes (dims 'axis_<param>'); got {axes}")
+    x = axes[0] if x is None else x
+    y = (axes[1] if axes[1] != x else axes[0]) if y is None else y
+    for key, val in (("x", x), ("y", y)):
+        if val not in axes:
+            raise ValueError(f"{figure} {key}={val!r} is not a grid axis; grid axes: {axes}")
+    if x == y:
+        raise ValueError(f"{figure} needs two different axes; got x = y = {x!r}")
+    return x, y
+
+
+def map_facets(titles: list[str], max_cols: int) -> tuple[go.Figure, int, int]:
+    """Subplots of a map with one facet per title (arm): the figure, rows and columns."""
+    rows, cols = _facet_grid(len(titles), max_cols)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=titles,
+        horizontal_spacing=0.08,
+        vertical_spacing=0.16 if rows > 1 else 0.1,
+    )
+    return fig, rows, cols
 
 
 def response_map(
@@ -66,18 +96,7 @@ def response_map(
         raise ValueError(f"metric must be one of {sorted(_METRICS)}; got {metric!r}")
     var, cbar_title, tickformat, default_level = _METRICS[metric]
     level = default_level if level is None else float(level)
-    axes = grid_axes(ds)
-    if len(axes) < 2:
-        raise ValueError(
-            f"response_map needs at least two grid axes (dims 'axis_<param>'); got {axes}"
-        )
-    x = axes[0] if x is None else x
-    y = (axes[1] if axes[1] != x else axes[0]) if y is None else y
-    for key, val in (("x", x), ("y", y)):
-        if val not in axes:
-            raise ValueError(f"response_map {key}={val!r} is not a grid axis; grid axes: {axes}")
-    if x == y:
-        raise ValueError(f"response_map needs two different axes; got x = y = {x!r}")
+    x, y = map_axes(ds, x, y, figure="response_map")
     require(ds, var, figure="response_map")
     da = ds[var]
     others = [d for d in da.dims if d not in ("arm", x, y)]
@@ -88,18 +107,12 @@ def response_map(
     xs = np.asarray(ds[x].values, dtype=float)
     ys = np.asarray(ds[y].values, dtype=float)
     xname, yname = x[len("axis_") :], y[len("axis_") :]
-    xlabel = label_with_units(xname, units_of(ds, x, xname))
-    ylabel = label_with_units(yname, units_of(ds, y, yname))
+    xlabel = text(label_with_units(xname, units_of(ds, x, xname)))
+    ylabel = text(label_with_units(yname, units_of(ds, y, yname)))
+    xname, yname = text(xname), text(yname)
 
-    arms = arm_names(ds)
-    rows, cols = _facet_grid(len(arms), max_cols)
-    fig = make_subplots(
-        rows=rows,
-        cols=cols,
-        subplot_titles=arms,
-        horizontal_spacing=0.08,
-        vertical_spacing=0.16 if rows > 1 else 0.1,
-    )
+    arms = [text(a) for a in arm_names(ds)]
+    fig, rows, cols = map_facets(arms, max_cols)
     finite = z_all[np.isfinite(z_all)]
     if metric == "mean_best_pct_change":
         zmin = float(finite.min()) if finite.size else -100.0
@@ -165,7 +178,7 @@ def response_map(
     title = f"Response map: {cbar_title.replace('<br>', ' ')} per grid cell"
     title += f" (dashed contour at {level:{tickformat}})"
     if others:
-        title += f"; averaged over {', '.join(str(o)[5:] for o in others)}"
+        title += f"; averaged over {', '.join(text(str(o)[5:]) for o in others)}"
     fig.update_layout(
         coloraxis={
             "colorscale": SEQUENTIAL_SCALE,
@@ -206,7 +219,7 @@ def waterfall(ds: xr.Dataset, *, max_points: int = 5000) -> go.Figure:
         order = idx[np.argsort(-best[idx], kind="stable")]
         shown = order[evenly_spaced(order.size, max_points)]
         panels.append(shown)
-        note = f"{arm}: {ok.sum():,} patients"
+        note = f"{text(arm)}: {ok.sum():,} patients"
         if shown.size < order.size:
             note += f" ({shown.size:,} shown at evenly spaced ranks)"
         if (~ok).sum():
@@ -237,7 +250,7 @@ def waterfall(ds: xr.Dataset, *, max_points: int = 5000) -> go.Figure:
                     legendgroup=str(code),
                     showlegend=code not in seen,
                     hovertemplate=(
-                        f"<b>patient %{{customdata[0]:d}}</b> ({arms[i]})<br>"
+                        f"<b>patient %{{customdata[0]:d}}</b> ({text(arms[i])})<br>"
                         "best change from baseline: %{customdata[1]:.1f} %<br>"
                         f"best response: {RESPONSE_NAMES[code]}<extra></extra>"
                     ),
@@ -253,11 +266,11 @@ def waterfall(ds: xr.Dataset, *, max_points: int = 5000) -> go.Figure:
             col=1,
         )
         fig.update_yaxes(title_text="best change (%)", range=[-105, 105], row=i + 1, col=1)
-    for level, text in ((PD_THRESHOLD, "+20 % (PD)"), (PR_THRESHOLD, "−30 % (PR)")):
+    for level, mark in ((PD_THRESHOLD, "+20 % (PD)"), (PR_THRESHOLD, "−30 % (PR)")):
         fig.add_hline(
             y=level,
             line={"dash": "dash", "color": "#333333", "width": 1.2},
-            annotation_text=text,
+            annotation_text=mark,
             annotation_position="top right",
             annotation_font_size=11,
             annotation_bgcolor="rgba(255,255,255,0.8)",
@@ -304,7 +317,7 @@ def spider(ds: xr.Dataset, *, n_patients: int = 30, seed: int = 0, max_cols: int
     fig = make_subplots(
         rows=rows,
         cols=cols,
-        subplot_titles=arms,
+        subplot_titles=[text(a) for a in arms],
         shared_yaxes=True,
         horizontal_spacing=0.05,
         vertical_spacing=0.16 if rows > 1 else 0.1,
@@ -340,7 +353,7 @@ def spider(ds: xr.Dataset, *, n_patients: int = 30, seed: int = 0, max_cols: int
                     legendgroup=str(code),
                     showlegend=code not in seen,
                     hovertemplate=(
-                        f"<b>patient %{{customdata:d}}</b> ({arm})<br>day %{{x:.0f}}: "
+                        f"<b>patient %{{customdata:d}}</b> ({text(arm)})<br>day %{{x:.0f}}: "
                         f"%{{y:.1f}} % from baseline<br>best response: {RESPONSE_NAMES[code]}"
                         "<extra></extra>"
                     ),

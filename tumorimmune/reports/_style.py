@@ -49,7 +49,7 @@ RESPONSE_COLORS: dict[int, str] = {
 #: Sequential colour scale of heatmaps (perceptually uniform, colour-blind safe).
 SEQUENTIAL_SCALE = "Viridis"
 
-#: Units of the model parameters (see ``shared/science.md``); a ``units`` attribute on the
+#: Units of the model parameters (as in the models' docstrings); a ``units`` attribute on the
 #: ``param_<name>`` / ``axis_<name>`` variable of the dataset takes precedence.
 PARAMETER_UNITS: dict[str, str] = {
     "s": "cells/day",

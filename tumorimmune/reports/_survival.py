@@ -7,8 +7,46 @@ import plotly.graph_objects as go
 import xarray as xr
 
 from ..sweeps import kaplan_meier as _kaplan_meier
-from ._data import arm_names, require
+from ._data import arm_names, require, text
 from ._style import arm_color, band_traces, base_layout
+
+#: Two Kaplan–Meier curves closer than this everywhere (in probability) are drawn as
+#: coinciding: different dash styles and widths, and a note that names them.
+COINCIDE_TOL = 0.005
+#: Line styles of the members of a group of coinciding curves, in drawing order.
+COINCIDE_DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+#: Line width of a curve; the k-th of m coinciding curves is drawn ``2·(m-1-k)`` wider, so
+#: each shows around the ones drawn on top of it.
+CURVE_WIDTH = 2.5
+
+
+def _step_at(time: np.ndarray, surv: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Right-continuous step function through ``(time, surv)`` evaluated at ``t``."""
+    idx = np.searchsorted(time, t, side="right") - 1
+    return surv[np.clip(idx, 0, time.size - 1)]
+
+
+def coinciding_groups(
+    curves: list[tuple[np.ndarray, np.ndarray]], *, tol: float = COINCIDE_TOL
+) -> list[list[int]]:
+    """Groups (lists of indices, each in input order) of step curves ``(time, survival)``
+    that differ by at most ``tol`` at every time and end at the same time (within 1 % of the
+    longest follow-up); a curve that coincides with no other is a group of one."""
+    if not curves:
+        return []
+    t_max = max(float(t[-1]) for t, _ in curves) or 1.0
+    groups: list[list[int]] = []
+    for i, (ti, si) in enumerate(curves):
+        for g in groups:
+            tj, sj = curves[g[0]]
+            grid = np.union1d(ti, tj)
+            close = np.max(np.abs(_step_at(ti, si, grid) - _step_at(tj, sj, grid))) <= tol
+            if close and abs(float(ti[-1]) - float(tj[-1])) <= 0.01 * t_max:
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
 
 
 def kaplan_meier(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
@@ -19,14 +57,19 @@ def kaplan_meier(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
     and ``pfs_event`` (True = RECIST progression); failed solves (``status != 0`` or NaN
     PFS) are left out.
 
+    Curves that coincide (within :data:`COINCIDE_TOL` everywhere, e.g. two drugs with the same
+    effect) would hide each other: they get different dash styles (:data:`COINCIDE_DASHES`) and
+    widths (the first drawn widest, so each shows around the next), their legend entries say
+    "coincides with …", and a note above the plot names them.
+
     Args:
         ds: results dataset with ``pfs_days`` and ``pfs_event`` (arm, patient).
         confidence: level of the bands, in (0, 1).
 
     Returns:
         A figure with, per arm, three traces: lower band (invisible line), upper band filled
-        down to it, and the survival step curve (``line.shape = "hv"``); plus a censoring-tick
-        trace when some patients are censored before the last time.
+        down to it, and the survival step curve (``line.shape = "hv"``, ``meta = "km-curve"``);
+        plus a censoring-tick trace when some patients are censored before the last time.
     """
     require(ds, "pfs_days", "pfs_event", figure="kaplan_meier")
     arms = arm_names(ds)
@@ -35,16 +78,30 @@ def kaplan_meier(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
     if "status" in ds.variables:
         failed = np.asarray(ds["status"].transpose("arm", "patient").values) != 0
         days_all = np.where(failed, np.nan, days_all)
-    fig = go.Figure()
-    t_max = 0.0
-    for i, arm in enumerate(arms):
+    estimates = []
+    for i in range(len(arms)):
         days, ev = days_all[i], ev_all[i]
         km = _kaplan_meier(days, ev, confidence=confidence)
         ok = np.isfinite(days)
         t_end = float(np.nanmax(days)) if ok.any() else 0.0
-        t_max = max(t_max, t_end)
         # extend the last step to the end of follow-up so the curve does not stop short
         t = np.append(km.time, t_end) if t_end > km.time[-1] else km.time
+        estimates.append((km, ok, t_end, t))
+    groups = coinciding_groups(
+        [(t, np.append(km.survival, km.survival[-1:])[: t.size]) for km, _, _, t in estimates]
+    )
+    style: dict[int, tuple[str, float, list[int]]] = {}
+    for g in groups:
+        for k, i in enumerate(g):
+            dash = COINCIDE_DASHES[k % len(COINCIDE_DASHES)]
+            style[i] = (dash, CURVE_WIDTH + 2.0 * (len(g) - 1 - k), g)
+    fig = go.Figure()
+    t_max = 0.0
+    for i, arm in enumerate(arms):
+        km, ok, t_end, t = estimates[i]
+        days, ev = days_all[i], ev_all[i]
+        label = text(arm)
+        t_max = max(t_max, t_end)
         pad = t.size - km.time.size
 
         def ext(a: np.ndarray, pad: int = pad) -> np.ndarray:
@@ -54,27 +111,33 @@ def kaplan_meier(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
         risk = ext(km.at_risk.astype(np.float64))
         color = arm_color(i)
         group = f"arm{i}"
+        dash, width, members = style[i]
+        others = [text(arms[j]) for j in members if j != i]
         for trace in band_traces(
             t,
             lo,
             hi,
             color=color,
             group=group,
-            names=(f"{arm} lower {confidence:.0%} CI", f"{arm} upper {confidence:.0%} CI"),
+            names=(f"{label} lower {confidence:.0%} CI", f"{label} upper {confidence:.0%} CI"),
             shape="hv",
         ):
             fig.add_trace(trace)
+        name = f"{label} (n = {int(ok.sum()):,}, {int(ev[ok].sum()):,} events)"
+        if others:
+            name += f" – {dash} line, coincides with {', '.join(others)}"
         fig.add_trace(
             go.Scatter(
                 x=t,
                 y=s,
                 customdata=np.stack([lo, hi, risk], axis=1),
                 mode="lines",
-                line={"shape": "hv", "width": 2.5, "color": color},
+                line={"shape": "hv", "width": width, "color": color, "dash": dash},
                 legendgroup=group,
-                name=f"{arm} (n = {int(ok.sum()):,}, {int(ev[ok].sum()):,} events)",
+                name=name,
+                meta="km-curve",
                 hovertemplate=(
-                    f"<b>{arm}</b><br>from day %{{x:.0f}}: PFS %{{y:.1%}} "
+                    f"<b>{label}</b><br>from day %{{x:.0f}}: PFS %{{y:.1%}} "
                     f"({confidence:.0%} CI %{{customdata[0]:.1%}}–%{{customdata[1]:.1%}})<br>"
                     "at risk: %{customdata[2]:,.0f}<extra>Kaplan–Meier</extra>"
                 ),
@@ -93,10 +156,30 @@ def kaplan_meier(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
                     marker={"symbol": "line-ns-open", "size": 9, "color": color},
                     legendgroup=group,
                     showlegend=False,
-                    name=f"{arm} censored",
-                    hovertemplate=f"<b>{arm}</b><br>censored at day %{{x:.0f}}<extra></extra>",
+                    name=f"{label} censored",
+                    hovertemplate=f"<b>{label}</b><br>censored at day %{{x:.0f}}<extra></extra>",
                 )
             )
+    notes = [
+        " and ".join(text(arms[j]) for j in g)
+        + f" coincide (drawn {', '.join(style[j][0] for j in g)})"
+        for g in groups
+        if len(g) > 1
+    ]
+    if notes:
+        fig.add_annotation(
+            text="Curves " + "; ".join(notes) + ".",
+            xref="paper",
+            yref="paper",
+            x=0.0,
+            y=1.0,
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            align="left",
+            font={"size": 12},
+            name="coincide-note",
+        )
     fig.add_hline(y=0.5, line={"dash": "dot", "color": "#777777", "width": 1})
     fig.update_xaxes(title_text="days since start of treatment", range=[0, t_max * 1.02 or 1])
     fig.update_yaxes(title_text="progression-free probability", range=[0, 1.03], tickformat=".0%")

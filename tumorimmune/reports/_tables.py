@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from ._data import arm_names, attr_json, require
+from ._data import arm_names, attr_json, attr_label, format_attr, require, spec_table, text
 from ._style import base_layout
 
 _HEADER_FILL = "#E8EEF4"
@@ -28,18 +28,28 @@ def _days(x: float) -> str:
     return "NR" if not np.isfinite(x) else f"{x:.0f}"  # NR: not reached
 
 
-def summary_table(ds: xr.Dataset) -> go.Figure:
-    """Per-arm summary: N, ORR and DCR (%) with 95 % CI, median PFS (days) with 95 % CI,
-    counts of CR/PR/SD/PD and failed solves.
+#: Columns of the per-arm summary (:func:`summary_rows`).
+SUMMARY_HEADER: tuple[str, ...] = (
+    "Arm",
+    "N",
+    "ORR, % (95% CI)",
+    "DCR, % (95% CI)",
+    "Median PFS, days (95% CI)",
+    "CR",
+    "PR",
+    "SD",
+    "PD",
+    "Failed",
+)
 
-    Args:
-        ds: sweep results dataset (needs the per-arm variables ``n``, ``orr``, ``orr_lo``,
-            ``orr_hi``, ``dcr`` (+ ``_lo``/``_hi``), ``median_pfs_days`` (+ ``_lo``/``_hi``),
-            ``n_cr``, ``n_pr``, ``n_sd``, ``n_pd``, ``n_failed``).
 
-    Returns:
-        A figure with one ``go.Table`` trace, one row per arm. A median PFS that the data do
-        not reach (NaN) reads "not reached"; an unreached confidence bound reads "NR".
+def summary_rows(ds: xr.Dataset) -> list[list[str]]:
+    """Rows of the per-arm summary (columns :data:`SUMMARY_HEADER`), one per arm, as text.
+
+    Needs the per-arm variables ``n``, ``orr``, ``orr_lo``, ``orr_hi``, ``dcr`` (+ ``_lo``/
+    ``_hi``), ``median_pfs_days`` (+ ``_lo``/``_hi``), ``n_cr``, ``n_pr``, ``n_sd``, ``n_pd``,
+    ``n_failed``. A median PFS that the data do not reach (NaN) reads "not reached"; an
+    unreached confidence bound reads "NR".
     """
     rates = ("orr", "dcr", "median_pfs_days")
     counts = ("n", "n_cr", "n_pr", "n_sd", "n_pd", "n_failed")
@@ -61,19 +71,7 @@ def summary_table(ds: xr.Dataset) -> go.Figure:
     def ints(name: str) -> list[str]:
         return [f"{int(v):,}" for v in np.asarray(ds[name].values)]
 
-    header = [
-        "<b>Arm</b>",
-        "<b>N</b>",
-        "<b>ORR, % (95% CI)</b>",
-        "<b>DCR, % (95% CI)</b>",
-        "<b>Median PFS, days (95% CI)</b>",
-        "<b>CR</b>",
-        "<b>PR</b>",
-        "<b>SD</b>",
-        "<b>PD</b>",
-        "<b>Failed</b>",
-    ]
-    cells = [
+    columns = [
         arms,
         ints("n"),
         _rate_ci(ds, "orr"),
@@ -85,7 +83,53 @@ def summary_table(ds: xr.Dataset) -> go.Figure:
         ints("n_pd"),
         ints("n_failed"),
     ]
-    fills = [[_ROW_FILLS[i % 2] for i in range(len(arms))]] * len(header)
+    return [list(r) for r in zip(*columns, strict=True)]
+
+
+#: Outcome classes of the results dataset (``outcome``), in table order.
+OUTCOME_LABELS: dict[int, str] = {0: "extinct", 1: "controlled", 2: "escaped", -1: "failed"}
+
+
+def outcome_rows(ds: xr.Dataset) -> list[list[str]]:
+    """Per-arm counts of the final outcome class: N, then extinct / controlled / escaped as
+    ``count (percent of the evaluable)``, then failed solves. Columns :data:`OUTCOME_HEADER`."""
+    require(ds, "outcome", figure="outcome_table")
+    out = np.asarray(ds["outcome"].transpose("arm", "patient").values).astype(int)
+    rows = []
+    for arm, o in zip(arm_names(ds), out, strict=True):
+        ok = int((o >= 0).sum())
+        row = [arm, f"{ok:,}"]
+        for code in (0, 1, 2):
+            k = int((o == code).sum())
+            row.append(f"{k:,} ({100.0 * k / ok:.1f} %)" if ok else "–")
+        row.append(f"{int((o < 0).sum()):,}")
+        rows.append(row)
+    return rows
+
+
+#: Columns of :func:`outcome_rows`.
+OUTCOME_HEADER: tuple[str, ...] = ("Arm", "N", "Extinct", "Controlled", "Escaped", "Failed")
+
+
+def summary_table(ds: xr.Dataset) -> go.Figure:
+    """Per-arm summary: N, ORR and DCR (%) with 95 % CI, median PFS (days) with 95 % CI,
+    counts of CR/PR/SD/PD and failed solves (rows of :func:`summary_rows`).
+
+    The HTML report shows the same rows as an HTML table; this figure is for notebooks.
+
+    Args:
+        ds: sweep results dataset (needs the per-arm variables ``n``, ``orr``, ``orr_lo``,
+            ``orr_hi``, ``dcr`` (+ ``_lo``/``_hi``), ``median_pfs_days`` (+ ``_lo``/``_hi``),
+            ``n_cr``, ``n_pr``, ``n_sd``, ``n_pd``, ``n_failed``).
+
+    Returns:
+        A figure with one ``go.Table`` trace, one row per arm. A median PFS that the data do
+        not reach (NaN) reads "not reached"; an unreached confidence bound reads "NR".
+    """
+    rows = summary_rows(ds)
+    header = [f"<b>{h}</b>" for h in SUMMARY_HEADER]
+    cells = [[text(r[j]) for r in rows] for j in range(len(header))]
+    fills = [[_ROW_FILLS[i % 2] for i in range(len(rows))]] * len(header)
     fig = go.Figure(
         go.Table(
             columnwidth=[2.2, 1.0, 1.8, 1.8, 2.2, 0.8, 0.8, 0.8, 0.8, 0.9],
@@ -103,10 +147,11 @@ def summary_table(ds: xr.Dataset) -> go.Figure:
             },
         )
     )
+    # room for rows that wrap onto two lines in a narrow window
     return base_layout(
         fig,
         title="Response per arm (RECIST 1.1 best overall response, 95% CI)",
-        height=50 + 10 + 32 + 32 * len(arms) + 16,
+        height=50 + 10 + 60 + 60 * len(rows) + 16,
         margin={"l": 20, "r": 20, "t": 50, "b": 10},
     )
 
@@ -124,24 +169,26 @@ _SHOWN_ATTRS = frozenset(
         "outcome_codes",
         "spec",
         "tumorimmune_status",
+        "caveats",
+        "calibration",
     }
 )
 
 
-def _metadata_rows(ds: xr.Dataset, *, include_spec: bool) -> list[tuple[str, str]]:
+def metadata_rows(ds: xr.Dataset, *, include_spec: bool = False) -> list[tuple[str, str]]:
+    """(label, value) rows of the run metadata, as plain text: sweep name and description,
+    model, backend, device, precision, wall time (s), throughput (patients/s), cohort size,
+    arms, scan days, package versions, the other short attributes (numbers rounded: seconds
+    to 0.01, rates to whole units, others to 4 significant digits) and, with
+    ``include_spec``, the sweep spec (TOML text)."""
     rows: list[tuple[str, str]] = []
-    for key, label in (
-        ("model", "Model"),
-        ("backend", "Backend"),
-        ("device", "Device"),
-        ("precision", "Precision"),
-    ):
+    spec = spec_table(ds)
+    for key, label in (("name", "Sweep"), ("description", "Description")):
+        if isinstance(spec.get(key), str) and spec[key].strip():
+            rows.append((label, spec[key]))
+    for key in ("model", "backend", "device", "precision", "wall_time_s", "patients_per_s"):
         if key in ds.attrs:
-            rows.append((label, str(ds.attrs[key])))
-    if "wall_time_s" in ds.attrs:
-        rows.append(("Wall time (s)", f"{float(ds.attrs['wall_time_s']):,.2f}"))
-    if "patients_per_s" in ds.attrs:
-        rows.append(("Throughput (patients/s)", f"{float(ds.attrs['patients_per_s']):,.0f}"))
+            rows.append((attr_label(key), format_attr(key, ds.attrs[key])))
     if "patient" in ds.sizes:
         rows.append(("Patients per arm", f"{ds.sizes['patient']:,}"))
     if "arm" in ds.coords:
@@ -163,24 +210,25 @@ def _metadata_rows(ds: xr.Dataset, *, include_spec: bool) -> list[tuple[str, str
         value = ds.attrs[key]
         if key in _SHOWN_ATTRS or key.startswith("spec") or isinstance(value, bytes):
             continue
-        text = str(value)
-        if len(text) <= 200 and "\n" not in text:
-            rows.append((f"attribute {key}", text))
+        value_text = format_attr(key, value)
+        if len(value_text) <= 200 and "\n" not in value_text:
+            rows.append((attr_label(key), value_text))
     if include_spec and "spec" in ds.attrs:
-        rows.append(("Spec (TOML)", str(ds.attrs["spec"]).strip().replace("\n", "<br>")))
+        rows.append(("Spec (TOML)", str(ds.attrs["spec"]).strip()))
     return rows
 
 
 def run_metadata(ds: xr.Dataset, *, include_spec: bool = True) -> go.Figure:
-    """Run metadata as a two-column table: model, backend, device, precision, wall time (s),
-    throughput (patients/s), cohort size, arms, scan days, package versions, the other
-    short attributes of the dataset and (with ``include_spec``) the sweep spec (TOML text).
+    """Run metadata as a two-column table (rows of :func:`metadata_rows`): sweep name and
+    description, model, backend, device, precision, wall time (s), throughput (patients/s),
+    cohort size, arms, scan days, package versions, the other short attributes of the dataset
+    and (with ``include_spec``) the sweep spec (TOML text).
 
     Missing attributes are left out rather than shown empty.
     """
-    rows = _metadata_rows(ds, include_spec=include_spec)
-    keys = [f"<b>{k}</b>" for k, _ in rows]
-    values = [v for _, v in rows]
+    rows = metadata_rows(ds, include_spec=include_spec)
+    keys = [f"<b>{text(k)}</b>" for k, _ in rows]
+    values = [text(v).replace("\n", "<br>") for _, v in rows]
     extra_rows = sum(v.count("<br>") for v in values)
     fig = go.Figure(
         go.Table(

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import xarray as xr
 from plotly.subplots import make_subplots
 
-from ._data import arm_names, require, treated_arms
+from ._data import arm_names, require, text, treated_arms
 from ._style import arm_color, band_traces, base_layout
 
 #: (variable, panel title, y-axis title, cell counts?, value scale)
@@ -22,10 +22,24 @@ _PANELS: tuple[tuple[str, str, str, bool, float], ...] = (
 CELL_FLOOR = 1.0
 #: Cell panels use a log axis when the band spans at least this factor.
 LOG_SPAN = 30.0
+#: Fewest stored patients per arm for a quantile band; with fewer, the band is the range
+#: (smallest to largest value) and says so.
+MIN_BAND_PATIENTS = 20
+
+
+def band_label(n: int, lower: float, upper: float) -> str:
+    """What the shaded band of :func:`trajectory_bands` shows over ``n`` stored patients."""
+    if n < MIN_BAND_PATIENTS:
+        return f"range (min–max; too few for a {lower:.0%}–{upper:.0%} band) of {n:,}"
+    return f"{lower:.0%}–{upper:.0%} band of {n:,}"
 
 
 def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95) -> go.Figure:
     """Median and ``[lower, upper]`` quantile band over the stored patients, per arm and time.
+
+    The stored patients (``traj_patient``) are a small subset of the cohort, so the band is
+    an estimate from few values: the title says how many patients it uses, and with fewer
+    than :data:`MIN_BAND_PATIENTS` the band is their range (min–max) instead of quantiles.
 
     Panels: tumor cells ``traj_T`` and effector cells ``traj_E`` (cells, log axis; values
     below 1 cell drawn at 1 cell), and — when present — antibody concentration ``traj_C``
@@ -54,6 +68,7 @@ def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95
         vertical_spacing=0.07,
     )
     n_traj = ds.sizes.get("traj_patient", 0)
+    n_all = ds.sizes.get("patient", 0)
     for r, (var, _title, ytitle, cells, scale) in enumerate(panels, start=1):
         data = np.asarray(ds[var].transpose("arm", "traj_patient", "time").values, dtype=float)
         if cells:
@@ -67,9 +82,13 @@ def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95
             good = np.isfinite(x).any(axis=1)
             if not good.any():
                 continue
-            q_lo, med, q_hi = np.nanquantile(x[good], [lower, 0.5, upper], axis=0)
+            n_good = int(good.sum())
+            band = (lower, upper) if n_good >= MIN_BAND_PATIENTS else (0.0, 1.0)
+            q_lo, med, q_hi = np.nanquantile(x[good], [band[0], 0.5, band[1]], axis=0)
+            band_name = f"{lower:.0%}–{upper:.0%}" if band == (lower, upper) else "min–max"
             color = arm_color(i)
             group = f"arm{i}"
+            label = text(arm)
             unit = ytitle
             for trace in band_traces(
                 t,
@@ -77,7 +96,7 @@ def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95
                 q_hi.astype(np.float32),
                 color=color,
                 group=group,
-                names=(f"{arm} {lower:.0%}", f"{arm} {upper:.0%}"),
+                names=(f"{label} {band_name} low", f"{label} {band_name} high"),
             ):
                 fig.add_trace(trace, row=r, col=1)
             fig.add_trace(
@@ -89,11 +108,11 @@ def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95
                     line={"width": 2.2, "color": color},
                     legendgroup=group,
                     showlegend=r == 1,
-                    name=arm,
+                    name=label,
                     hovertemplate=(
-                        f"<b>{arm}</b>, day %{{x:.0f}}<br>median {unit}: %{{y:.3g}}<br>"
-                        f"{lower:.0%}–{upper:.0%}: %{{customdata[0]:.3g}}–%{{customdata[1]:.3g}}"
-                        f"<extra>{int(good.sum()):,} patients</extra>"
+                        f"<b>{label}</b>, day %{{x:.0f}}<br>median {unit}: %{{y:.3g}}<br>"
+                        f"{band_name}: %{{customdata[0]:.3g}}–%{{customdata[1]:.3g}}"
+                        f"<extra>{n_good:,} patients</extra>"
                     ),
                 ),
                 row=r,
@@ -111,8 +130,8 @@ def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95
     return base_layout(
         fig,
         title=(
-            f"Trajectories: median (line) and {lower:.0%}–{upper:.0%} band over "
-            f"{n_traj:,} stored patients per arm"
+            f"Trajectories: median (line) and {band_label(n_traj, lower, upper)} stored "
+            f"patients per arm" + (f" (of {n_all:,} simulated)" if n_all > n_traj else "")
         ),
         height=120 + 260 * len(panels),
         legend={"title": {"text": "arm"}, "y": 1.0, "yanchor": "top"},

@@ -20,7 +20,7 @@ only elementwise operations. Parameters shared by the cohort, the stop table, to
 doses equal for every patient are compile-time constants; the compiled kernel is cached per
 configuration (``eqx.filter_jit``), so repeated calls do not recompile. Correctness is tested
 on CPU in Pallas interpret mode; speed is measured on the GPU by ``benchmarks/gpu_probe.py``.
-Not registered as a backend.
+Registered as the backend ``"pallas"``; ``"auto"`` picks it on a GPU (``get_backend``).
 """
 
 from __future__ import annotations
