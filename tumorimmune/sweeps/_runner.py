@@ -117,7 +117,12 @@ def clinical_attrs(
             sub = f" [{r['subgroup']}]" if r.get("subgroup") else ""
             r["name"] = f"{r['arm']}: {r['name']}{sub}"
         out["calibration"] = json.dumps(
-            {"targets": rows, "caveats": list(spec.caveats), "notes": ""},
+            {
+                "targets": rows,
+                "caveats": [],
+                "notes": "Fitted rows were calibration targets; held-out rows are predictions. "
+                "Caveats: see the box at the top of the page.",
+            },
             default=lambda o: o.item() if isinstance(o, np.generic) else str(o),
         )
     return out
