@@ -98,6 +98,15 @@ def make_schedule(
     return Schedule(ts=ts, dose_times=times, dosing_state=dosing_state), doses
 
 
+def set_dose_clock(model: Model, regimen: Regimen | None) -> Model:
+    """The batched model with its clearance clock ``t_dose0`` at the regimen's first dose day
+    (``regimen.start_day``); unchanged without a regimen or for a model without the field."""
+    if regimen is None or "t_dose0" not in model.parameter_names():
+        return model
+    n = np.shape(model.t_dose0)  # type: ignore[attr-defined]
+    return model.replace(t_dose0=np.full(n, float(regimen.start_day)))
+
+
 def to_dataset(
     model: Model,
     ts: np.ndarray,
@@ -164,6 +173,9 @@ def simulate(
             length N. Drug amounts ``A1``, ``A2`` (mg) default to 0.
         t: output times in days, strictly increasing, ``t[0] >= 0`` is the initial time.
         regimen: dosing regimen (PD-1 model only). At a dose day the reported value is pre-dose.
+            Sets the model's clearance clock ``t_dose0`` to ``regimen.start_day``. A mg/kg
+            regimen doses ``dose × model.weight``; build the model with
+            ``TumorImmunePD1.with_drug(drug, weight=w)`` so that its PK follows the weight too.
         rtol, atol: step-size controller tolerances (default 1e-8/1e-6 for float64,
             1e-5/1e-3 for float32; ``atol`` in cells and mg).
         dtype: ``"float64"`` (accurate; default) or ``"float32"`` (fast; agrees with float64
@@ -192,6 +204,7 @@ def simulate(
     if not (rtol > 0 and atol > 0):
         raise ValueError(f"rtol and atol must be positive; got rtol={rtol!r}, atol={atol!r}")
     batched, y, n = prepare_batch(model, y0)
+    batched = set_dose_clock(batched, regimen)
     schedule, doses = make_schedule(batched, ts, regimen)
     if doses is None:
         doses = np.zeros((n, 0))

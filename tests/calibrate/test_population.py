@@ -100,4 +100,4 @@ def test_simulate_arm_matches_simulate_and_hard_orr():
     assert res["n"] == 3 and res["responders"] == int(np.sum(bor <= 1))
     starts, ends, dose = arm.segments()
     np.testing.assert_array_equal(starts[:3], [0.0, 14.0, 28.0])
-    assert ends[-1] == arm.scan_days[-1] and np.all(dose == 700.0)  # 10 mg/kg x 70 kg
+    assert ends[-1] == arm.scan_days[-1] and np.all(dose == 768.0)  # 10 mg/kg x 76.8 kg

@@ -74,7 +74,7 @@ def make_results(
     "untreated…"), 12 grid cells (``eps_n`` × ``L``) × ``n_per_cell`` patients (one cell
     without a grid), scans every 42 days, weekly trajectories of ``n_traj`` patients;
     ``failed`` lists ``(arm, patient)`` pairs whose solve failed (NaN rows, status 1);
-    ``pk_etas`` adds standard-normal ``param_eta_CL``/``param_eta_V`` and ``[pk] variability``
+    ``pk_etas`` adds standard-normal ``param_eta_CL``, ``param_eta_V1``, … and ``[pk] variability``
     to the spec (the arms' regimens are in the spec, see :func:`spec_text`)."""
     rng = np.random.default_rng(seed)
     n_cells = EPS_N.size * L_VALUES.size if grid else 1
@@ -186,8 +186,8 @@ def make_results(
     data_vars["param_a"] = (("patient",), a, {"units": "1/day"})
     data_vars["param_T0"] = (("patient",), T0, {"units": "cells"})
     if pk_etas:
-        data_vars["param_eta_CL"] = (("patient",), rng.standard_normal(n))
-        data_vars["param_eta_V"] = (("patient",), rng.standard_normal(n))
+        for eta in ("eta_CL", "eta_V1", "eta_Q", "eta_V2", "eta_CL_emax"):
+            data_vars[f"param_{eta}"] = (("patient",), rng.standard_normal(n))
     if grid:
         data_vars["param_eps_n"] = (("patient",), eps_n)
         data_vars["param_L"] = (("patient",), L)

@@ -57,15 +57,22 @@ def test_pk_etas_left_out_where_the_drug_has_no_pk_variability(results_factory):
         axes = (fig.layout[k] for k in fig.layout if k.startswith("xaxis"))
         return [a.title.text for a in axes if a.title.text]
 
-    # pembrolizumab has published omega² on CL and V: its etas act and are shown
-    shown = panels(parameter_distributions(ds, arm=arms[1]))
-    assert "eta_CL (dimensionless)" in shown and "eta_V (dimensionless)" in shown
-    # nivolumab (the default, last arm) has none in this package, the control no drug at all
-    for arm, reason in ((None, "nivolumab has no PK variability"), (arms[0], "no drug")):
-        fig = parameter_distributions(ds, arm=arm)
-        assert not any("eta" in t for t in panels(fig))
-        assert len(fig.data) == 2 * 4  # eps_n, L, a, T0
-        assert "not shown: eta_CL" in fig.layout.title.text and reason in fig.layout.title.text
+    # pembrolizumab: one η shared by CL and Q, one by V1 and V2 (Ahamadi 2017): eta_CL and
+    # eta_V1 act; eta_Q, eta_V2 and eta_CL_emax do not
+    fig = parameter_distributions(ds, arm=arms[1])
+    shown = panels(fig)
+    assert "eta_CL (dimensionless)" in shown and "eta_V1 (dimensionless)" in shown
+    assert not any(x in t for t in shown for x in ("eta_Q", "eta_V2", "eta_CL_emax"))
+    assert "not shown:" in fig.layout.title.text and "eta_Q (" in fig.layout.title.text
+    # nivolumab (Bajaj 2017): no variability on Q only
+    shown = panels(parameter_distributions(ds, arm=arms[2]))
+    assert {"eta_CL", "eta_V1", "eta_V2", "eta_CL_emax"} <= {t.split()[0] for t in shown}
+    assert not any("eta_Q" in t for t in shown)
+    # the control has no drug at all
+    fig = parameter_distributions(ds, arm=arms[0])
+    assert not any("eta" in t for t in panels(fig))
+    assert len(fig.data) == 2 * 4  # eps_n, L, a, T0
+    assert "not shown: eta_CL" in fig.layout.title.text and "no drug" in fig.layout.title.text
     # without PK etas in the results nothing is said about them
     assert "not shown" not in parameter_distributions(results_factory()).layout.title.text
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,8 @@ def _assert_same(a: dict, b: dict) -> None:
 
 
 def test_block_matches_simulate_patient_by_patient(tiny):
-    """Independent route: build each patient's model by hand (published PK, allometry, ω²)."""
+    """Route of a user: each patient's model from TumorImmunePD1.with_drug (weight and the
+    stored standard normals of the IIV) and simulate(); the engine must give the same."""
     spec = validate_spec(tiny())
     eng = Engine.create(spec)
     block = eng.run_block(0, 8)
@@ -34,6 +36,7 @@ def test_block_matches_simulate_patient_by_patient(tiny):
             for k, v in block.items()
             if k.startswith("param_")
         }
+        z = {k: prm[f"eta_{k}"] for k in ti.model.IIV_PARAMETERS}
         for a, regimen in enumerate(
             [
                 None,
@@ -41,26 +44,53 @@ def test_block_matches_simulate_patient_by_patient(tiny):
                 Regimen(dose=3.0, unit="mg/kg", interval=14.0, drug="nivolumab"),
             ]
         ):
-            drug = get_drug(regimen.drug or "" if regimen is not None else "pembrolizumab")
-            w = prm["weight"] / drug.weight_ref
-            scl = w**drug.weight_exp_cl * np.exp(np.sqrt(drug.omega2_cl) * prm["eta_CL"])
-            sv = w**drug.weight_exp_v * np.exp(np.sqrt(drug.omega2_v) * prm["eta_V"])
-            model = ti.TumorImmunePD1.with_drug(
-                drug,
+            drug = regimen.drug or "" if regimen is not None else "pembrolizumab"
+            params: dict[str, Any] = {
                 **spec.parameters,
-                a=prm["a"],
-                L=prm["L"],
-                eps_m=prm["eps_m"],
-                weight=prm["weight"],
-                CL=drug.CL * scl,
-                Q=drug.Q * scl,
-                V1=drug.V1 * sv,
-                V2=drug.V2 * sv,
-            )
+                "a": prm["a"],
+                "L": prm["L"],
+                "eps_m": prm["eps_m"],
+            }
+            model = ti.TumorImmunePD1.with_drug(drug, weight=prm["weight"], iiv_z=z, **params)
             ds = ti.simulate(model, {"E": 3.2e5, "T": prm["T0"]}, ts, regimen=regimen)
             np.testing.assert_allclose(block["tumor_cells"][a, p], ds["T"].values, rtol=2e-5)
             diam = diameter_mm(ds["T"].values)
             assert block["best_response"][a, p] == best_overall_response(diam)
+
+
+def test_arm_pk_is_individual_pk_of_the_drug(tiny):
+    """Both drugs' patients get their drug's published IIV and weight model: the sampled
+    nivolumab log CL, log V1, log V2, CL_emax have the published (co)variances (1e5
+    patients, LHS), after removing the weight effect; a late-starting arm sets t_dose0."""
+    d = tiny(axes={}, sampling={"method": "lhs", "cohort_size": 100_000, "seed": 1})
+    d["arms"][2]["start_day"] = 28.0
+    spec = validate_spec(d)
+    eng = Engine.create(spec)
+    table = eng.rows(np.arange(100_000))
+    model, _ = eng.arm_model(table, spec.arms[2])
+    assert isinstance(model, ti.TumorImmunePD1)
+    nivo = get_drug("nivolumab")
+    w = table["weight"] / nivo.weight_ref
+    eta = np.stack(
+        [
+            np.log(np.asarray(model.CL) / (nivo.CL * w**0.566)),
+            np.log(np.asarray(model.V1) / (nivo.V1 * w**0.597)),
+            np.log(np.asarray(model.V2) / nivo.V2),
+            np.asarray(model.CL_emax) - nivo.CL_emax,
+        ]
+    )
+    np.testing.assert_allclose(np.asarray(model.Q), nivo.Q)
+    emp = np.cov(eta)
+    om = nivo.omega_matrix()[np.ix_([0, 1, 3, 4], [0, 1, 3, 4])]
+    se = np.sqrt((om**2 + np.outer(np.diag(om), np.diag(om))) / 100_000)
+    assert np.all(np.abs(emp - om) <= 5 * se + 1e-12)
+    np.testing.assert_array_equal(np.asarray(model.t_dose0), 28.0)
+    pembro, _ = eng.arm_model(table, spec.arms[1])
+    assert isinstance(pembro, ti.TumorImmunePD1)
+    np.testing.assert_array_equal(np.asarray(pembro.t_dose0), 0.0)
+    np.testing.assert_allclose(  # pembrolizumab: one η on CL and Q
+        np.asarray(pembro.Q) / np.asarray(pembro.CL), 0.795 / 0.22, rtol=1e-12
+    )
 
 
 def test_results_do_not_depend_on_chunk_size(tiny):

@@ -24,7 +24,9 @@ def test_tiny_spec_is_valid_and_derived_sizes(tiny):
     assert s.n_cells == 2
     assert s.n_patients == 20
     np.testing.assert_array_equal(s.scan_schedule(), [0.0, 42.0, 84.0, 126.0])
-    assert s.varying() == ["eps_m", "a", "L", "T0", "weight", "eta_CL", "eta_V"]
+    assert s.varying() == [
+        "eps_m", "a", "L", "T0", "weight", "eta_CL", "eta_V1", "eta_Q", "eta_V2", "eta_CL_emax"
+    ]  # fmt: skip
 
 
 def test_typo_in_top_level_key_names_key_and_allowed_keys(tiny):

@@ -37,8 +37,9 @@ def simulate(
             k, v = item.split("=", 1)
             overrides[k.strip()] = float(v)
         reg = None if regimen.lower() == "none" else get_regimen(regimen)
-        if reg is not None and hasattr(cls, "with_drug"):
-            m = cls.with_drug(get_drug(reg.drug or "pembrolizumab"))  # type: ignore[attr-defined]
+        if reg is not None and hasattr(cls, "with_drug"):  # PK follows --param weight=...
+            drug = get_drug(reg.drug or "pembrolizumab")
+            m = cls.with_drug(drug, weight=overrides.pop("weight", None))  # type: ignore[attr-defined]
         else:
             m = cls()
         m = m.replace(**overrides)

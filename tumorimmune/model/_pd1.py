@@ -18,6 +18,7 @@ with ``C = A1/V1`` the serum antibody concentration from two-compartment PK. Wit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import equinox as eqx
@@ -26,7 +27,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from ._base import nonneg
 from ._kuznetsov import Kuznetsov1994
-from ._pk import PEMBROLIZUMAB, Drug, clearance, get_drug
+from ._pk import PEMBROLIZUMAB, Drug, clearance, get_drug, individual_pk
 
 
 class TumorImmunePD1(Kuznetsov1994):
@@ -57,11 +58,13 @@ class TumorImmunePD1(Kuznetsov1994):
                                      > 70 % occupancy for months (Brahmer et al. 2010)
     ============  ========  =======  ====================================================
 
-    PK fields (defaults: pembrolizumab, Ahamadi et al. 2017; use :meth:`with_drug`):
-    ``CL`` (L/day), ``V1`` (L), ``Q`` (L/day), ``V2`` (L), time-varying clearance
-    ``CL(t) = CL·exp(CL_emax·t^CL_gamma/(CL_T50^CL_gamma + t^CL_gamma))`` with ``t`` the
-    simulation day (treatment is assumed to start at day 0), and ``weight`` (kg; for mg/kg
-    dosing). ``drug`` (static) names the drug whose PK the fields hold.
+    PK fields (defaults: typical pembrolizumab, Ahamadi et al. 2017; use :meth:`with_drug`):
+    ``CL`` (L/day), ``V1`` (L), ``Q`` (L/day), ``V2`` (L): the patient's individual PK;
+    time-varying clearance ``CL(t) = CL·exp(CL_emax·τ^CL_gamma/(CL_T50^CL_gamma + τ^CL_gamma))``
+    with ``τ = max(t − t_dose0, 0)`` the days since the first dose (``t_dose0``, days; set from
+    the regimen's ``start_day`` by ``simulate`` and the sweeps). ``weight`` (kg) sets mg/kg
+    doses; the PK fields are *not* rescaled by it here: :meth:`with_drug` derives them from
+    weight and covariates. ``drug`` (static) names the drug whose PK the fields hold.
     """
 
     L: Float[ArrayLike, "*N"] = 1.0
@@ -78,6 +81,7 @@ class TumorImmunePD1(Kuznetsov1994):
     CL_emax: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.CL_emax
     CL_T50: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.CL_T50
     CL_gamma: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.CL_gamma
+    t_dose0: Float[ArrayLike, "*N"] = 0.0
     weight: Float[ArrayLike, "*N"] = 70.0
     drug: str = eqx.field(default=PEMBROLIZUMAB.name, static=True)
 
@@ -95,14 +99,34 @@ class TumorImmunePD1(Kuznetsov1994):
         "V2": (1e-9, float("inf")),
         "EC50": (1e-12, float("inf")),
         "CL_T50": (1e-9, float("inf")),
+        "t_dose0": (0.0, float("inf")),
     }
     dosing_state: ClassVar[int] = 2  # boluses go into A1
 
     @classmethod
-    def with_drug(cls, drug: str | Drug = PEMBROLIZUMAB, **params: ArrayLike) -> TumorImmunePD1:
-        """Model with a drug preset's typical PK (``"pembrolizumab"``, ``"nivolumab"``)."""
+    def with_drug(
+        cls,
+        drug: str | Drug = PEMBROLIZUMAB,
+        *,
+        weight: Float[ArrayLike, "*N"] | None = None,
+        covariates: Mapping[str, ArrayLike] | None = None,
+        iiv_z: Mapping[str, ArrayLike] | None = None,
+        **params: ArrayLike,
+    ) -> TumorImmunePD1:
+        """Model with a drug's individual PK (``"pembrolizumab"``, ``"nivolumab"`` or a Drug).
+
+        The PK fields come from :func:`~tumorimmune.model.individual_pk`: the drug's typical
+        PK scaled to ``weight`` (kg; ``None``: the drug's reference weight, 76.8 kg for
+        pembrolizumab, 80 kg for nivolumab) with the published allometric exponents, times
+        the effects of ``covariates`` (e.g. ``{"female": 0, "ecog": 1}``; missing: the
+        reference patient) and of the random effects ``iiv_z`` (standard normals by
+        parameter; ``None``: typical). The model's ``weight`` field (mg/kg doses) is the
+        same ``weight``. PK fields given in ``params`` override the derived ones.
+        """
         d = get_drug(drug) if isinstance(drug, str) else drug
-        fields = {**d.pk_parameters(), **params}
+        w = d.weight_ref if weight is None else weight
+        pk = individual_pk(d, weight=w, covariates=covariates, iiv_z=iiv_z)
+        fields = {**pk, "weight": w, **params}
         return cls(drug=d.name, **fields)  # type: ignore[arg-type]
 
     def occupancy(self, C: Array) -> Array:
@@ -143,7 +167,7 @@ class TumorImmunePD1(Kuznetsov1994):
         m_eff = self.m * (1.0 - self.eps_m * block)
         dE, _ = self.rates(E, T, n_eff, m_eff)
         dT = self.a * T * (1.0 - self.b * T) - self.kill_rate(E, n_eff) * T
-        cl = clearance(t, self.CL, self.CL_emax, self.CL_T50, self.CL_gamma)
+        cl = clearance(t, self.CL, self.CL_emax, self.CL_T50, self.CL_gamma, t_dose0=self.t_dose0)
         k12A1 = self.Q / self.V1 * A1
         k21A2 = self.Q / self.V2 * A2
         dA1 = -cl / self.V1 * A1 - k12A1 + k21A2

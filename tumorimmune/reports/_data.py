@@ -114,12 +114,12 @@ def spec_table(ds: xr.Dataset) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True)
 class ArmTreatment:
-    """What an arm of the spec gives: a drug (``None`` for a control) and whether the drug's
-    PK varies between patients (inter-individual variances ω² on CL/Q and V1/V2)."""
+    """What an arm of the spec gives: a drug (``None`` for a control) and which of the
+    standard-normal PK draws (``eta_CL``, ``eta_V1``, ...) the drug's inter-individual
+    variability does not use (a zero column of its Ω loadings)."""
 
     drug: str | None
-    omega2_cl: float = 0.0
-    omega2_v: float = 0.0
+    inert_etas: tuple[str, ...] = ()
 
     @property
     def treated(self) -> bool:
@@ -132,6 +132,7 @@ def arm_treatments(ds: xr.Dataset) -> dict[str, ArmTreatment] | None:
     A model without a drug (``Kuznetsov1994``) makes every arm a control.
     """
     from ..model import get_drug
+    from ..model._pk import IIV_PARAMETERS
     from ..sweeps import ArmSpec
 
     spec = spec_table(ds)
@@ -151,7 +152,11 @@ def arm_treatments(ds: xr.Dataset) -> dict[str, ArmTreatment] | None:
             drug = get_drug(arm.drug_name())
         except (ValueError, TypeError, KeyError):
             return None
-        out[arm.name] = ArmTreatment(drug.name, float(drug.omega2_cl), float(drug.omega2_v))
+        loadings = drug.iiv_loadings()
+        inert = tuple(
+            f"eta_{k}" for j, k in enumerate(IIV_PARAMETERS) if not np.any(loadings[:, j])
+        )
+        out[arm.name] = ArmTreatment(drug.name, inert)
     return out
 
 

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import xarray as xr
 from plotly.subplots import make_subplots
 
+from ..sweeps._spec import PK_ETAS
 from ._data import (
     arm_names,
     arm_treatments,
@@ -39,18 +40,18 @@ _GROUPS = {
 
 def inert_parameters(ds: xr.Dataset, arm: str) -> dict[str, str]:
     """Varying parameters that cannot act in ``arm``, each with the reason: the PK etas
-    (``eta_CL``, ``eta_V``) in a control arm or when the arm's drug has no PK variability
+    (``eta_CL``, ``eta_V1``, …) in a control arm or when the arm's drug has no PK variability
     (ω² = 0). Read from the spec; empty when the spec does not say."""
     arms = arm_treatments(ds)
     info = None if arms is None else arms.get(arm)
     if info is None:
         return {}
     out: dict[str, str] = {}
-    for name, omega2 in (("eta_CL", info.omega2_cl), ("eta_V", info.omega2_v)):
+    for name in PK_ETAS:
         if not info.treated:
             out[name] = "no drug in this arm"
-        elif omega2 == 0.0:
-            out[name] = f"{info.drug} has no PK variability (ω² = 0)"
+        elif name in info.inert_etas:
+            out[name] = f"{info.drug}'s PK model has no variability on this effect (ω² = 0)"
     return out
 
 

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from jaxtyping import Float
 
-from .._simulate import make_schedule, prepare_batch
+from .._simulate import make_schedule, prepare_batch, set_dose_clock
 from ..model import get_drug
 from ..model._base import Model
 from ..solvers import EXTINCTION_CELLS
@@ -102,23 +102,13 @@ class Engine:
                 params[k] = v
         if hasattr(cls, "with_drug"):
             drug = get_drug(arm.drug_name())
-            pk = {k: np.full(n, v) for k, v in drug.pk_parameters().items()}
-            if spec.pk.weight_scaling:
-                w = np.asarray(params.get("weight", cls().weight), dtype=float)
-                scale_cl = (w / drug.weight_ref) ** drug.weight_exp_cl
-                scale_v = (w / drug.weight_ref) ** drug.weight_exp_v
-                for k in ("CL", "Q"):
-                    pk[k] = pk[k] * scale_cl
-                for k in ("V1", "V2"):
-                    pk[k] = pk[k] * scale_v
-            if spec.pk.variability:
-                eta_cl = np.sqrt(drug.omega2_cl) * table["eta_CL"]
-                eta_v = np.sqrt(drug.omega2_v) * table["eta_V"]
-                for k in ("CL", "Q"):
-                    pk[k] = pk[k] * np.exp(eta_cl)
-                for k in ("V1", "V2"):
-                    pk[k] = pk[k] * np.exp(eta_v)
-            model = cls.with_drug(drug, **params, **pk)
+            # Individual PK through the same function as simulate (TumorImmunePD1.with_drug).
+            weight = params.pop("weight", cls().weight)  # type: ignore[attr-defined]
+            z = {k.removeprefix("eta_"): table[k] for k in PK_ETAS} if spec.pk.variability else None
+            pk_weight = weight if spec.pk.weight_scaling else drug.weight_ref
+            model = cls.with_drug(drug, weight=pk_weight, iiv_z=z, **params)
+            if not spec.pk.weight_scaling:  # typical-weight PK, the patient's weight for doses
+                model = model.replace(weight=weight)
         else:
             model = cls(**params)
         y0 = {
@@ -126,7 +116,7 @@ class Engine:
             "T": np.broadcast_to(table.get("T0", spec.initial.T0), (n,)),
         }
         batched, y, _ = prepare_batch(model, y0)
-        return batched, y
+        return set_dose_clock(batched, arm.regimen_obj()), y
 
     # ------------------------------------------------------------------------- solving
     def _solve(

@@ -128,8 +128,8 @@ def patient_table(
 
     Returns:
         ``{name: array (stop - start,)}`` for the swept and varied parameters (model units;
-        ``E0``/``T0`` in cells; ``eta_CL``/``eta_V`` standard normals when PK varies) and
-        ``cell`` (flat grid-cell index).
+        ``E0``/``T0`` in cells; ``eta_CL`` ... ``eta_CL_emax``: standard normals when PK
+        varies) and ``cell`` (flat grid-cell index).
     """
     n = spec.n_patients
     stop = n if stop is None else min(stop, n)

@@ -49,10 +49,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 #: Names under which the initial state can be swept or varied (cells).
 INITIAL_NAMES: tuple[str, ...] = ("E0", "T0")
-#: Model fields that come from the arm's drug (``tumorimmune.model.get_drug``), never the spec.
-PK_FIELDS: tuple[str, ...] = ("CL", "V1", "Q", "V2", "CL_emax", "CL_T50", "CL_gamma")
-#: Extra per-patient columns of a spec with ``[pk] variability = true`` (standard normals).
-PK_ETAS: tuple[str, ...] = ("eta_CL", "eta_V")
+#: Model fields that come from the arm's drug (``tumorimmune.model.get_drug``) and regimen
+#: (``t_dose0``: its start day), never the spec.
+PK_FIELDS: tuple[str, ...] = ("CL", "V1", "Q", "V2", "CL_emax", "CL_T50", "CL_gamma", "t_dose0")
+#: Extra per-patient columns of a spec with ``[pk] variability = true``: independent standard
+#: normals ``z``, one per ``tumorimmune.model.IIV_PARAMETERS``; each arm's drug maps them to its
+#: random effects ``η = L z`` (``tumorimmune.model.individual_pk``).
+PK_ETAS: tuple[str, ...] = ("eta_CL", "eta_V1", "eta_Q", "eta_V2", "eta_CL_emax")
 
 
 class _Strict(BaseModel):
@@ -258,10 +261,11 @@ class ArmSpec(_Strict):
 class PKSpec(_Strict):
     """Per-patient PK of the arm's drug (``tumorimmune.model.get_drug``).
 
-    ``variability``: lognormal inter-individual variability with the drug's published ω² on
-    (CL, Q) and on (V1, V2); the same standard-normal draws serve every arm.
+    ``variability``: inter-individual variability with the drug's published covariance Ω
+    (``Drug.omega2``, ``Drug.omega_cov``: log-normal on CL, V1, Q, V2, additive on
+    nivolumab's CL_emax); the same standard-normal draws serve every arm.
     ``weight_scaling``: allometric scaling ``(weight/weight_ref)^exponent`` with the drug's
-    published exponents (matters when ``weight`` varies).
+    published per-parameter exponents (matters when ``weight`` varies).
     """
 
     variability: bool = False
