@@ -17,6 +17,7 @@ from .._version import __version__
 from ._data import arm_names, grid_axes, parameter_names
 from ._parameters import parameter_distributions
 from ._response import response_map, spider, waterfall
+from ._sensitivity import sensitivity_sections
 from ._survival import kaplan_meier
 from ._tables import run_metadata, summary_table
 from ._trajectories import trajectory_bands
@@ -125,6 +126,8 @@ def _sections(
         lambda: parameter_distributions(ds),
         why=None if parameter_names(ds) else "no parameter varies across patients",
     )
+    for sid, heading, note, make in sensitivity_sections(ds):
+        add(sid, heading, note, (), make)
     spec = str(ds.attrs.get("spec", "")).strip()
     add(
         "metadata",

@@ -47,6 +47,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ._sensitivity_spec import SensitivitySpec
+
 #: Names under which the initial state can be swept or varied (cells).
 INITIAL_NAMES: tuple[str, ...] = ("E0", "T0")
 #: Model fields that come from the arm's drug (``tumorimmune.model.get_drug``), never the spec.
@@ -287,6 +289,7 @@ class SweepSpec(_Strict):
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)  # type: ignore[arg-type]
     pk: PKSpec = Field(default_factory=PKSpec)  # type: ignore[arg-type]
     response: ResponseSpec = Field(default_factory=ResponseSpec)  # type: ignore[arg-type]
+    sensitivity: SensitivitySpec | None = None
     arms: list[ArmSpec] = Field(min_length=1)
     follow_up_days: float = Field(365.0, gt=0)
     scan_interval_days: float = Field(42.0, gt=0)
@@ -319,6 +322,8 @@ class SweepSpec(_Strict):
 
     @property
     def n_patients(self) -> int:
+        if self.sensitivity is not None:  # the design points of the sensitivity analysis
+            return self.sensitivity.n_evaluations(self)
         return self.n_cells * self.sampling.cohort_size
 
     def scan_days(self) -> np.ndarray:
@@ -412,6 +417,8 @@ def _cross_check(spec: SweepSpec) -> None:
     from ._backends import get_backend
 
     get_backend(spec.backend)  # raises, naming the allowed backends
+    if spec.sensitivity is not None:
+        spec.sensitivity.check(spec)
 
 
 def _unwrap(tp: Any) -> Any:
