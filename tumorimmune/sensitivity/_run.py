@@ -11,9 +11,11 @@ is done, the indices are computed from the stored outputs and written as ``sens_
 * sobol: ``sens_S1``, ``sens_ST`` (arm, sens_output, sens_param) each with ``_lo``/``_hi``,
   optionally ``sens_S2`` (arm, sens_output, sens_param, sens_param2) with ``_lo``/``_hi``;
   morris: ``sens_mu_star`` (+ ``_lo``/``_hi``), ``sens_mu``, ``sens_sigma``; prcc: ``sens_prcc``
-  (+ ``_lo``/``_hi``); convergence: ``sens_<index>_conv`` (+ ``_lo``/``_hi``) over
-  (arm, sens_output, sens_n, sens_param); ``sens_n_used`` (arm, sens_output);
-* attributes ``sens_method``, ``sens_confidence``, ``sens_n_bootstrap``, ``sens_landmark_days``.
+  (+ ``_lo``/``_hi``); convergence: ``sens_<index>_conv``, ``sens_<index>_lo_conv``,
+  ``sens_<index>_hi_conv`` over (arm, sens_output, sens_n, sens_param); ``sens_n_used``
+  (arm, sens_output);
+* attributes ``sens_method``, ``sens_confidence``, ``sens_n_bootstrap``, ``sens_base_n``,
+  ``sens_landmark_days``, ``sens_complete``.
 """
 
 from __future__ import annotations
