@@ -169,3 +169,24 @@ def test_bad_input_messages():
         analyze("sobol", X, np.ones(10))
     with pytest.raises(ValueError, match="allowed: \\['morris', 'prcc', 'sobol'\\]"):
         sample("fast", 3, 64)
+
+
+def test_sobol_fast_path_equals_salib():
+    """Without second order the indices and CIs are SALib's, computed from resample counts."""
+    from SALib.analyze import sobol
+
+    X = sample("sobol", 5, 512, seed=8)
+    Y = g_function(X, np.array([0.0, 1.0, 4.5, 9.0, 99.0])) + X[:, 0] * X[:, 1]
+    res = analyze("sobol", X, Y, n_bootstrap=100, confidence=0.9, seed=6)
+    problem = {"num_vars": 5, "names": list("abcde"), "bounds": [[0, 1]] * 5}
+    ref = sobol.analyze(
+        problem, Y, calc_second_order=False, num_resamples=100, conf_level=0.9, seed=7
+    )
+    for k in ("S1", "ST"):
+        np.testing.assert_allclose(res[k].values, ref[k], rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(
+            (res[f"{k}_hi"] - res[k]).values, ref[f"{k}_conf"], rtol=1e-10, atol=1e-14
+        )
+        np.testing.assert_allclose(
+            (res[k] - res[f"{k}_lo"]).values, ref[f"{k}_conf"], rtol=1e-10, atol=1e-14
+        )
