@@ -10,11 +10,14 @@ simply rerunning this script. It reports
 
 * model evaluations per second of the sensitivity run against a plain sweep of the same number
   of patients (same spec without ``[sensitivity]``, LHS cohort), both after a warm-up run that
-  compiles the solver (solve time = sum of chunk times; the index computation is timed apart);
+  compiles the solver (solve time = sum of chunk times; the index computation is timed apart),
+  the sensitivity evaluations timed again after the plain sweep (order effects), and solver
+  steps per evaluation of both;
 * per arm, the ranking of the parameters by total-order index for the response indicator
   (CR/PR) and best % change, with first- and total-order indices and bootstrap CIs;
-* the base sample size from which the ranking stays the final one at every larger size, for all
-  parameters and for the influential ones (final ST lower CI bound > 0.01).
+* the base sample size (powers of 2 from 8) from which the ranking by total-order index stays
+  the final one at every larger size, for all parameters and for the influential ones (final
+  ST lower CI bound > 0.01); parameters tied at exactly 0 (not entering an arm) keep their order.
 
 Not a test: timings depend on the machine and its load.
 """
@@ -31,7 +34,8 @@ from typing import Any
 import numpy as np
 import zarr
 
-from tumorimmune.sensitivity import indices, run_sensitivity
+from tumorimmune.sensitivity import convergence, indices, outputs, run_sensitivity
+from tumorimmune.sensitivity._design import spec_design
 from tumorimmune.sweeps import load_spec, run_sweep, validate_spec
 
 TRIAL = Path(__file__).parents[1] / "examples" / "pd1_virtual_trial.toml"
@@ -52,6 +56,14 @@ def sensitivity_spec(trial: Path, *, n: int, seed: int, chunk: int, bootstrap: i
 
 def _solve_seconds(path: Path) -> float:
     return float(np.nansum(zarr.open_group(str(path), mode="r")["chunk_seconds"][...]))  # type: ignore[index]
+
+
+def _steps(ds: Any, chunk: int = 1) -> tuple[float, float]:
+    """Mean solver steps per evaluation, and the mean over chunks of the largest count."""
+    steps = np.asarray(ds["num_steps"].values, dtype=float)  # (arm, patient)
+    n = steps.shape[1] // chunk * chunk
+    per_chunk = steps[:, :n].reshape(steps.shape[0], -1, chunk).max(axis=2)
+    return round(float(steps.mean()), 1), round(float(per_chunk.mean()), 1)
 
 
 def stable_from(ranks: list[list[str]], sizes: list[int]) -> int | None:
@@ -98,13 +110,19 @@ def main() -> None:
         pwall = time.perf_counter() - t0
         assert pds is not None
         psolve = _solve_seconds(ppath)
+        # order check: the same sensitivity evaluations again, after the plain sweep
+        run_sensitivity(spec, output=path, overwrite=True)
+        solve_again = _solve_seconds(path)
     arms = len(spec.arms)
+    chunk = spec.chunk_size
     out.update(
         device=ds.attrs["device"],
         backend=ds.attrs["backend"],
         precision=spec.precision,
         arms=arms,
         sensitivity_solve_s=round(solve, 2),
+        sensitivity_solve_again_s=round(solve_again, 2),
+        sensitivity_evals_per_s_again=round(n_eval * arms / solve_again, 1),
         sensitivity_wall_s=round(wall, 2),
         sensitivity_index_s=round(wall - solve, 2),
         sensitivity_evals_per_s=round(n_eval * arms / solve, 1),
@@ -112,10 +130,20 @@ def main() -> None:
         plain_wall_s=round(pwall, 2),
         plain_evals_per_s=round(n_eval * arms / psolve, 1),
         failed=int(np.sum(ds["best_response"].values < 0)),
+        # solver steps per evaluation; the fused backend steps a chunk in lockstep, so its cost
+        # follows the largest count in each chunk
+        steps_mean={"sensitivity": _steps(ds)[0], "plain": _steps(pds)[0]},
+        steps_chunk_max_mean={"sensitivity": _steps(ds, chunk)[1], "plain": _steps(pds, chunk)[1]},
     )
     idx = indices(ds)
-    sizes = [int(x) for x in idx["n"].values]
+    # a finer convergence study than the stored one: every power of 2 from 8 base samples
+    sizes = [2**k for k in range(3, int(np.log2(args.n)) + 1)]
     out["convergence_sizes"] = sizes
+    sens = spec.sensitivity
+    assert sens is not None
+    X = np.asarray(spec_design(spec))
+    ys = outputs(ds, ["response", "best_pct_change"], landmark_days=sens.landmark(spec))
+    conv_kw = {"names": sens.names(spec), "n_bootstrap": args.bootstrap, "seed": args.seed}
     rankings: dict[str, Any] = {}
     for arm in idx["arm"].values:
         for output in ("response", "best_pct_change"):
@@ -135,7 +163,8 @@ def main() -> None:
                 }
                 for i in order
             ]
-            conv = sel["ST_conv"].values  # (n, param)
+            a = list(idx["arm"].values).index(arm)
+            conv = convergence("sobol", X, ys[output][a], sizes, **conv_kw)["ST"].values
             ranks = [[params[i] for i in np.argsort(-c, kind="stable")] for c in conv]
             strong = {params[i] for i in range(len(params)) if sel["ST_lo"].values[i] > 0.01}
             ranks_strong = [[p for p in r if p in strong] for r in ranks]
