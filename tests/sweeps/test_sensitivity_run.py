@@ -170,3 +170,37 @@ def test_cli_run_prints_the_dominant_parameters_and_reports(finished, tmp_path):
     assert "control: best % change is driven mostly by a" in res.output
     html = (tmp_path / "o" / "report.html").read_text("utf-8")
     assert '<section id="sensitivity">' in html and 'id="sensitivity-convergence"' in html
+
+
+@pytest.mark.slow
+def test_example_spec_runs_small(tmp_path):
+    """examples/pd1_sensitivity.toml through `tumorimmune run`, with n overridden to 8."""
+    import tomllib
+    from pathlib import Path
+
+    from tumorimmune.sweeps import load_spec
+
+    root = Path(__file__).resolve().parents[2]
+    d = load_spec(root / "examples" / "pd1_sensitivity.toml").model_dump(
+        mode="json", exclude_none=True
+    )
+    d["sensitivity"].update(n=8, n_bootstrap=20)
+    d.update(chunk_size=64, n_trajectories=2)
+    spec = validate_spec(d)
+    toml = tmp_path / "small.toml"
+    toml.write_text(spec.to_toml())
+    assert validate_spec(tomllib.loads(toml.read_text())) == spec
+    res = CliRunner().invoke(app, ["run", str(toml), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    idx = indices(load(tmp_path / "o" / "results.zarr"))
+    assert idx.sizes["param"] == 6 and idx.sizes["arm"] == 3
+    # nivolumab's preset has no PK variability and no weight exponent; the untreated arm has
+    # no drug at all: these columns do not enter the model, their indices' CIs contain 0
+    zero = [("nivolumab 240 mg q2w", p) for p in ("weight", "eta_CL", "eta_V")]
+    zero += [("untreated", p) for p in ("L", "weight", "eta_CL", "eta_V")]
+    for arm, p in zero:
+        sel = idx.sel(arm=arm, output="best_pct_change", param=p)
+        for k in ("S1", "ST"):
+            assert float(sel[f"{k}_lo"]) <= 0.0 <= float(sel[f"{k}_hi"]), (arm, p, k)
+    html = (tmp_path / "o" / "report.html").read_text("utf-8")
+    assert '<section id="sensitivity">' in html
