@@ -19,7 +19,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from tumorimmune.cli import app
-from tumorimmune.sensitivity import indices, run_sensitivity, sample
+from tumorimmune.sensitivity import indices, run_sensitivity, sample, sensitivity
 from tumorimmune.sweeps import load, run_sweep, validate_spec
 
 PARAMS = ["a", "L", "eta_CL"]
@@ -106,12 +106,17 @@ def test_run_killed_before_its_indices_is_completed(finished, tmp_path):
     run_sweep(spec, output=path)  # every chunk done and the store complete, no indices yet
     assert not any(str(k).startswith("sens_") for k in load(path).data_vars)
     calls: list[int] = []
-    again = run_sensitivity(spec, output=path, progress=lambda k, n, s: calls.append(k))
+    idx = sensitivity(spec, output=path, progress=lambda k, n, s: calls.append(k))
     assert calls == []  # nothing re-solved
-    assert again is not None
-    xr.testing.assert_equal(indices(again), indices(ds))
+    xr.testing.assert_equal(idx, indices(ds))
     with pytest.raises(FileExistsError, match="overwrite"):
         run_sensitivity(spec, output=path)
+
+
+def test_spec_without_sensitivity_section_is_an_error(tiny, tmp_path):
+    with pytest.raises(ValueError, match=r"no \[sensitivity\] section"):
+        run_sensitivity(validate_spec(tiny()), output=tmp_path / "x.zarr")
+    assert not (tmp_path / "x.zarr").exists()
 
 
 _KILL_SCRIPT = textwrap.dedent(
