@@ -39,6 +39,12 @@ def validate(
         f"{s.sampling.cohort_size}/cell), {len(s.arms)} arms, {s.follow_up_days:g} days, "
         f"{s.precision}"
     )
+    if s.sensitivity is not None:
+        sens = s.sensitivity
+        typer.echo(
+            f"    sensitivity: {sens.method} of {', '.join(sens.names(s))}, n = {sens.n}: "
+            f"{s.n_patients} model evaluations per arm"
+        )
 
 
 def _fmt_pct(x: float, lo: float, hi: float) -> str:
@@ -136,8 +142,11 @@ def run(
             rate = f"{new / seconds:,.0f} patients/s" if seconds > 0 and new else ""
             bar.update(task, completed=done, total=total, rate=rate)
 
+        runner = run_sweep
+        if s.sensitivity is not None:  # design points instead of a cohort, then the indices
+            from ..sensitivity import run_sensitivity as runner
         try:
-            ds = run_sweep(s, output=path, overwrite=overwrite, progress=progress)
+            ds = runner(s, output=path, overwrite=overwrite, progress=progress)
         except (ValueError, FileExistsError) as err:
             raise _fail(err) from err
     assert ds is not None
@@ -146,6 +155,11 @@ def run(
         f"{ds.attrs['patients_per_s']:,.0f} patients/s ({ds.attrs['backend']}, "
         f"{ds.attrs['device']}); results: {path}"
     )
+    if s.sensitivity is not None:
+        from ..sensitivity import summary_sentences
+
+        for line in summary_sentences(ds):
+            console.print(line)
     if report:
         try:
             from ..reports import write_report  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from ._outcome import outcome_map
 from ._parameters import inert_parameters, parameter_distributions
 from ._response import response_map, spider, waterfall
 from ._sections import DATASET_SECTIONS, Section, caveats, html_table
+from ._sensitivity import sensitivity_sections
 from ._survival import kaplan_meier
 from ._tables import OUTCOME_HEADER, SUMMARY_HEADER, metadata_rows, outcome_rows, summary_rows
 from ._trajectories import MIN_BAND_PATIENTS, band_label, trajectory_bands
@@ -179,6 +180,8 @@ def _sections(
         lambda: parameter_distributions(ds, by=by),
         why=_parameters_missing(ds),
     )
+    for sid, heading, note, make in sensitivity_sections(ds):
+        add(sid, heading, note, (), make)
     for build in DATASET_SECTIONS:
         section = build(ds)
         if section is not None:

@@ -75,6 +75,10 @@ class Engine:
 
     def rows(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """Patient-table rows for the given patient ids (cells generated once, cached)."""
+        if self.spec.sensitivity is not None:  # patients are the sensitivity design's points
+            from ..sensitivity._design import design_rows
+
+            return design_rows(self.spec, ids)
         c = self.spec.sampling.cohort_size
         ids = np.asarray(ids, dtype=np.int64)
         cells = ids // c

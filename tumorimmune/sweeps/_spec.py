@@ -47,6 +47,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ._sensitivity_spec import SensitivitySpec
+
 #: Names under which the initial state can be swept or varied (cells).
 INITIAL_NAMES: tuple[str, ...] = ("E0", "T0")
 #: Model fields that come from the arm's drug (``tumorimmune.model.get_drug``) and regimen
@@ -413,6 +415,7 @@ class SweepSpec(_Strict):
     pk: PKSpec = Field(default_factory=PKSpec)  # type: ignore[arg-type]
     response: ResponseSpec = Field(default_factory=ResponseSpec)  # type: ignore[arg-type]
     population: PopulationSpec | None = None
+    sensitivity: SensitivitySpec | None = None
     arms: list[ArmSpec] = Field(min_length=1)
     targets: list[TargetSpec] = Field(default_factory=list)
     caveats: list[str] = Field(default_factory=list)
@@ -450,6 +453,8 @@ class SweepSpec(_Strict):
 
     @property
     def n_patients(self) -> int:
+        if self.sensitivity is not None:  # the design points of the sensitivity analysis
+            return self.sensitivity.n_evaluations(self)
         return self.n_cells * self.sampling.cohort_size
 
     def scan_schedule(self) -> np.ndarray:
@@ -587,6 +592,8 @@ def _cross_check(spec: SweepSpec) -> None:
     from ._backends import get_backend
 
     get_backend(spec.backend)  # raises, naming the allowed backends
+    if spec.sensitivity is not None:
+        spec.sensitivity.check(spec)
 
 
 def _unwrap(tp: Any) -> Any:
