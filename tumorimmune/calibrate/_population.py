@@ -159,6 +159,7 @@ class TrialArm:
                 "scan_days must start at 0 (baseline) and increase strictly; got "
                 f"{list(self.scan_days)}"
             )
+        sum_of_diameters_mm(1e9, **self.readout)  # raises on a bad read-out option
 
     @property
     def readout(self) -> dict[str, float]:
