@@ -180,3 +180,20 @@ def test_relaxed_readout_argument_errors():
         soft_progression_free(x, [0.0, 10.0, 5.0], 7.0)
     with pytest.raises(ValueError, match="day must be"):
         soft_progression_free(x, [0.0, 5.0, 10.0], -1.0)
+
+
+def test_stable_tumors_are_not_called_progressing_at_working_temperature():
+    # constant SLD (no change: never PD), a persistent CR below the detection limit (lesions
+    # of 3 mm) and an extinct tumor: progression-free throughout, even at τ = 2
+    sld_lesion = np.array(
+        [
+            [30.0] * 8,
+            [30.0, 10.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0],
+            [30.0, 10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ]
+    )
+    cells = cells_from_sum_of_diameters(3 * sld_lesion, n_lesions=3)
+    _, _, s_alive = _soft(cells, 3, 5.0, 2.0)
+    assert np.all(s_alive > 1 - 1e-3)  # +20 % rule in points of the nadir: far from tied
+    _, _, sld = _hard(cells, 3, 5.0)
+    assert np.all(_hard_pf(sld, float(DAYS[-1])))

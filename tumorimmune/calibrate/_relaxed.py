@@ -2,9 +2,10 @@
 
 The hard read-out (:func:`tumorimmune.sweeps.sum_of_diameters_mm`, then
 :func:`~tumorimmune.sweeps.best_overall_response` / :func:`~tumorimmune.sweeps.pfs`) is a chain
-of threshold comparisons; here each comparison ``x >= y`` becomes ``sigmoid((x − y)/(τ·D₀/100))``
-with ``D₀`` the patient's baseline sum of diameters and one temperature ``τ`` in **percentage
-points of the baseline SLD**: a −30 % threshold is smeared over about ±2τ points. As ``τ → 0``
+of threshold comparisons; here each comparison becomes the logistic function of its margin in
+percentage points divided by one temperature ``τ``: points of the patient's baseline sum of
+diameters ``D₀`` (points of the nadir for the +20 % progression rule), so a −30 % threshold is
+smeared over about ±2τ points. As ``τ → 0``
 every relaxed quantity tends to its hard RECIST value (except on the measure-zero set of exact
 ties), which the tests check against the metrics module.
 
@@ -14,10 +15,16 @@ detection limit ``ℓ`` and ``σ`` the logistic function:
 * seen lesions ``v_j = σ((d_j − ℓ)/s)`` (0 for an extinct tumor; exactly the indicator
   ``T_j > 0`` when ``ℓ = 0``) and the smooth SLD ``D_j = k·d_j·v_j``;
 * response ``ρ_j = σ(((1 − 0.30)·D₀ − D_j)/s)``, complete response ``κ_j = 1 − v_j``;
-* progression ``π_j = σ((D_j − 1.2·N_j)/s)·σ((D_j − N_j − 5 mm)/s)`` with the nadir
-  ``N_j = min(D_0, …, D_{j−1})``;
-* not yet progressed ``S_j = Π_{i<=j} (1 − π_i)`` — RECIST stops reading responses at the first
-  PD, so **shrinkage after progression does not count**;
+* progression ``π_j = σ((100·(D_j − N_j)/N_j − 20)/τ)·σ((D_j − N_j − 5 mm)/s)`` with the nadir
+  ``N_j = min(D_0, …, D_{j−1})``: the +20 % rule in percentage points of the nadir (so a
+  stable tumor, however small, is far from it), the +5 mm rule in points of the baseline; a
+  nadir of 0 makes the first factor the indicator ``D_j > 0``;
+* not yet progressed ``S_j = 1 − max_{i<=j} π_i`` (exact for indicators) — RECIST stops
+  reading responses at the first PD, so **shrinkage after progression does not count**. The
+  running maximum, not the product ``Π (1 − π_i)``, so that a tumor hovering just under +20 %
+  at consecutive scans is not smeared into progression once per scan: on 1000 patients of the
+  default trial at τ = 2 the product put 6-month PFS 4–5 points under the hard value, the
+  maximum 0.3 points;
 * ``ORR_i = max_j S_j·ρ_j``, ``CR_i = max_j S_j·κ_j``, progression-free at scan ``j``: ``S_j``.
 
 Here ``s = τ·D₀/100`` (mm; ``d_j − ℓ`` is scaled by ``k``). ``min``, ``max`` and the cumulative
@@ -132,9 +139,14 @@ def soft_readout(
     rho = jax.nn.sigmoid(((1.0 - pr_decrease_pct / 100.0) * base - post) / scale)
     kappa = 1.0 - seen[:, 1:]
     nadir = jax.lax.cummin(sld, axis=1)[:, :-1]
-    pd_rel = jax.nn.sigmoid((post - (1.0 + pd_increase_pct / 100.0) * nadir) / scale)
+    grown = jnp.where(nadir > 0, (post - nadir) / jnp.where(nadir > 0, nadir, 1.0), 0.0)
+    pd_rel = jnp.where(
+        nadir > 0,
+        jax.nn.sigmoid((100.0 * grown - pd_increase_pct) / temperature),
+        (post > 0).astype(cells.dtype),
+    )
     pd_abs = jax.nn.sigmoid((post - nadir - min_increase_mm) / scale)
-    alive = jnp.cumprod(1.0 - pd_rel * pd_abs, axis=1)
+    alive = 1.0 - jax.lax.cummax(pd_rel * pd_abs, axis=1)
     nan = jnp.asarray(jnp.nan, cells.dtype)
     return SoftReadout(
         response=jnp.where(ok, jnp.max(alive * rho, axis=1), nan),
