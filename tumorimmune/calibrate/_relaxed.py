@@ -5,14 +5,14 @@ The hard read-out (:func:`tumorimmune.sweeps.sum_of_diameters_mm`, then
 of threshold comparisons; here each comparison becomes the logistic function of its margin in
 percentage points divided by one temperature ``τ``: points of the patient's baseline sum of
 diameters ``D₀`` (points of the nadir for the +20 % progression rule), so a −30 % threshold is
-smeared over about ±2τ points. As ``τ → 0``
-every relaxed quantity tends to its hard RECIST value (except on the measure-zero set of exact
-ties), which the tests check against the metrics module.
+smeared over about ±2τ points. As ``τ → 0`` every relaxed quantity tends to its hard RECIST
+value (except on the measure-zero set of exact ties), which the tests check against the metrics
+module.
 
 Per patient and post-baseline scan ``j``, with ``d_j`` the (equal) lesion diameter, ``k`` lesions,
 detection limit ``ℓ`` and ``σ`` the logistic function:
 
-* seen lesions ``v_j = σ((d_j − ℓ)/s)`` (0 for an extinct tumor; exactly the indicator
+* seen lesions ``v_j = σ(k·(d_j − ℓ)/s)`` (0 for an extinct tumor; exactly the indicator
   ``T_j > 0`` when ``ℓ = 0``) and the smooth SLD ``D_j = k·d_j·v_j``;
 * response ``ρ_j = σ(((1 − 0.30)·D₀ − D_j)/s)``, complete response ``κ_j = 1 − v_j``;
 * progression ``π_j = σ((100·(D_j − N_j)/N_j − 20)/τ)·σ((D_j − N_j − 5 mm)/s)`` with the nadir
@@ -27,9 +27,9 @@ detection limit ``ℓ`` and ``σ`` the logistic function:
   maximum 0.3 points;
 * ``ORR_i = max_j S_j·ρ_j``, ``CR_i = max_j S_j·κ_j``, progression-free at scan ``j``: ``S_j``.
 
-Here ``s = τ·D₀/100`` (mm; ``d_j − ℓ`` is scaled by ``k``). ``min``, ``max`` and the cumulative
-minimum are differentiable almost everywhere. Not relaxed: confirmation of responses and the
-``pd_on_reappearance`` option of the hard rule (both off by default there too).
+Here ``s = τ·D₀/100`` mm (``D₀`` without the detection limit). ``min``, ``max`` and the
+cumulative minimum and maximum are differentiable almost everywhere. Not relaxed: confirmation
+of responses and the ``pd_on_reappearance`` option of the hard rule (both off by default there).
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def soft_readout(
 
     Args:
         cells: tumor cells ``(N, n_scan)`` at the scan days, scan 0 = baseline; >= 0.
-        temperature: ``τ`` in percentage points of the baseline SLD, > 0.
+        temperature: ``τ`` in percentage points (of the baseline SLD; of the nadir for the
+            +20 % rule), > 0.
         n_lesions: equal target lesions, scalar or per patient ``(N,)`` (integers >= 1).
         cells_per_cm3: cell density (cells per cm³).
         detection_limit_mm: per-lesion detection limit (mm), >= 0.
