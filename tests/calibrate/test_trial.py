@@ -11,11 +11,9 @@ from tumorimmune.calibrate import (
 )
 from tumorimmune.calibrate._trial import (
     CLASSES,
-    cells_from_sld,
     classify,
     median_scan,
     prevalence_weights,
-    sld_mm,
 )
 from tumorimmune.sweeps._spec import PopulationSpec
 
@@ -54,14 +52,6 @@ def test_classify_constructed_readouts():
     }
     got = classify(r, landmark=182.6, median_day=126.0)
     np.testing.assert_array_equal(got, [0, 1, 2, 3, 4, 5, 2, -1])
-
-
-def test_lesion_mapping_round_trip_and_detection_limit():
-    sld = np.array([30.0, 88.0, 150.0])
-    cells = cells_from_sld(sld, n_lesions=3)
-    np.testing.assert_allclose(sld_mm(cells, n_lesions=3, detection_limit_mm=0.0), sld)
-    # three 4 mm lesions are below a 5 mm detection limit: all disappeared
-    assert sld_mm(cells_from_sld(12.0, n_lesions=3), n_lesions=3)[()] == 0.0
 
 
 @pytest.mark.slow

@@ -14,7 +14,13 @@ import pytest
 
 import tumorimmune as ti
 from tumorimmune.model import Regimen, get_drug
-from tumorimmune.sweeps import Engine, best_overall_response, diameter_mm, validate_spec
+from tumorimmune.sweeps import (
+    Engine,
+    best_overall_response,
+    diameter_mm,
+    sum_of_diameters_mm,
+    validate_spec,
+)
 
 
 def _assert_same(a: dict, b: dict) -> None:
@@ -54,8 +60,41 @@ def test_block_matches_simulate_patient_by_patient(tiny):
             model = ti.TumorImmunePD1.with_drug(drug, weight=prm["weight"], iiv_z=z, **params)
             ds = ti.simulate(model, {"E": 3.2e5, "T": prm["T0"]}, ts, regimen=regimen)
             np.testing.assert_allclose(block["tumor_cells"][a, p], ds["T"].values, rtol=2e-5)
-            diam = diameter_mm(ds["T"].values)
-            assert block["best_response"][a, p] == best_overall_response(diam)
+            sld = sum_of_diameters_mm(ds["T"].values)  # default read-out: 3 lesions, 5 mm
+            np.testing.assert_allclose(block["diameter_mm"][a, p], sld, rtol=2e-5)
+            assert block["best_response"][a, p] == best_overall_response(sld)
+
+
+def test_readout_uses_per_patient_lesion_counts_and_detection_limit(tiny):
+    def spec(values):
+        d = tiny(response={"n_lesions": 2, "detection_limit_mm": 8.0})
+        d["arms"] = d["arms"][:2]
+        d["variability"]["n_lesions"] = {"dist": "discrete", "values": values}
+        return validate_spec(d)
+
+    block = Engine.create(spec([1, 4])).run_block(0, 10)
+    k = block["param_n_lesions"]
+    assert set(np.unique(k)) == {1.0, 4.0}  # per patient, from the discrete distribution
+    cells = block["tumor_cells"]
+    for p in range(10):  # by hand: k spheres of cells/k each, lesions under 8 mm count 0
+        d_lesion = diameter_mm(cells[:, p] / k[p])
+        expected = k[p] * np.where(d_lesion < 8.0, 0.0, d_lesion)
+        np.testing.assert_array_equal(block["diameter_mm"][:, p], expected)
+    assert np.any(block["diameter_mm"] == 0) and np.all(cells > 0)  # disappeared, not extinct
+    np.testing.assert_array_equal(
+        block["best_response"], best_overall_response(block["diameter_mm"])
+    )
+    assert np.any(block["best_response"] == 0)  # CR by the detection limit
+    # the model never sees n_lesions: same draws with another lesion count, same tumors
+    other = Engine.create(spec([3])).run_block(0, 10)
+    assert np.all(other["param_n_lesions"] == 3)
+    np.testing.assert_array_equal(other["tumor_cells"], cells)
+
+
+def test_one_lesion_without_detection_limit_is_the_former_readout(tiny):
+    spec = validate_spec(tiny(response={"n_lesions": 1, "detection_limit_mm": 0.0}))
+    block = Engine.create(spec).run_block(0, 10)
+    np.testing.assert_array_equal(block["diameter_mm"], diameter_mm(block["tumor_cells"]))
 
 
 def test_arm_pk_is_individual_pk_of_the_drug(tiny):

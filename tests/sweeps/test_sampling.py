@@ -94,6 +94,27 @@ def test_distribution_transforms_against_scipy_ppf():
     assert np.all(x <= 1.0) and np.all(np.diff(x) > 0)
 
 
+def test_discrete_distribution_frequencies(tiny):
+    d = DistSpec(dist="discrete", values=[1, 2, 3, 5], weights=[0.1, 0.2, 0.3, 0.4])
+    u = (np.arange(1000) + 0.5) / 1000  # evenly spread: frequencies exact to 1/1000
+    x = transform(d, u, 0.0)
+    for v, w in zip([1, 2, 3, 5], [0.1, 0.2, 0.3, 0.4], strict=True):
+        assert np.mean(x == v) == pytest.approx(w, abs=1e-3)
+    assert np.all(np.diff(x) >= 0)  # inverse CDF: monotone in u
+    equal = DistSpec(dist="discrete", values=[4, 2])  # default: equal weights, given order
+    np.testing.assert_array_equal(transform(equal, np.array([0.2, 0.7]), 0.0), [4.0, 2.0])
+    spec = validate_spec(
+        tiny(
+            variability={"n_lesions": {"dist": "discrete", "values": [1, 2, 3, 4, 5]}},
+            pk={},
+            axes={},
+            sampling={"method": "lhs", "cohort_size": 500, "seed": 1},
+        )
+    )
+    k = patient_table(spec)["n_lesions"]
+    np.testing.assert_array_equal(np.bincount(k.astype(int))[1:], [100] * 5)  # LHS: exact strata
+
+
 def test_variability_centered_on_grid_value(tiny):
     spec = validate_spec(
         tiny(

@@ -162,3 +162,42 @@ def test_all_structural_problems_are_reported_at_once(tiny):
     lines = msg.splitlines()[1:]
     assert lines[0].strip().startswith("arms[2].dosee: unknown key 'dosee'")
     assert lines[1].strip().startswith("folow_up_days: unknown key 'folow_up_days'")
+
+
+def test_response_readout_defaults_and_bounds(tiny):
+    r = validate_spec(tiny()).response
+    assert (r.cells_per_cm3, r.n_lesions, r.detection_limit_mm) == (1e9, 3, 5.0)
+    for bad, where in (
+        ({"n_lesions": 0}, "response.n_lesions"),
+        ({"n_lesions": 6}, "response.n_lesions"),
+        ({"n_lesions": 2.5}, "response.n_lesions"),
+        ({"detection_limit_mm": -1.0}, "response.detection_limit_mm"),
+        ({"detection_limit_mm": float("inf")}, "response.detection_limit_mm"),
+        ({"n_lesion": 3}, "response.n_lesion: unknown key"),
+    ):
+        assert _error(tiny(response=bad)).startswith(where)
+    s = validate_spec(tiny(response={"n_lesions": 1, "detection_limit_mm": 0.0}))
+    assert validate_spec(tomllib.loads(s.to_toml())) == s
+
+
+def test_lesion_count_variability_and_axis(tiny):
+    d = tiny()
+    d["variability"]["n_lesions"] = {"dist": "discrete", "values": [1, 2, 3], "weights": [1, 2, 1]}
+    s = validate_spec(d)
+    assert "n_lesions" in s.varying()
+    assert validate_spec(tomllib.loads(s.to_toml())) == s
+    d["variability"]["n_lesions"] = {"dist": "lognormal", "cv": 0.3}
+    assert 'use dist = "discrete"' in _error(d)
+    d["variability"]["n_lesions"] = {"dist": "discrete", "values": [2, 7]}
+    assert _error(d) == "variability.n_lesions: value 7.0 is not an integer in 1..5"
+    d["variability"]["n_lesions"] = {"dist": "discrete", "values": [1, 2], "weights": [1]}
+    assert "'weights' needs one weight per value (2); got 1" in _error(d)
+    d["variability"]["n_lesions"] = {"dist": "discrete", "values": [1, 2], "weights": [0, 0]}
+    assert "not all 0" in _error(d)
+    d["variability"]["n_lesions"] = {"dist": "discrete", "values": [1, 2], "cv": 1.0}
+    assert "key 'cv' does not apply to dist='discrete'" in _error(d)
+    assert validate_spec(tiny(axes={"n_lesions": {"values": [1, 3, 5]}})).grid_shape() == (3,)
+    msg = _error(tiny(axes={"n_lesions": {"values": [1, 2.5]}}))
+    assert msg == "axes.n_lesions: value 2.5 is not an integer in 1..5"
+    msg = _error(tiny(parameters={"n_lesions": 3}))
+    assert msg.startswith("parameters.n_lesions: 'n_lesions' is a read-out setting")

@@ -51,6 +51,8 @@ def test_schema_of_results(finished):
     for k in ("param_a", "param_L", "param_T0", "param_eps_m", "param_eta_CL"):
         assert ds[k].dims == ("patient",)
     assert ds.attrs["precision"] == "float64" and ds.attrs["backend"] == "diffrax"
+    assert ds.attrs["n_lesions"] == 3 and ds.attrs["detection_limit_mm"] == 5.0  # read-out
+    assert "SLD" in ds["diameter_mm"].attrs["description"]
     assert json.loads(ds.attrs["versions"])["jax"]
     assert ds.attrs["patients_per_s"] > 0
     assert validate_spec(__import__("tomllib").loads(ds.attrs["spec"])) == spec

@@ -22,7 +22,11 @@ from ._population import TrialArm as TrialArm
 from ._population import hard_orr as hard_orr
 from ._population import rescale_tumor as rescale_tumor
 from ._population import simulate_arm as simulate_arm
-from ._population import soft_response as soft_response
+from ._relaxed import SoftReadout as SoftReadout
+from ._relaxed import soft_complete_response as soft_complete_response
+from ._relaxed import soft_progression_free as soft_progression_free
+from ._relaxed import soft_readout as soft_readout
+from ._relaxed import soft_response as soft_response
 from ._trial import CLINICAL_FIXED as CLINICAL_FIXED
 from ._trial import CLINICAL_RANGES as CLINICAL_RANGES
 from ._trial import KEYNOTE006_DURABILITY as KEYNOTE006_DURABILITY

@@ -6,7 +6,7 @@ Pharmacol. 5:140–146 (2016).
 
 1. **Plausible patients**: parameter sets drawn space-filling (scrambled Sobol', explicit
    seed) within bounds (uniform or log-uniform), kept when their outputs are physiologically
-   plausible. Here: both arms solve, the baseline lesion is within ``baseline_mm`` and the
+   plausible. Here: both arms solve, the baseline SLD is within ``baseline_mm`` and the
    untreated tumor does not regress by itself (untreated RECIST best response SD or PD) —
    plausibility constraints of this project (**assumption**).
 2. **Prevalence-weighted acceptance–rejection**: each plausible patient is accepted with
@@ -27,7 +27,6 @@ import jax
 import numpy as np
 import scipy.stats.qmc
 
-from ..sweeps._metrics import diameter_mm
 from ._population import ClinicalTarget, TrialArm, hard_orr, simulate_arm
 from ._vpsoft import VPCalibration
 
@@ -113,7 +112,8 @@ def calibrate_allen(
         target: e.g. :data:`KEYNOTE006_Q2W`.
         n_plausible: candidates drawn (a power of 2 keeps Sobol' balanced).
         seed: seeds the Sobol' scrambling and the acceptance draws.
-        baseline_mm: plausible baseline lesion diameters (mm, single spherical lesion).
+        baseline_mm: plausible baseline sums of target-lesion diameters (mm, the arm's
+            read-out :meth:`TrialArm.sld_mm`).
 
     Returns:
         :class:`VPCalibration` with method ``"allen"``; ``distributions`` gives quantiles of
@@ -130,9 +130,9 @@ def calibrate_allen(
         treated_cells, st_t = simulate_arm(arm, vals, T0)
         untreated_cells, st_u = simulate_arm(arm.untreated(), vals, T0)
     treated_cells, untreated_cells = np.asarray(treated_cells), np.asarray(untreated_cells)
-    bor_t, _ = hard_orr(treated_cells, cells_per_cm3=arm.cells_per_cm3)
-    bor_u, _ = hard_orr(untreated_cells, cells_per_cm3=arm.cells_per_cm3)
-    d0 = diameter_mm(T0, cells_per_cm3=arm.cells_per_cm3)
+    bor_t, _ = hard_orr(treated_cells, **arm.readout)
+    bor_u, _ = hard_orr(untreated_cells, **arm.readout)
+    d0 = arm.sld_mm(T0)
     plausible = (
         (np.asarray(st_t) == 0)
         & (np.asarray(st_u) == 0)
@@ -145,8 +145,8 @@ def calibrate_allen(
     responder = bor_t[idx] <= 1
     chosen, accept = prevalence_select(responder, target.orr, seed=seed + 1)
     sel = idx[chosen]
-    _, treated = hard_orr(treated_cells[sel], cells_per_cm3=arm.cells_per_cm3)
-    _, untreated = hard_orr(untreated_cells[sel], cells_per_cm3=arm.cells_per_cm3)
+    _, treated = hard_orr(treated_cells[sel], **arm.readout)
+    _, untreated = hard_orr(untreated_cells[sel], **arm.readout)
     rows = []
     for k, v in cand.items():
         qp = np.quantile(v[idx], [0.05, 0.5, 0.95])

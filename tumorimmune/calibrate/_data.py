@@ -14,9 +14,12 @@ Dosing records (optional, separate table): ``patient``, ``day``, ``dose_mg`` (bo
 
 Conversions to cells (**assumptions**, stated in reports): a volume of ``V`` mm³ holds
 ``V·cells_per_cm3/1000`` cells with ``cells_per_cm3 = 1e9`` by default (1 cm³ ≈ 1e9 cells); a
-sum of diameters ``D`` mm is read as one spherical lesion of diameter ``D``, volume
-``(π/6)·D³`` mm³ — the same single-spherical-lesion convention as
-:func:`tumorimmune.sweeps.diameter_mm`.
+sum of diameters ``D`` mm is read as ``n_lesions`` equal spherical lesions of diameter
+``D/n_lesions`` (default 3, :data:`tumorimmune.sweeps.DEFAULT_N_LESIONS`) — the exact inverse
+of the read-out of simulations, :func:`tumorimmune.sweeps.sum_of_diameters_mm`
+(:func:`tumorimmune.sweeps.cells_from_sum_of_diameters`). Reading the sum as one sphere
+(``n_lesions = 1``, the convention before) makes the volume ``k²`` times that of ``k`` equal
+lesions.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import numpy as np
 import pandas as pd
 from jaxtyping import ArrayLike, Float
 
+from ..sweeps._metrics import DEFAULT_N_LESIONS, cells_from_sum_of_diameters
+
 #: Units accepted in the ``unit`` column.
 UNITS: tuple[str, ...] = ("cells", "mm3", "mm")
 _UNIT_ALIASES = {"cell": "cells", "cells": "cells", "mm3": "mm3", "mm^3": "mm3", "mm³": "mm3"}
@@ -36,15 +41,21 @@ _UNIT_ALIASES.update({"mm": "mm", "sld_mm": "mm", "diameter_mm": "mm"})
 
 
 def to_cells(
-    value: Float[ArrayLike, "*shape"], unit: str, *, cells_per_cm3: float = 1e9
+    value: Float[ArrayLike, "*shape"],
+    unit: str,
+    *,
+    cells_per_cm3: float = 1e9,
+    n_lesions: int = DEFAULT_N_LESIONS,
 ) -> Float[np.ndarray, "*shape"]:
     """Convert tumor sizes to cells.
 
     Args:
         value: sizes in ``unit`` (>= 0).
-        unit: ``"cells"``, ``"mm3"`` (volume, mm³) or ``"mm"`` (sum of diameters, read as one
-            spherical lesion: ``V = π D³/6``).
+        unit: ``"cells"``, ``"mm3"`` (volume, mm³) or ``"mm"`` (sum of diameters of
+            ``n_lesions`` equal spherical lesions: ``V = n·(π/6)·(D/n)³``).
         cells_per_cm3: cell density, cells per cm³ (**assumption**, default 1e9).
+        n_lesions: target lesions summed in a ``"mm"`` value (**assumption**, default 3;
+            integer >= 1; 1 reads the sum as one sphere). Ignored for other units.
 
     Returns:
         float64 cell counts of the same shape.
@@ -52,11 +63,14 @@ def to_cells(
     u = _unit(unit)
     if not (math.isfinite(cells_per_cm3) and cells_per_cm3 > 0):
         raise ValueError(f"cells_per_cm3 must be a positive number; got {cells_per_cm3!r}")
+    if not (math.isfinite(n_lesions) and n_lesions >= 1 and float(n_lesions).is_integer()):
+        raise ValueError(f"n_lesions must be an integer >= 1; got {n_lesions!r}")
     v = np.asarray(value, dtype=np.float64)
     if u == "cells":
         return v
-    volume_mm3 = v if u == "mm3" else np.pi / 6.0 * v**3
-    return volume_mm3 * (cells_per_cm3 / 1000.0)
+    if u == "mm":
+        return cells_from_sum_of_diameters(v, n_lesions=n_lesions, cells_per_cm3=cells_per_cm3)
+    return v * (cells_per_cm3 / 1000.0)
 
 
 def _unit(unit: object) -> str:
@@ -81,7 +95,8 @@ class TumorData:
         mask: True where a measurement exists, shape (P, M).
         dose_days: days since baseline of the dosing records, per patient (list of arrays).
         dose_mg: the doses (mg), per patient (list of arrays).
-        unit: unit of the source table; cells_per_cm3: density used for the conversion.
+        unit: unit of the source table; cells_per_cm3: density used for the conversion;
+        n_lesions: target lesions assumed in a sum of diameters (unit ``"mm"``).
     """
 
     patients: np.ndarray
@@ -93,6 +108,7 @@ class TumorData:
     dose_mg: tuple[np.ndarray, ...]
     unit: str = "cells"
     cells_per_cm3: float = 1e9
+    n_lesions: int = DEFAULT_N_LESIONS
 
     @property
     def n_patients(self) -> int:
@@ -164,6 +180,7 @@ def load_measurements(
     unit: str | None = None,
     doses: str | Path | pd.DataFrame | None = None,
     cells_per_cm3: float = 1e9,
+    n_lesions: int = DEFAULT_N_LESIONS,
     min_obs: int = 2,
 ) -> TumorData:
     """Read and validate a tidy tumor-size table (CSV, Parquet or a DataFrame).
@@ -174,6 +191,8 @@ def load_measurements(
         unit: unit of every row (``"cells"``, ``"mm3"``, ``"mm"``); overrides the column.
         doses: optional dosing records with columns ``patient``, ``day``, ``dose_mg``.
         cells_per_cm3: cell density for the volume → cells conversion (**assumption**, 1e9).
+        n_lesions: equal target lesions whose diameters a ``"mm"`` value sums (**assumption**,
+            default 3; see :func:`to_cells`).
         min_obs: minimal number of measurements per patient (>= 1).
 
     Returns:
@@ -204,7 +223,7 @@ def load_measurements(
     if len(units) > 1:
         raise ValueError(f"table column 'unit' mixes units {sorted(units)}; use one unit")
     (u,) = units
-    cells = to_cells(value, u, cells_per_cm3=cells_per_cm3)
+    cells = to_cells(value, u, cells_per_cm3=cells_per_cm3, n_lesions=n_lesions)
 
     ids = list(dict.fromkeys(df["patient"]))  # order of first appearance
     groups = {pid: np.flatnonzero(df["patient"].to_numpy() == pid) for pid in ids}
@@ -286,6 +305,7 @@ def load_measurements(
         dose_mg=tuple(dose_mg),
         unit=u,
         cells_per_cm3=float(cells_per_cm3),
+        n_lesions=int(n_lesions),
     )
 
 

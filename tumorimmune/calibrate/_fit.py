@@ -684,6 +684,7 @@ def _package(
         nll=total_nll,
         unit=data.unit,
         cells_per_cm3=data.cells_per_cm3,
+        n_lesions=data.n_lesions,
         wall_time_s=wall,
         precision="float64",
         options=json.dumps({k: v for k, v in opts.items()}),

@@ -1,8 +1,8 @@
 """Virtual populations and trial arms: parameter distributions, clinical targets, simulation.
 
 Pure-JAX pieces (differentiable): drawing a population from standard-normal draws
-(reparameterisation), simulating an arm to tumor cells at scan days, and the relaxed
-(sigmoid) RECIST response used by :func:`~tumorimmune.calibrate.calibrate_soft`.
+(reparameterisation) and simulating an arm to tumor cells at scan days; the relaxed RECIST
+read-out used by :func:`~tumorimmune.calibrate.calibrate_soft` is in ``_relaxed``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from jaxtyping import Array, ArrayLike, Float
 from ..model._base import Model
 from ..model._regimen import Regimen
 from ..solvers import solve_patient
-from ..sweeps._metrics import best_overall_response, diameter_mm, wilson_ci
+from ..sweeps._metrics import (
+    DEFAULT_DETECTION_LIMIT_MM,
+    DEFAULT_N_LESIONS,
+    best_overall_response,
+    sum_of_diameters_mm,
+    wilson_ci,
+)
+from ._relaxed import soft_response as soft_response
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +139,9 @@ class TrialArm:
         scan_days: scan days, scan 0 = baseline at day 0 (default: week 12, then every 6
             weeks to one year, as in KEYNOTE-006).
         E0: baseline effector cells (same for every patient).
-        cells_per_cm3: density for the cells → diameter conversion (**assumption**, 1e9).
+        cells_per_cm3, n_lesions, detection_limit_mm: RECIST read-out of the tumor cells
+            (:func:`tumorimmune.sweeps.sum_of_diameters_mm`; **assumptions**: 1e9 cells/cm³,
+            3 equal target lesions, 5 mm detection limit per lesion).
     """
 
     model: Model
@@ -140,6 +149,8 @@ class TrialArm:
     scan_days: tuple[float, ...] = (0.0, 84.0, 126.0, 168.0, 210.0, 252.0, 294.0, 336.0)
     E0: float = 1.73e5
     cells_per_cm3: float = 1e9
+    n_lesions: int = DEFAULT_N_LESIONS
+    detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM
 
     def __post_init__(self) -> None:
         s = np.asarray(self.scan_days, dtype=float)
@@ -148,6 +159,20 @@ class TrialArm:
                 "scan_days must start at 0 (baseline) and increase strictly; got "
                 f"{list(self.scan_days)}"
             )
+        sum_of_diameters_mm(1e9, **self.readout)  # raises on a bad read-out option
+
+    @property
+    def readout(self) -> dict[str, float]:
+        """Read-out options of the arm, for the hard and relaxed RECIST functions."""
+        return {
+            "cells_per_cm3": self.cells_per_cm3,
+            "n_lesions": self.n_lesions,
+            "detection_limit_mm": self.detection_limit_mm,
+        }
+
+    def sld_mm(self, cells: Float[ArrayLike, "*shape"]) -> Float[np.ndarray, "*shape"]:
+        """Sum of the target-lesion diameters (mm) of tumor ``cells`` as read in this arm."""
+        return sum_of_diameters_mm(np.asarray(cells), **self.readout)
 
     def untreated(self) -> TrialArm:
         """The same arm without drug."""
@@ -221,33 +246,28 @@ def simulate_arm(
     )
 
 
-def soft_response(
-    cells: Float[Array, "N n_scan"], *, temperature: float = 2.0, pr_decrease_pct: float = 30.0
-) -> Float[Array, " N"]:
-    """Differentiable relaxation of "objective response (CR or PR) at some scan".
-
-    Percent change of the (spherical-lesion) diameter at scan ``j``:
-    ``c_j = 100·((T_j/T_0)^(1/3) − 1)`` (independent of the cell density); best change
-    ``c* = min_j c_j`` over post-baseline scans. The hard rule is ``c* <= −30``; the relaxation
-    is ``r = sigmoid((−30 − c*)/τ)`` with the temperature ``τ`` in percentage points (default
-    2: the step is smeared over about ±2τ points around −30 %; ``r → 1[c* <= −30]`` as
-    ``τ → 0``). ``min`` is differentiable almost everywhere (the gradient flows through the
-    best scan). Unlike RECIST best overall response it ignores progression before the
-    response (rare in this model) and needs no confirmation.
-    """
-    ratio = jnp.maximum(cells[:, 1:] / cells[:, :1], 1e-12)
-    best = jnp.min(100.0 * (jnp.cbrt(ratio) - 1.0), axis=1)
-    return jax.nn.sigmoid((-pr_decrease_pct - best) / temperature)
-
-
-def hard_orr(cells: np.ndarray, *, cells_per_cm3: float = 1e9) -> tuple[np.ndarray, dict]:
+def hard_orr(
+    cells: np.ndarray,
+    *,
+    cells_per_cm3: float = 1e9,
+    n_lesions: int | ArrayLike = DEFAULT_N_LESIONS,
+    detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM,
+) -> tuple[np.ndarray, dict]:
     """RECIST best overall response per patient and ORR with Wilson 95 % CI (numpy).
 
-    Uses :func:`tumorimmune.sweeps.diameter_mm`, :func:`~tumorimmune.sweeps.best_overall_response`
-    (unconfirmed) and :func:`~tumorimmune.sweeps.wilson_ci`. Not-evaluable patients (failed
-    solves) are left out of N.
+    Uses :func:`tumorimmune.sweeps.sum_of_diameters_mm` (per-patient ``n_lesions`` as
+    ``(N,)``), :func:`~tumorimmune.sweeps.best_overall_response` (unconfirmed) and
+    :func:`~tumorimmune.sweeps.wilson_ci`. Not-evaluable patients (failed solves) are left out
+    of N. Pass ``**arm.readout`` to read as a :class:`TrialArm` does.
     """
-    bor = best_overall_response(diameter_mm(np.asarray(cells), cells_per_cm3=cells_per_cm3))
+    k = np.asarray(n_lesions)
+    sld = sum_of_diameters_mm(
+        np.asarray(cells),
+        n_lesions=k[:, None] if k.ndim == 1 else k,
+        cells_per_cm3=cells_per_cm3,
+        detection_limit_mm=detection_limit_mm,
+    )
+    bor = best_overall_response(sld)
     ok = bor >= 0
     n = int(ok.sum())
     k = int(np.sum((bor == 0) | (bor == 1)))

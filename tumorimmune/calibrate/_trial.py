@@ -44,7 +44,12 @@ import scipy.stats.qmc
 from ..model._pd1 import TumorImmunePD1
 from ..model._regimen import Regimen
 from ..sweeps._endpoints import Endpoint, evaluate_endpoints, km_at
-from ..sweeps._metrics import best_overall_response, pfs
+from ..sweeps._metrics import (
+    best_overall_response,
+    cells_from_sum_of_diameters,
+    pfs,
+    sum_of_diameters_mm,
+)
 
 #: KEYNOTE-006 imaging: week 12, then every 6 weeks to week 48, then every 12 weeks
 #: (Robert et al. 2015 protocol; Robert et al., J Clin Oncol 35 suppl. 9504, 2017).
@@ -119,29 +124,6 @@ CLINICAL_RANGES: dict[str, tuple[float, float, str]] = {
 }
 
 
-def sld_mm(
-    cells: np.ndarray,
-    *,
-    n_lesions: float = 3.0,
-    cells_per_cm3: float = 1e9,
-    detection_limit_mm: float = 5.0,
-) -> np.ndarray:
-    """Sum of diameters (mm) of ``n_lesions`` equal spheres sharing ``cells`` tumor cells.
-
-    A lesion below ``detection_limit_mm`` has disappeared (counts 0). Inverse:
-    :func:`cells_from_sld`.
-    """
-    v = np.asarray(cells, float) * (1000.0 / cells_per_cm3) / n_lesions  # mm³ per lesion
-    d = 2.0 * np.cbrt(3.0 * v / (4.0 * np.pi))
-    return n_lesions * np.where(d >= detection_limit_mm, d, 0.0)
-
-
-def cells_from_sld(sld: np.ndarray, *, n_lesions: float = 3.0, cells_per_cm3: float = 1e9):
-    """Tumor cells of ``n_lesions`` equal spheres whose diameters sum to ``sld`` mm."""
-    d = np.asarray(sld, float) / n_lesions
-    return n_lesions * (np.pi / 6.0) * d**3 * cells_per_cm3 / 1000.0
-
-
 def plausible_candidates(
     n: int,
     *,
@@ -175,7 +157,7 @@ def plausible_candidates(
         )
     sig = math.sqrt(math.log1p(baseline_sld_cv**2))
     sld0 = baseline_sld_median_mm * np.exp(sig * scipy.stats.norm.ppf(u[:, -3]))
-    out["T0"] = cells_from_sld(sld0, n_lesions=n_lesions, cells_per_cm3=cells_per_cm3)
+    out["T0"] = cells_from_sum_of_diameters(sld0, n_lesions=n_lesions, cells_per_cm3=cells_per_cm3)
     out["L"] = u[:, -2]
     lo_z, hi_z = (40 - weight_mean_kg) / weight_sd_kg, (150 - weight_mean_kg) / weight_sd_kg
     out["weight"] = scipy.stats.truncnorm.ppf(u[:, -1], lo_z, hi_z, weight_mean_kg, weight_sd_kg)
@@ -237,7 +219,7 @@ def readout(
     detection_limit_mm: float = 5.0,
 ) -> dict[str, np.ndarray]:
     """RECIST read-out of scan series: best response, PFS days and event, SLD (mm)."""
-    sld = sld_mm(
+    sld = sum_of_diameters_mm(
         cells,
         n_lesions=n_lesions,
         cells_per_cm3=cells_per_cm3,

@@ -125,7 +125,7 @@ class VPCalibration:
 def _hard(arm: TrialArm, values: dict, T0: np.ndarray) -> dict:
     with jax.enable_x64(True):
         cells, _ = simulate_arm(arm, values, T0)
-    _, res = hard_orr(np.asarray(cells), cells_per_cm3=arm.cells_per_cm3)
+    _, res = hard_orr(np.asarray(cells), **arm.readout)
     return res
 
 
@@ -161,7 +161,8 @@ def calibrate_soft(
     Loss: ``(ORR_soft − ORR_target)² + ridge·Σ(θ − θ₀)²`` over the transformed locations
     (log / logit median) and log-spreads ``θ`` of the ``calibrate`` parameters; ``ORR_soft``
     is the mean of :func:`~tumorimmune.calibrate.soft_response` (temperature ``temperature``,
-    percentage points) over a cohort drawn once with ``seed``. Adam with a cosine-decayed
+    percentage points of baseline SLD; the arm's read-out; responses after progression do
+    not count) over a cohort drawn once with ``seed``. Adam with a cosine-decayed
     step (from ``learning_rate``) for ``steps`` iterations, gradients by ``jax.grad`` through
     diffrax, float64; the iterate with the lowest loss is kept.
 
@@ -215,7 +216,7 @@ def calibrate_soft(
             locs, spreads = unpack(theta)
             vals, T0 = _values(population, locs, spreads, z)
             cells, _ = simulate_arm(arm, vals, T0)
-            r = soft_response(cells, temperature=temperature)
+            r = soft_response(cells, temperature=temperature, **arm.readout)
             return jnp.mean(jnp.where(jnp.isfinite(r), r, 0.0))
 
         def loss(theta):

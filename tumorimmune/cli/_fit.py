@@ -47,6 +47,9 @@ def fit(
     max_iter: int = typer.Option(200, help="Iteration limit."),
     E0: float = typer.Option(3.2e5, "--E0", help="Baseline effector cells (if not free)."),
     cells_per_cm3: float = typer.Option(1e9, help="Cell density for volume conversion."),
+    n_lesions: int = typer.Option(
+        3, help="Equal target lesions summed in a diameter ('mm') value (assumption)."
+    ),
 ) -> None:
     """Fit free parameters per patient (or jointly with --shared); write estimates and a report.
 
@@ -71,7 +74,9 @@ def fit(
                 raise ValueError(f"--bounds expects NAME=LO:HI; got {k}={v!r}")
             lo, hi = v.split(":", 1)
             bnds[k] = (float(lo), float(hi))
-        tab = load_measurements(data, unit=unit, doses=doses, cells_per_cm3=cells_per_cm3)
+        tab = load_measurements(
+            data, unit=unit, doses=doses, cells_per_cm3=cells_per_cm3, n_lesions=n_lesions
+        )
         res = fit_patients(
             tab,
             m,

@@ -29,13 +29,13 @@ from ._backends import get_backend
 from ._metrics import (
     best_overall_response,
     best_pct_change,
-    diameter_mm,
     outcome_class,
     pct_change,
     pfs,
+    sum_of_diameters_mm,
 )
 from ._sampling import cell_table
-from ._spec import INITIAL_NAMES, PK_ETAS, ArmSpec, SweepSpec
+from ._spec import INITIAL_NAMES, PK_ETAS, READOUT_NAMES, ArmSpec, SweepSpec
 
 #: Escape threshold of the outcome class, as a fraction of the carrying capacity 1/b
 #: (**assumption**; see ``tumorimmune.sweeps._metrics.outcome_class``).
@@ -102,7 +102,7 @@ class Engine:
         cls = spec.model_class()
         params: dict[str, Any] = dict(spec.parameters)
         for k, v in table.items():
-            if k not in (*INITIAL_NAMES, *PK_ETAS, "cell"):
+            if k not in (*INITIAL_NAMES, *PK_ETAS, *READOUT_NAMES, "cell"):
                 params[k] = v
         if hasattr(cls, "with_drug"):
             drug = get_drug(arm.drug_name())
@@ -163,7 +163,8 @@ class Engine:
 
         Returns:
             per-patient columns ``param_<name>`` and ``cell`` (patient,), and per arm × patient
-            ``tumor_cells``, ``diameter_mm``, ``pct_change`` (arm, patient, scan),
+            ``tumor_cells``, ``diameter_mm`` (SLD, see ``[response]``), ``pct_change``
+            (arm, patient, scan),
             ``best_pct_change``, ``best_response``, ``pfs_days``, ``pfs_event``, ``outcome``,
             ``status``, ``num_steps`` (arm, patient).
         """
@@ -174,6 +175,8 @@ class Engine:
         table = self.rows(ids)
         ts, scan_idx = self.times()
         scan_days = spec.scan_schedule()
+        lesions = np.asarray(table.get("n_lesions", spec.response.n_lesions), dtype=float)
+        lesions = lesions[:n, None] if lesions.ndim else lesions  # per patient: (n, 1)
         out: dict[str, Any] = {f"param_{k}": table[k][:n] for k in spec.varying()}
         out["cell"] = table["cell"][:n]
         per_arm: dict[str, list[np.ndarray]] = {}
@@ -185,7 +188,12 @@ class Engine:
             T = np.array(tumor_cells(ys[..., iT]), dtype=np.float64)
             T[status != 0] = np.nan
             cells = T[:, scan_idx]
-            diam = diameter_mm(cells, cells_per_cm3=spec.response.cells_per_cm3)
+            diam = sum_of_diameters_mm(
+                cells,
+                n_lesions=lesions,
+                cells_per_cm3=spec.response.cells_per_cm3,
+                detection_limit_mm=spec.response.detection_limit_mm,
+            )
             days, event = pfs(diam, scan_days, follow_up=spec.follow_up_days)
             b = np.asarray(model.b, dtype=float)[:n]  # type: ignore[attr-defined]
             fields = {

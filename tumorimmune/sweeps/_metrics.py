@@ -9,12 +9,21 @@ Conventions shared by every function here:
 * Bad input (wrong shape, negative diameters or cell counts, unsorted scan days, bad options)
   raises a ``ValueError`` naming the argument and the offending value.
 
-Science (see ``shared/science.md`` §4): RECIST 1.1 (Eisenhauer et al. 2009, Eur J Cancer
-45:228–247) read on a single spherical lesion whose diameter is computed from the tumor cell
-count, as in in-silico trials of QSP-IO models. The cell density ``1 cm³ ≈ 1e9 cells`` is an
-**assumption** of this project (a common rule of thumb), exposed as ``cells_per_cm3``; Del Monte
-(2009, Cell Cycle 8:505) argues that ~1e8 cells/cm³ is more realistic for epithelial tumors,
-which would make every diameter 10^(1/3) ≈ 2.15 times larger.
+Science: RECIST 1.1 (Eisenhauer et al. 2009, Eur J Cancer 45:228–247) read on the **sum of
+the longest diameters (SLD) of the target lesions**. The model's tumor cells are shared by
+``n_lesions`` equal spherical lesions (:func:`sum_of_diameters_mm`); a lesion smaller than the
+imaging detection limit ``detection_limit_mm`` has disappeared (0 mm). Assumptions of this
+project, each exposed as an option:
+
+* cell density ``cells_per_cm3 = 1e9`` (1 cm³ ≈ 1e9 cells, a common rule of thumb; Del Monte
+  2009, Cell Cycle 8:505, argues that ~1e8 cells/cm³ is more realistic for epithelial tumors,
+  which would make every diameter 10^(1/3) ≈ 2.15 times larger);
+* ``n_lesions = 3`` equal target lesions (:data:`DEFAULT_N_LESIONS`; RECIST 1.1 allows at most
+  5 target lesions, 2 per organ; real lesions are not equal);
+* detection limit ``5 mm`` per lesion (:data:`DEFAULT_DETECTION_LIMIT_MM`; RECIST 1.1 records a
+  lesion that is present but too small to measure as 5 mm and a disappeared one as 0 mm, and
+  5 mm is the CT slice thickness its measurability rules assume). ``detection_limit_mm = 0``
+  restores the old rule: CR only for an extinct tumor.
 
 All computations are done in float64 (metrics are cheap; accuracy of thresholds matters).
 """
@@ -32,6 +41,11 @@ from numpy.typing import ArrayLike
 RESPONSE_CODES: dict[str, int] = {"NE": -1, "CR": 0, "PR": 1, "SD": 2, "PD": 3}
 #: Codes of :func:`outcome_class` (``-1`` = not evaluable, e.g. failed solve).
 OUTCOME_CODES: dict[str, int] = {"failed": -1, "extinct": 0, "controlled": 1, "escaped": 2}
+
+#: Number of equal target lesions sharing the tumor cells (**assumption**; RECIST 1.1: <= 5).
+DEFAULT_N_LESIONS = 3
+#: Imaging detection limit per lesion, mm (**assumption**): smaller lesions have disappeared.
+DEFAULT_DETECTION_LIMIT_MM = 5.0
 
 _NE = np.int8(-1)
 
@@ -87,6 +101,9 @@ def diameter_mm(
 ) -> Float[np.ndarray, "*shape"]:
     """Diameter (mm) of a single spherical lesion holding ``cells`` tumor cells.
 
+    The read-out of a sweep uses :func:`sum_of_diameters_mm` (several lesions, detection
+    limit), which is built on this function.
+
     ``V = cells / cells_per_cm3`` cm³ = ``1000·cells / cells_per_cm3`` mm³ and
     ``D = 2·(3V/4π)^(1/3)`` mm. ``cells_per_cm3 = 1e9`` is an **assumption** (a common rule of
     thumb for solid tumors; Del Monte 2009 argues ~1e8 is more realistic for epithelial
@@ -106,11 +123,97 @@ def diameter_mm(
     return 2.0 * np.cbrt(3.0 * volume_mm3 / (4.0 * np.pi))
 
 
+def _lesion_counts(n_lesions: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
+    """``n_lesions`` as float64 (integers >= 1), checked to broadcast against ``shape``."""
+    k = np.asarray(n_lesions, dtype=np.float64)
+    bad = ~np.isfinite(k) | (k < 1) | (k != np.round(k))
+    if np.any(bad):
+        raise ValueError(f"n_lesions must be integers >= 1; got {_first_bad(k, bad)!r}")
+    try:
+        np.broadcast_shapes(k.shape, shape)
+    except ValueError:
+        raise ValueError(
+            f"n_lesions of shape {k.shape} does not broadcast against the sizes of shape "
+            f"{shape}; for scan series (N, n_scans) give per-patient counts as (N, 1)"
+        ) from None
+    return k
+
+
+def sum_of_diameters_mm(
+    cells: Float[ArrayLike, "*shape"],
+    *,
+    n_lesions: Int[ArrayLike, "*#shape"] = DEFAULT_N_LESIONS,
+    cells_per_cm3: float = 1e9,
+    detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM,
+) -> Float[np.ndarray, "*shape"]:
+    """Sum of the longest diameters (mm) of ``n_lesions`` equal spherical lesions: RECIST's SLD.
+
+    The ``cells`` are shared equally by ``k = n_lesions`` spheres: each holds
+    ``V = cells / (k·cells_per_cm3)`` cm³ and has diameter ``d = 2·(3V/4π)^(1/3)`` (that is,
+    :func:`diameter_mm` of ``cells/k``); a lesion with ``d < detection_limit_mm`` has
+    disappeared on imaging and counts 0. ``SLD = k·d``, or 0 once the lesions have
+    disappeared (all at once: they are equal). E.g. 3e9 cells in 3 lesions at 1e9 cells/cm³:
+    three 1-cm³ spheres of 12.41 mm, SLD 37.22 mm (one sphere of 3 cm³ would measure 17.90 mm).
+    With ``n_lesions = 1`` and ``detection_limit_mm = 0`` this is :func:`diameter_mm`.
+
+    Assumptions (module docstring): 1 cm³ ≈ 1e9 cells, 3 equal target lesions, a 5 mm
+    detection limit per lesion. Percent changes depend on ``k`` only through the detection
+    limit; absolute SLDs (the 5 mm PD rule) scale as ``k^(2/3)`` at fixed total cells.
+
+    Args:
+        cells: tumor cell counts, any shape, >= 0 (NaN passes through as NaN).
+        n_lesions: number of target lesions, integers >= 1; a scalar or an array that
+            broadcasts against ``cells`` (per-patient counts for scan series ``(N, n_scans)``
+            as ``(N, 1)``).
+        cells_per_cm3: cell density (cells per cm³), > 0.
+        detection_limit_mm: per-lesion diameter (mm) below which a lesion has disappeared,
+            >= 0 (0: only an extinct tumor disappears). A lesion exactly at the limit is seen.
+
+    Returns:
+        float64 SLD in mm, of the broadcast shape of ``cells`` and ``n_lesions``.
+    """
+    c = _nonnegative_array("cells", cells, "cells")
+    k = _lesion_counts(n_lesions, c.shape)
+    limit = _positive_scalar("detection_limit_mm", detection_limit_mm, allow_zero=True)
+    d = diameter_mm(c / k, cells_per_cm3=cells_per_cm3)
+    with np.errstate(invalid="ignore"):
+        return k * np.where(d < limit, 0.0, d)
+
+
+def cells_from_sum_of_diameters(
+    sld_mm: Float[ArrayLike, "*shape"],
+    *,
+    n_lesions: Int[ArrayLike, "*#shape"] = DEFAULT_N_LESIONS,
+    cells_per_cm3: float = 1e9,
+) -> Float[np.ndarray, "*shape"]:
+    """Tumor cells in ``n_lesions`` equal spheres whose diameters sum to ``sld_mm``.
+
+    The exact inverse of :func:`sum_of_diameters_mm` (without the detection limit, which
+    cannot be undone: an SLD of 0 gives 0 cells): each lesion has diameter ``d = SLD/k`` and
+    volume ``(π/6)·d³`` mm³, so ``cells = k·(π/6)·(SLD/k)³·cells_per_cm3/1000``. Reading a sum
+    of diameters as **one** sphere (``n_lesions = 1``) would give ``k²`` times the volume of
+    ``k`` equal lesions.
+
+    Args:
+        sld_mm: sums of longest diameters (mm), any shape, >= 0 (NaN passes through).
+        n_lesions: number of target lesions, integers >= 1, broadcast against ``sld_mm``.
+        cells_per_cm3: cell density (cells per cm³), > 0.
+
+    Returns:
+        float64 cell counts of the broadcast shape.
+    """
+    density = _positive_scalar("cells_per_cm3", cells_per_cm3)
+    s = _nonnegative_array("sld_mm", sld_mm, "mm")
+    k = _lesion_counts(n_lesions, s.shape)
+    d = s / k
+    return k * (np.pi / 6.0 * d**3 * (density / 1000.0))
+
+
 def pct_change(diam: Float[ArrayLike, "*batch scan"]) -> Float[np.ndarray, "*batch scan"]:
     """Percent change of the diameter from baseline (scan 0), ``100·(D − D₀)/D₀``.
 
     Args:
-        diam: diameters (mm), last axis = scans with scan 0 the baseline; >= 0.
+        diam: SLDs (mm), last axis = scans with scan 0 the baseline; >= 0.
 
     Returns:
         float64 array of the same shape, in %; scan 0 is 0. Rows with a zero or non-finite
@@ -132,7 +235,7 @@ def best_pct_change(diam: Float[ArrayLike, "*batch scan"]) -> Float[np.ndarray, 
     disappears has −100 %.
 
     Args:
-        diam: diameters (mm), last axis = scans (baseline + at least one later scan).
+        diam: SLDs (mm), last axis = scans (baseline + at least one later scan).
 
     Returns:
         float64 array of the leading shape, in %; NaN for not-evaluable rows (any non-finite
@@ -194,8 +297,9 @@ def scan_responses(
       smallest diameter on study before scan j, baseline included. With
       ``pd_on_reappearance=True`` a lesion growing back above ``cr_diameter_mm`` after the
       nadir reached it is PD too (EORTC RECIST FAQ "Does a new lesion always result in PD?").
-    * **CR** (0): disappearance, ``D_j <= cr_diameter_mm`` (default 0: extinct tumor only —
-      imaging limits are not modelled; pass e.g. 5 mm to call unmeasurable lesions CR).
+    * **CR** (0): disappearance of every target lesion, ``D_j <= cr_diameter_mm`` (default 0:
+      an SLD of 0, i.e. every lesion below the detection limit of
+      :func:`sum_of_diameters_mm`, or an extinct tumor when that limit is 0).
     * **PR** (1): ``D_j <= (1 − pr_decrease_pct/100)·D_0`` (>= 30 % decrease from baseline).
     * **SD** (2): neither.
 
@@ -247,11 +351,12 @@ def best_overall_response(
     checked here. Measurability at baseline (>= 10 mm) is not required.
 
     Args:
-        diam: diameters (mm), last axis = scans (scan 0 = baseline, at least one later scan).
+        diam: SLDs (mm), last axis = scans (scan 0 = baseline, at least one later scan).
         min_increase_mm: absolute increase over the nadir needed for PD (mm).
         pr_decrease_pct: decrease from baseline needed for PR (%).
         pd_increase_pct: relative increase over the nadir needed for PD (%).
-        cr_diameter_mm: diameters at or below this count as disappeared (mm).
+        cr_diameter_mm: sums of diameters at or below this count as disappeared (mm); the
+            detection limit per lesion belongs in :func:`sum_of_diameters_mm` instead.
         pd_on_reappearance: regrowth above ``cr_diameter_mm`` after a CR is PD (see
             :func:`scan_responses`).
         confirm: require confirmation of CR/PR at the next scan.
@@ -300,7 +405,7 @@ def pfs(
     ignored. Death is **not modelled**: only radiographic progression is an event.
 
     Args:
-        diam: diameters (mm), last axis = scans.
+        diam: SLDs (mm), last axis = scans.
         scan_days: scan days (days since start of treatment), shape ``(n_scans,)``, finite and
             strictly increasing; scan 0 is the baseline.
         follow_up: end of follow-up (days), >= ``scan_days[1]``.

@@ -14,7 +14,7 @@ from jaxtyping import Float, Int
 from scipy import special
 from scipy.stats import qmc
 
-from ._spec import PK_ETAS, DistSpec, SweepSpec
+from ._spec import PK_ETAS, READOUT_NAMES, DistSpec, SweepSpec
 
 _EPS = 1e-12
 
@@ -36,6 +36,12 @@ def transform(dist: DistSpec, u: np.ndarray, center: np.ndarray | float) -> np.n
     """
     u = np.clip(u, _EPS, 1 - _EPS)
     center = np.asarray(center, dtype=float)
+    if dist.dist == "discrete":
+        assert dist.values is not None
+        w = np.ones(len(dist.values)) if dist.weights is None else np.asarray(dist.weights)
+        cdf = np.cumsum(w) / np.sum(w)
+        i = np.minimum(np.searchsorted(cdf, u, side="right"), len(cdf) - 1)
+        return np.asarray(dist.values, dtype=float)[i]
     if dist.dist == "uniform":
         assert dist.low is not None and dist.high is not None
         return dist.low + u * (dist.high - dist.low)
@@ -81,6 +87,8 @@ def _uniforms(method: str, d: int, n: int, rng: np.random.Generator) -> np.ndarr
 def _base_value(spec: SweepSpec, name: str) -> float:
     if name in ("E0", "T0"):
         return float(getattr(spec.initial, name))
+    if name in READOUT_NAMES:
+        return float(getattr(spec.response, name))
     if name in spec.parameters:
         return float(spec.parameters[name])
     return float(np.asarray(getattr(spec.model_class()(), name)))

@@ -47,10 +47,15 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ._metrics import DEFAULT_DETECTION_LIMIT_MM, DEFAULT_N_LESIONS
 from ._sensitivity_spec import SensitivitySpec
 
 #: Names under which the initial state can be swept or varied (cells).
 INITIAL_NAMES: tuple[str, ...] = ("E0", "T0")
+#: Read-out settings that can be swept or varied per patient (``[response]``, not the model).
+READOUT_NAMES: tuple[str, ...] = ("n_lesions",)
+#: Largest number of target lesions (RECIST 1.1: at most 5).
+MAX_LESIONS = 5
 #: Model fields that come from the arm's drug (``tumorimmune.model.get_drug``) and regimen
 #: (``t_dose0``: its start day), never the spec.
 PK_FIELDS: tuple[str, ...] = ("CL", "V1", "Q", "V2", "CL_emax", "CL_T50", "CL_gamma", "t_dose0")
@@ -110,18 +115,22 @@ class DistSpec(_Strict):
 
     - ``lognormal``: ``median`` (default: the base or grid value) and ``cv`` (> 0);
     - ``normal``: ``mean`` (default: the base or grid value) and ``sd`` (> 0);
-    - ``uniform`` / ``loguniform``: ``low`` and ``high``.
+    - ``uniform`` / ``loguniform``: ``low`` and ``high``;
+    - ``discrete``: ``values`` with probabilities ``weights`` (default equal; normalised), e.g.
+      the number of target lesions ``n_lesions``.
 
     ``low``/``high`` also truncate ``lognormal`` and ``normal`` (inverse-CDF sampling).
     """
 
-    dist: Literal["lognormal", "normal", "uniform", "loguniform"]
+    dist: Literal["lognormal", "normal", "uniform", "loguniform", "discrete"]
     median: float | None = None
     cv: float | None = None
     mean: float | None = None
     sd: float | None = None
     low: float | None = None
     high: float | None = None
+    values: list[float] | None = None
+    weights: list[float] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> DistSpec:
@@ -130,8 +139,9 @@ class DistSpec(_Strict):
             "normal": {"mean", "sd", "low", "high"},
             "uniform": {"low", "high"},
             "loguniform": {"low", "high"},
+            "discrete": {"values", "weights"},
         }[self.dist]
-        for key in ("median", "cv", "mean", "sd", "low", "high"):
+        for key in ("median", "cv", "mean", "sd", "low", "high", "values", "weights"):
             if getattr(self, key) is not None and key not in allowed:
                 raise ValueError(
                     f"key {key!r} does not apply to dist={self.dist!r}; allowed: {sorted(allowed)}"
@@ -141,6 +151,8 @@ class DistSpec(_Strict):
                 raise ValueError(f"lognormal needs cv > 0; got cv={self.cv!r}")
             if self.median is not None and not self.median > 0:
                 raise ValueError(f"lognormal needs median > 0; got median={self.median!r}")
+        if self.dist == "discrete":
+            _check_discrete(self.values, self.weights)
         if self.dist == "normal" and (self.sd is None or not self.sd > 0):
             raise ValueError(f"normal needs sd > 0; got sd={self.sd!r}")
         if self.dist in ("uniform", "loguniform"):
@@ -158,12 +170,31 @@ class DistSpec(_Strict):
 
     def support(self, center: float) -> tuple[float, float]:
         """Smallest and largest value the distribution can produce around ``center``."""
+        if self.dist == "discrete":
+            assert self.values is not None
+            return min(self.values), max(self.values)
         lo = {"lognormal": 0.0, "normal": -math.inf}.get(self.dist, self.low)
         hi = {"lognormal": math.inf, "normal": math.inf}.get(self.dist, self.high)
         lo = lo if self.low is None else max(lo, self.low)  # type: ignore[arg-type]
         hi = hi if self.high is None else min(hi, self.high)  # type: ignore[arg-type]
         assert lo is not None and hi is not None
         return lo, hi
+
+
+def _check_discrete(values: list[float] | None, weights: list[float] | None) -> None:
+    if not values:
+        raise ValueError("discrete needs a non-empty 'values' list")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"'values' must be finite; got {values}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"'values' has duplicates: {values}")
+    if weights is not None:
+        if len(weights) != len(values):
+            raise ValueError(
+                f"'weights' needs one weight per value ({len(values)}); got {len(weights)}"
+            )
+        if not all(math.isfinite(w) and w >= 0 for w in weights) or not sum(weights) > 0:
+            raise ValueError(f"'weights' must be finite, >= 0 and not all 0; got {weights}")
 
 
 class InitialSpec(_Strict):
@@ -275,9 +306,21 @@ class PKSpec(_Strict):
 
 
 class ResponseSpec(_Strict):
-    """RECIST read-out settings. ``cells_per_cm3`` (**assumption**, science.md §4): 1e9."""
+    """RECIST read-out settings (``tumorimmune.sweeps.sum_of_diameters_mm``); all **assumptions**.
+
+    ``cells_per_cm3``: tumor cell density, 1e9 cells per cm³. ``n_lesions``: the tumor cells
+    are shared by this many equal spherical target lesions (1–5, RECIST 1.1 allows at most
+    5; default 3) and RECIST reads their sum of longest diameters; it can also vary per
+    patient (``[variability.n_lesions]`` with ``dist = "discrete"``) or be a grid axis
+    (``[axes.n_lesions]``, integer values). ``detection_limit_mm``: imaging detection limit
+    per lesion, 5 mm by default (RECIST 1.1 records a lesion too small to measure as 5 mm, a
+    disappeared one as 0): a lesion below it has disappeared, and CR is the disappearance of
+    every target lesion; 0 means CR only for an extinct tumor.
+    """
 
     cells_per_cm3: float = Field(1e9, gt=0)
+    n_lesions: int = Field(DEFAULT_N_LESIONS, ge=1, le=MAX_LESIONS)
+    detection_limit_mm: float = Field(DEFAULT_DETECTION_LIMIT_MM, ge=0, allow_inf_nan=False)
 
 
 #: Virtual populations shipped with the package (``[population] file = NAME``).
@@ -504,15 +547,20 @@ def _cross_check(spec: SweepSpec) -> None:
     allowed = sorted(names)
     for section in ("parameters", "axes", "variability"):
         for key in getattr(spec, section):
-            if key in INITIAL_NAMES and section != "parameters":
+            if key in (*INITIAL_NAMES, *READOUT_NAMES) and section != "parameters":
                 continue
             if key in PK_FIELDS and key in cls.parameter_names():
                 raise ValueError(
                     f"{section}.{key}: PK parameters come from the arm's drug "
                     f"(tumorimmune.model.get_drug); use [pk] variability = true instead"
                 )
+            if key in READOUT_NAMES:
+                raise ValueError(
+                    f"{section}.{key}: {key!r} is a read-out setting, not a model parameter; "
+                    "set it under [response] (or vary it in [axes] / [variability])"
+                )
             if key not in names:
-                extra = list(INITIAL_NAMES) if section != "parameters" else []
+                extra = [*INITIAL_NAMES, *READOUT_NAMES] if section != "parameters" else []
                 raise ValueError(
                     f"{section}.{key}: unknown parameter {key!r} of {cls.__name__}; "
                     f"allowed: {allowed + extra}"
@@ -525,6 +573,8 @@ def _cross_check(spec: SweepSpec) -> None:
         raise ValueError(f"parameters: {err}") from None
     bounds = dict(getattr(cls, "parameter_bounds", {}))
     bounds.update({"E0": (0.0, math.inf), "T0": (0.0, math.inf)})
+    bounds["n_lesions"] = (1.0, float(MAX_LESIONS))
+    _check_lesion_counts(spec)
     for key, axis in spec.axes.items():
         vals = axis.grid()
         lo, hi = bounds.get(key, (0.0, math.inf))
@@ -594,6 +644,29 @@ def _cross_check(spec: SweepSpec) -> None:
     get_backend(spec.backend)  # raises, naming the allowed backends
     if spec.sensitivity is not None:
         spec.sensitivity.check(spec)
+
+
+def _check_lesion_counts(spec: SweepSpec) -> None:
+    """``n_lesions`` as an axis or per-patient variability: integers in 1..MAX_LESIONS."""
+    if "n_lesions" in spec.axes:
+        vals = spec.axes["n_lesions"].grid()
+        bad = vals[(vals != np.round(vals)) | (vals < 1) | (vals > MAX_LESIONS)]
+        if bad.size:
+            raise ValueError(
+                f"axes.n_lesions: value {float(bad[0])!r} is not an integer in 1..{MAX_LESIONS}"
+            )
+    dist = spec.variability.get("n_lesions")
+    if dist is not None:
+        if dist.dist != "discrete":
+            raise ValueError(
+                f"variability.n_lesions: dist {dist.dist!r} is not allowed; use dist = "
+                f'"discrete" with integer values in 1..{MAX_LESIONS}'
+            )
+        bad = [v for v in dist.values or [] if v != round(v) or not 1 <= v <= MAX_LESIONS]
+        if bad:
+            raise ValueError(
+                f"variability.n_lesions: value {bad[0]!r} is not an integer in 1..{MAX_LESIONS}"
+            )
 
 
 def _unwrap(tp: Any) -> Any:

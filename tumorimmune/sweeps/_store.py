@@ -39,8 +39,12 @@ _ARM_PATIENT: dict[str, tuple[str, Any]] = {
 
 _DESCRIPTIONS = {
     "tumor_cells": ("cells", "tumor cells at each scan (0 once extinct)"),
-    "diameter_mm": ("mm", "diameter of a spherical lesion at each scan"),
-    "pct_change": ("%", "diameter change from baseline"),
+    "diameter_mm": (
+        "mm",
+        "sum of longest diameters (SLD) of the target lesions at each scan (attrs n_lesions, "
+        "detection_limit_mm, cells_per_cm3; param_n_lesions when it varies)",
+    ),
+    "pct_change": ("%", "SLD change from baseline"),
     "best_pct_change": ("%", "best (most negative) post-baseline change from baseline"),
     "best_response": ("1", "RECIST 1.1 best overall response: 0=CR 1=PR 2=SD 3=PD -1=failed"),
     "pfs_days": ("days", "progression-free survival time (first PD scan, or censoring day)"),
@@ -183,6 +187,8 @@ class SweepStore:
                     {"failed": -1, "extinct": 0, "controlled": 1, "escaped": 2}
                 ),
                 "cells_per_cm3": spec.response.cells_per_cm3,
+                "n_lesions": spec.response.n_lesions,
+                "detection_limit_mm": spec.response.detection_limit_mm,
                 **attrs,
             }
         )
