@@ -7,6 +7,8 @@ schedule; doses may differ per patient (mg/kg dosing).
 
 from __future__ import annotations
 
+import math
+
 import diffrax
 import equinox as eqx
 import jax
@@ -32,7 +34,7 @@ def rms_norm(x: Array) -> Array:
     acc = flat[0] * flat[0]
     for i in range(1, flat.shape[0]):
         acc = acc + flat[i] * flat[i]
-    return jnp.sqrt(acc) / np.sqrt(flat.shape[0])
+    return jnp.sqrt(acc) / math.sqrt(flat.shape[0])
 
 
 @rms_norm.defjvp
