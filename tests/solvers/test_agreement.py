@@ -9,7 +9,6 @@ import pytest
 from tumorimmune._simulate import DEFAULT_TOLERANCES, make_schedule, prepare_batch
 from tumorimmune.model import PEMBROLIZUMAB_200MG_Q3W, Kuznetsov1994, TumorImmunePD1
 from tumorimmune.solvers import Schedule, solve_diffrax, solve_fused
-from tumorimmune.solvers._diffrax import rms_norm
 from tumorimmune.solvers._pallas import solve_pallas
 
 BACKENDS = {
@@ -74,7 +73,7 @@ def test_failures_agree_across_backends():
     args = (batched, y0, Schedule(ts=ts, dose_times=np.zeros(0)), np.zeros((k, 0)))
     statuses = {}
     for name, solve in BACKENDS.items():
-        ys, status, steps = solve(*args, rtol=1e-8, atol=1e-6, dtype="float64", max_steps=40)
+        ys, status, _ = solve(*args, rtol=1e-8, atol=1e-6, dtype="float64", max_steps=40)
         statuses[name] = status != 0
         assert np.all(np.isnan(ys[status != 0])), name
     ref = statuses["diffrax"]
@@ -139,6 +138,8 @@ def test_rms_norm_matches_optimistix_and_is_differentiable():
     import jax
     import jax.numpy as jnp
     import optimistix as optx
+
+    from tumorimmune.solvers._diffrax import rms_norm
 
     x = jnp.array([3.0, -4.0, 1e-3, 7.5])
     np.testing.assert_allclose(rms_norm(x), optx.rms_norm(x), rtol=1e-6)

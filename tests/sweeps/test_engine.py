@@ -174,10 +174,10 @@ def test_stores_are_bit_identical_across_chunk_sizes_and_thread_counts(tmp_path,
             validate_spec({**d, "chunk_size": c}), output=tmp_path / f"c{c}.zarr"
         )
     runs = {
-        "4 devices, 8 cores": (
-            ["--xla_force_host_platform_device_count=4"], "8", []
+        "4 devices, 8 cores": (["--xla_force_host_platform_device_count=4"], "8", []),
+        "1 core, no Eigen threads": (
+            ["--xla_cpu_multi_thread_eigen=false"], "1", ["taskset", "-c", "0"]
         ),
-        "1 core, no Eigen threads": (["--xla_cpu_multi_thread_eigen=false"], "1", ["taskset", "-c", "0"]),
     }  # fmt: skip
     for name, (flags, cores, prefix) in runs.items():
         if prefix and not __import__("shutil").which(prefix[0]):

@@ -164,13 +164,14 @@ def run(
         except FileExistsError as err:
             bar.stop()
             html = out_dir / "report.html"
+            shown: Exception = err
             if report and _finished_without_report(path, html):
-                err = FileExistsError(
+                shown = FileExistsError(
                     f"{path} holds a finished sweep but {html} is missing or incomplete (the "
                     f"run stopped while writing it); write it with: tumorimmune report {path} "
                     f"-o {html}  (or pass --overwrite to recompute everything)"
                 )
-            raise _fail(err) from err
+            raise _fail(shown) from err
         except (ValueError, OSError) as err:
             raise _fail(err) from err
     assert ds is not None

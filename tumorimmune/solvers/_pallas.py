@@ -2,7 +2,8 @@
 
 Each program of the grid integrates a block of ``block`` patients entirely in registers, with
 the numerics of :mod:`._fused` (tableau, PI controller, steps landing on stops, pre-dose
-outputs, ``max_steps`` per segment between doses, the extinction rule and failure definition). Two loop structures (``sync``):
+outputs, ``max_steps`` per segment between doses, the extinction rule and the definition of
+failure). Two loop structures (``sync``):
 
 - ``"stop"``: a loop over the stops (output and dose times, shared by the batch) and, inside, an
   adaptive loop that runs until every patient of the block has reached the stop. The FSAL

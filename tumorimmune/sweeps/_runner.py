@@ -97,9 +97,7 @@ def run_sweep(
         "jaxlib": versions.get("jaxlib"),
         "tumorimmune": __version__,
     }
-    store = SweepStore.open(
-        spec, path, overwrite=overwrite, attrs=attrs, resume_keys=resume_keys
-    )
+    store = SweepStore.open(spec, path, overwrite=overwrite, attrs=attrs, resume_keys=resume_keys)
     try:
         return _run(store, engine, progress, phase, max_chunks)
     finally:
