@@ -82,14 +82,14 @@ def run_sweep(
     path = Path(output if output is not None else spec.output)
     engine = Engine.create(spec, devices=devices)
     dev = engine.devices
+    versions = package_versions()
     attrs = {
         "backend": engine.backend,
         "device": f"{len(dev)} × {dev[0].platform}: {dev[0].device_kind}",
-        "versions": json.dumps(package_versions()),
+        "versions": json.dumps(versions),
         "threads": os.cpu_count() or 1,
         "tumorimmune_version": __version__,
     }
-    versions = package_versions()
     resume_keys = {
         "backend": engine.backend,
         "platform": dev[0].platform,
@@ -140,7 +140,7 @@ def _run(
             block = engine.run_block(start, stop, on_arm=on_arm)
             store.write_chunk(int(i), block, time.perf_counter() - t0)
             ran += 1
-            finished += size
+            finished = min(finished + size, n)
             if progress is not None:
                 progress(finished, n, time.perf_counter() - t_start)
         store.verify(repair=True)
