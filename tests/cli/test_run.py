@@ -55,7 +55,7 @@ runner = CliRunner()
 def test_validate_ok_and_errors(tmp_path):
     res = runner.invoke(app, ["validate", str(EXAMPLES / "pd1_virtual_trial.toml")])
     assert res.exit_code == 0, res.output
-    assert "10000 patients" in res.output and "3 arms" in res.output
+    assert "10000 patients" in res.output and "5 arms" in res.output
     bad = tmp_path / "bad.toml"
     bad.write_text(SPEC.replace("follow_up_days", "followup_days"))
     res = runner.invoke(app, ["validate", str(bad)])

@@ -208,3 +208,62 @@ def test_rows_follow_requested_order(tiny, ids):
     rows = Engine.create(spec).rows(np.array(ids))
     for k, v in rows.items():
         np.testing.assert_array_equal(v, table[k][ids])
+
+
+_STORE_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    os.cpu_count = lambda: int(sys.argv[3])  # the fused backend's pool count follows it
+    from tumorimmune.sweeps import run_sweep, validate_spec
+    run_sweep(validate_spec(json.loads(sys.argv[1])), output=sys.argv[2])
+    """
+)
+
+
+@pytest.mark.slow
+def test_stores_are_bit_identical_across_chunk_sizes_and_thread_counts(tmp_path, monkeypatch):
+    """Default trial (fused, float32), 2,500 patients: chunk sizes 999 / 1000 / 2500 (999 does
+    not divide N) on 4 pretended cores, 4 forced devices with 8 pretended cores, and one core
+    without Eigen threads (chunk 2500: one pool of 4096) give identical stores. The fused
+    backend's pools are 1024, 512, 512 and 4096 patients wide in these runs. Before, chunk size
+    999 instead of 2500 changed thousands of tumor_cells values."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    import tomllib
+
+    from tumorimmune.cli._run import default_spec_path
+    from tumorimmune.sweeps import load, run_sweep
+
+    d = tomllib.loads(default_spec_path().read_text())
+    d.update(follow_up_days=168, n_trajectories=0, chunk_size=2500)
+    d["sampling"]["cohort_size"] = 2500
+    d["arms"] = d["arms"][:2]
+    stores = {}
+    for c in (2500, 999, 1000):
+        stores[f"chunk {c}"] = run_sweep(
+            validate_spec({**d, "chunk_size": c}), output=tmp_path / f"c{c}.zarr"
+        )
+    runs = {
+        "4 devices, 8 cores": (["--xla_force_host_platform_device_count=4"], "8", []),
+        "1 core, no Eigen threads": (
+            ["--xla_cpu_multi_thread_eigen=false"], "1", ["taskset", "-c", "0"]
+        ),
+    }  # fmt: skip
+    for name, (flags, cores, prefix) in runs.items():
+        if prefix and not __import__("shutil").which(prefix[0]):
+            prefix = []
+        out = tmp_path / f"{cores}.zarr"
+        env = dict(os.environ, XLA_FLAGS=" ".join(flags), JAX_PLATFORMS="cpu")
+        c = 999 if cores == "8" else 2500
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-c", _STORE_SCRIPT, json.dumps({**d, "chunk_size": c}),
+             str(out), cores],
+            env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        stores[name] = load(out)
+    ref = stores.pop("chunk 2500")
+    assert ref is not None
+    for name, ds in stores.items():
+        assert ds is not None
+        for k in ref.data_vars:
+            np.testing.assert_array_equal(ds[k].values, ref[k].values, err_msg=f"{name}: {k}")

@@ -78,6 +78,21 @@ def summary_table(ds) -> object:
     return table
 
 
+def _finished_without_report(store: Path, html: Path) -> bool:
+    """A complete store whose report is missing, empty or older than the store."""
+    try:
+        import zarr
+
+        if zarr.open_group(str(store), mode="r").attrs.get("tumorimmune_status") != "complete":
+            return False
+    except Exception:
+        return False
+    if not html.is_file() or html.stat().st_size == 0:
+        return True
+    text = html.read_bytes()[-4096:].lower()
+    return b"</html>" not in text or html.stat().st_mtime < (store / "zarr.json").stat().st_mtime
+
+
 @app.command()
 def run(
     spec: Path | None = typer.Argument(
@@ -133,7 +148,15 @@ def run(
         TimeRemainingColumn(),
         console=console,
     ) as bar:
-        task = bar.add_task("patients", total=s.n_patients, rate="")
+        task = bar.add_task("starting", total=s.n_patients, rate="")
+        phases = {
+            "compiling": "compiling (first chunk)",
+            "solving": "patients",
+            "finalizing": "trajectories, summaries",
+        }
+
+        def phase(name: str) -> None:
+            bar.update(task, description=phases.get(name, name))
 
         def progress(done: int, total: int, seconds: float) -> None:
             if not start_done:
@@ -146,8 +169,22 @@ def run(
         if s.sensitivity is not None:  # design points instead of a cohort, then the indices
             from ..sensitivity import run_sensitivity as runner
         try:
-            ds = runner(s, output=path, overwrite=overwrite, progress=progress)
-        except (ValueError, FileExistsError) as err:
+            if runner is run_sweep:
+                ds = run_sweep(s, output=path, overwrite=overwrite, progress=progress, phase=phase)
+            else:
+                ds = runner(s, output=path, overwrite=overwrite, progress=progress)
+        except FileExistsError as err:
+            bar.stop()
+            html = out_dir / "report.html"
+            shown: Exception = err
+            if report and _finished_without_report(path, html):
+                shown = FileExistsError(
+                    f"{path} holds a finished sweep but {html} is missing or incomplete (the "
+                    f"run stopped while writing it); write it with: tumorimmune report {path} "
+                    f"-o {html}  (or pass --overwrite to recompute everything)"
+                )
+            raise _fail(shown) from err
+        except (ValueError, OSError) as err:
             raise _fail(err) from err
     assert ds is not None
     console.print(summary_table(ds))

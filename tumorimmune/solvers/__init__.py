@@ -1,8 +1,8 @@
 """Batch ODE backends. ``solve_diffrax`` is the reference backend."""
 
-from ._diffrax import EXTINCTION_CELLS as EXTINCTION_CELLS
 from ._diffrax import solve_diffrax as solve_diffrax
 from ._diffrax import solve_patient as solve_patient
+from ._extinction import EXTINCTION_CELLS as EXTINCTION_CELLS
 from ._fused import default_sizes as default_sizes
 from ._fused import solve_fused as solve_fused
 from ._pallas import solve_pallas as solve_pallas

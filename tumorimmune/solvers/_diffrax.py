@@ -7,6 +7,8 @@ schedule; doses may differ per patient (mg/kg dosing).
 
 from __future__ import annotations
 
+import math
+
 import diffrax
 import equinox as eqx
 import jax
@@ -15,10 +17,37 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ..model._base import Model
+from ._extinction import EXTINCTION_CELLS, absorbing_field, zero_extinct
 from ._schedule import Schedule
 
-#: Extinction threshold, cells: a tumor below one cell is extinct (absorbing).
-EXTINCTION_CELLS = 1.0
+
+@jax.custom_jvp
+def rms_norm(x: Array) -> Array:
+    """RMS norm of an array, summed in a fixed order (the step-size controller's error norm).
+
+    Same value and derivative convention as ``optimistix.rms_norm`` (zero derivative at 0), but
+    an explicit left fold over the elements instead of a dot product: XLA's CPU dot and reduction
+    kernels associate the sum differently for different batch sizes and thread counts, which
+    made a patient's step sizes depend on the chunk it was solved in.
+    """
+    flat = jnp.ravel(x)
+    acc = flat[0] * flat[0]
+    for i in range(1, flat.shape[0]):
+        acc = acc + flat[i] * flat[i]
+    return jnp.sqrt(acc) / math.sqrt(flat.shape[0])
+
+
+@rms_norm.defjvp
+def _rms_norm_jvp(primals, tangents):
+    (x,), (tx,) = primals, tangents
+    out = rms_norm(x)
+    flat, tflat = jnp.ravel(x), jnp.ravel(tx)
+    dot = flat[0] * tflat[0]
+    for i in range(1, flat.shape[0]):
+        dot = dot + flat[i] * tflat[i]
+    pred = (out == 0) | jnp.isinf(out)
+    t_out = dot / (jnp.where(pred, 1.0, out) * flat.shape[0])
+    return out, jnp.where(pred, 0.0, t_out)
 
 
 def _tumor_index(model: Model) -> int:
@@ -45,7 +74,9 @@ def solve_patient(
     The integration restarts at every segment start, where the bolus ``seg_dose[j]`` (mg) is
     added to state ``dosing_state`` (``-1``: none); ``ts`` (days, non-decreasing, ``ts[0]`` =
     ``seg_start[0]``) are the output times, values at a dose time are pre-dose. With
-    ``tumor_index >= 0`` a tumor below :data:`EXTINCTION_CELLS` is set to 0 at segment starts.
+    ``tumor_index >= 0`` extinction is absorbing (the rule of every backend,
+    :mod:`tumorimmune.solvers._extinction`): the vector field treats a tumor below
+    :data:`EXTINCTION_CELLS` as 0 and freezes it, and such a tumor is reported as 0.
 
     Differentiation: the default adjoint (``diffrax.RecursiveCheckpointAdjoint``) supports
     reverse mode (``jax.grad``); pass ``adjoint=diffrax.ForwardMode()`` for forward mode
@@ -56,9 +87,10 @@ def solve_patient(
         failed), status (0 = success, else a ``diffrax.RESULTS`` code) and the step count.
     """
     n_states = y0.shape[-1]
-    term = diffrax.ODETerm(lambda t, y, m: m.vector_field(t, y, None))
+    field = absorbing_field(lambda t, y, m: m.vector_field(t, y, None), tumor_index, n_states)
+    term = diffrax.ODETerm(field)
     solver = diffrax.Tsit5()
-    controller = diffrax.PIDController(rtol=rtol, atol=atol)
+    controller = diffrax.PIDController(rtol=rtol, atol=atol, norm=rms_norm)
     unit = (
         jnp.zeros(n_states, y0.dtype).at[dosing_state].set(1.0)
         if dosing_state >= 0
@@ -102,6 +134,8 @@ def solve_patient(
         segment, init, (seg_start, seg_end, seg_dose)
     )
     ys = jnp.sum(jnp.where(masks[..., None], seg_ys, 0.0), axis=0)
+    if tumor_index >= 0:
+        ys = ys.at[:, tumor_index].set(zero_extinct(ys[:, tumor_index]))
     ys = ys.at[0].set(y0)  # pre-dose value at t0
     ys = jnp.where(status == 0, ys, jnp.nan)
     return ys, status, steps
@@ -160,7 +194,7 @@ def solve_diffrax(
 
     Returns:
         ``(ys, status, num_steps)``: states at ``schedule.ts`` of shape ``(N, n_t, n_states)``
-        (NaN for failed patients; tumor values below one cell are *not* yet zeroed), solver
+        (NaN for failed patients; extinct tumors are 0 after the initial time), solver
         status per patient (0 = success, else a ``diffrax.RESULTS`` code) and accepted+rejected
         step counts.
     """

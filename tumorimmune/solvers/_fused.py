@@ -17,12 +17,16 @@ Numerics (same accuracy contract as :func:`~tumorimmune.solvers.solve_diffrax`):
   after such a clipped step the next step is not smaller than the unclipped proposal).
   The output is the state at the step end (pre-dose at a dose time); then the bolus is added
   to ``schedule.dosing_state`` and the FSAL derivative is re-evaluated (one extra iteration).
-- Extinction: whenever the tumor falls below :data:`EXTINCTION_CELLS` at a step end it is set to
-  0 (absorbing; the diffrax backend does this only at dose times, ``to_dataset`` at outputs).
-- ``max_steps`` bounds accepted+rejected steps *per segment between doses*, as in diffrax.
-  A patient that hits it gets status 1 (``max_steps_reached``); one whose step size underflows
-  (e.g. a non-finite vector field) gets status 10 (``dt_min_reached``). Its row is NaN; the
-  rest of the batch is unaffected.
+- Extinction (the rule of every backend, :mod:`._extinction`): the vector field treats a tumor
+  below :data:`EXTINCTION_CELLS` as 0 and freezes it; at the end of an accepted step such a tumor
+  is also set to exactly 0 (and the FSAL derivative re-evaluated).
+- Failure (one definition for every backend): a patient fails when it cannot reach the end of
+  follow-up. ``max_steps`` bounds accepted+rejected steps *per segment between doses*, as in
+  diffrax; a patient that hits it gets status 1 (``max_steps_reached``). A patient whose step
+  size no longer advances time (``t + dt == t`` in the working precision, e.g. a non-finite
+  vector field) cannot finish: it stops early with status 10 (``dt_min_reached``), where diffrax
+  would spend its remaining steps and report status 1. A very fast (but finite) tumor kill is
+  not a failure. A failed patient's row is NaN; the rest of the batch is unaffected.
 
 Scheduling: the cohort is cut into pools (``chunk_size``) solved by one compiled call each; in a
 pool, ``lanes`` patients are stepped together and a lane whose patient has finished takes the
@@ -48,7 +52,8 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ..model._base import Model
-from ._diffrax import EXTINCTION_CELLS, _tumor_index
+from ._diffrax import _tumor_index
+from ._extinction import EXTINCTION_CELLS, absorbing_field
 from ._schedule import Schedule
 
 # ----------------------------------------------------------------------------- Tsit5 tableau
@@ -103,15 +108,28 @@ _CPU_POOL = 1 << 16
 _GPU_CHUNK = 1 << 21
 
 
-def _batched_field(model: Model) -> Callable[[Array, Array], Array]:
-    """``f(t (N,), y (S, N)) -> (S, N)``; model fields of shape (N,) vary, others are shared."""
+def _batched_field(model: Model, tumor_index: int) -> Callable[[Array, Array], Array]:
+    """``f(t (N,), y (S, N)) -> (S, N)``; model fields of shape (N,) vary, others are shared.
+    Extinction is absorbing (:func:`~._extinction.absorbing_field`)."""
     axes = jax.tree_util.tree_map(lambda x: 0 if jnp.ndim(x) == 1 else None, model)
-    vf = jax.vmap(lambda m, t, y: m.vector_field(t, y, None), in_axes=(axes, 0, 1), out_axes=1)
+    one = absorbing_field(
+        lambda t, y, m: m.vector_field(t, y, None), tumor_index, len(model.state_names)
+    )
+    vf = jax.vmap(lambda m, t, y: one(t, y, m), in_axes=(axes, 0, 1), out_axes=1)
     return lambda t, y: vf(model, t, y)
 
 
 def _rms(x: Array) -> Array:
-    return jnp.sqrt(jnp.mean(x * x, axis=0))
+    """Root mean square over the state (first) axis, summed in a fixed order.
+
+    An explicit left fold instead of ``jnp.mean``: XLA's CPU reduction emitter associates the
+    sum differently depending on the array shape, which made a patient's step sizes (and so its
+    results) depend on the pool and lane sizes.
+    """
+    acc = x[0] * x[0]
+    for i in range(1, x.shape[0]):
+        acc = acc + x[i] * x[i]
+    return jnp.sqrt(acc / x.shape[0])
 
 
 def _initial_step(f, t0, y0, f0, rtol, atol):
@@ -180,7 +198,6 @@ def _solve_pool(
     n_states, n_pool = y0.shape
     n_stop = stop_t.shape[0]
     dtype = y0.dtype
-    eps = float(jnp.finfo(dtype).eps)
     leaves, treedef = jax.tree_util.tree_flatten(model)
     vary = [i for i, x in enumerate(leaves) if jnp.ndim(x) == 1]  # per-patient parameters
 
@@ -195,7 +212,7 @@ def _solve_pool(
 
     # Start of every patient of the pool (vectorised over the pool): dose at t0, extinction,
     # FSAL derivative and initial step.
-    f_pool = _batched_field(model)
+    f_pool = _batched_field(model, tumor_index)
     y_start = y0
     if dosing_state >= 0:
         y_start = y_start.at[dosing_state].add(dose0)
@@ -232,7 +249,7 @@ def _solve_pool(
 
     def step(s):
         t, dt, y, k1, js, pid = s["t"], s["dt"], s["y"], s["k1"], s["js"], s["pid"]
-        f = _batched_field(lane_model(s["params"]))
+        f = _batched_field(lane_model(s["params"]), tumor_index)
         active = pid < n_pool
         refresh = s["refresh"]
         jc = jnp.minimum(js, n_stop - 1)
@@ -284,7 +301,7 @@ def _solve_pool(
         seg = jnp.where(dosed, 0, s["seg"] + tried)
         steps = s["steps"] + tried
         too_many = active & ~finished & (seg >= max_steps)
-        tiny = ~(dt_new >= 4.0 * eps * jnp.maximum(jnp.abs(t1), 1.0))
+        tiny = ~(t1 + dt_new > t1)  # no progress possible (or dt not finite)
         underflow = active & ~finished & ~too_many & tiny
         code = jnp.where(too_many, STATUS_MAX_STEPS, STATUS_DT_MIN)
         leave = finished | too_many | underflow

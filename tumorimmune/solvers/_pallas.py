@@ -1,8 +1,9 @@
-"""Experimental one-thread-per-patient Pallas kernels of the fused Tsit5 engine (GPU).
+"""One-thread-per-patient Pallas kernels of the fused Tsit5 engine (GPU).
 
 Each program of the grid integrates a block of ``block`` patients entirely in registers, with
 the numerics of :mod:`._fused` (tableau, PI controller, steps landing on stops, pre-dose
-outputs, per-segment ``max_steps``). Two loop structures (``sync``):
+outputs, ``max_steps`` per segment between doses, the extinction rule and the definition of
+failure). Two loop structures (``sync``):
 
 - ``"stop"``: a loop over the stops (output and dose times, shared by the batch) and, inside, an
   adaptive loop that runs until every patient of the block has reached the stop. The FSAL
@@ -40,6 +41,7 @@ from jaxtyping import Array
 
 from ..model._base import Model
 from ._diffrax import _tumor_index
+from ._extinction import EXTINCTION_CELLS, absorbing_field
 from ._fused import (
     _A,
     _B,
@@ -49,7 +51,6 @@ from ._fused import (
     _FACTOR_MAX,
     _FACTOR_MIN,
     _SAFETY,
-    EXTINCTION_CELLS,
     STATUS_DT_MIN,
     STATUS_MAX_STEPS,
     _split_parameters,
@@ -118,8 +119,9 @@ def _eval_jaxpr(jaxpr: Any, consts: list[Any], args: list[Any], bshape: tuple[in
     return [read(v) for v in jaxpr.outvars]
 
 
-def _field_on_blocks(model: Model, n_states: int, dtype: Any):
-    """``f(t, y_list, params_list) -> list`` for one block; params: the varying leaves."""
+def _field_on_blocks(model: Model, n_states: int, dtype: Any, tumor_index: int = -1):
+    """``f(t, y_list, params_list) -> list`` for one block; params: the varying leaves.
+    Extinction is absorbing (:func:`~._extinction.absorbing_field`)."""
     leaves, treedef = jax.tree_util.tree_flatten(model)
     traced = [i for i, x in enumerate(leaves) if not isinstance(x, float)]
 
@@ -128,7 +130,8 @@ def _field_on_blocks(model: Model, n_states: int, dtype: Any):
         for i, v in zip(traced, vals, strict=True):
             new[i] = v
         m = jax.tree_util.tree_unflatten(treedef, new)
-        return m.vector_field(t, y, None)
+        field = absorbing_field(lambda t, y, m: m.vector_field(t, y, None), tumor_index, n_states)
+        return field(t, y, m)
 
     scal = jax.ShapeDtypeStruct((), dtype)
     closed = jax.make_jaxpr(one)(
@@ -215,7 +218,6 @@ def _factor(en, accept, finite):
 def _kernel_stop(cfg: _Config, f, n_v: int):
     """Block-synchronous kernel: a loop over the stops, inside it an adaptive loop per block."""
     n_states, jdt = cfg.n_states, jnp.float64 if cfg.x64 else jnp.float32
-    eps = float(jnp.finfo(jdt).eps)
     rtol_c, atol_c, max_steps = cfg.rtol, cfg.atol, cfg.max_steps
     n_stop, tumor_index, dosing_state = len(cfg.stop_t), cfg.tumor_index, cfg.dosing_state
 
@@ -247,7 +249,7 @@ def _kernel_stop(cfg: _Config, f, n_v: int):
         steps = jnp.zeros(bshape, jnp.int32)
 
         def segment(k, carry):
-            t, dt, y, k1, status, steps = carry
+            t, dt, y, k1, status, steps, seg = carry
             stop = st_ref[k]
 
             def running(c):
@@ -283,15 +285,16 @@ def _kernel_stop(cfg: _Config, f, n_v: int):
                 dt = jnp.where(run, dt_new, dt).astype(jdt)
                 seg = seg + run.astype(jnp.int32)
                 steps = steps + run.astype(jnp.int32)
-                reached = t >= stop
-                status = jnp.where(run & ~reached & (seg >= max_steps), STATUS_MAX_STEPS, status)
-                tiny = ~(dt >= 4.0 * eps * jnp.maximum(jnp.abs(t), 1.0))
-                status = jnp.where(run & ~reached & tiny & (status == 0), STATUS_DT_MIN, status)
+                # as solve_fused: only the end of follow-up counts as finished
+                finished = (t >= stop) & (k == n_stop - 1)
+                status = jnp.where(run & ~finished & (seg >= max_steps), STATUS_MAX_STEPS, status)
+                tiny = ~(t + dt > t)  # no progress possible (as solve_fused)
+                status = jnp.where(run & ~finished & tiny & (status == 0), STATUS_DT_MIN, status)
                 return t, dt, y, k1, status, steps, seg
 
-            seg0 = jnp.zeros(bshape, jnp.int32)
-            t, dt, y, k1, status, steps, _ = jax.lax.while_loop(
-                cond, body, (t, dt, y, k1, status, steps, seg0)
+            # max_steps counts per segment between doses (not per stop), as in solve_fused
+            t, dt, y, k1, status, steps, seg = jax.lax.while_loop(
+                cond, body, (t, dt, y, k1, status, steps, seg)
             )
             row = so_ref[k]
             for s in range(n_states):
@@ -304,11 +307,13 @@ def _kernel_stop(cfg: _Config, f, n_v: int):
                 y = list(y)
                 dose = sd_ref[k] if dose_ref is None else dose_ref[k, :]
                 y[dosing_state] = y[dosing_state] + dose
+                seg = jnp.where(dose != 0, 0, seg)
             k1 = f(t, y, prm)  # FSAL derivative after the stop (dose or not)
-            return t, dt, y, k1, status, steps
+            return t, dt, y, k1, status, steps, seg
 
-        t, dt, y, k1, status, steps = jax.lax.fori_loop(
-            0, n_stop, segment, (t, dt, y, k1, status, steps)
+        seg0 = jnp.zeros(bshape, jnp.int32)
+        t, dt, y, k1, status, steps, _ = jax.lax.fori_loop(
+            0, n_stop, segment, (t, dt, y, k1, status, steps, seg0)
         )
         status_ref[...] = status
         steps_ref[...] = steps
@@ -325,7 +330,6 @@ def _kernel_thread(cfg: _Config, f, n_v: int):
     synchronises only in the loop condition (until all its patients are done).
     """
     n_states, n_t, jdt = cfg.n_states, cfg.n_t, jnp.float64 if cfg.x64 else jnp.float32
-    eps = float(jnp.finfo(jdt).eps)
     rtol_c, atol_c, max_steps = cfg.rtol, cfg.atol, cfg.max_steps
     stop_t, stop_out = cfg.stop_t, cfg.stop_out
     n_stop, tumor_index, dosing_state = len(stop_t), cfg.tumor_index, cfg.dosing_state
@@ -422,7 +426,7 @@ def _kernel_thread(cfg: _Config, f, n_v: int):
             seg = jnp.where(dosed, 0, seg + tried)
             steps = steps + tried
             too_many = active & ~finished & (seg >= max_steps)
-            tiny = ~(dt_new >= 4.0 * eps * jnp.maximum(jnp.abs(t1), 1.0))
+            tiny = ~(t1 + dt_new > t1)  # no progress possible (as solve_fused)
             underflow = active & ~finished & ~too_many & tiny
             status = jnp.where(
                 too_many, STATUS_MAX_STEPS, jnp.where(underflow, STATUS_DT_MIN, status)
@@ -470,7 +474,7 @@ def _run(
     Returns ``ys (n_pad, n_t, S)``, ``status (n_pad,)``, ``steps (n_pad,)`` on the device.
     """
     jdt = jnp.float64 if cfg.x64 else jnp.float32
-    f, traced = _field_on_blocks(template, cfg.n_states, jdt)
+    f, traced = _field_on_blocks(template, cfg.n_states, jdt, cfg.tumor_index)
     n_v = len(traced)
     n_pad = y0[0].shape[0]
     block = cfg.block

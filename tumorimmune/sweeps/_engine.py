@@ -4,11 +4,16 @@ Only what the response needs is kept per patient: the state at scan times and su
 trajectories are integrated separately for a small fixed subset of patients. With several local
 JAX devices the patient axis of each chunk is sharded across all of them (``jax.sharding``).
 
-Bit-for-bit reproducibility: a patient's numbers do not depend on the chunk size or the number of
-devices, because every solve sees at least ``MIN_DEVICE_BATCH`` patients per device (XLA's CPU
-code for very small batches rounds differently, at the 1e-14 level, so smaller batches are padded).
-Checked on CPU for the diffrax backend (tests) and the fused backend (by hand); other platforms
-or backends may differ in the last bits.
+Bit-for-bit reproducibility: a patient's numbers do not depend on the chunk size, the padding,
+the number of devices or of threads. The cause of the differences seen before was a reduction
+across the state vector (the error norm of the step-size controller): XLA's CPU kernels for
+``jnp.mean`` / ``jnp.dot`` associate the sum differently for different array shapes (pool
+and lane sizes of the fused loop, batch sizes of diffrax), so a patient's step sizes depended
+on its neighbours' count. All backends now sum the norm in a fixed order (elementwise only).
+Solves still see at least ``MIN_DEVICE_BATCH`` patients per device. Tested on CPU for the
+diffrax and fused backends (chunk sizes that do and do not divide N, forced device and thread
+counts); results on other platforms or JAX versions may differ in the last bits, so a store is
+only resumed with the settings it was started with (``resume_keys``).
 """
 
 from __future__ import annotations
@@ -158,8 +163,12 @@ class Engine:
         ts = scans if np.isclose(scans[-1], fu) else np.append(scans, fu)
         return ts, np.arange(len(scans))
 
-    def run_block(self, start: int, stop: int) -> dict[str, np.ndarray]:
+    def run_block(
+        self, start: int, stop: int, *, on_arm: Callable[[int], None] | None = None
+    ) -> dict[str, np.ndarray]:
         """Solve and read out patients ``start .. stop-1`` in every arm.
+
+        ``on_arm(k)`` is called after the ``k``-th arm (1-based) is solved (progress).
 
         Returns:
             per-patient columns ``param_<name>`` and ``cell`` (patient,), and per arm × patient
@@ -210,6 +219,8 @@ class Engine:
             }
             for k, v in fields.items():
                 per_arm.setdefault(k, []).append(v)
+            if on_arm is not None:
+                on_arm(len(per_arm["status"]))
         out.update({k: np.stack(v) for k, v in per_arm.items()})
         return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -21,8 +22,12 @@ from ._spec import SweepSpec, validate_spec
 from ._store import SweepStore, load
 from ._summary import arm_summary, cell_summary
 
-#: ``progress(done_patients, total_patients, seconds_this_run)`` after every chunk.
+#: ``progress(done_patients, total_patients, seconds_this_run)`` after every chunk (and after
+#: every arm of a chunk, as the patient-equivalents done so far).
 ProgressCallback = Callable[[int, int, float], None]
+#: ``phase(name)``: ``"compiling"`` (before the first chunk of this process: its solves
+#: include JIT compilation), ``"solving"``, ``"finalizing"`` (trajectories and summaries).
+PhaseCallback = Callable[[str], None]
 
 
 def package_versions() -> dict[str, str]:
@@ -44,6 +49,7 @@ def run_sweep(
     progress: ProgressCallback | None = None,
     devices: Sequence[Any] | None = None,
     max_chunks: int | None = None,
+    phase: PhaseCallback | None = None,
 ) -> xr.Dataset | None:
     """Run (or resume) a sweep and return its results.
 
@@ -56,46 +62,93 @@ def run_sweep(
         devices: JAX devices to shard the patient axis over (default: all local devices).
         max_chunks: stop after this many chunks in this call (the store stays resumable);
             ``None`` runs to the end.
+        phase: called with the name of each phase as it starts (:data:`PhaseCallback`).
 
     Returns:
         The results :class:`xarray.Dataset` (schema: CONTRIBUTING.md), or ``None`` when
         ``max_chunks`` stopped the run early.
 
+    Results do not depend on the chunk size or the number of threads or devices (fixed-order
+    reductions in the solvers; see ``tumorimmune.sweeps._engine``). A store is resumed only
+    with the backend, platform and JAX version it was started with (attribute
+    ``resume_keys``), so that a resumed store is bit-identical to an uninterrupted run.
+
     Raises:
         FileExistsError: a finished store at ``output`` and ``overwrite=False``.
-        ValueError: an unfinished store of a different spec at ``output``.
+        StoreLockedError: another process is writing ``output`` (a ``FileExistsError``).
+        ValueError: an unfinished store of a different spec or other settings at ``output``.
+        OSError: chunks that stay damaged after recomputing them (not marked complete).
     """
     spec = validate_spec(spec)
     path = Path(output if output is not None else spec.output)
     engine = Engine.create(spec, devices=devices)
     dev = engine.devices
+    versions = package_versions()
     attrs = {
         "backend": engine.backend,
         "device": f"{len(dev)} × {dev[0].platform}: {dev[0].device_kind}",
-        "versions": json.dumps(package_versions()),
+        "versions": json.dumps(versions),
+        "threads": os.cpu_count() or 1,
         "tumorimmune_version": __version__,
     }
-    store = SweepStore.open(spec, path, overwrite=overwrite, attrs=attrs)
+    resume_keys = {
+        "backend": engine.backend,
+        "platform": dev[0].platform,
+        "jax": versions.get("jax"),
+        "jaxlib": versions.get("jaxlib"),
+        "tumorimmune": __version__,
+    }
+    store = SweepStore.open(spec, path, overwrite=overwrite, attrs=attrs, resume_keys=resume_keys)
+    try:
+        return _run(store, engine, progress, phase, max_chunks)
+    finally:
+        store.close()
+
+
+def _run(
+    store: SweepStore,
+    engine: Engine,
+    progress: ProgressCallback | None,
+    phase: PhaseCallback | None,
+    max_chunks: int | None,
+) -> xr.Dataset | None:
+    spec = store.spec
     n = spec.n_patients
+    n_arms = len(spec.arms)
     t_start = time.perf_counter()
     done = store.done()
     finished = sum(stop - start for start, stop in map(store.chunk_range, _indices(done)))
     if progress is not None:
         progress(finished, n, 0.0)
     ran = 0
-    for i in _indices(~done):
-        if max_chunks is not None and ran >= max_chunks:
-            return None
-        start, stop = store.chunk_range(int(i))
-        t0 = time.perf_counter()
-        block = engine.run_block(start, stop)
-        store.write_chunk(int(i), block, time.perf_counter() - t0)
-        ran += 1
-        finished += stop - start
-        if progress is not None:
-            progress(finished, n, time.perf_counter() - t_start)
+    for attempt in range(2):  # second pass: chunks that failed verification
+        todo = _indices(~store.done())
+        if attempt and not todo:
+            break
+        for i in todo:
+            if max_chunks is not None and ran >= max_chunks:
+                return None
+            if phase is not None:
+                phase("compiling" if ran == 0 else "solving")
+            start, stop = store.chunk_range(int(i))
+            size = stop - start
+            t0 = time.perf_counter()
+
+            def on_arm(k: int, base: int = finished, size: int = size) -> None:
+                if progress is not None and k < n_arms:
+                    progress(base + size * k // n_arms, n, time.perf_counter() - t_start)
+
+            block = engine.run_block(start, stop, on_arm=on_arm)
+            store.write_chunk(int(i), block, time.perf_counter() - t0)
+            ran += 1
+            finished = min(finished + size, n)
+            if progress is not None:
+                progress(finished, n, time.perf_counter() - t_start)
+        store.verify(repair=True)
+    if phase is not None:
+        phase("finalizing")
     _finalize(store, engine)
-    return load(path)
+    return load(store.path)
 
 
 def clinical_attrs(

@@ -1,17 +1,32 @@
 """Zarr store of a sweep, written chunk by chunk and resumable after any interruption.
 
 Layout follows the results schema of CONTRIBUTING.md. Per-patient arrays are chunked along
-``patient`` exactly like the engine's chunks, so each engine chunk writes whole Zarr chunks
-(atomically: zarr's local store writes through a temporary file and a rename). A chunk counts as
-finished once its flag in the internal array ``chunk_done`` is set, which happens after all its
-data are written; a rerun recomputes exactly the unfinished chunks. The group attribute
-``tumorimmune_status`` moves from ``"creating"`` to ``"running"`` to ``"complete"``.
+``patient`` exactly like the engine's chunks, so each engine chunk writes whole Zarr chunks.
+A chunk counts as finished once its flag in the internal array ``chunk_done`` is set, which
+happens after all its data are written, read back and their checksum (``chunk_checksum``,
+BLAKE2b of the chunk's values) stored; a rerun recomputes exactly the unfinished chunks. The
+group attribute ``tumorimmune_status`` moves from ``"creating"`` to ``"running"`` to
+``"complete"``.
+
+Integrity: every finished chunk is verified against its checksum when a store is resumed and
+again before it is marked complete; a chunk that is missing, unreadable (garbage, truncated)
+or different is recomputed, and a store that still fails verification is never marked
+complete. Concurrency: a writer holds an exclusive lock (``<store>.lock``, ``fcntl.flock``,
+holding its pid and host) for the whole run; a second writer is refused with a message naming
+the holder, and the lock of a killed process is released by the kernel, so the next run takes
+it over. ``overwrite`` never deletes the old store first: the new one is written next to it
+(``.<name>.overwrite``) and swapped in when complete.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import hashlib
 import json
+import os
 import shutil
+import socket
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,7 +38,7 @@ import zarr
 from ._spec import SweepSpec
 
 STATUS_KEY = "tumorimmune_status"
-_INTERNAL = ("chunk_done", "chunk_seconds")
+_INTERNAL = ("chunk_done", "chunk_seconds", "chunk_checksum")
 
 # (dims after the leading axes, dtype) of the per-patient results; "float" = run precision.
 _ARM_PATIENT_SCAN = ("tumor_cells", "diameter_mm", "pct_change")
@@ -65,14 +80,156 @@ def _is_store(path: Path) -> bool:
     return (path / "zarr.json").is_file()
 
 
-class SweepStore:
-    """A results store on disk. Create or reopen it with :meth:`open`."""
+class StoreLockedError(FileExistsError):
+    """Another process is writing the store."""
 
-    def __init__(self, path: Path, group: zarr.Group, spec: SweepSpec, n_chunks: int):
+
+class StoreLock:
+    """Exclusive writer lock of a store: ``<store>.lock`` with ``fcntl.flock``.
+
+    The lock file holds the holder's pid, host and start time (JSON). The kernel releases a
+    ``flock`` when its process dies, so the lock of a killed run is taken over by the next one.
+    """
+
+    def __init__(self, store_path: Path):
+        self.path = store_path.with_name(store_path.name + ".lock")
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`StoreLockedError` naming the holder."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(10):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _read_text(fd)
+                os.close(fd)
+                raise StoreLockedError(
+                    f"{self.path.with_suffix('')} is being written by another tumorimmune run "
+                    f"({_describe_holder(holder)}); wait for it to finish, or choose another "
+                    "output path"
+                ) from None
+            # the file may have been unlinked by a releasing holder: retry on the new one
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            info = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            }
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+            self.fd = fd
+            return
+        raise StoreLockedError(f"{self.path}: could not take the store lock")
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self.fd)  # closing releases the flock
+        self.fd = None
+
+
+def _read_text(fd: int) -> str:
+    try:
+        return os.pread(fd, 4096, 0).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _describe_holder(text: str) -> str:
+    try:
+        d = json.loads(text)
+        return f"pid {d['pid']} on host {d['host']}, since {d['since']}"
+    except (ValueError, KeyError, TypeError):
+        return "holder unknown"
+
+
+def _chunk_arrays(group: zarr.Group) -> list[str]:
+    """Names of the per-patient arrays (written chunk by chunk), sorted."""
+    return sorted(
+        k
+        for k, a in group.arrays()
+        if k not in _INTERNAL and k != "patient" and "patient" in (a.metadata.dimension_names or ())  # type: ignore[union-attr]
+    )
+
+
+def _chunk_checksum(group: zarr.Group, names: list[str], start: int, stop: int) -> int | None:
+    """Checksum of patients ``start .. stop-1`` as stored now (``None``: unreadable)."""
+    try:
+        out = []
+        for k in names:
+            a: Any = group[k]
+            out.append(np.asarray(a[start:stop] if a.ndim == 1 else a[:, start:stop]))
+        return _digest(out)
+    except Exception:  # deleted, truncated or garbage chunk files
+        return None
+
+
+def verify_store(path: str | Path) -> list[int]:
+    """Chunks of a store whose data do not match the checksums recorded when they were
+    written (deleted, truncated, garbage or altered chunk files); ``[]`` when intact."""
+    group = zarr.open_group(str(path), mode="r")
+    if "chunk_checksum" not in group:
+        return []
+    names = _chunk_arrays(group)
+    n = int(group["patient"].shape[0])  # type: ignore[union-attr]
+    c = int(group.attrs["chunk_size"])  # type: ignore[arg-type]
+    bad = []
+    for i in range(-(-n // c)):
+        try:
+            flag, want = int(group["chunk_done"][i]), int(group["chunk_checksum"][i])  # type: ignore[index]
+        except Exception:
+            bad.append(i)
+            continue
+        if flag and _chunk_checksum(group, names, i * c, min((i + 1) * c, n)) != want:
+            bad.append(i)
+    return bad
+
+
+def _digest(arrays: list[np.ndarray]) -> int:
+    """64-bit BLAKE2b of the arrays' values (in order), as a signed int64."""
+    h = hashlib.blake2b(digest_size=8)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return int(np.frombuffer(h.digest(), np.int64)[0])
+
+
+class SweepStore:
+    """A results store on disk. Create or reopen it with :meth:`open`.
+
+    ``path`` is where the data are written; ``final_path`` where the store ends up (they differ
+    while an ``overwrite`` is written aside).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        group: zarr.Group,
+        spec: SweepSpec,
+        n_chunks: int,
+        *,
+        final_path: Path | None = None,
+        lock: StoreLock | None = None,
+    ):
         self.path = path
         self.group = group
         self.spec = spec
         self.n_chunks = n_chunks
+        self.final_path = final_path if final_path is not None else path
+        self.lock = lock
 
     # ----------------------------------------------------------------------- opening
     @classmethod
@@ -83,50 +240,115 @@ class SweepStore:
         *,
         overwrite: bool = False,
         attrs: dict | None = None,
+        resume_keys: dict | None = None,
     ) -> SweepStore:
         """Create a new store, or reopen an unfinished one made from the same spec.
+
+        Takes the store's writer lock (release it with :meth:`close`). With ``overwrite`` an
+        existing store is kept until the new one is complete (written aside, then swapped).
+        ``resume_keys``: settings a resumed store must have been written with (stored as the
+        attribute ``resume_keys``; e.g. backend, platform, JAX version), so that a resumed
+        store is bit-identical to an uninterrupted run.
 
         Raises:
             FileExistsError: the store is finished (pass ``overwrite=True`` to replace it), or
                 ``path`` exists and is not a sweep store.
-            ValueError: an unfinished store at ``path`` was made from a different spec.
+            StoreLockedError: another process is writing the store.
+            ValueError: an unfinished store at ``path`` was made from a different spec or with
+                different ``resume_keys``.
         """
         path = Path(path)
         n_chunks = -(-spec.n_patients // spec.chunk_size)
-        if path.exists():
-            status = None
-            if _is_store(path):
-                try:
-                    status = zarr.open_group(str(path), mode="r").attrs.get(STATUS_KEY)
-                except Exception:  # unreadable metadata: not ours to judge
-                    status = None
-            empty_dir = path.is_dir() and not any(path.iterdir())
-            if status is None and not empty_dir:
-                if not (overwrite and _is_store(path)):
-                    raise FileExistsError(
-                        f"{path} exists and is not a tumorimmune sweep store; choose another "
-                        "output path"
-                    )
-                shutil.rmtree(path)
-            elif overwrite or status == "creating" or empty_dir:
-                shutil.rmtree(path)
-            elif status == "complete":
-                raise FileExistsError(
-                    f"{path} holds a finished sweep; pass overwrite=True (--overwrite) to replace "
-                    "it, or choose another output path"
-                )
-            else:
-                group = zarr.open_group(str(path), mode="r+")
-                if group.attrs.get("spec_key") != spec_key(spec):
-                    raise ValueError(
-                        f"{path} holds an unfinished sweep of a different spec; rerun with the "
-                        "same spec to resume, or pass overwrite=True (--overwrite) to start over"
-                    )
-                return cls(path, group, spec, n_chunks)
-        return cls._create(spec, path, n_chunks, attrs or {})
+        attrs = dict(attrs or {})
+        keys = None if resume_keys is None else json.dumps(resume_keys, sort_keys=True)
+        if keys is not None:
+            attrs["resume_keys"] = keys
+        lock = StoreLock(path)
+        lock.acquire()
+        try:
+            return cls._open_locked(spec, path, n_chunks, overwrite, attrs, keys, lock)
+        except BaseException:
+            lock.release()
+            raise
 
     @classmethod
-    def _create(cls, spec: SweepSpec, path: Path, n_chunks: int, attrs: dict) -> SweepStore:
+    def _open_locked(
+        cls,
+        spec: SweepSpec,
+        path: Path,
+        n_chunks: int,
+        overwrite: bool,
+        attrs: dict,
+        keys: str | None,
+        lock: StoreLock,
+    ) -> SweepStore:
+        if not path.exists():
+            return cls._create(spec, path, n_chunks, attrs, lock=lock)
+        status = None
+        if _is_store(path):
+            try:
+                status = zarr.open_group(str(path), mode="r").attrs.get(STATUS_KEY)
+            except Exception:  # unreadable metadata: not ours to judge
+                status = None
+        empty_dir = path.is_dir() and not any(path.iterdir())
+        if status is None and not empty_dir:
+            if not (overwrite and _is_store(path)):
+                raise FileExistsError(
+                    f"{path} exists and is not a tumorimmune sweep store; choose another "
+                    "output path"
+                )
+            return cls._create_aside(spec, path, n_chunks, attrs, lock)
+        if status == "creating" or empty_dir:  # nothing computed yet
+            shutil.rmtree(path)
+            return cls._create(spec, path, n_chunks, attrs, lock=lock)
+        if overwrite:
+            return cls._create_aside(spec, path, n_chunks, attrs, lock)
+        if status == "complete":
+            raise FileExistsError(
+                f"{path} holds a finished sweep; pass overwrite=True (--overwrite) to replace "
+                "it, or choose another output path"
+            )
+        group = zarr.open_group(str(path), mode="r+")
+        if group.attrs.get("spec_key") != spec_key(spec):
+            raise ValueError(
+                f"{path} holds an unfinished sweep of a different spec; rerun with the "
+                "same spec to resume, or pass overwrite=True (--overwrite) to start over"
+            )
+        old = group.attrs.get("resume_keys")
+        if old is not None and keys is not None and old != keys:
+            was, now = json.loads(str(old)), json.loads(keys)
+            diff = ", ".join(
+                f"{k}: {was.get(k)!r} then, {now.get(k)!r} now"
+                for k in sorted(set(was) | set(now))
+                if was.get(k) != now.get(k)
+            )
+            raise ValueError(
+                f"{path} was started with other settings ({diff}); a resumed store would not "
+                "be bit-identical to an uninterrupted run. Resume with the same settings, or "
+                "pass overwrite=True (--overwrite) to start over"
+            )
+        store = cls(path, group, spec, n_chunks, lock=lock)
+        store._ensure_checksums()
+        store.verify(repair=True)
+        return store
+
+    @classmethod
+    def _create_aside(
+        cls, spec: SweepSpec, path: Path, n_chunks: int, attrs: dict, lock: StoreLock
+    ) -> SweepStore:
+        """A new store next to ``path`` (``.<name>.overwrite``), swapped in by :meth:`finish`;
+        the old store stays untouched until then."""
+        aside = path.with_name(f".{path.name}.overwrite")
+        if aside.exists():  # a previous overwrite that did not finish (we hold the lock)
+            shutil.rmtree(aside)
+        store = cls._create(spec, aside, n_chunks, attrs, lock=lock)
+        store.final_path = path
+        return store
+
+    @classmethod
+    def _create(
+        cls, spec: SweepSpec, path: Path, n_chunks: int, attrs: dict, *, lock: StoreLock | None
+    ) -> SweepStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         group = zarr.open_group(str(path), mode="w", attributes={STATUS_KEY: "creating"})
         n, c = spec.n_patients, spec.chunk_size
@@ -174,6 +396,7 @@ class SweepStore:
             arr(k, (n_arm, n), (n_arm, c), dtype, fill, ("arm", "patient"))
         arr("chunk_done", (n_chunks,), (1,), np.int8, 0, ("chunk",))
         arr("chunk_seconds", (n_chunks,), (1,), np.float64, np.nan, ("chunk",))
+        arr("chunk_checksum", (n_chunks,), (1,), np.int64, 0, ("chunk",))
         group.attrs.update(
             {
                 "spec": spec.to_toml(),
@@ -193,7 +416,7 @@ class SweepStore:
             }
         )
         group.attrs[STATUS_KEY] = "running"
-        return cls(path, group, spec, n_chunks)
+        return cls(path, group, spec, n_chunks, lock=lock)
 
     # ----------------------------------------------------------------------- writing
     def chunk_range(self, i: int) -> tuple[int, int]:
@@ -201,13 +424,31 @@ class SweepStore:
         return i * c, min((i + 1) * c, self.spec.n_patients)
 
     def done(self) -> np.ndarray:
-        """Boolean flag per chunk: finished."""
-        return np.asarray(self.group["chunk_done"][:]).astype(bool)  # type: ignore[index]
+        """Boolean flag per chunk: finished (an unreadable flag counts as not finished)."""
+        return np.array([self._flag("chunk_done", i) == 1 for i in range(self.n_chunks)])
+
+    def _flag(self, name: str, i: int) -> int:
+        try:
+            return int(self.group[name][i])  # type: ignore[index]
+        except Exception:  # missing or damaged chunk of an internal array
+            return 0
+
+    def _chunk_arrays(self) -> list[str]:
+        return _chunk_arrays(self.group)
+
+    def _checksum(self, i: int) -> int | None:
+        return _chunk_checksum(self.group, self._chunk_arrays(), *self.chunk_range(i))
 
     def write_chunk(self, i: int, block: dict[str, np.ndarray], seconds: float) -> None:
-        """Write a finished chunk, then flag it as done (the flag is the commit)."""
+        """Write a finished chunk, read it back and store its checksum, then flag it as done
+        (the flag is the commit).
+
+        Raises:
+            OSError: the data read back differ from the data written.
+        """
         start, stop = self.chunk_range(i)
         g = self.group
+        g["chunk_done"][i] = 0  # type: ignore[index]
         for k, v in block.items():
             a: Any = g[k]
             if a.ndim == 1:
@@ -216,8 +457,58 @@ class SweepStore:
                 a[:, start:stop] = v
             else:
                 a[:, start:stop, :] = v
+        expected = _digest(
+            [np.asarray(block[k]).astype(g[k].dtype) for k in self._chunk_arrays()]  # type: ignore[union-attr]
+        )
+        if self._checksum(i) != expected:
+            raise OSError(f"{self.path}: chunk {i} reads back differently from what was written")
         g["chunk_seconds"][i] = seconds  # type: ignore[index]
+        g["chunk_checksum"][i] = expected  # type: ignore[index]
         g["chunk_done"][i] = 1  # type: ignore[index]
+
+    def _ensure_checksums(self) -> None:
+        """Stores made before checksums existed: add the array (their chunks are recomputed)."""
+        if "chunk_checksum" not in self.group:
+            a = self.group.create_array(
+                "chunk_checksum",
+                shape=(self.n_chunks,),
+                chunks=(1,),
+                dtype=np.int64,
+                fill_value=0,
+                dimension_names=("chunk",),
+            )
+            a[:] = 0
+
+    def verify(self, *, repair: bool = False) -> list[int]:
+        """Chunks flagged finished whose data do not match their checksum (missing, garbage,
+        truncated or changed chunk files). With ``repair`` they are flagged unfinished (and so
+        recomputed by the next run)."""
+        bad = []
+        for i in np.flatnonzero(self.done()):
+            i = int(i)
+            want = self._flag("chunk_checksum", i)
+            if want == 0 or self._checksum(i) != want:
+                bad.append(i)
+        if repair:
+            for i in bad:
+                self._unflag(i)
+        return bad
+
+    def _unflag(self, i: int) -> None:
+        try:
+            self.group["chunk_done"][i] = 0  # type: ignore[index]
+        except Exception:  # the flag's own chunk is damaged: rewrite the flag array
+            flags = self.done().astype(np.int8)
+            flags[i] = 0
+            self.group.create_array(
+                "chunk_done",
+                shape=(self.n_chunks,),
+                chunks=(1,),
+                dtype=np.int8,
+                fill_value=0,
+                dimension_names=("chunk",),
+                overwrite=True,
+            )[:] = flags
 
     def read(self, name: str) -> np.ndarray:
         return np.asarray(self.group[name][...])  # type: ignore[index]
@@ -241,9 +532,40 @@ class SweepStore:
             a.attrs.update(attrs)
 
     def finish(self, attrs: dict) -> None:
-        """Set the final attributes and mark the store complete."""
+        """Verify every chunk, set the final attributes, mark the store complete, consolidate
+        its metadata (``xr.open_zarr`` opens it without a warning) and, for an overwrite, swap
+        it in place of the old store.
+
+        Raises:
+            OSError: a chunk fails verification (the store is not marked complete).
+        """
+        bad = self.verify()
+        if bad or not np.all(self.done()):
+            missing = bad or [int(i) for i in np.flatnonzero(~self.done())]
+            raise OSError(
+                f"{self.path}: chunks {missing} are missing or damaged; not marked complete "
+                "(rerun the same command to recompute them)"
+            )
         self.group.attrs.update(attrs)
         self.group.attrs[STATUS_KEY] = "complete"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zarr: consolidated metadata not in the v3 spec
+            zarr.consolidate_metadata(str(self.path))
+        if self.final_path != self.path:
+            old = self.final_path.with_name(f".{self.final_path.name}.replaced")
+            if old.exists():
+                shutil.rmtree(old)
+            if self.final_path.exists():
+                self.final_path.rename(old)
+            self.path.rename(self.final_path)
+            shutil.rmtree(old, ignore_errors=True)
+            self.path = self.final_path
+            self.group = zarr.open_group(str(self.path), mode="r+")
+
+    def close(self) -> None:
+        """Release the writer lock."""
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def complete(self) -> bool:
@@ -259,12 +581,19 @@ def load(path: str | Path, *, lazy: bool = False, allow_partial: bool = False) -
         allow_partial: open an unfinished store (unfinished chunks hold fill values).
 
     Raises:
-        FileNotFoundError: no store at ``path``. ValueError: unfinished store.
+        FileNotFoundError: no store at ``path``. ValueError: unfinished store, or data files
+        that cannot be read (a damaged store).
     """
     path = Path(path)
     if not _is_store(path):
         raise FileNotFoundError(f"no sweep store at {path}")
     status = zarr.open_group(str(path), mode="r").attrs.get(STATUS_KEY)
+    if status == "complete" and not lazy and (bad := verify_store(path)):
+        raise ValueError(
+            f"{path} is damaged: chunks {bad} do not match their checksums (chunk files "
+            "deleted or altered after the run); rerun with --overwrite (overwrite=True) to "
+            "recompute it"
+        )
     if status != "complete" and not allow_partial:
         raise ValueError(
             f"{path} is an unfinished sweep (status {status!r}); rerun the same command to "
@@ -279,4 +608,12 @@ def load(path: str | Path, *, lazy: bool = False, allow_partial: bool = False) -
         ds = ds.assign_coords(arm=np.array([str(a) for a in ds["arm"].values]))
     if "pfs_event" in ds:
         ds["pfs_event"] = ds["pfs_event"].astype(bool)
-    return ds if lazy else ds.load()
+    if lazy:
+        return ds
+    try:
+        return ds.load()
+    except Exception as err:  # a chunk file deleted, truncated or overwritten after the run
+        raise ValueError(
+            f"{path} is damaged: its data cannot be read ({type(err).__name__}: {err}); rerun "
+            "with --overwrite (overwrite=True) to recompute it"
+        ) from None

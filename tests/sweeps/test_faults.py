@@ -1,0 +1,240 @@
+"""Fault injection on a small sweep: corrupted chunks, interrupted overwrites, concurrent
+writers, stale locks, kills. Every fault must end in a store identical to an uninterrupted
+run, or in a clear refusal; never in silently wrong or lost results."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+from tumorimmune.sweeps import load, run_sweep, validate_spec
+from tumorimmune.sweeps._store import StoreLock, StoreLockedError, SweepStore, verify_store
+
+
+def _small(tiny, **changes):
+    d = tiny(
+        chunk_size=4,
+        backend="fused",
+        axes={},
+        n_trajectories=2,
+        sampling={"method": "lhs", "cohort_size": 20, "seed": 11},
+        **changes,
+    )
+    d["arms"] = d["arms"][:2]
+    return d
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, tiny):
+    """Spec mapping, spec and the uninterrupted run (5 chunks of 4 patients, 2 arms)."""
+    d = _small(tiny)
+    spec = validate_spec(d)
+    ds = run_sweep(spec, output=tmp_path_factory.mktemp("ref") / "results.zarr")
+    assert ds is not None
+    return d, spec, ds
+
+
+def _chunk_file(path, name="tumor_cells", i=1):
+    """The Zarr v3 file of chunk ``i`` (along patient) of an (arm, patient[, scan]) array."""
+    a = zarr.open_group(str(path), mode="r")[name]
+    key = "/".join(["c", "0", str(i)] + ["0"] * (a.ndim - 2))
+    f = path / name / key
+    assert f.is_file(), f
+    return f
+
+
+def _corrupt(f, how):
+    if how == "delete":
+        f.unlink()
+    elif how == "garbage":
+        f.write_bytes(os.urandom(f.stat().st_size))
+    elif how == "truncate":
+        f.write_bytes(f.read_bytes()[: max(f.stat().st_size // 3, 1)])
+    elif how == "zeros":
+        f.write_bytes(b"\0" * f.stat().st_size)
+
+
+@pytest.mark.parametrize("how", ["delete", "garbage", "truncate"])
+@pytest.mark.parametrize("name", ["tumor_cells", "best_response"])
+def test_damaged_finished_chunk_is_recomputed_on_resume(reference, tmp_path, how, name):
+    """Before: a deleted chunk turned 2,500 patients 'failed', garbage gave a traceback after
+    the store was marked complete, a truncated chunk made the store unresumable."""
+    _, spec, ref = reference
+    path = tmp_path / "r.zarr"
+    assert run_sweep(spec, output=path, max_chunks=3) is None
+    _corrupt(_chunk_file(path, name, 1), how)
+    store = SweepStore.open(spec, path)  # resume: verifies the finished chunks
+    try:
+        np.testing.assert_array_equal(store.done(), [True, False, True, False, False])
+    finally:
+        store.close()
+    ds = run_sweep(spec, output=path)
+    xr.testing.assert_equal(ds, ref)
+    assert verify_store(path) == []
+
+
+def test_damaged_flag_array_is_recomputed(reference, tmp_path):
+    _, spec, ref = reference
+    path = tmp_path / "f.zarr"
+    run_sweep(spec, output=path, max_chunks=2)
+    _corrupt(path / "chunk_checksum" / "c" / "0", "garbage")
+    xr.testing.assert_equal(run_sweep(spec, output=path), ref)
+
+
+@pytest.mark.parametrize("how", ["delete", "garbage", "zeros"])
+def test_damage_after_completion_is_refused_on_load(reference, tmp_path, how):
+    _, spec, _ = reference
+    path = tmp_path / "c.zarr"
+    run_sweep(spec, output=path)
+    _corrupt(_chunk_file(path, "pct_change", 2), how)
+    assert verify_store(path) == [2]
+    with pytest.raises(ValueError, match="damaged"):
+        load(path)
+
+
+def test_store_is_never_marked_complete_when_a_chunk_stays_damaged(
+    reference, tmp_path, monkeypatch
+):
+    _, spec, _ = reference
+    path = tmp_path / "d.zarr"
+    monkeypatch.setattr(SweepStore, "verify", lambda self, repair=False: [3])
+    with pytest.raises(OSError, match="not marked complete"):
+        run_sweep(spec, output=path)
+    assert zarr.open_group(str(path), mode="r").attrs["tumorimmune_status"] == "running"
+
+
+def test_results_are_consolidated_and_open_without_warning(reference, tmp_path):
+    _, spec, ref = reference
+    path = tmp_path / "z.zarr"
+    run_sweep(spec, output=path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(path)
+    np.testing.assert_array_equal(ds["tumor_cells"].values, ref["tumor_cells"].values)
+
+
+def test_overwrite_that_cannot_write_keeps_the_old_store(reference, tmp_path, monkeypatch):
+    """Before: the old store was deleted before checking the new one could be written."""
+    _, spec, ref = reference
+    path = tmp_path / "o.zarr"
+    run_sweep(spec, output=path)
+
+    def refuse(*a, **k):
+        raise PermissionError("read-only file system")
+
+    with monkeypatch.context() as m:
+        m.setattr(SweepStore, "_create", classmethod(refuse))
+        with pytest.raises(PermissionError):
+            run_sweep(spec, output=path, overwrite=True)
+    xr.testing.assert_equal(load(path), ref)
+    # an overwrite interrupted half-way also keeps the old store, and a rerun completes it
+    assert run_sweep(spec, output=path, overwrite=True, max_chunks=2) is None
+    xr.testing.assert_equal(load(path), ref)
+    again = run_sweep(spec, output=path, overwrite=True)
+    xr.testing.assert_equal(again, ref)
+    assert not any(p.name.startswith(".o.zarr") for p in tmp_path.iterdir())
+
+
+def test_second_writer_is_refused_naming_the_holder(reference, tmp_path):
+    _, spec, _ = reference
+    path = tmp_path / "l.zarr"
+    lock = StoreLock(path)
+    lock.acquire()
+    try:
+        with pytest.raises(StoreLockedError, match=rf"pid {os.getpid()} on host"):
+            run_sweep(spec, output=path)
+    finally:
+        lock.release()
+    assert not path.exists()  # the refused writer did not touch anything
+
+
+def test_stale_lock_of_a_killed_process_is_taken_over(reference, tmp_path):
+    _, spec, ref = reference
+    path = tmp_path / "s.zarr"
+    # a lock file left by a process that no longer exists (the kernel dropped its flock)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    (tmp_path / "s.zarr.lock").write_text(json.dumps({"pid": int(dead), "host": "x", "since": "t"}))
+    xr.testing.assert_equal(run_sweep(spec, output=path), ref)
+    assert not (tmp_path / "s.zarr.lock").exists()
+
+
+def test_resume_with_other_settings_is_refused(reference, tmp_path):
+    _, spec, _ = reference
+    path = tmp_path / "k.zarr"
+    run_sweep(spec, output=path, max_chunks=1)
+    g = zarr.open_group(str(path), mode="r+")
+    keys = json.loads(g.attrs["resume_keys"])
+    g.attrs["resume_keys"] = json.dumps({**keys, "jaxlib": "0.0.1"}, sort_keys=True)
+    with pytest.raises(ValueError, match=r"jaxlib: '0\.0\.1' then"):
+        run_sweep(spec, output=path)
+
+
+_RUN = textwrap.dedent(
+    """
+    import json, sys
+    from tumorimmune.sweeps import run_sweep, validate_spec
+    try:
+        run_sweep(validate_spec(json.loads(sys.argv[1])), output=sys.argv[2])
+    except FileExistsError as err:
+        print("REFUSED", err)
+        sys.exit(3)
+    """
+)
+
+
+def _spawn(d, path):
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    return subprocess.Popen([sys.executable, "-c", _RUN, json.dumps(d), str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_concurrent_runs_one_refused_and_kills_resume_identically(reference, tmp_path):
+    """Races and kill -9 at several points; prints the fault table."""
+    d, spec, ref = reference
+    table = {"tried": 0, "identical": 0, "refused": 0, "lost": 0}
+    # two writers on one store: exactly one is refused, naming the other
+    path = tmp_path / "race.zarr"
+    procs = [_spawn(d, path) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    table["tried"] += 1
+    assert codes == [0, 3], outs
+    refused = next(o for o, p in zip(outs, procs, strict=True) if p.returncode == 3)[0]
+    assert "being written by another tumorimmune run (pid" in refused
+    table["refused"] += 1
+    xr.testing.assert_equal(load(path), ref)
+    # kill -9 at increasing delays, then resume
+    for delay in (0.5, 3.0, 6.0, 9.0):
+        path = tmp_path / f"kill{delay}.zarr"
+        proc = _spawn(d, path)
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        table["tried"] += 1
+        ds = run_sweep(spec, output=path, overwrite=False) if not _complete(path) else load(path)
+        if ds is not None and ds.equals(ref):
+            table["identical"] += 1
+        else:
+            table["lost"] += 1
+    print("fault table:", table)
+    assert table["lost"] == 0
+
+
+def _complete(path):
+    try:
+        return zarr.open_group(str(path), mode="r").attrs.get("tumorimmune_status") == "complete"
+    except Exception:
+        return False
