@@ -16,7 +16,7 @@ import xarray as xr
 
 from .._version import __version__
 from ._engine import Engine
-from ._spec import SweepSpec, validate_spec
+from ._spec import SweepSpec, spec_warnings, validate_spec
 from ._store import SweepStore, load
 from ._summary import arm_summary, cell_summary
 
@@ -73,6 +73,7 @@ def run_sweep(
         "device": f"{len(dev)} × {dev[0].platform}: {dev[0].device_kind}",
         "versions": json.dumps(package_versions()),
         "tumorimmune_version": __version__,
+        "warnings": json.dumps(spec_warnings(spec)),  # settings allowed but questionable
     }
     store = SweepStore.open(spec, path, overwrite=overwrite, attrs=attrs)
     n = spec.n_patients
