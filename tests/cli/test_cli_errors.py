@@ -169,3 +169,13 @@ def test_summary_table_fits_80_columns():
     assert max(len(x) for x in text.splitlines()) <= 80
     for cell in ("35.2 (34.3–36.1)", "50.0 (49.0–51.0)", "10000", " NR", " 245"):
         assert cell in text, text
+
+
+def test_fit_output_problems_are_one_line_before_fitting(tmp_path):
+    table = tmp_path / "m.csv"
+    table.write_text("patient,day,value,unit\np1,0,10,mm\np1,42,12,mm\n")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out, expect in ((afile, "is a file"), (afile / "sub", "cannot create")):
+        res = runner.invoke(app, ["fit", str(table), "--free", "a", "--out", str(out)])
+        assert expect in _one_line_error(res)

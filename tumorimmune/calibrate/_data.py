@@ -144,7 +144,7 @@ def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
 
 def _patient_ids(df: pd.DataFrame, what: str) -> pd.Series:
     """The ``patient`` column as text (``1`` and ``01`` stay apart); missing ids are refused."""
-    col = df["patient"]
+    col = pd.Series(df["patient"])
     missing = col.isna().to_numpy()
     if np.any(missing):
         i = int(np.flatnonzero(missing)[0])
@@ -228,7 +228,7 @@ def load_measurements(
     if min_obs < 1:
         raise ValueError(f"min_obs must be >= 1; got {min_obs!r}")
 
-    codes, ids, order, starts = _groups(df["patient"])
+    codes, ids, order, starts = _groups(pd.Series(df["patient"]))
     P = len(ids)
     counts = np.diff(starts)
     d_sorted = day[order]
@@ -283,7 +283,7 @@ def load_measurements(
                 f"dosing table column 'dose_mg' must be > 0; row {i} has {float(amount[i])!r}"
             )
         index = {pid: i for i, pid in enumerate(ids)}
-        _, dids, dorder, dstarts = _groups(dd["patient"])
+        _, dids, dorder, dstarts = _groups(pd.Series(dd["patient"]))
         for g, pid in enumerate(dids):
             if pid not in index:
                 raise ValueError(f"dosing table has patient {pid!r} with no measurements")
