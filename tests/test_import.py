@@ -56,7 +56,8 @@ def test_lazy_attributes_work():
         "assert ti.Kuznetsov1994 is ti.model.Kuznetsov1994 and Regimen is ti.model.Regimen\n"
         "assert ti.sweeps.load_spec and ti.reports.write_report and ti.solvers.solve_diffrax\n"
         "assert 'calibrate' in dir(ti)\n"
-        "try:\n    ti.nonexistent\nexcept AttributeError as e:\n    assert 'nonexistent' in str(e)\n"
+        "try:\n    ti.nonexistent\n"
+        "except AttributeError as e:\n    assert 'nonexistent' in str(e)\n"
         "else:\n    raise SystemExit('no AttributeError')"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

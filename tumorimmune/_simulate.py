@@ -65,7 +65,8 @@ def prepare_batch(model: Model, y0: Mapping[str, ArrayLike]) -> tuple[Model, np.
     shapes.update({k: np.shape(v) for k, v in model.parameters().items()})
     empty = [k for k, s in shapes.items() if s == (0,)]
     if empty:
-        raise ValueError(f"{empty[0]} is an empty array; give at least one patient")
+        what = empty[0] if empty[0].startswith("y0[") else f"parameter {empty[0]!r}"
+        raise ValueError(f"{what} is an empty array; give at least one patient")
     n = _common_length(shapes)
     batched = dataclasses.replace(
         model,  # type: ignore[type-var]

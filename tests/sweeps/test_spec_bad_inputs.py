@@ -179,3 +179,13 @@ def test_memory_estimate_grows_with_the_sizes():
     big = memory_estimate(validate_spec(make_tiny(chunk_size=160, follow_up_days=252)))
     assert big["chunk"] > 10 * base["chunk"] and big["summary"] == base["summary"]
     assert base["summary"] < 1 * TiB
+
+
+def test_bad_value_is_reported_next_to_a_malformed_axis(tiny):
+    d = _set("parameters.a", -1.0)
+    d["axes"]["eps_m"] = {"linspace": [0.0, 1.0, "three"]}
+    d["variability"]["L"]["low"] = "0"
+    with pytest.raises(ValueError) as info:
+        validate_spec(d)
+    keys = [x.strip().split(":")[0] for x in str(info.value).splitlines()[1:]]
+    assert keys == ["axes.eps_m.linspace[2]", "variability.L.low", "parameters.a"], keys

@@ -745,18 +745,21 @@ def _join(lines: list[str]) -> str:
 
 
 def _drop(data: Any, loc: tuple[Any, ...]) -> None:
-    """Remove the value at ``loc`` (a list entry becomes a placeholder control arm)."""
+    """Remove the value at ``loc``: an invalid arm becomes a placeholder control arm, any
+    other invalid value is deleted (a list value as a whole) so that its default applies."""
+    if len(loc) >= 2 and loc[0] == "arms" and isinstance(loc[1], int):
+        arms = data.get("arms")
+        if isinstance(arms, list) and 0 <= loc[1] < len(arms):
+            arms[loc[1]] = {"name": f"\x00invalid arm {loc[1]}"}
+        return
     node = data
-    for key in loc[:-1]:
-        try:
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
+    for i, key in enumerate(loc):
+        if not isinstance(node, dict) or key not in node:
             return
-    last = loc[-1] if loc else None
-    if isinstance(node, dict) and last in node:
-        del node[last]
-    elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
-        node[last] = {"name": f"\x00invalid arm {last}"}
+        if i == len(loc) - 1 or not isinstance(node[key], dict):
+            del node[key]
+            return
+        node = node[key]
 
 
 def _salvage(data: dict[str, Any], err: ValidationError) -> SweepSpec | None:
