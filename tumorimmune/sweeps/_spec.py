@@ -399,7 +399,7 @@ class SweepSpec(_Strict):
 
 def _num(x: Any) -> str:
     """A number as the user wrote it: no NumPy reprs (``np.float64(-1.0)`` -> ``-1.0``)."""
-    return f"{float(x):g}" if isinstance(x, float | np.floating) else str(x)
+    return f"{float(x):.12g}" if isinstance(x, float | np.floating) else str(x)
 
 
 def _cross_check(spec: SweepSpec) -> list[str]:
