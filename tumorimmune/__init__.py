@@ -4,16 +4,57 @@ Public API::
 
     import tumorimmune as ti
     ds = ti.simulate(ti.model.Kuznetsov1994(), {"E": 3.2e5, "T": 5e6}, t)
+
+Subpackages and functions are imported on first use (``ti.calibrate``, ``ti.simulate``, …), so
+``import tumorimmune`` and the command line's ``--help`` start without JAX, xarray or plotly.
 """
 
-from . import calibrate as calibrate
-from . import model as model
-from . import solvers as solvers
-from ._simulate import simulate as simulate
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__ as __version__
-from .model import Kuznetsov1994 as Kuznetsov1994
-from .model import Regimen as Regimen
-from .model import TumorImmunePD1 as TumorImmunePD1
+
+if TYPE_CHECKING:
+    from . import calibrate as calibrate
+    from . import model as model
+    from . import reports as reports
+    from . import solvers as solvers
+    from . import sweeps as sweeps
+    from ._simulate import simulate as simulate
+    from .model import Kuznetsov1994 as Kuznetsov1994
+    from .model import Regimen as Regimen
+    from .model import TumorImmunePD1 as TumorImmunePD1
+
+#: Lazily imported attributes: name -> (module, attribute or None for the module itself).
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "calibrate": (".calibrate", None),
+    "model": (".model", None),
+    "reports": (".reports", None),
+    "solvers": (".solvers", None),
+    "sweeps": (".sweeps", None),
+    "simulate": ("._simulate", "simulate"),
+    "Kuznetsov1994": (".model", "Kuznetsov1994"),
+    "Regimen": (".model", "Regimen"),
+    "TumorImmunePD1": (".model", "TumorImmunePD1"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'tumorimmune' has no attribute {name!r}") from None
+    mod = importlib.import_module(module, __name__)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "Kuznetsov1994",

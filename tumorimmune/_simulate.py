@@ -63,6 +63,10 @@ def prepare_batch(model: Model, y0: Mapping[str, ArrayLike]) -> tuple[Model, np.
             raise ValueError(f"y0[{k!r}] must be finite and >= 0 (cells/mg); got {bad_v!r}")
     shapes = {f"y0[{k!r}]": v.shape for k, v in values.items()}
     shapes.update({k: np.shape(v) for k, v in model.parameters().items()})
+    empty = [k for k, s in shapes.items() if s == (0,)]
+    if empty:
+        what = empty[0] if empty[0].startswith("y0[") else f"parameter {empty[0]!r}"
+        raise ValueError(f"{what} is an empty array; give at least one patient")
     n = _common_length(shapes)
     batched = dataclasses.replace(
         model,  # type: ignore[type-var]
@@ -157,7 +161,7 @@ def simulate(
     y0: Mapping[str, ArrayLike],
     t: Float[ArrayLike, " n_t"],
     *,
-    regimen: Regimen | None = None,
+    regimen: Regimen | str | None = None,
     rtol: float | None = None,
     atol: float | None = None,
     dtype: Literal["float32", "float64"] = "float64",
@@ -172,7 +176,8 @@ def simulate(
         y0: initial state by name, e.g. ``{"E": 3.2e5, "T": 5e6}`` (cells); scalars or arrays of
             length N. Drug amounts ``A1``, ``A2`` (mg) default to 0.
         t: output times in days, strictly increasing, ``t[0] >= 0`` is the initial time.
-        regimen: dosing regimen (PD-1 model only). At a dose day the reported value is pre-dose.
+        regimen: dosing regimen (PD-1 model only), or a preset name such as
+            ``"pembrolizumab_200mg_q3w"``. At a dose day the reported value is pre-dose.
             Sets the model's clearance clock ``t_dose0`` to ``regimen.start_day``. A mg/kg
             regimen doses ``dose × model.weight``; build the model with
             ``TumorImmunePD1.with_drug(drug, weight=w)`` so that its PK follows the weight too.
@@ -197,6 +202,15 @@ def simulate(
         ValueError: unknown or missing states, invalid parameters, times, dtype or regimen.
     """
     _check_dtype(dtype)
+    if isinstance(regimen, str):
+        from .model import get_regimen
+
+        regimen = get_regimen(regimen)  # raises, listing the presets
+    elif regimen is not None and not isinstance(regimen, Regimen):
+        raise TypeError(
+            f"regimen must be a tumorimmune Regimen, a preset name or None; "
+            f"got {type(regimen).__name__}"
+        )
     ts = validate_times(t)
     rt, at = DEFAULT_TOLERANCES[dtype]
     rtol = rt if rtol is None else float(rtol)

@@ -58,6 +58,9 @@ def test_fit_writes_estimates_and_report(tmp_path):
         ],
     )
     assert res.exit_code == 0, res.output
+    assert "fitted 4 patients (per-patient): 4 ok;" in res.output
+    assert "Warning" not in res.output and "Consolidated metadata" not in res.output
+    assert all(f"p{i:02d}" in res.output for i in range(4))  # the estimates table
     est = pd.read_csv(out / "estimates.csv").pivot(
         index="patient", columns="param", values="estimate"
     )
@@ -65,5 +68,9 @@ def test_fit_writes_estimates_and_report(tmp_path):
     np.testing.assert_allclose(est["n"].values, n, rtol=1e-3)
     html = (out / "report.html").read_text()
     assert "plotly" in html.lower() and len(html) > 1_000_000  # plotly.js inlined
+    # the estimates table with intervals, and sizes in the table's unit (mm³)
+    assert "<th>a [95% CI]</th>" in html and "<th>n [95% CI]</th>" in html
+    assert html.count('<td class="flag">') == 0 and html.count("<td>ok</td>") == 4
+    assert "tumor volume (mm" in html and "tumor cells" not in html  # y axis in mm³
     ds = xr.open_zarr(out / "fit.zarr")
     np.testing.assert_allclose(ds["estimate"].sel(param="a").values, a, rtol=1e-3)

@@ -76,7 +76,7 @@ def test_run_writes_store_prints_summary_and_protects_results(tmp_path):
         row = next(line for line in res.output.splitlines() if arm in line)
         assert " 12 " in row
         orr = 100 * float(ds["orr"].values[i])
-        assert re.search(rf"{orr:.1f}%", row), row
+        assert re.search(rf" {orr:.1f} \(", row), row
     assert np.all(ds["status"].values == 0)
     res = runner.invoke(app, ["run", str(spec_path), "--out", str(out), "--no-report"])
     assert res.exit_code == 2 and "--overwrite" in res.output

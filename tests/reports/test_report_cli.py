@@ -39,3 +39,18 @@ def test_report_command_missing_store(tmp_path):
     res = CliRunner().invoke(app, ["report", str(tmp_path / "nope.zarr")])
     assert res.exit_code == 2
     assert "no sweep store" in res.output
+
+
+@pytest.mark.filterwarnings("ignore:The data type .* does not have a Zarr V3 specification")
+def test_report_out_directory_and_unwritable(results, tmp_path):
+    store = _store(results, tmp_path / "results.zarr")
+    target = tmp_path / "reports"
+    target.mkdir()
+    res = CliRunner().invoke(app, ["report", str(store), "-o", str(target)])
+    assert res.exit_code == 0, res.output
+    assert (target / "report.html").is_file()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = CliRunner().invoke(app, ["report", str(store), "-o", str(blocker / "r.html")])
+    assert res.exit_code == 2 and res.output.startswith("error: ")
+    assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output

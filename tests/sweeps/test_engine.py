@@ -143,7 +143,8 @@ def test_results_do_not_depend_on_chunk_size(tiny):
 
 
 def test_failed_patients_are_flagged_not_fatal(tiny):
-    spec = validate_spec(tiny(max_steps=3))
+    # max_steps < 100 is refused by validation (it fails every patient): bypass it here
+    spec = validate_spec(tiny()).model_copy(update={"max_steps": 3})
     block = Engine.create(spec).run_block(0, 4)
     assert np.all(block["status"] != 0)
     assert np.all(block["best_response"] == -1)

@@ -189,7 +189,7 @@ def test_lesion_count_variability_and_axis(tiny):
     d["variability"]["n_lesions"] = {"dist": "lognormal", "cv": 0.3}
     assert 'use dist = "discrete"' in _error(d)
     d["variability"]["n_lesions"] = {"dist": "discrete", "values": [2, 7]}
-    assert _error(d) == "variability.n_lesions: value 7.0 is not an integer in 1..5"
+    assert "variability.n_lesions: value 7.0 is not an integer in 1..5" in _error(d)
     d["variability"]["n_lesions"] = {"dist": "discrete", "values": [1, 2], "weights": [1]}
     assert "'weights' needs one weight per value (2); got 1" in _error(d)
     d["variability"]["n_lesions"] = {"dist": "discrete", "values": [1, 2], "weights": [0, 0]}

@@ -3,7 +3,8 @@
 Tidy table, one row per measurement, columns:
 
 =============  ==========================================================================
-``patient``    patient id (any hashable; kept as a string)
+``patient``    patient id, read as text: ``01`` and ``1`` (or ``7`` and ``7.0``) are
+               different patients
 ``day``        day of the measurement (float; the patient's first row is the baseline)
 ``value``      tumor size, >= 0, in ``unit``
 ``unit``       ``"cells"``, ``"mm3"`` (volume) or ``"mm"`` (sum of diameters); may instead
@@ -125,19 +126,14 @@ class TumorData:
 
     def to_frame(self) -> pd.DataFrame:
         """The measurements as a tidy table (``patient``, ``day``, ``cells``)."""
-        rows = []
-        for i, pid in enumerate(self.patients):
-            m = self.mask[i]
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "patient": pid,
-                        "day": self.t[i, m] + self.baseline_day[i],
-                        "cells": self.cells[i, m],
-                    }
-                )
-            )
-        return pd.concat(rows, ignore_index=True)
+        rows = np.nonzero(self.mask)[0]  # row-major, the order of t[mask]
+        return pd.DataFrame(
+            {
+                "patient": self.patients[rows],
+                "day": self.t[self.mask] + self.baseline_day[rows],
+                "cells": self.cells[self.mask],
+            }
+        )
 
 
 def _read(table: str | Path | pd.DataFrame, what: str) -> pd.DataFrame:
@@ -149,7 +145,7 @@ def _read(table: str | Path | pd.DataFrame, what: str) -> pd.DataFrame:
     if path.suffix.lower() in (".parquet", ".pq"):
         return pd.read_parquet(path)
     if path.suffix.lower() in (".csv", ".txt"):
-        return pd.read_csv(path)
+        return pd.read_csv(path, dtype={"patient": str})  # ids are text: "01" != "1"
     raise ValueError(f"{what} file {str(path)!r}: use .csv or .parquet")
 
 
@@ -160,6 +156,30 @@ def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
             f"{what} is missing column {missing[0]!r}; required: {columns}, "
             f"found: {list(df.columns)}"
         )
+
+
+def _patient_ids(df: pd.DataFrame, what: str) -> pd.Series:
+    """The ``patient`` column as text (``1`` and ``01`` stay apart); missing ids are refused."""
+    col = pd.Series(df["patient"])
+    missing = col.isna().to_numpy()
+    if np.any(missing):
+        i = int(np.flatnonzero(missing)[0])
+        raise ValueError(f"{what} column 'patient' is empty in row {i}; every row needs an id")
+    return col.astype(str)
+
+
+def _groups(ids: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Group rows by patient in one pass (linear, not one scan per patient).
+
+    Returns ``(codes, uniques, order, starts)``: each row's patient index (order of first
+    appearance), the ids, the rows sorted by patient (stable: file order within a patient)
+    and where each patient's rows begin in ``order`` (length P + 1).
+    """
+    codes, uniques = pd.factorize(ids, sort=False)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=len(uniques))
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    return codes, np.asarray(uniques, dtype=object), order, starts
 
 
 def _numeric(df: pd.DataFrame, column: str, what: str) -> np.ndarray:
@@ -207,7 +227,7 @@ def load_measurements(
     _require(df, ["patient", "day", "value"] + ([] if unit is not None else ["unit"]), "table")
     if len(df) == 0:
         raise ValueError("measurement table has no rows")
-    df["patient"] = df["patient"].astype(str)
+    df["patient"] = _patient_ids(df, "table")
     day = _numeric(df, "day", "table")
     value = _numeric(df, "value", "table")
     if np.any(value < 0):
@@ -224,14 +244,25 @@ def load_measurements(
         raise ValueError(f"table column 'unit' mixes units {sorted(units)}; use one unit")
     (u,) = units
     cells = to_cells(value, u, cells_per_cm3=cells_per_cm3, n_lesions=n_lesions)
-
-    ids = list(dict.fromkeys(df["patient"]))  # order of first appearance
-    groups = {pid: np.flatnonzero(df["patient"].to_numpy() == pid) for pid in ids}
     if min_obs < 1:
         raise ValueError(f"min_obs must be >= 1; got {min_obs!r}")
-    lengths = []
-    for pid, rows in groups.items():
-        d = day[rows]
+
+    codes, ids, order, starts = _groups(pd.Series(df["patient"]))
+    P = len(ids)
+    counts = np.diff(starts)
+    d_sorted = day[order]
+    c_sorted = codes[order]
+    step = np.diff(d_sorted)
+    same = c_sorted[1:] == c_sorted[:-1]
+    bad_step = same & (step <= 0)
+    bad_count = counts < min_obs
+    flagged = bad_count.copy()
+    flagged[c_sorted[1:][bad_step]] = True  # a duplicated or unsorted day
+    problem = np.flatnonzero(flagged)
+    if problem.size:  # report the first patient (order of appearance) with a problem
+        i = int(problem[0])
+        pid = ids[i]
+        d = d_sorted[starts[i] : starts[i + 1]]
         diff = np.diff(d)
         if np.any(diff == 0):
             j = int(np.flatnonzero(diff == 0)[0])
@@ -242,33 +273,27 @@ def load_measurements(
                 f"patient {pid!r}: days must be sorted increasingly; day {float(d[j])!r} is "
                 f"followed by {float(d[j + 1])!r}"
             )
-        if len(rows) < min_obs:
-            raise ValueError(
-                f"patient {pid!r} has {len(rows)} measurement(s); at least {min_obs} needed"
-            )
-        lengths.append(len(rows))
+        raise ValueError(
+            f"patient {pid!r} has {int(counts[i])} measurement(s); at least {min_obs} needed"
+        )
 
-    P, M = len(ids), max(lengths)
-    t = np.zeros((P, M))
-    y = np.ones((P, M))
+    M = int(counts.max())
+    base = d_sorted[starts[:-1]]
+    last = starts[1:] - 1
+    pos = np.arange(len(order)) - starts[c_sorted]  # index of each row within its patient
+    t = np.repeat((d_sorted[last] - base)[:, None], M, axis=1)  # padding repeats the last
+    y = np.repeat(cells[order][last][:, None], M, axis=1)
     mask = np.zeros((P, M), dtype=bool)
-    base = np.zeros(P)
-    for i, pid in enumerate(ids):
-        rows = groups[pid]
-        k = len(rows)
-        base[i] = day[rows[0]]
-        t[i, :k] = day[rows] - base[i]
-        t[i, k:] = t[i, k - 1]
-        y[i, :k] = cells[rows]
-        y[i, k:] = cells[rows[-1]]
-        mask[i, :k] = True
+    t[c_sorted, pos] = d_sorted - base[c_sorted]
+    y[c_sorted, pos] = cells[order]
+    mask[c_sorted, pos] = True
 
-    dose_days: list[np.ndarray] = [np.zeros(0) for _ in ids]
-    dose_mg: list[np.ndarray] = [np.zeros(0) for _ in ids]
+    dose_days: list[np.ndarray] = [np.zeros(0) for _ in range(P)]
+    dose_mg: list[np.ndarray] = [np.zeros(0) for _ in range(P)]
     if doses is not None:
         dd = _read(doses, "dosing table")
         _require(dd, ["patient", "day", "dose_mg"], "dosing table")
-        dd["patient"] = dd["patient"].astype(str)
+        dd["patient"] = _patient_ids(dd, "dosing table")
         dday = _numeric(dd, "day", "dosing table")
         amount = _numeric(dd, "dose_mg", "dosing table")
         if np.any(amount <= 0):
@@ -277,10 +302,11 @@ def load_measurements(
                 f"dosing table column 'dose_mg' must be > 0; row {i} has {float(amount[i])!r}"
             )
         index = {pid: i for i, pid in enumerate(ids)}
-        for pid in dict.fromkeys(dd["patient"]):
+        _, dids, dorder, dstarts = _groups(pd.Series(dd["patient"]))
+        for g, pid in enumerate(dids):
             if pid not in index:
                 raise ValueError(f"dosing table has patient {pid!r} with no measurements")
-            rows = np.flatnonzero(dd["patient"].to_numpy() == pid)
+            rows = dorder[dstarts[g] : dstarts[g + 1]]
             i = index[pid]
             days_rel = dday[rows] - base[i]
             if np.any(np.diff(days_rel) <= 0):
@@ -296,7 +322,7 @@ def load_measurements(
             dose_days[i] = days_rel
             dose_mg[i] = amount[rows]
     return TumorData(
-        patients=np.asarray(ids, dtype=object),
+        patients=ids,
         baseline_day=base,
         t=t,
         cells=y,

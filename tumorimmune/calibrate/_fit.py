@@ -44,6 +44,15 @@ from ._transform import dlogparam_dx, to_param, to_unconstrained
 INITIAL_STATES: tuple[str, ...] = ("T0", "E0")
 _Z95 = 1.959963984540054
 _LOG_2PI = math.log(2.0 * math.pi)
+#: An estimate within this fraction of the log-range of its bounds is flagged "at a bound".
+AT_BOUND_FRACTION = 0.01
+#: A 95 % interval covering this fraction of the log-range of the bounds: not identifiable.
+UNIDENTIFIABLE_FRACTION = 0.9
+#: Hessians with a larger condition number are treated as singular (not identifiable).
+MAX_CONDITION = 1e12
+#: Residual SD above which a fit is flagged poor: log residuals (lognormal noise; 1 = a
+#: factor e) or relative residuals (proportional noise).
+POOR_FIT_SD = {"lognormal": 1.0, "proportional": 0.5}
 
 
 class _Problem(eqx.Module):
@@ -225,11 +234,24 @@ class FitResult:
         """Long table: one row per patient × parameter (estimate, 95 % CI, SE of log)."""
         ds = self.dataset
         df = (
-            ds[["estimate", "ci_lo", "ci_hi", "se_log"]]
+            ds[["estimate", "ci_lo", "ci_hi", "se_log", "at_bound", "identifiable"]]
             .to_dataframe()
             .reset_index()
             .merge(
-                ds[["sigma", "residual_sd", "aic", "nll", "n_obs", "converged"]]
+                ds[
+                    [
+                        "sigma",
+                        "residual_sd",
+                        "aic",
+                        "nll",
+                        "n_obs",
+                        "converged",
+                        "poor_fit",
+                        "above_capacity",
+                        "fit_ok",
+                        "flags",
+                    ]
+                ]
                 .to_dataframe()
                 .reset_index(),
                 on="patient",
@@ -339,6 +361,10 @@ def fit_patients(
         ``residual_sd`` (SD of log residuals or of relative residuals), ``n_obs``, ``n_iter``,
         ``grad_norm``, ``converged``, ``hessian_ok`` (Hessian positive definite), and the
         data: ``obs_day``, ``observed``, ``fitted`` (patient, obs) in days and cells.
+        Diagnostics: ``at_bound`` and ``identifiable`` (patient, param); ``hessian_condition``,
+        ``poor_fit``, ``above_capacity`` (a measurement above the model's carrying capacity
+        ``1/b``, attribute ``capacity_cells``), ``fit_ok`` (converged and none of these) and
+        ``flags`` (the reasons, text) per patient.
     """
     free = tuple(free)
     shared = tuple(shared)
@@ -698,6 +724,93 @@ def _package(
         E0=pb.E0,
         tumorimmune_version=__version__,
     )
+    if "joint" in info:
+        cond = np.full(P, _condition(info["joint"][0]))
+    else:  # the structural parameters' block (x-space: scaled to the bounds)
+        cond = np.array([_condition(h[:nf, :nf]) for h in np.asarray(hess)])
+    return _diagnose(ds, pb, cond)
+
+
+def _condition(H: np.ndarray) -> float:
+    H = 0.5 * (np.asarray(H) + np.asarray(H).T)
+    if not np.all(np.isfinite(H)):
+        return math.inf
+    w = np.abs(np.linalg.eigvalsh(H))
+    return float(w.max() / w.min()) if w.min() > 0 else math.inf
+
+
+def _capacity(ds: xr.Dataset, model: Model) -> np.ndarray:
+    """Carrying capacity ``1/b`` (cells) per patient, from the fitted ``b`` when it is free."""
+    P = ds.sizes["patient"]
+    if "b" in ds["param"].values:
+        b = ds["estimate"].sel(param="b").values
+    elif "b" in model.parameter_names():
+        b = np.full(P, float(np.asarray(model.b)))  # type: ignore[attr-defined]
+    else:  # pragma: no cover - every model here has a logistic b
+        return np.full(P, np.inf)
+    with np.errstate(divide="ignore"):
+        return 1.0 / b
+
+
+def _diagnose(ds: xr.Dataset, pb: _Problem, cond: np.ndarray) -> xr.Dataset:
+    """Flag estimates at a bound, non-identifiable parameters, poor fits and data above the
+    model's carrying capacity; ``fit_ok`` only when none applies and the optimiser converged."""
+    log_lo, log_hi = np.log(pb.lo), np.log(pb.hi)
+    span = log_hi - log_lo
+    frac = (np.log(ds["estimate"].values) - log_lo) / span
+    at_bound = (frac < AT_BOUND_FRACTION) | (frac > 1.0 - AT_BOUND_FRACTION)
+    width = (np.log(ds["ci_hi"].values) - np.log(ds["ci_lo"].values)) / span
+    singular = ~ds["hessian_ok"].values | ~(cond < MAX_CONDITION)
+    identifiable = ~(~np.isfinite(width) | (width >= UNIDENTIFIABLE_FRACTION) | singular[:, None])
+    poor = ~(ds["residual_sd"].values <= POOR_FIT_SD[pb.noise])
+    capacity = _capacity(ds, pb.model)
+    above = np.nanmax(ds["observed"].values, axis=1) > capacity
+    converged = ds["converged"].values
+    params = [str(p) for p in ds["param"].values]
+    unit = str(ds.attrs.get("unit", "cells"))
+    size = [""] * len(capacity)
+    if unit != "cells":  # the capacity in the data's own unit, e.g. " (9.85 mm)"
+        from ._figure import cells_to_unit
+
+        density = float(ds.attrs.get("cells_per_cm3", 1e9))
+        size = [
+            f" ({float(cells_to_unit(c, unit, cells_per_cm3=density)):.3g} {unit})"
+            for c in capacity
+        ]
+    flags = []
+    for i in range(ds.sizes["patient"]):
+        why = []
+        if not converged[i]:
+            why.append("not converged")
+        if at_bound[i].any():
+            hit = ", ".join(p for p, b in zip(params, at_bound[i], strict=True) if b)
+            why.append(f"at a bound: {hit}")
+        if not identifiable[i].all():
+            bad = ", ".join(p for p, ok in zip(params, identifiable[i], strict=True) if not ok)
+            why.append(f"not identifiable: {bad}")
+        if poor[i]:
+            why.append(f"poor fit (residual SD {ds['residual_sd'].values[i]:.2g})")
+        if above[i]:
+            why.append(f"data above the carrying capacity 1/b = {capacity[i]:.3g} cells{size[i]}")
+        flags.append("; ".join(why))
+    pdims = ("patient", "param")
+    ds["at_bound"] = (pdims, at_bound)
+    ds["identifiable"] = (pdims, identifiable)
+    ds["hessian_condition"] = ("patient", cond)
+    ds["poor_fit"] = ("patient", poor)
+    ds["above_capacity"] = ("patient", above)
+    ds["fit_ok"] = ("patient", np.array([not f for f in flags]))
+    ds["flags"] = ("patient", np.array(flags, dtype=object))
+    ds["at_bound"].attrs["description"] = (
+        f"estimate within {AT_BOUND_FRACTION:g} of the log-range of its bounds"
+    )
+    ds["identifiable"].attrs["description"] = (
+        f"Hessian non-singular (condition < {MAX_CONDITION:g}) and 95 % interval narrower than "
+        f"{UNIDENTIFIABLE_FRACTION:g} of the log-range of the bounds"
+    )
+    ds["poor_fit"].attrs["description"] = f"residual SD > {POOR_FIT_SD[pb.noise]:g}"
+    ds["above_capacity"].attrs["description"] = "a measurement above 1/b cells"
+    ds.attrs["capacity_cells"] = float(np.nanmin(capacity))
     return ds
 
 

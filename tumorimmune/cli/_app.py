@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import typer
+from typer.core import TyperCommand
 
 from .._version import __version__
+
+
+class Command(TyperCommand):
+    """A subcommand whose usage line reads ``SPEC``, not typer's ``{spec}`` for a required
+    argument (metavars are set upper-case by each argument)."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
 
 app = typer.Typer(
     name="tumorimmune",
@@ -12,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no '<bool>' type column, no rich import for --help
 )
 
 

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import typer
 
-from ._app import app
+from ._app import Command, app
+
+#: Most patients listed in the terminal (all are in OUT/estimates.csv).
+MAX_ROWS = 20
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
@@ -23,32 +26,58 @@ def _names(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
-@app.command()
+@app.command(cls=Command)
 def fit(
-    data: Path = typer.Argument(..., help="Tidy table (.csv/.parquet): patient, day, value, unit."),
-    model: str = typer.Option("Kuznetsov1994", help="Kuznetsov1994 or TumorImmunePD1."),
-    free: str = typer.Option(..., help="Comma-separated free parameters, e.g. 'a,n' (or T0, E0)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
-    shared: str = typer.Option("", help="Comma-separated free parameters shared by all patients."),
+    data: Path = typer.Argument(
+        ..., metavar="TABLE", help="Tidy table (.csv/.parquet): patient, day, value, unit."
+    ),
+    model: str = typer.Option(
+        "Kuznetsov1994", metavar="NAME", help="Kuznetsov1994 or TumorImmunePD1."
+    ),
+    free: str = typer.Option(
+        ..., metavar="NAMES", help="Comma-separated free parameters, e.g. 'a,n' (or T0, E0)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Output directory."),
+    shared: str = typer.Option(
+        "", metavar="NAMES", help="Comma-separated free parameters shared by all patients."
+    ),
     bounds: list[str] = typer.Option(
-        [], "--bounds", "-b", help="NAME=LO:HI in model units (repeatable); default value ÷/× 10."
+        [],
+        "--bounds",
+        "-b",
+        metavar="NAME=LO:HI",
+        help="Bounds in model units (repeatable); default value ÷/× 10.",
     ),
     param: list[str] = typer.Option(
-        [], "--param", "-p", help="Fixed parameter override NAME=VALUE (repeatable)."
+        [], "--param", "-p", metavar="NAME=VALUE", help="Fixed parameter override (repeatable)."
     ),
-    unit: str | None = typer.Option(None, help="Unit of every row (cells, mm3, mm)."),
-    doses: Path | None = typer.Option(None, help="Dosing table: patient, day, dose_mg."),
-    regimen: str | None = typer.Option(None, help="Regimen preset from baseline (PD-1 model)."),
-    noise: str = typer.Option("lognormal", help="lognormal or proportional."),
-    sigma: float | None = typer.Option(None, help="Fixed noise SD (default: estimated)."),
-    method: str = typer.Option("lbfgs", help="lbfgs or adam."),
-    starts: int = typer.Option(4, help="Starts per problem."),
-    seed: int = typer.Option(0, help="Seed of the random starts."),
-    max_iter: int = typer.Option(200, help="Iteration limit."),
-    E0: float = typer.Option(3.2e5, "--E0", help="Baseline effector cells (if not free)."),
-    cells_per_cm3: float = typer.Option(1e9, help="Cell density for volume conversion."),
+    unit: str | None = typer.Option(
+        None, metavar="UNIT", help="Unit of every row (cells, mm3, mm)."
+    ),
+    doses: Path | None = typer.Option(
+        None, metavar="TABLE", help="Dosing table: patient, day, dose_mg."
+    ),
+    regimen: str | None = typer.Option(
+        None, metavar="NAME", help="Regimen preset from baseline (PD-1 model)."
+    ),
+    noise: str = typer.Option("lognormal", metavar="MODEL", help="lognormal or proportional."),
+    sigma: float | None = typer.Option(
+        None, metavar="SD", help="Fixed noise SD (default: estimated)."
+    ),
+    method: str = typer.Option("lbfgs", metavar="NAME", help="lbfgs or adam."),
+    starts: int = typer.Option(4, metavar="N", help="Starts per problem."),
+    seed: int = typer.Option(0, metavar="INT", help="Seed of the random starts."),
+    max_iter: int = typer.Option(200, metavar="N", help="Iteration limit."),
+    E0: float = typer.Option(
+        3.2e5, "--E0", metavar="CELLS", help="Baseline effector cells (if not free)."
+    ),
+    cells_per_cm3: float = typer.Option(
+        1e9, metavar="CELLS", help="Cell density for volume conversion."
+    ),
     n_lesions: int = typer.Option(
-        3, help="Equal target lesions summed in a diameter ('mm') value (assumption)."
+        3,
+        metavar="N",
+        help="Equal target lesions summed in a diameter ('mm') value (assumption).",
     ),
 ) -> None:
     """Fit free parameters per patient (or jointly with --shared); write estimates and a report.
@@ -61,6 +90,12 @@ def fit(
     from ..model import get_drug, get_model, get_regimen
 
     try:
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {str(out)!r} is a file; give a directory")
+        try:  # before the (long) fit: an unwritable --out fails now, not after it
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"--out {str(out)!r}: cannot create ({err.strerror})") from None
         cls = get_model(model)
         reg = get_regimen(regimen) if regimen else None
         if reg is not None and hasattr(cls, "with_drug"):
@@ -73,7 +108,10 @@ def fit(
             if ":" not in v:
                 raise ValueError(f"--bounds expects NAME=LO:HI; got {k}={v!r}")
             lo, hi = v.split(":", 1)
-            bnds[k] = (float(lo), float(hi))
+            try:
+                bnds[k] = (float(lo), float(hi))
+            except ValueError:
+                raise ValueError(f"--bounds {k}: {v!r} is not LO:HI numbers") from None
         tab = load_measurements(
             data, unit=unit, doses=doses, cells_per_cm3=cells_per_cm3, n_lesions=n_lesions
         )
@@ -95,13 +133,113 @@ def fit(
     except ValueError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from err
+    try:
+        _write(res, out, write_fit_report)
+    except OSError as err:
+        typer.secho(
+            f"error: cannot write {err.filename or out}: {err.strerror or err}",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1) from err
+    ds = res.dataset
+    _print_estimates(ds)
+    n = ds.sizes["patient"]
+    ok = int(ds["fit_ok"].sum())
+    counts = {
+        "not converged": int((~ds["converged"]).sum()),
+        "at a bound": int(ds["at_bound"].any("param").sum()),
+        "not identifiable": int((~ds["identifiable"]).any("param").sum()),
+        "poor fit": int(ds["poor_fit"].sum()),
+        "data above the carrying capacity": int(ds["above_capacity"].sum()),
+    }
+    flagged = ", ".join(f"{k}: {v}" for k, v in counts.items() if v)
+    typer.echo(
+        f"fitted {n} patient{'s' if n != 1 else ''} ({ds.attrs['mode']}): {ok} ok"
+        + (f", {n - ok} flagged ({flagged})" if n - ok else "")
+        + f"; AIC {ds.attrs['aic']:.2f}, {ds.attrs['wall_time_s']:.1f} s"
+    )
+    if counts["data above the carrying capacity"]:
+        cap = float(ds.attrs["capacity_cells"])
+        typer.echo(
+            f"note: measurements exceed the model's carrying capacity 1/b = {cap:.3g} cells "
+            f"({_size(cap, ds)}); the model cannot reach them — set --param b=... or free b"
+        )
+    typer.echo(f"wrote {out}/estimates.csv, fit.zarr, report.html")
+
+
+def _size(cells: float, ds) -> str:
+    """A cell count in the table's unit (e.g. '9.8 mm')."""
+    from ..calibrate._figure import cells_to_unit
+
+    unit = str(ds.attrs.get("unit", "cells"))
+    if unit == "cells":
+        return f"{cells:.3g} cells"
+    value = float(cells_to_unit(cells, unit, cells_per_cm3=float(ds.attrs["cells_per_cm3"])))
+    return f"{value:.3g} {unit}"
+
+
+def _short_status(ds, i: int, params: list[str]) -> str:
+    """A compact form of ``ds.flags[i]`` for the terminal table."""
+    out = []
+    if not bool(ds["converged"].values[i]):
+        out.append("not converged")
+    bound = [p for j, p in enumerate(params) if bool(ds["at_bound"].values[i, j])]
+    if bound:
+        out.append(f"bound {','.join(bound)}")
+    unident = [p for j, p in enumerate(params) if not bool(ds["identifiable"].values[i, j])]
+    if unident:
+        out.append(f"unident. {','.join(unident)}")
+    if bool(ds["poor_fit"].values[i]):
+        out.append("poor")
+    if bool(ds["above_capacity"].values[i]):
+        out.append("> K")
+    return "; ".join(out) or "ok"
+
+
+def _write(res, out: Path, write_report) -> None:
+    import warnings
+
     out.mkdir(parents=True, exist_ok=True)
     res.table().to_csv(out / "estimates.csv", index=False)
-    res.dataset.to_zarr(out / "fit.zarr", mode="w")
-    write_fit_report(res, out / "report.html")
-    ds = res.dataset
-    typer.echo(
-        f"fitted {ds.sizes['patient']} patient(s) ({ds.attrs['mode']}): "
-        f"{int(ds['converged'].sum())} converged, AIC {ds.attrs['aic']:.2f}, "
-        f"{ds.attrs['wall_time_s']:.1f} s; wrote {out}/estimates.csv, fit.zarr, report.html"
+    with warnings.catch_warnings():
+        # text coordinates (patient ids) and consolidated metadata: zarr v3 notes, not errors
+        warnings.filterwarnings("ignore", message=".*Zarr V3 specification", module="zarr")
+        warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
+        res.dataset.to_zarr(out / "fit.zarr", mode="w")
+    write_report(res, out / "report.html")
+
+
+def _print_estimates(ds) -> None:
+    """Per-patient estimates with 95 % intervals and flags (the first MAX_ROWS patients)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    params = [str(p) for p in ds["param"].values]
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="estimate [95% CI], model units; *: at a bound; flags: bound = estimate at a "
+        "bound, unident. = not identifiable, poor = residual SD too large, > K = data above "
+        "the carrying capacity",
     )
+    table.add_column("patient", overflow="fold")
+    for p in params:
+        table.add_column(p, justify="right", no_wrap=True)
+    table.add_column("res. SD", justify="right")
+    table.add_column("status", min_width=16, ratio=1)
+    n = ds.sizes["patient"]
+    for i in range(min(n, MAX_ROWS)):
+        cells = []
+        for j in range(len(params)):
+            e, lo, hi = (float(ds[k].values[i, j]) for k in ("estimate", "ci_lo", "ci_hi"))
+            mark = "*" if bool(ds["at_bound"].values[i, j]) else ""
+            cells.append(f"{e:.3g}{mark}\n[{lo:.2g}, {hi:.2g}]")
+        status = _short_status(ds, i, params)
+        table.add_row(
+            str(ds["patient"].values[i]), *cells, f"{ds['residual_sd'].values[i]:.2g}", status
+        )
+    if n > MAX_ROWS:
+        table.add_row(f"… {n - MAX_ROWS} more in estimates.csv", *[""] * (len(params) + 2))
+    Console().print(table)

@@ -6,31 +6,48 @@ from pathlib import Path
 
 import typer
 
-from ._app import app
+from ._app import Command, app
 
 
-@app.command()
+@app.command(cls=Command)
 def report(
-    results: Path = typer.Argument(..., help="Sweep results store (results.zarr)."),
+    results: Path = typer.Argument(
+        ..., metavar="STORE", help="Sweep results store (results.zarr)."
+    ),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Output HTML file; default report.html next to the store."
+        None,
+        "--out",
+        "-o",
+        metavar="FILE",
+        help="Output HTML file (a directory: DIR/report.html); default report.html next to "
+        "the store.",
     ),
-    title: str | None = typer.Option(None, "--title", help="Page title."),
+    title: str | None = typer.Option(None, "--title", metavar="TEXT", help="Page title."),
     max_points: int = typer.Option(
-        5000, "--max-points", help="Most waterfall bars per arm (larger cohorts are sampled)."
+        5000,
+        "--max-points",
+        metavar="N",
+        help="Most waterfall bars per arm (larger cohorts are sampled).",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the spider plot's patient sample."),
+    seed: int = typer.Option(
+        0, "--seed", metavar="INT", help="Seed of the spider plot's patient sample."
+    ),
 ) -> None:
     """Write one offline HTML file (plotly.js inlined) with every figure of a sweep."""
     from ..reports import write_report
     from ..sweeps import load
 
     target = out if out is not None else results.parent / "report.html"
+    if target.is_dir():
+        target = target / "report.html"
     try:
         ds = load(results, lazy=True)
         path = write_report(ds, target, title=title, max_points=max_points, seed=seed)
-    except (ValueError, FileNotFoundError) as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+    except (ValueError, OSError) as err:
+        msg = str(err)
+        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError) and err.strerror:
+            msg = f"cannot write {err.filename or target}: {err.strerror}"
+        typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from err
     size_mb = path.stat().st_size / 1e6
     typer.echo(f"report: {path} ({size_mb:.1f} MB)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app
+from ._app import Command, app
 
 
 def default_spec_path() -> Path:
@@ -18,26 +18,38 @@ def default_spec_path() -> Path:
 
 
 def _fail(err: Exception) -> typer.Exit:
-    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+    if isinstance(err, OSError) and err.strerror:
+        where = f" {err.filename}" if err.filename else ""
+        msg = f"cannot access{where}: {err.strerror}"
+    else:
+        msg = str(err)
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
     return typer.Exit(2)
 
 
-@app.command()
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
+
+
+@app.command(cls=Command)
 def validate(
-    spec: Path = typer.Argument(..., help="Sweep specification (TOML).", exists=False),
+    spec: Path = typer.Argument(..., metavar="SPEC", help="Sweep specification (TOML)."),
 ) -> None:
-    """Check a sweep specification without running it."""
-    from ..sweeps import load_spec
+    """Check a sweep specification without running it (sizes included: what `run` would
+    refuse, `validate` refuses)."""
+    from ..sweeps import load_spec, spec_warnings
 
     try:
         s = load_spec(spec)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:
         raise _fail(err) from err
     grid = " × ".join(f"{k}[{n}]" for k, n in zip(s.axes, s.grid_shape(), strict=True)) or "none"
+    _warn(spec_warnings(s))
     typer.echo(
-        f"ok: {s.name!r}: {s.model}, {s.n_patients} patients (grid {grid}, cohort "
-        f"{s.sampling.cohort_size}/cell), {len(s.arms)} arms, {s.follow_up_days:g} days, "
-        f"{s.precision}"
+        f"ok: {s.name!r}: {s.model}, {_plural(s.n_patients, 'patient')} (grid {grid}, cohort "
+        f"{s.sampling.cohort_size}/cell), {_plural(len(s.arms), 'arm')}, "
+        f"{s.follow_up_days:g} days, {s.precision}"
     )
     if s.sensitivity is not None:
         sens = s.sensitivity
@@ -48,20 +60,37 @@ def validate(
 
 
 def _fmt_pct(x: float, lo: float, hi: float) -> str:
-    return "—" if math.isnan(x) else f"{100 * x:.1f}% ({100 * lo:.1f}–{100 * hi:.1f})"
+    return "—" if math.isnan(x) else f"{100 * x:.1f} ({100 * lo:.1f}–{100 * hi:.1f})"
 
 
 def _fmt_days(x: float) -> str:
-    return "not reached" if math.isnan(x) else f"{x:.0f} d ({x / 30.4375:.1f} mo)"
+    return "NR" if math.isnan(x) else f"{x:.0f}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def summary_table(ds) -> object:
-    """A rich table of the per-arm summary (N, ORR, DCR, median PFS)."""
+    """A rich table of the per-arm summary (N, ORR, DCR, median PFS); fits 80 columns (arm
+    names wrap inside their column, numbers never break)."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"{ds.attrs.get('model', '')}: per-arm summary")
-    for col in ("arm", "N", "failed", "ORR (95% CI)", "DCR (95% CI)", "median PFS"):
-        table.add_column(col, justify="left" if col == "arm" else "right")
+    failed = [int(x) for x in ds["n_failed"].values]
+    cols = ["arm", "N", *(["failed"] if any(failed) else []), "ORR % (95% CI)", "DCR % (95% CI)"]
+    table = Table(
+        title=f"{ds.attrs.get('model', '')}: per-arm summary",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="ORR, DCR: % of patients (95% Wilson CI); mPFS: median progression-free "
+        "survival, days (NR: not reached)",
+    )
+    for col in [*cols, "mPFS"]:
+        if col == "arm":
+            table.add_column(col, justify="left", ratio=1, min_width=8, overflow="fold")
+        else:
+            table.add_column(col, justify="right", no_wrap=True)
     for i, arm in enumerate(ds["arm"].values):
 
         def g(k: str, i: int = i) -> float:
@@ -70,7 +99,7 @@ def summary_table(ds) -> object:
         table.add_row(
             str(arm),
             str(int(g("n"))),
-            str(int(g("n_failed"))),
+            *([str(failed[i])] if any(failed) else []),
             _fmt_pct(g("orr"), g("orr_lo"), g("orr_hi")),
             _fmt_pct(g("dcr"), g("dcr_lo"), g("dcr_hi")),
             _fmt_days(g("median_pfs_days")),
@@ -93,16 +122,21 @@ def _finished_without_report(store: Path, html: Path) -> bool:
     return b"</html>" not in text or html.stat().st_mtime < (store / "zarr.json").stat().st_mtime
 
 
-@app.command()
+@app.command(cls=Command)
 def run(
     spec: Path | None = typer.Argument(
         None,
+        metavar="SPEC",
         help="Sweep specification (TOML). Default: the embedded virtual trial "
         "(examples/pd1_virtual_trial.toml: 10,000 patients, untreated / pembrolizumab / "
         "nivolumab, one year).",
     ),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Output directory (writes DIR/results.zarr, DIR/report.html)."
+        None,
+        "--out",
+        "-o",
+        metavar="DIR",
+        help="Output directory (writes DIR/results.zarr, DIR/report.html).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished store."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write DIR/report.html."),
@@ -118,7 +152,7 @@ def run(
         TimeRemainingColumn,
     )
 
-    from ..sweeps import load_spec, run_sweep
+    from ..sweeps import load_spec, run_sweep, spec_warnings
 
     console = Console()
     if spec is None:
@@ -126,8 +160,9 @@ def run(
         console.print(f"[dim]no SPEC given: running the embedded default {spec.name}[/]")
     try:
         s = load_spec(spec)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:
         raise _fail(err) from err
+    _warn(spec_warnings(s))
     if out is None:
         path = Path(s.output)  # relative to the working directory
         out_dir = path.parent
@@ -135,10 +170,12 @@ def run(
         out_dir = out
         path = out / "results.zarr"
     console.print(
-        f"[bold]{s.name}[/]: {s.n_patients} patients × {len(s.arms)} arms, {s.precision}, → {path}"
+        f"[bold]{s.name}[/]: {_plural(s.n_patients, 'patient')} × {_plural(len(s.arms), 'arm')}, "
+        f"{s.precision}, → {path}"
     )
     start_done: list[int] = []
-    with Progress(
+    # the bar starts with the first progress report: a refused run prints no empty bar
+    bar = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -147,45 +184,51 @@ def run(
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
-    ) as bar:
-        task = bar.add_task("starting", total=s.n_patients, rate="")
-        phases = {
-            "compiling": "compiling (first chunk)",
-            "solving": "patients",
-            "finalizing": "trajectories, summaries",
-        }
+    )
+    task = bar.add_task("starting", total=s.n_patients, rate="")
+    phases = {
+        "compiling": "compiling (first chunk)",
+        "solving": "patients",
+        "finalizing": "trajectories, summaries",
+    }
 
-        def phase(name: str) -> None:
-            bar.update(task, description=phases.get(name, name))
+    def phase(name: str) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, description=phases.get(name, name))
 
-        def progress(done: int, total: int, seconds: float) -> None:
-            if not start_done:
-                start_done.append(done)
-            new = done - start_done[0]
-            rate = f"{new / seconds:,.0f} patients/s" if seconds > 0 and new else ""
-            bar.update(task, completed=done, total=total, rate=rate)
+    def progress(done: int, total: int, seconds: float) -> None:
+        if not start_done:
+            start_done.append(done)
+        if not bar.live.is_started:
+            bar.start()
+        new = done - start_done[0]
+        rate = f"{new / seconds:,.0f} patients/s" if seconds > 0 and new else ""
+        bar.update(task, completed=done, total=total, rate=rate)
 
-        runner = run_sweep
-        if s.sensitivity is not None:  # design points instead of a cohort, then the indices
-            from ..sensitivity import run_sensitivity as runner
-        try:
-            if runner is run_sweep:
-                ds = run_sweep(s, output=path, overwrite=overwrite, progress=progress, phase=phase)
-            else:
-                ds = runner(s, output=path, overwrite=overwrite, progress=progress)
-        except FileExistsError as err:
-            bar.stop()
-            html = out_dir / "report.html"
-            shown: Exception = err
-            if report and _finished_without_report(path, html):
-                shown = FileExistsError(
-                    f"{path} holds a finished sweep but {html} is missing or incomplete (the "
-                    f"run stopped while writing it); write it with: tumorimmune report {path} "
-                    f"-o {html}  (or pass --overwrite to recompute everything)"
-                )
-            raise _fail(shown) from err
-        except (ValueError, OSError) as err:
-            raise _fail(err) from err
+    runner = run_sweep
+    if s.sensitivity is not None:  # design points instead of a cohort, then the indices
+        from ..sensitivity import run_sensitivity as runner
+    try:
+        if runner is run_sweep:
+            ds = run_sweep(s, output=path, overwrite=overwrite, progress=progress, phase=phase)
+        else:
+            ds = runner(s, output=path, overwrite=overwrite, progress=progress)
+    except FileExistsError as err:
+        bar.stop()
+        html = out_dir / "report.html"
+        shown: Exception = err
+        if report and _finished_without_report(path, html):
+            shown = FileExistsError(
+                f"{path} holds a finished sweep but {html} is missing or incomplete (the "
+                f"run stopped while writing it); write it with: tumorimmune report {path} "
+                f"-o {html}  (or pass --overwrite to recompute everything)"
+            )
+        raise _fail(shown) from err
+    except (ValueError, OSError) as err:  # PermissionError, a locked store, ...
+        raise _fail(err) from err
+    finally:
+        bar.stop()
     assert ds is not None
     console.print(summary_table(ds))
     console.print(

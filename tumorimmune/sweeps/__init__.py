@@ -37,6 +37,7 @@ from ._spec import AxisSpec as AxisSpec
 from ._spec import DistSpec as DistSpec
 from ._spec import SweepSpec as SweepSpec
 from ._spec import load_spec as load_spec
+from ._spec import spec_warnings as spec_warnings
 from ._spec import validate_spec as validate_spec
 from ._store import SweepStore as SweepStore
 from ._store import load as load
@@ -73,6 +74,7 @@ __all__ = [
     "pfs",
     "run_sweep",
     "scan_responses",
+    "spec_warnings",
     "sum_of_diameters_mm",
     "tumor_cells",
     "validate_spec",

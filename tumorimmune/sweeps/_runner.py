@@ -18,7 +18,7 @@ import xarray as xr
 from .._version import __version__
 from ._endpoints import evaluate_targets
 from ._engine import Engine
-from ._spec import SweepSpec, validate_spec
+from ._spec import SweepSpec, spec_warnings, validate_spec
 from ._store import SweepStore, load
 from ._summary import arm_summary, cell_summary
 
@@ -90,6 +90,7 @@ def run_sweep(
         "versions": json.dumps(versions),
         "threads": os.cpu_count() or 1,
         "tumorimmune_version": __version__,
+        "warnings": json.dumps(spec_warnings(spec)),  # settings allowed but questionable
     }
     resume_keys = {
         "backend": engine.backend,

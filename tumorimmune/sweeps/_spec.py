@@ -42,10 +42,17 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from ._metrics import DEFAULT_DETECTION_LIMIT_MM, DEFAULT_N_LESIONS
 from ._sensitivity_spec import SensitivitySpec
@@ -65,8 +72,29 @@ PK_FIELDS: tuple[str, ...] = ("CL", "V1", "Q", "V2", "CL_emax", "CL_T50", "CL_ga
 PK_ETAS: tuple[str, ...] = ("eta_CL", "eta_V1", "eta_Q", "eta_V2", "eta_CL_emax")
 
 
+#: Most scan days of a patient (``follow_up_days / scan_interval_days``).
+MAX_SCANS = 10_000
+#: Most output times of a stored trajectory (``follow_up_days / trajectory_step_days``).
+MAX_TRAJECTORY_TIMES = 100_000
+#: Most values of one grid axis.
+MAX_AXIS_VALUES = 100_000
+#: Largest relative / absolute solver tolerance (states in cells and mg).
+MAX_RTOL = 0.1
+MAX_ATOL = 1.0
+#: Fewest solver steps per patient (fewer fail every patient).
+MIN_MAX_STEPS = 100
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no string -> number or bool -> number coercion ("32", true); no inf/nan
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _as_tuple(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+_Range = Annotated[tuple[float, float, int], BeforeValidator(_as_tuple)]
 
 
 class AxisSpec(_Strict):
@@ -74,8 +102,8 @@ class AxisSpec(_Strict):
     ``logspace = [start, stop, num]`` (start and stop are values, not exponents)."""
 
     values: list[float] | None = None
-    linspace: tuple[float, float, int] | None = None
-    logspace: tuple[float, float, int] | None = None
+    linspace: _Range | None = None
+    logspace: _Range | None = None
 
     @model_validator(mode="after")
     def _one(self) -> AxisSpec:
@@ -94,9 +122,25 @@ class AxisSpec(_Strict):
             if v is not None:
                 if v[2] < 1:
                     raise ValueError(f"'{key}' num must be >= 1; got {v[2]}")
+                if v[2] > MAX_AXIS_VALUES:
+                    raise ValueError(f"'{key}' num must be <= {MAX_AXIS_VALUES}; got {v[2]}")
+                if v[2] > 1 and v[0] == v[1]:
+                    raise ValueError(
+                        f"'{key}' has start = stop = {v[0]!r} with num = {v[2]}: a zero-width "
+                        "axis of identical values; give num = 1 or different start and stop"
+                    )
                 if key == "logspace" and not (v[0] > 0 and v[1] > 0):
                     raise ValueError(f"'logspace' start and stop must be > 0; got {list(v)}")
         return self
+
+    @property
+    def size(self) -> int:
+        """Number of values (without computing them)."""
+        if self.values is not None:
+            return len(self.values)
+        v = self.linspace if self.linspace is not None else self.logspace
+        assert v is not None
+        return int(v[2])
 
     def grid(self) -> np.ndarray:
         """The axis values, float64."""
@@ -242,6 +286,14 @@ class ArmSpec(_Strict):
             bad = [k for k in explicit if k not in ("n_doses", "start_day")]
             if bad:
                 raise ValueError(f"give either 'regimen' or explicit {bad}, not both")
+            from ..model import get_regimen
+
+            preset = get_regimen(self.regimen).drug
+            if self.drug is not None and preset is not None and self.drug.lower() != preset:
+                raise ValueError(
+                    f"drug {self.drug!r} does not match regimen {self.regimen!r} (a {preset} "
+                    f"regimen); drop 'drug' or choose a {self.drug.lower()} regimen"
+                )
         elif explicit:
             if self.dose is None or self.interval is None:
                 raise ValueError(
@@ -473,9 +525,9 @@ class SweepSpec(_Strict):
     backend: str = "auto"
     n_trajectories: int = Field(16, ge=0, description="patients with stored dense trajectories")
     trajectory_step_days: float = Field(1.0, gt=0)
-    rtol: float | None = Field(None, gt=0)
-    atol: float | None = Field(None, gt=0)
-    max_steps: int = Field(100_000, ge=1)
+    rtol: float | None = Field(None, gt=0, le=MAX_RTOL)
+    atol: float | None = Field(None, gt=0, le=MAX_ATOL, description="cells / mg")
+    max_steps: int = Field(100_000, ge=MIN_MAX_STEPS)
 
     # ------------------------------------------------------------------ derived
     def model_class(self) -> Any:
@@ -488,7 +540,7 @@ class SweepSpec(_Strict):
         return {k: v.grid() for k, v in self.axes.items()}
 
     def grid_shape(self) -> tuple[int, ...]:
-        return tuple(len(v) for v in self.axis_values().values())
+        return tuple(v.size for v in self.axes.values())
 
     @property
     def n_cells(self) -> int:
@@ -533,117 +585,184 @@ class SweepSpec(_Strict):
         return _dump_toml(self.model_dump(mode="json", exclude_none=True))
 
 
-def _cross_check(spec: SweepSpec) -> None:
-    """Checks that need the model: parameter names, bounds, drugs, backend."""
+def _num(x: Any) -> str:
+    """A number as the user wrote it: no NumPy reprs (``np.float64(-1.0)`` -> ``-1.0``)."""
+    return f"{float(x):.12g}" if isinstance(x, float | np.floating) else str(x)
+
+
+def _cross_check(spec: SweepSpec) -> list[str]:
+    """Checks that need the model (parameter names, bounds, drugs, backend) and the sizes.
+
+    Returns every problem found, one line each (empty when the spec is fine).
+    """
     from ..model import get_model
 
+    errors: list[str] = []
     try:
         cls = get_model(spec.model)
-    except ValueError as err:
-        raise ValueError(
+    except ValueError:
+        return [
             f"model: unknown model {spec.model!r}; allowed: ['Kuznetsov1994', 'TumorImmunePD1']"
-        ) from err
+        ]
     names = [p for p in cls.parameter_names() if p not in PK_FIELDS]
     allowed = sorted(names)
+    known: dict[str, set[str]] = {}
     for section in ("parameters", "axes", "variability"):
+        known[section] = set()
         for key in getattr(spec, section):
             if key in (*INITIAL_NAMES, *READOUT_NAMES) and section != "parameters":
+                known[section].add(key)
                 continue
             if key in PK_FIELDS and key in cls.parameter_names():
-                raise ValueError(
+                errors.append(
                     f"{section}.{key}: PK parameters come from the arm's drug "
                     f"(tumorimmune.model.get_drug); use [pk] variability = true instead"
                 )
-            if key in READOUT_NAMES:
-                raise ValueError(
+            elif key in READOUT_NAMES:
+                errors.append(
                     f"{section}.{key}: {key!r} is a read-out setting, not a model parameter; "
                     "set it under [response] (or vary it in [axes] / [variability])"
                 )
-            if key not in names:
+            elif key not in names:
                 extra = [*INITIAL_NAMES, *READOUT_NAMES] if section != "parameters" else []
-                raise ValueError(
+                errors.append(
                     f"{section}.{key}: unknown parameter {key!r} of {cls.__name__}; "
                     f"allowed: {allowed + extra}"
                 )
-    base = cls()
-    try:
-        base = base.replace(**spec.parameters)
-        base.validate()
-    except ValueError as err:
-        raise ValueError(f"parameters: {err}") from None
+            else:
+                known[section].add(key)
+    good = {k: v for k, v in spec.parameters.items() if k in known["parameters"]}
     bounds = dict(getattr(cls, "parameter_bounds", {}))
+    for key, value in good.items():  # one line per bad value (not only the first)
+        lo, hi = bounds.get(key, (0.0, math.inf))
+        if not lo <= value <= hi:
+            errors.append(
+                f"parameters.{key}: {_num(value)} is outside the bounds [{_num(lo)}, {_num(hi)}]"
+            )
+    if not any(e.startswith("parameters.") for e in errors):
+        try:
+            cls().replace(**good).validate()
+        except ValueError as err:
+            errors.append(f"parameters: {err}")
     bounds.update({"E0": (0.0, math.inf), "T0": (0.0, math.inf)})
     bounds["n_lesions"] = (1.0, float(MAX_LESIONS))
-    _check_lesion_counts(spec)
+    try:
+        _check_lesion_counts(spec)
+    except ValueError as err:
+        errors.append(str(err))
     for key, axis in spec.axes.items():
+        if key not in known["axes"]:
+            continue
         vals = axis.grid()
         lo, hi = bounds.get(key, (0.0, math.inf))
         bad = vals[~np.isfinite(vals) | (vals < lo) | (vals > hi)]
         if bad.size:
-            raise ValueError(f"axes.{key}: value {bad[0]!r} outside the bounds [{lo}, {hi}]")
+            errors.append(
+                f"axes.{key}: value {_num(bad[0])} outside the bounds [{_num(lo)}, {_num(hi)}]"
+            )
     for key, dist in spec.variability.items():
+        if key not in known["variability"]:
+            continue
         lo, hi = bounds.get(key, (0.0, math.inf))
         slo, shi = dist.support(0.0)
         if slo < lo or shi > hi:
-            raise ValueError(
-                f"variability.{key}: {dist.dist} can give values in [{slo}, {shi}], outside the "
-                f"bounds [{lo}, {hi}] of {key!r}; set 'low'/'high' inside the bounds"
+            errors.append(
+                f"variability.{key}: {dist.dist} can give values in [{_num(slo)}, {_num(shi)}], "
+                f"outside the bounds [{_num(lo)}, {_num(hi)}] of {key!r}; set 'low'/'high' "
+                "inside the bounds"
+            )
+        if key in spec.axes and (
+            dist.dist in ("uniform", "loguniform")
+            or dist.median is not None
+            or dist.mean is not None
+        ):
+            center = "low/high" if dist.median is None and dist.mean is None else "its center"
+            errors.append(
+                f"variability.{key}: {key!r} is also a grid axis (axes.{key}) but the "
+                f"distribution's {center} does not depend on the axis value, so the axis would "
+                "be ignored; drop one of them, or use a lognormal/normal without median/mean "
+                "(centered on each grid value)"
             )
     seen: set[str] = set()
     for i, arm in enumerate(spec.arms):
         if arm.name in seen:
-            raise ValueError(f"arms[{i}].name: duplicate arm name {arm.name!r}")
+            errors.append(f"arms[{i}].name: duplicate arm name {arm.name!r}")
         seen.add(arm.name)
         if not arm.is_control and getattr(cls, "dosing_state", None) is None:
-            raise ValueError(
+            errors.append(
                 f"arms[{i}] ({arm.name!r}): {cls.__name__} has no drug; only control arms "
                 "(no 'regimen'/'dose') are allowed; use model = 'TumorImmunePD1'"
             )
+        reg = arm.regimen_obj()
+        if reg is not None and reg.start_day >= spec.follow_up_days:
+            errors.append(
+                f"arms[{i}].start_day: the first dose (day {_num(reg.start_day)}) is not before "
+                f"the end of follow-up (follow_up_days = {_num(spec.follow_up_days)}); the arm "
+                "would equal an untreated one"
+            )
     if spec.population is not None:
-        pop = spec.population.table()
+        try:
+            pop = spec.population.table()
+        except ValueError as err:
+            errors.append(str(err))
+            pop = {}
         for key in pop:
             where = [sec for sec in ("axes", "variability") if key in getattr(spec, sec)]
             if where:
-                raise ValueError(
+                errors.append(
                     f"population: column {key!r} is also given in [{where[0]}]; a parameter "
                     "comes from one source only"
                 )
             if key not in names and key not in INITIAL_NAMES:
-                raise ValueError(
+                errors.append(
                     f"population: column {key!r} is not a parameter of {cls.__name__}; "
                     f"use population.columns to choose from {sorted(pop)}"
                 )
     if spec.scan_days is not None:
         s = np.asarray(spec.scan_days, dtype=float)
         if s.size == 0 or np.any(~np.isfinite(s)) or np.any(s <= 0) or np.any(np.diff(s) <= 0):
-            raise ValueError(
+            errors.append(
                 f"scan_days: must be finite days > 0 in strictly increasing order; got {list(s)}"
             )
-        if s[0] > spec.follow_up_days:
-            raise ValueError(
+        elif s[0] > spec.follow_up_days:
+            errors.append(
                 f"scan_days: first scan {s[0]:g} is after follow_up_days {spec.follow_up_days:g}"
             )
     arm_names = {a.name for a in spec.arms}
+    try:
+        columns = spec.varying()
+    except ValueError:  # an unreadable population, reported above
+        columns = []
     for i, t in enumerate(spec.targets):
         if t.arm not in arm_names:
-            raise ValueError(f"targets[{i}].arm: no arm named {t.arm!r}; arms: {sorted(arm_names)}")
+            errors.append(f"targets[{i}].arm: no arm named {t.arm!r}; arms: {sorted(arm_names)}")
         if t.subgroup is not None:
             col = parse_subgroup(t.subgroup)[0]
-            if col not in spec.varying():
-                raise ValueError(
+            if col not in columns:
+                errors.append(
                     f"targets[{i}].subgroup: {col!r} is not a per-patient column; "
-                    f"columns: {spec.varying()}"
+                    f"columns: {columns}"
                 )
     if spec.scan_days is None and spec.scan_interval_days > spec.follow_up_days:
-        raise ValueError(
-            f"scan_interval_days: {spec.scan_interval_days} exceeds follow_up_days "
-            f"{spec.follow_up_days}; no on-study scan"
+        errors.append(
+            f"scan_interval_days: {_num(spec.scan_interval_days)} exceeds follow_up_days "
+            f"{_num(spec.follow_up_days)}; no on-study scan"
         )
     from ._backends import get_backend
 
-    get_backend(spec.backend)  # raises, naming the allowed backends
-    if spec.sensitivity is not None:
-        spec.sensitivity.check(spec)
+    try:
+        get_backend(spec.backend)
+    except ValueError as err:
+        msg = str(err)
+        errors.append(msg if msg.startswith("backend") else f"backend: {msg}")
+    if spec.sensitivity is not None and not errors:
+        try:
+            spec.sensitivity.check(spec)
+        except ValueError as err:
+            errors.append(str(err))
+    if not errors:
+        errors += _size_errors(spec, memory_limit_bytes())
+    return errors
 
 
 def _check_lesion_counts(spec: SweepSpec) -> None:
@@ -667,6 +786,158 @@ def _check_lesion_counts(spec: SweepSpec) -> None:
             raise ValueError(
                 f"variability.n_lesions: value {bad[0]!r} is not an integer in 1..{MAX_LESIONS}"
             )
+
+
+def memory_limit_bytes() -> int:
+    """Memory a sweep may plan to use: 3/4 of this machine's physical memory (bytes)."""
+    import os
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        total = 16 * 2**30
+    return int(0.75 * total)
+
+
+def _gib(n: float) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n / 2**10:.1f} KiB"
+
+
+def memory_estimate(spec: SweepSpec) -> dict[str, int]:
+    """Rough peak host memory (bytes) of the stages of a sweep, for refusing absurd sizes.
+
+    Keys: ``chunk`` (one chunk solved in every arm: solver output, read-outs),
+    ``cohort`` (one grid cell's sampled patient table), ``trajectories`` (the dense
+    trajectories of ``n_trajectories`` patients) and ``summary`` (per-patient arrays of every
+    arm read back at the end).
+    """
+    n_arms = len(spec.arms)
+    n_states = 4 if "pd1" in spec.model.lower() else 2
+    n_t = len(spec.scan_schedule()) + 1
+    n_cols = len(spec.varying()) + 1
+    # ys float64 (solver output, host copy, tumor copy) + 3 read-outs per scan + scalars
+    per_patient = n_arms * (3 * n_t * n_states * 8 + 3 * n_t * 8 + 64) + n_cols * 8
+    n_traj_t = math.floor(spec.follow_up_days / spec.trajectory_step_days) + 2
+    n_traj = max(min(spec.n_trajectories, spec.n_patients), 16)
+    return {
+        "chunk": max(spec.chunk_size, 16) * per_patient,
+        "cohort": 4 * spec.sampling.cohort_size * n_cols * 8,
+        "trajectories": 3 * n_arms * n_traj * n_traj_t * (n_states + 2) * 8
+        if spec.n_trajectories
+        else 0,
+        "summary": spec.n_patients * (n_arms * 26 + 16),
+    }
+
+
+def _size_errors(spec: SweepSpec, limit: int) -> list[str]:
+    """Sizes that cannot run on this machine, one line each naming the key and the limit."""
+    errors: list[str] = []
+    n_scans = (
+        spec.follow_up_days / spec.scan_interval_days
+        if spec.scan_days is None
+        else len(spec.scan_days)
+    )
+    n_traj = spec.follow_up_days / spec.trajectory_step_days
+    too_long = spec.n_trajectories and n_traj > MAX_TRAJECTORY_TIMES
+    if n_scans > MAX_SCANS and too_long:
+        return [
+            f"follow_up_days: {_num(spec.follow_up_days)} days give {n_scans:.3g} scans and "
+            f"{n_traj:.3g} trajectory times; at most {MAX_SCANS} scans "
+            f"(scan_interval_days) and {MAX_TRAJECTORY_TIMES} times (trajectory_step_days)"
+        ]
+    if n_scans > MAX_SCANS:
+        errors.append(
+            f"scan_interval_days: {_num(spec.scan_interval_days)} gives {n_scans:.3g} scans over "
+            f"follow_up_days = {_num(spec.follow_up_days)}; at most {MAX_SCANS} scans"
+        )
+    if too_long:
+        errors.append(
+            f"trajectory_step_days: {_num(spec.trajectory_step_days)} gives {n_traj:.3g} "
+            f"trajectory times over follow_up_days = {_num(spec.follow_up_days)}; at most "
+            f"{MAX_TRAJECTORY_TIMES} (or n_trajectories = 0)"
+        )
+    if errors:
+        return errors
+    need = memory_estimate(spec)
+    lim = _gib(limit)
+    per = need["chunk"] / max(spec.chunk_size, 16)
+    if need["chunk"] > limit:
+        errors.append(
+            f"chunk_size: a chunk of {spec.chunk_size} patients needs about "
+            f"{_gib(need['chunk'])} of memory, more than the {lim} this machine allows; "
+            f"use chunk_size <= {max(int(limit // per), 1)}"
+        )
+    if need["cohort"] > limit:
+        errors.append(
+            f"sampling.cohort_size: {spec.sampling.cohort_size} patients per grid cell need "
+            f"about {_gib(need['cohort'])} of memory, more than the {lim} this machine allows"
+        )
+    if need["trajectories"] > limit:
+        errors.append(
+            f"n_trajectories: {spec.n_trajectories} trajectories of {n_traj:.0f} days need about "
+            f"{_gib(need['trajectories'])} of memory, more than the {lim} this machine allows; "
+            "store fewer or raise trajectory_step_days"
+        )
+    if need["summary"] > limit and need["cohort"] <= limit:
+        per_n = need["summary"] / spec.n_patients
+        key = "axes" if spec.n_cells > spec.sampling.cohort_size else "sampling.cohort_size"
+        errors.append(
+            f"{key}: {spec.n_patients} patients ({spec.n_cells} grid cells × "
+            f"cohort {spec.sampling.cohort_size}) need about {_gib(need['summary'])} of memory "
+            f"for the summaries, more than the {lim} this machine allows; at most "
+            f"{int(limit // per_n)} patients"
+        )
+    return errors
+
+
+def spec_warnings(spec: SweepSpec) -> list[str]:
+    """Settings that are allowed but probably not meant, one line each naming the key.
+
+    ``tumorimmune validate`` and ``run`` print them; a run stores them in the results'
+    ``warnings`` attribute (JSON list).
+    """
+    from .._simulate import DEFAULT_TOLERANCES
+
+    out: list[str] = []
+    rt0, at0 = DEFAULT_TOLERANCES[spec.precision]
+    eps = float(np.finfo(spec.precision).eps)
+    if spec.rtol is not None and spec.rtol > 1e-3:
+        out.append(
+            f"rtol: {_num(spec.rtol)} is loose (default {_num(rt0)} for {spec.precision}); "
+            "responses near the RECIST thresholds may be misclassified"
+        )
+    if spec.rtol is not None and spec.rtol < 10 * eps:
+        out.append(
+            f"rtol: {_num(spec.rtol)} is below what {spec.precision} resolves ({_num(10 * eps)}); "
+            f"expect failed solves (max_steps) — use precision = 'float64' or rtol >= {_num(rt0)}"
+        )
+    if spec.atol is not None and spec.atol > 1e-2:
+        out.append(
+            f"atol: {_num(spec.atol)} is loose (default {_num(at0)}); small antibody amounts and "
+            "tumors near extinction are not resolved"
+        )
+    if spec.max_steps < 1000:
+        out.append(
+            f"max_steps: {spec.max_steps} may be too few for {_num(spec.follow_up_days)} days; "
+            "patients that need more are marked failed"
+        )
+    n = spec.n_patients
+    if spec.n_trajectories > n:
+        out.append(
+            f"n_trajectories: {spec.n_trajectories} exceeds the {n} patients; all are stored"
+        )
+    last_scan = float(spec.scan_schedule()[-1])
+    for i, arm in enumerate(spec.arms):
+        reg = arm.regimen_obj()
+        if reg is not None and last_scan <= reg.start_day < spec.follow_up_days:
+            out.append(
+                f"arms[{i}].start_day: day {_num(reg.start_day)} is after the last scan (day "
+                f"{_num(last_scan)}); the arm's responses equal an untreated arm's"
+            )
+    return out
 
 
 def _unwrap(tp: Any) -> Any:
@@ -738,27 +1009,74 @@ def _explain_one(e: Any) -> str:
     return f"{where}: {msg} (got {got!r})"
 
 
-def _explain(err: ValidationError) -> str:
-    """Every structural problem of the spec at once, one line each."""
-    lines = list(dict.fromkeys(_explain_one(e) for e in err.errors()))
+def _join(lines: list[str]) -> str:
+    """Every problem of the spec at once, one line each."""
+    lines = list(dict.fromkeys(lines))
     if len(lines) == 1:
         return lines[0]
     return f"{len(lines)} problems in the spec:\n" + "\n".join(f"  {x}" for x in lines)
 
 
+def _drop(data: Any, loc: tuple[Any, ...]) -> None:
+    """Remove the value at ``loc``: an invalid arm becomes a placeholder control arm, any
+    other invalid value is deleted (a list value as a whole) so that its default applies."""
+    if len(loc) >= 2 and loc[0] == "arms" and isinstance(loc[1], int):
+        arms = data.get("arms")
+        if isinstance(arms, list) and 0 <= loc[1] < len(arms):
+            arms[loc[1]] = {"name": f"\x00invalid arm {loc[1]}"}
+        return
+    node = data
+    for i, key in enumerate(loc):
+        if not isinstance(node, dict) or key not in node:
+            return
+        if i == len(loc) - 1 or not isinstance(node[key], dict):
+            del node[key]
+            return
+        node = node[key]
+
+
+def _salvage(data: dict[str, Any], err: ValidationError) -> SweepSpec | None:
+    """The spec without its structurally invalid values (for checking the rest)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for _ in range(5):
+        for e in err.errors():
+            loc = tuple(x for x in e["loc"] if x not in ("function-after",))
+            # a model-level error (e.g. an arm's cross-field check) drops the whole entry
+            _drop(data, loc if e["type"] != "missing" else loc[:-1])
+        if not data.get("arms"):
+            data["arms"] = [{"name": "\x00placeholder"}]
+        try:
+            return SweepSpec.model_validate(data)
+        except ValidationError as again:
+            err = again
+    return None
+
+
 def validate_spec(data: dict[str, Any] | SweepSpec) -> SweepSpec:
     """Validate a spec given as a mapping (parsed TOML) or re-check a :class:`SweepSpec`.
 
+    Every problem is reported at once: structural ones (types, unknown keys) and those that
+    need the model (parameter bounds, drugs, sizes against this machine's memory).
+
     Raises:
-        ValueError: one message naming the offending key, its value and the allowed values.
+        ValueError: one line per problem, naming the offending key, its value and the
+            allowed values.
     """
     if isinstance(data, SweepSpec):
         data = data.model_dump(mode="json", exclude_none=True)
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:
-        raise ValueError(_explain(err)) from None
-    _cross_check(spec)
+        lines = [_explain_one(e) for e in err.errors()]
+        rest = _salvage(data, err) if isinstance(data, dict) else None
+        if rest is not None:
+            lines += [x for x in _cross_check(rest) if "\x00" not in x]
+        raise ValueError(_join(lines)) from None
+    errors = _cross_check(spec)
+    if errors:
+        raise ValueError(_join(errors))
     return spec
 
 
@@ -766,10 +1084,18 @@ def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a TOML sweep specification.
 
     Raises:
-        ValueError: invalid TOML or spec (message names the key); FileNotFoundError.
+        ValueError: invalid TOML or spec (message names the key), a directory or an
+            unreadable file; FileNotFoundError.
     """
     path = Path(path)
-    text = path.read_text()
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a directory; give the path of a TOML spec file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text (UTF-8) file; give a TOML spec") from None
+    except PermissionError as err:
+        raise ValueError(f"{path}: cannot read ({err.strerror})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
