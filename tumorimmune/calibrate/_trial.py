@@ -368,7 +368,7 @@ def load_population(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
 
 def calibrate_population(
     *,
-    n_candidates: int = 2**15,
+    n_candidates: int = 2**18,
     seed: int = 2015,
     endpoints: Sequence[Endpoint] = KEYNOTE006_Q3W_ENDPOINTS,
     regimen: Regimen = KEYNOTE006_Q3W_REGIMEN,

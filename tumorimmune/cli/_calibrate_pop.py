@@ -15,7 +15,7 @@ def calibrate_population_cmd(
         Path("keynote006_vpop.npz"), "--out", "-o", help="Output .npz (population table + meta)."
     ),
     n_candidates: int = typer.Option(
-        2**17, "--n-candidates", min=64, help="Sobol' candidates (a power of 2 keeps balance)."
+        2**18, "--n-candidates", min=64, help="Sobol' candidates (a power of 2 keeps balance)."
     ),
     seed: int = typer.Option(2015, "--seed", min=0, help="Seed of the candidates and selection."),
 ) -> None:
