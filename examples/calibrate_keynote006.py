@@ -39,7 +39,7 @@ Caveats (read before quoting any number):
   * Responses are unconfirmed (no confirmation scan), as in many in-silico trials.
   * The only target is the ORR: PFS, response durability and the PD-L1 distribution of
     the trial population are not matched; many populations reproduce the same ORR.
-  * PD-1 blockade effect sizes (eps_n, eps_m, EC50) are project assumptions (science.md §2).
+  * PD-1 blockade effect sizes (eps_n, eps_m, EC50) are project assumptions (docs/science.md §2).
 """
 
 

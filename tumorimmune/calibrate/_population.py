@@ -92,7 +92,7 @@ class ClinicalTarget:
 
 
 #: KEYNOTE-006, pembrolizumab 10 mg/kg q2w, melanoma: ORR 33.7 % (94/279); Robert et al. 2015,
-#: N Engl J Med 372:2521 (science.md §5).
+#: N Engl J Med 372:2521 (docs/science.md §5).
 KEYNOTE006_Q2W = ClinicalTarget(
     "KEYNOTE-006 pembrolizumab 10 mg/kg q2w (melanoma)",
     0.337,

@@ -51,9 +51,10 @@ from ..sweeps._metrics import (
     sum_of_diameters_mm,
 )
 
-#: KEYNOTE-006 imaging: week 12, then every 6 weeks to week 48, then every 12 weeks
-#: (Robert et al. 2015 protocol; Robert et al., J Clin Oncol 35 suppl. 9504, 2017).
-KEYNOTE006_SCAN_DAYS: tuple[float, ...] = (0.0, 84, 126, 168, 210, 252, 294, 336, 420)
+#: KEYNOTE-006 imaging in the first year: week 12, then every 6 weeks to week 48 (then every 12
+#: weeks; Robert et al., J Clin Oncol 35 suppl. 9504, 2017). Scans after the follow-up are not
+#: read (the default trial's follow-up is one year).
+KEYNOTE006_SCAN_DAYS: tuple[float, ...] = (0.0, 84, 126, 168, 210, 252, 294, 336)
 
 _KN006 = "Robert et al. 2015, N Engl J Med 372:2521 (KEYNOTE-006)"
 _MONTH = 365.25 / 12
@@ -390,6 +391,7 @@ def calibrate_population(
     """
     clock = _time.perf_counter()
     say = print if progress else (lambda *a, **k: None)
+    scan_days = tuple(float(d) for d in scan_days if d <= follow_up)  # what the trial reads
     cand = plausible_candidates(
         n_candidates, seed=seed, ranges=ranges, n_lesions=n_lesions, cells_per_cm3=cells_per_cm3
     )

@@ -2,7 +2,7 @@
 
 Reference: V. A. Kuznetsov, I. A. Makalkin, M. A. Taylor, A. S. Perelson, "Nonlinear dynamics of
 immunogenic tumors: parameter estimation and global bifurcation analysis", Bull. Math. Biol.
-56:295–321 (1994); BioModels BIOMD0000000762. Values: ``shared/science.md`` §1.
+56:295–321 (1994); BioModels BIOMD0000000762. Values: ``docs/science.md`` §1.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class Kuznetsov1994(Model):
         """Nondimensional parameters (σ, ρ, η, μ, δ, α, β) with scales E0, T0 (cells).
 
         Time scale τ = n·T0·t. With the defaults: σ=0.1181, ρ=1.131, η=20.19, μ=0.00311,
-        δ=0.3743, α=1.636, β=2e-3 (science.md §1).
+        δ=0.3743, α=1.636, β=2e-3 (docs/science.md §1).
         """
         k = jnp.asarray(self.n) * T0
         return {

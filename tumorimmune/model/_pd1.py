@@ -1,6 +1,6 @@
-"""Kuznetsov (1994) plus anti-PD-1 blockade — this project's model (science.md §2, §3).
+"""Kuznetsov (1994) plus anti-PD-1 blockade — this project's model (docs/science.md §2, §3).
 
-**Assumption** (stated in science.md §2): the published per-encounter rates ``n`` (kill) and
+**Assumption** (stated in docs/science.md §2): the published per-encounter rates ``n`` (kill) and
 ``m`` (effector inactivation) already include PD-1 engagement by tumor PD-L1; blockade relieves
 it in proportion to the receptor occupancy ``RO`` and (partly) the patient's PD-L1 expression
 ``L``::

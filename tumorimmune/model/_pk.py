@@ -211,7 +211,7 @@ PEMBROLIZUMAB = Drug(
         CovariateEffect("egfr", "CL", "power", 0.135, 88.47),
         CovariateEffect("female", "CL", "linear", -0.152, 0.0),
         CovariateEffect("nsclc", "CL", "linear", 0.145, 0.0),
-        CovariateEffect("ecog", "CL", "linear", -0.0739, 0.0),  # Table 3 sign (see science.md)
+        CovariateEffect("ecog", "CL", "linear", -0.0739, 0.0),  # Table 3 sign (see docs/science.md)
         CovariateEffect("prior_ipilimumab", "CL", "linear", 0.140, 0.0),
         CovariateEffect("albumin", "V1", "power", -0.208, 39.6),
         CovariateEffect("female", "V1", "linear", -0.134, 0.0),

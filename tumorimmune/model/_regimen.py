@@ -1,4 +1,4 @@
-"""Dosing regimens: bolus doses at fixed intervals (science.md §3)."""
+"""Dosing regimens: bolus doses at fixed intervals (docs/science.md §3)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def _preset(drug: str, dose: float, unit: str, weeks: int) -> Regimen:
     return Regimen(dose=dose, unit=unit, interval=7.0 * weeks, drug=drug)
 
 
-#: Clinical regimens (science.md §3).
+#: Clinical regimens (docs/science.md §3).
 PEMBROLIZUMAB_200MG_Q3W = _preset("pembrolizumab", 200.0, "mg", 3)
 PEMBROLIZUMAB_400MG_Q6W = _preset("pembrolizumab", 400.0, "mg", 6)
 PEMBROLIZUMAB_2MGKG_Q3W = _preset("pembrolizumab", 2.0, "mg/kg", 3)
