@@ -35,7 +35,7 @@ INTERVALS = (14.0, 21.0, 28.0, 35.0, 42.0)  # grid, days
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--train", type=int, default=256, help="patients for the optimisation")
     ap.add_argument("--test", type=int, default=2000, help="fresh patients for verification")
     ap.add_argument("--endpoint", choices=["orr", "dcr", "pfs_at"], default="orr")
@@ -95,7 +95,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         pop = Path(tmp) / "fresh.npz"
-        np.savez(pop, meta=np.array(json.dumps({"fixed": CLINICAL_FIXED})), **fresh)
+        np.savez(pop, meta=np.array(json.dumps({"fixed": CLINICAL_FIXED})), **fresh)  # pyright: ignore[reportArgumentType]
         spec = sweeps.validate_spec(
             {
                 "name": "regimen_grid",
@@ -119,7 +119,7 @@ def main() -> None:
     pf = np.mean(~(event & (days <= LANDMARK)), axis=1)
     rows = {
         str(a): {"orr": float(o), "dcr": float(c), "pfs_at": float(p)}
-        for a, o, c, p in zip(ds["arm"].values, ds["orr"].values, ds["dcr"].values, pf)
+        for a, o, c, p in zip(ds["arm"].values, ds["orr"].values, ds["dcr"].values, pf, strict=True)
     }
     print(f"hard read-out, {args.test} fresh patients (sweep engine, {t_sweep:.0f} s):")
     for name, r in rows.items():

@@ -79,7 +79,7 @@ def test_grad_initial_state(dosed):
     g = jax.grad(f)(y)
     for i in (0, 1):
         h = 1e-4 * float(y[i])
-        fd = _central(lambda v: float(f(y.at[i].set(v))), float(y[i]), h)
+        fd = _central(lambda v, i=i: float(f(y.at[i].set(v))), float(y[i]), h)
         np.testing.assert_allclose(float(g[i]), fd, rtol=1e-5)
 
 
@@ -96,7 +96,7 @@ def test_grad_dose_amount_interval_start():
     x = (760.0, 19.0, 3.0)
     g = jax.grad(f, argnums=(0, 1, 2))(*x)
     for i, h in enumerate((0.5, 1e-3, 1e-3)):
-        fd = _central(lambda v: float(f(*[v if j == i else x[j] for j in range(3)])), x[i], h)
+        fd = _central(lambda v, i=i: float(f(*[v if j == i else x[j] for j in range(3)])), x[i], h)
         np.testing.assert_allclose(float(g[i]), fd, rtol=1e-5)
         assert abs(fd) > 0  # every regimen quantity matters here
 
@@ -200,4 +200,4 @@ def test_bad_inputs_name_the_argument():
     with pytest.raises(ValueError, match="missing state 'T'"):
         solve(m, {"E": 1.0}, t)
     with pytest.raises(ValueError, match="strictly increasing"):
-        solve(m, {"E": 1.0, "T": 1.0}, [0.0, 2.0, 1.0])
+        solve(m, {"E": 1.0, "T": 1.0}, np.array([0.0, 2.0, 1.0]))

@@ -30,6 +30,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .model._base import Model
@@ -108,7 +109,7 @@ class Solution(NamedTuple):
 
 
 def _is_traced(tree: object) -> bool:
-    return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(tree))
+    return any(isinstance(x, Tracer) for x in jax.tree_util.tree_leaves(tree))
 
 
 def _state_vector(model: Model, y0: Mapping[str, ArrayLike] | ArrayLike) -> Array:
@@ -356,7 +357,7 @@ def reject_traced(*args: object) -> None:
     ``jax.grad``/``jit``/``vmap``; the message points to :func:`solve`.
     """
     leaves = jax.tree_util.tree_leaves([dict(a) if isinstance(a, Mapping) else a for a in args])
-    if any(isinstance(x, jax.core.Tracer) for x in leaves):
+    if any(isinstance(x, Tracer) for x in leaves):
         raise TypeError(
             "simulate returns NumPy/xarray and cannot be traced by jax.grad/jit/vmap; "
             "use tumorimmune.solve(model, y0, t, dosing=...) (JAX arrays) instead"
