@@ -1,6 +1,6 @@
 """Optimise a pembrolizumab regimen by gradient for a virtual population, then check it.
 
-    python examples/optimize_regimen.py [--train 256] [--test 2000] [--endpoint orr]
+    python examples/optimize_regimen.py [--train 128] [--test 1000] [--endpoint orr]
 
 1. Soft (relaxed RECIST) endpoint of a training sample of the KEYNOTE-006 virtual population
    as a differentiable function of dose (mg/kg) and interval (days); maximised with optax
@@ -36,10 +36,11 @@ INTERVALS = (14.0, 21.0, 28.0, 35.0, 42.0)  # grid, days
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--train", type=int, default=256, help="patients for the optimisation")
-    ap.add_argument("--test", type=int, default=2000, help="fresh patients for verification")
+    ap.add_argument("--train", type=int, default=128, help="patients for the optimisation")
+    ap.add_argument("--test", type=int, default=1000, help="fresh patients for verification")
     ap.add_argument("--endpoint", choices=["orr", "dcr", "pfs_at"], default="orr")
     ap.add_argument("--temperature", type=float, default=1.0, help="soft read-out, mm")
+    ap.add_argument("--max-iter", type=int, default=15, help="L-BFGS iterations")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="write a JSON summary here")
     args = ap.parse_args()
@@ -59,6 +60,7 @@ def main() -> None:
         max_dose_rate=RATE,
         temperature=args.temperature,
         landmark=LANDMARK,
+        max_iter=args.max_iter,
     )
     t_opt = time.perf_counter() - clock
     print(
