@@ -29,9 +29,10 @@ def test_readme_gradients_example_runs():
     x64 = bool(jax.config.read("jax_enable_x64"))
     try:  # the snippet switches x64 on globally: restore it for the other tests
         exec(compile(code, "README.md", "exec"), namespace)
-        f = namespace["tumor_at_84"]
-        fd = (f(200.5, 21.0) - f(199.5, 21.0)) / 1.0
-        np.testing.assert_allclose(float(namespace["d_dose"]), float(fd), rtol=1e-4)
+        f = namespace["tumor_at_90"]
+        fd_dose = (f(200.5, 21.0) - f(199.5, 21.0)) / 1.0
+        fd_interval = (f(200.0, 21.01) - f(200.0, 20.99)) / 0.02
+        np.testing.assert_allclose(float(namespace["d_dose"]), float(fd_dose), rtol=1e-4)
+        np.testing.assert_allclose(float(namespace["d_interval"]), float(fd_interval), rtol=1e-4)
     finally:
         jax.config.update("jax_enable_x64", x64)
-    assert float(namespace["d_dose"]) < 0  # more drug, smaller tumor
