@@ -16,3 +16,23 @@ def test_readme_library_example_runs(capsys):
     np.testing.assert_allclose(ds["C"].sel(time=21).values, 12.7, atol=0.05)
     # more PD-L1, more blockade, smaller tumor at one year
     assert np.all(np.diff(ds["T"].sel(time=364).values) < 0)
+
+
+def test_readme_gradients_example_runs():
+    """The "Gradients" snippet runs; its derivatives match central differences."""
+    import jax
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    section = text.split("## Gradients", 1)[1]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    namespace: dict = {}
+    x64 = bool(jax.config.read("jax_enable_x64"))
+    try:  # the snippet switches x64 on globally: restore it for the other tests
+        exec(compile(code, "README.md", "exec"), namespace)
+        f = namespace["tumor_at_90"]
+        fd_dose = (f(200.5, 21.0) - f(199.5, 21.0)) / 1.0
+        fd_interval = (f(200.0, 21.01) - f(200.0, 20.99)) / 0.02
+        np.testing.assert_allclose(float(namespace["d_dose"]), float(fd_dose), rtol=1e-4)
+        np.testing.assert_allclose(float(namespace["d_interval"]), float(fd_interval), rtol=1e-4)
+    finally:
+        jax.config.update("jax_enable_x64", x64)

@@ -19,10 +19,14 @@ from ._version import __version__ as __version__
 if TYPE_CHECKING:
     from . import calibrate as calibrate
     from . import model as model
+    from . import optimize as optimize
     from . import reports as reports
     from . import solvers as solvers
     from . import sweeps as sweeps
     from ._simulate import simulate as simulate
+    from ._solve import Dosing as Dosing
+    from ._solve import Solution as Solution
+    from ._solve import solve as solve
     from .model import Kuznetsov1994 as Kuznetsov1994
     from .model import Regimen as Regimen
     from .model import TumorImmunePD1 as TumorImmunePD1
@@ -31,10 +35,14 @@ if TYPE_CHECKING:
 _LAZY: dict[str, tuple[str, str | None]] = {
     "calibrate": (".calibrate", None),
     "model": (".model", None),
+    "optimize": (".optimize", None),
     "reports": (".reports", None),
     "solvers": (".solvers", None),
     "sweeps": (".sweeps", None),
     "simulate": ("._simulate", "simulate"),
+    "solve": ("._solve", "solve"),
+    "Dosing": ("._solve", "Dosing"),
+    "Solution": ("._solve", "Solution"),
     "Kuznetsov1994": (".model", "Kuznetsov1994"),
     "Regimen": (".model", "Regimen"),
     "TumorImmunePD1": (".model", "TumorImmunePD1"),
@@ -57,12 +65,18 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Dosing",
     "Kuznetsov1994",
     "Regimen",
+    "Solution",
     "TumorImmunePD1",
     "__version__",
     "calibrate",
     "model",
+    "optimize",
+    "reports",
     "simulate",
+    "solve",
     "solvers",
+    "sweeps",
 ]

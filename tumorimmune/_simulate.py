@@ -200,7 +200,11 @@ def simulate(
 
     Raises:
         ValueError: unknown or missing states, invalid parameters, times, dtype or regimen.
+        TypeError: traced inputs (``jax.grad``/``jit``/``vmap``): use :func:`tumorimmune.solve`.
     """
+    from ._solve import reject_traced
+
+    reject_traced(model, y0, t)
     _check_dtype(dtype)
     if isinstance(regimen, str):
         from .model import get_regimen

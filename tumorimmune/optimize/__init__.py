@@ -1,0 +1,27 @@
+"""Differentiable virtual trials: relaxed RECIST endpoints and regimen optimisation."""
+
+from ._regimen import RegimenOptimum as RegimenOptimum
+from ._regimen import maximize_regimen as maximize_regimen
+from ._regimen import optimize_regimen as optimize_regimen
+from ._regimen import population_model as population_model
+from ._regimen import regimen_endpoint as regimen_endpoint
+from ._regimen import regimen_from_params as regimen_from_params
+from ._soft import SoftReadout as SoftReadout
+from ._soft import evaluable as evaluable
+from ._soft import soft_diameter_mm as soft_diameter_mm
+from ._soft import soft_endpoints as soft_endpoints
+from ._soft import soft_readout as soft_readout
+
+__all__ = [
+    "RegimenOptimum",
+    "SoftReadout",
+    "evaluable",
+    "maximize_regimen",
+    "optimize_regimen",
+    "population_model",
+    "regimen_endpoint",
+    "regimen_from_params",
+    "soft_diameter_mm",
+    "soft_endpoints",
+    "soft_readout",
+]
