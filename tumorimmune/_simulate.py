@@ -46,7 +46,8 @@ def prepare_batch(model: Model, y0: Mapping[str, ArrayLike]) -> tuple[Model, np.
         raise ValueError(
             f"unknown state {unknown[0]!r} in y0 for {type(model).__name__}; states: {list(names)}"
         )
-    defaults = {"A1": 0.0, "A2": 0.0}  # no antibody on board unless given
+    # no antibody on board unless given; the model's declared initial states
+    defaults = {"A1": 0.0, "A2": 0.0, **type(model).initial_state}
     missing = [k for k in names if k not in y0 and k not in defaults]
     if missing:
         raise ValueError(

@@ -114,7 +114,7 @@ def _sections(
         "trajectories",
         "Trajectories",
         "Median and 5–95 % band over the patients whose trajectories were stored.",
-        ("traj_T", "traj_E"),
+        ("traj_T",),
         lambda: trajectory_bands(ds),
     )
     add(

@@ -455,14 +455,14 @@ class SweepSpec(_Strict):
 
 def _cross_check(spec: SweepSpec) -> None:
     """Checks that need the model: parameter names, bounds, drugs, backend."""
-    from ..model import get_model
+    from ..model import get_model, is_drug_model
 
     try:
         cls = get_model(spec.model)
     except ValueError as err:
-        raise ValueError(
-            f"model: unknown model {spec.model!r}; allowed: ['Kuznetsov1994', 'TumorImmunePD1']"
-        ) from err
+        raise ValueError(f"model: {err}") from err
+    if cls.tumor_state is None:
+        raise ValueError(f"model: {cls.__name__} declares no tumor_state; a sweep needs one")
     names = [p for p in cls.parameter_names() if p not in PK_FIELDS]
     allowed = sorted(names)
     for section in ("parameters", "axes", "variability"):
@@ -507,7 +507,7 @@ def _cross_check(spec: SweepSpec) -> None:
         if arm.name in seen:
             raise ValueError(f"arms[{i}].name: duplicate arm name {arm.name!r}")
         seen.add(arm.name)
-        if not arm.is_control and getattr(cls, "dosing_state", None) is None:
+        if not arm.is_control and not is_drug_model(cls):
             raise ValueError(
                 f"arms[{i}] ({arm.name!r}): {cls.__name__} has no drug; only control arms "
                 "(no 'regimen'/'dose') are allowed; use model = 'TumorImmunePD1'"
