@@ -207,6 +207,8 @@ class DrugModel(Model):
                     f"state; states: {list(cls.state_names)}"
                 )
             cls.dosing_state = cls.state_names.index(cls.dosing_compartment)
+            # no drug on board unless y0 says otherwise
+            cls.initial_state = {cls.dosing_compartment: 0.0, **cls.initial_state}
 
     @classmethod
     def with_drug(cls, drug: Any = "pembrolizumab", **params: ArrayLike) -> Model:

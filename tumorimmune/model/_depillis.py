@@ -62,6 +62,8 @@ class DePillis2005(Model):
     state_names: ClassVar[tuple[str, ...]] = ("T", "N", "L")
     state_units: ClassVar[dict[str, str]] = {"T": "cells", "N": "cells", "L": "cells"}
     effector_state: ClassVar[str | None] = "L"
+    #: NK cells start near their tumor-free level σ/f ≈ 3.2e5 unless given.
+    initial_state: ClassVar[dict[str, float]] = {"N": 3.2e5}
 
     def carrying_capacity(self) -> np.ndarray:
         """Tumor carrying capacity ``1/b`` (cells)."""

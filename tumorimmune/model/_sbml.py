@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
@@ -116,20 +117,22 @@ def from_sbml(
         spec = importlib.util.spec_from_file_location(f"_tumorimmune_sbml_{sbml_id}", out)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
-        with warnings.catch_warnings():  # the generated code uses deprecated eqx.static_field
-            warnings.simplefilter("ignore", UserWarning)
+        # float64 so that the file's parameter values are read exactly
+        with warnings.catch_warnings(), jax.enable_x64(True):
+            warnings.simplefilter("ignore", UserWarning)  # generated code: eqx.static_field
             spec.loader.exec_module(module)
+            y0 = [float(v) for v in module.y0]
+            c_values = [float(v) for v in module.c]
+            w0 = tuple(float(v) for v in module.w0)
     rename = dict(rename or {})
     taken: set[str] = set()
     ids: dict[str, str] = {}
     states: list[str] = []
-    y0 = [float(v) for v in module.y0]
     for sid, _ in sorted(module.y_indexes.items(), key=lambda kv: kv[1]):
         new = rename.get(sid) or _python_name(sid, taken)
         taken.add(new)
         ids[new] = sid
         states.append(new)
-    c_values = [float(v) for v in module.c]
     fields: dict[str, Any] = {}
     annotations: dict[str, Any] = {}
     for sid, i in sorted(module.c_indexes.items(), key=lambda kv: kv[1]):
@@ -164,7 +167,7 @@ def from_sbml(
         "sbml_ids": ids,
         "_rate": module.RateofSpeciesChange(),
         "_assign": module.AssignmentRule() if hasattr(module, "AssignmentRule") else None,
-        "_w0": tuple(float(v) for v in module.w0),
+        "_w0": w0,
     }
     if scale != 1.0:
         namespace["tumor_cells"] = lambda self, x: x * scale

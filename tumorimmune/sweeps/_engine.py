@@ -197,6 +197,8 @@ class Engine:
             days, event = pfs(diam, scan_days, follow_up=spec.follow_up_days)
             cap = np.asarray(model.carrying_capacity(), dtype=float)
             cap = cap[:n] if cap.ndim else cap
+            # no carrying capacity (inf): never 'escaped' (use best_response / PFS instead)
+            cap = np.where(np.isfinite(cap), cap, np.finfo(np.float64).max)
             fields = {
                 "tumor_cells": cells,
                 "diameter_mm": diam,
