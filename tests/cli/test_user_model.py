@@ -73,9 +73,9 @@ def test_user_model_in_a_test_file_runs_through_tumorimmune_run(tmp_path, monkey
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     text = _spec("test_user_model:LogisticKill") + (
         "[initial]\nE0 = 2e5\nT0 = 1e9\n"
-        "[variability.r]\ndist = \"uniform\"\nlow = 0.01\nhigh = 0.1\n"
+        '[variability.r]\ndist = "uniform"\nlow = 0.01\nhigh = 0.1\n'
         "[sampling]\ncohort_size = 6\nseed = 1\n"
-        "[[arms]]\nname = \"control\"\n"
+        '[[arms]]\nname = "control"\n'
     )
     ds = _run(tmp_path, text)
     assert ds.attrs["model"] == "LogisticKill"

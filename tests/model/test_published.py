@@ -111,7 +111,7 @@ def test_nikolopoulou_tumor_free_equilibrium_and_stability_condition():
             # converges to the tumorous equilibrium: C* = C_K(1 − ηT*/λ_C) with g(T*; C*) = 0
             lam = float(mm.lambda_C)
 
-            def h(T):
+            def h(T, mm=mm, lam=lam):
                 return _nik_T_nullcline(mm, mm.C_K * (1 - mm.eta * T / lam))(T)
 
             T_star = brentq(h, 1e-12, lam / mm.eta, xtol=1e-16, rtol=1e-14)

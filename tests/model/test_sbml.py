@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("sbmltoodejax", reason="optional dependency: pip install tumorimmune[sbml]")
 pytest.importorskip("libsbml", reason="optional dependency: pip install tumorimmune[sbml]")
 
-from tumorimmune import simulate  # noqa: E402
-from tumorimmune.model import (  # noqa: E402
+from tumorimmune import simulate
+from tumorimmune.model import (
     DePillis2005,
     Kuznetsov1994,
     Nikolopoulou2018,
@@ -90,5 +90,5 @@ def test_fast_backends_run_or_refuse_sbml_models():
     fused = simulate(m, y0, t, backend="fused")
     np.testing.assert_allclose(fused["T"].values, ref["T"].values, rtol=1e-6)
     # the generated code multiplies a stoichiometric matrix: not an elementwise operation
-    with pytest.raises(NotImplementedError, match="pallas backend cannot run.*'dot_general'"):
+    with pytest.raises(NotImplementedError, match=r"pallas backend cannot run.*'dot_general'"):
         simulate(m, y0, t, backend="pallas")

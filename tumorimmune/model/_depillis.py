@@ -88,5 +88,5 @@ class DePillis2005(Model):
         DT = self.cd8_kill(T, L)
         dT = self.a * T * (1.0 - self.b * T) - self.c * N * T - DT
         dN = self.sigma - self.f * N + self.g * T**2 / (self.h + T**2) * N - self.p * N * T
-        dL = -self.m * L + self.j * DT**2 / (self.k + DT**2) * L - self.q * L * T + self.r * N * T
+        dL = -(self.m * L) + self.j * DT**2 / (self.k + DT**2) * L - self.q * L * T + self.r * N * T
         return jnp.stack([dT, dN, dL])

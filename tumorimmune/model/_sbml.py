@@ -31,7 +31,9 @@ class SBMLModel(Model):
     def vector_field(
         self, t: Float[ArrayLike, ""], y: Float[Array, " n_states"], args: object = None
     ) -> Float[Array, " n_states"]:
-        c = jnp.stack([jnp.asarray(getattr(self, k), dtype=y.dtype) for k in self.parameter_names()])
+        c = jnp.stack(
+            [jnp.asarray(getattr(self, k), dtype=y.dtype) for k in self.parameter_names()]
+        )
         w = jnp.asarray(self._w0, dtype=y.dtype)
         if len(self._w0):
             w = self._assign(y, w, c, t)

@@ -60,12 +60,12 @@ class ClaretTGI(Model):
     def closed_form(self, t: ArrayLike, y0: ArrayLike) -> Array:
         """``Y(t)`` from ``Y(0) = y0`` (mm), exact."""
         t = jnp.asarray(t)
-        decay = self.KD * self.exposure * (1.0 - jnp.exp(-self.lam * t)) / self.lam
+        decay = self.KD * self.exposure * (1.0 - jnp.exp(-(self.lam * t))) / self.lam
         return jnp.asarray(y0 * jnp.exp(self.KL * t - decay))
 
     def vector_field(
         self, t: Float[ArrayLike, ""], y: Float[Array, " 1"], args: object = None
     ) -> Float[Array, " 1"]:
         Y = nonneg(y[0])
-        dY = (self.KL - self.KD * jnp.exp(-self.lam * t) * self.exposure) * Y
+        dY = (self.KL - self.KD * jnp.exp(-(self.lam * t)) * self.exposure) * Y
         return jnp.stack([dY])
