@@ -67,5 +67,6 @@ class ClaretTGI(Model):
         self, t: Float[ArrayLike, ""], y: Float[Array, " 1"], args: object = None
     ) -> Float[Array, " 1"]:
         Y = nonneg(y[0])
-        dY = (self.KL - self.KD * jnp.exp(-(self.lam * t)) * self.exposure) * Y
+        kill = self.KD * jnp.exp(-jnp.asarray(self.lam * t)) * self.exposure
+        dY = self.KL * Y - kill * Y
         return jnp.stack([dY])
