@@ -104,3 +104,25 @@ def test_drug_model_needs_a_real_compartment():
         class Bad(DrugModel):  # pyright: ignore[reportUnusedClass]
             state_names: ClassVar[tuple[str, ...]] = ("T",)
             dosing_compartment: ClassVar[str] = "Z"
+
+
+def test_gradient_through_a_published_model_matches_closed_form():
+    import jax
+
+    from tumorimmune.model import ClaretTGI
+    from tumorimmune.solvers import solve_patient
+
+    t = jnp.array([0.0, 100.0])
+
+    def final_sld(kd):
+        m = ClaretTGI(KL=0.004, KD=kd, lam=0.02, exposure=1.0)
+        ys, _, _ = solve_patient(m, jnp.array([60.0]), t, jnp.array([0.0]), jnp.array([100.0]),
+                                 jnp.array([0.0]), rtol=1e-10, atol=1e-10)  # fmt: skip
+        return ys[-1, 0]
+
+    with jax.enable_x64(True):
+        g = float(jax.grad(final_sld)(jnp.asarray(0.03)))
+    # d/dK_D of Y0·exp(K_L t − K_D (1 − e^{−λt})/λ) = −Y(t)·(1 − e^{−λt})/λ
+    w = (1 - np.exp(-0.02 * 100.0)) / 0.02
+    exact = -60.0 * np.exp(0.004 * 100.0 - 0.03 * w) * w
+    np.testing.assert_allclose(g, exact, rtol=1e-6)
