@@ -86,7 +86,7 @@ def test_missing_optional_parts(results_factory):
         "fig-metadata",
     ]
     assert "Not shown" in html and "needs two swept grid axes" in html
-    assert "the results lack traj_T, traj_E" in html
+    assert "the results lack traj_T" in html
     # no varying parameter at all: no parameter section
     no_params = ds.drop_vars([v for v in ds.data_vars if str(v).startswith("param_")])
     html = render_report(no_params)
