@@ -11,7 +11,7 @@ import numpy as np
 from jaxtyping import ArrayLike, Float
 
 from ._version import __version__
-from .model._base import Model, _common_length
+from .model._base import Model, _common_length, is_drug_model
 from .model._regimen import Regimen
 from .solvers import BACKENDS, EXTINCTION_CELLS, Schedule, get_backend, validate_times
 
@@ -82,11 +82,12 @@ def make_schedule(
     """Schedule (output and dose times) for a batched model; doses in mg of shape (N, k)."""
     if regimen is None:
         return Schedule(ts=ts, dose_times=np.zeros(0)), None
-    dosing_state = getattr(model, "dosing_state", None)
-    if dosing_state is None:
+    if not is_drug_model(model):
         raise ValueError(
-            f"regimen given but {type(model).__name__} has no drug compartment; use TumorImmunePD1"
+            f"regimen given but {type(model).__name__} has no drug compartment; use "
+            "TumorImmunePD1 or a DrugModel (docs/models.md)"
         )
+    dosing_state = int(model.dosing_state)  # type: ignore[attr-defined]
     model_drug = getattr(model, "drug", None)
     if regimen.drug is not None and model_drug is not None and regimen.drug != model_drug:
         raise ValueError(
