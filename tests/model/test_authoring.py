@@ -36,6 +36,18 @@ class Decay(Model):
         return -self.k * y * total / total
 
 
+class ReshapedDecay(Model):
+    """dX/dt = −k·X, dY/dt = −2k·Y, assembled with reshape + concatenate."""
+
+    k: Float[ArrayLike, "*N"] = parameter(0.1, unit="1/day")
+    state_names: ClassVar[tuple[str, ...]] = ("X", "Y")
+    tumor_state: ClassVar[str | None] = "X"
+
+    def vector_field(self, t, y, args=None):
+        dx = jnp.reshape(-self.k * y[0], (1,))
+        return jnp.concatenate([dx, jnp.atleast_1d(-2.0 * self.k * y[1])])
+
+
 class OneCompartmentDrug(DrugModel):
     """A drug amount D (mg) cleared at rate ``ke``; a tumor killed in proportion to D."""
 
@@ -83,6 +95,16 @@ def test_unsupported_primitive_runs_in_fused_and_is_refused_by_pallas():
         np.testing.assert_allclose(ds["X"].values, 2.0 * exact, rtol=1e-7)
     with pytest.raises(NotImplementedError, match=r"cannot run Decay.*'reduce_sum'.*'fused'"):
         simulate(model, y0, t, backend="pallas")
+
+
+def test_pallas_evaluates_scalar_reshape_as_one_state():
+    # before the fix, a scalar reshaped to (1,) was concatenated as the rows of its block
+    model = ReshapedDecay(k=np.array([0.1, 0.2]))
+    t = np.array([0.0, 3.0])
+    ds = simulate(model, {"X": 1.0, "Y": 1.0}, t, backend="pallas", rtol=1e-10, atol=1e-12)
+    k = np.array([0.1, 0.2])
+    np.testing.assert_allclose(ds["X"].values[:, -1], np.exp(-3 * k), rtol=1e-7)
+    np.testing.assert_allclose(ds["Y"].values[:, -1], np.exp(-6 * k), rtol=1e-7)
 
 
 def test_drug_model_receives_regimen_boluses():

@@ -145,7 +145,10 @@ def _eval_jaxpr(jaxpr: Any, consts: list[Any], args: list[Any], bshape: tuple[in
         elif name == "reshape":
             (x,) = ins
             shape = p["new_sizes"]
-            outs = [x if len(shape) == 1 else (x[0] if isinstance(x, list) else x)]
+            if len(shape) == 1:  # a scalar reshaped to (1,) becomes a one-block list
+                outs = [x if isinstance(x, list) else [x]]
+            else:
+                outs = [x[0] if isinstance(x, list) else x]
         elif name == "concatenate":
             outs = [[b for x in ins for b in x]]
         elif name == "stack":
