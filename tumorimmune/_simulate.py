@@ -11,7 +11,7 @@ import numpy as np
 from jaxtyping import ArrayLike, Float
 
 from ._version import __version__
-from .model._base import Model, _common_length
+from .model._base import Model, _common_length, is_drug_model
 from .model._regimen import Regimen
 from .solvers import BACKENDS, EXTINCTION_CELLS, Schedule, get_backend, validate_times
 
@@ -46,7 +46,8 @@ def prepare_batch(model: Model, y0: Mapping[str, ArrayLike]) -> tuple[Model, np.
         raise ValueError(
             f"unknown state {unknown[0]!r} in y0 for {type(model).__name__}; states: {list(names)}"
         )
-    defaults = {"A1": 0.0, "A2": 0.0}  # no antibody on board unless given
+    # no antibody on board unless given; the model's declared initial states
+    defaults = {"A1": 0.0, "A2": 0.0, **type(model).initial_state}
     missing = [k for k in names if k not in y0 and k not in defaults]
     if missing:
         raise ValueError(
@@ -85,11 +86,12 @@ def make_schedule(
     """Schedule (output and dose times) for a batched model; doses in mg of shape (N, k)."""
     if regimen is None:
         return Schedule(ts=ts, dose_times=np.zeros(0)), None
-    dosing_state = getattr(model, "dosing_state", None)
-    if dosing_state is None:
+    if not is_drug_model(model):
         raise ValueError(
-            f"regimen given but {type(model).__name__} has no drug compartment; use TumorImmunePD1"
+            f"regimen given but {type(model).__name__} has no drug compartment; use "
+            "TumorImmunePD1 or a DrugModel (docs/models.md)"
         )
+    dosing_state = int(model.dosing_state)  # type: ignore[attr-defined]
     model_drug = getattr(model, "drug", None)
     if regimen.drug is not None and model_drug is not None and regimen.drug != model_drug:
         raise ValueError(

@@ -130,7 +130,7 @@ def test_missing_optional_parts(results_factory):
     assert "fig-response-map" not in ids and "fig-trajectories" not in ids
     assert ids == ["fig-waterfall", "fig-spider", "fig-pfs", "fig-parameters"]
     assert "Not shown" in html and "needs two swept grid axes" in html
-    assert "the results lack traj_T, traj_E" in html
+    assert "the results lack traj_T" in html
     # no varying parameter at all: no parameter section
     no_params = ds.drop_vars([v for v in ds.data_vars if str(v).startswith("param_")])
     html = render_report(no_params)

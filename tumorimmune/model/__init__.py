@@ -1,9 +1,14 @@
 """Models of tumor–immune dynamics and anti-PD-1 pharmacology (see ``docs/science.md``)."""
 
+from ._base import DrugModel as DrugModel
 from ._base import Model as Model
+from ._base import is_drug_model as is_drug_model
+from ._base import parameter as parameter
+from ._depillis import DePillis2005 as DePillis2005
 from ._equilibria import Equilibrium as Equilibrium
 from ._equilibria import kuznetsov_equilibria as kuznetsov_equilibria
 from ._kuznetsov import Kuznetsov1994 as Kuznetsov1994
+from ._nikolopoulou import Nikolopoulou2018 as Nikolopoulou2018
 from ._pd1 import TumorImmunePD1 as TumorImmunePD1
 from ._pk import COVARIATES as COVARIATES
 from ._pk import DRUGS as DRUGS
@@ -25,22 +30,18 @@ from ._regimen import PEMBROLIZUMAB_400MG_Q6W as PEMBROLIZUMAB_400MG_Q6W
 from ._regimen import REGIMENS as REGIMENS
 from ._regimen import Regimen as Regimen
 from ._regimen import get_regimen as get_regimen
+from ._registry import get_model as get_model
+from ._registry import model_names as model_names
+from ._sbml import from_sbml as from_sbml
+from ._tgi import ClaretTGI as ClaretTGI
 
 MODELS: dict[str, type[Model]] = {
     "kuznetsov1994": Kuznetsov1994,
     "tumorimmunepd1": TumorImmunePD1,
+    "depillis2005": DePillis2005,
+    "nikolopoulou2018": Nikolopoulou2018,
+    "clarettgi": ClaretTGI,
 }
-
-
-def get_model(name: str) -> type[Model]:
-    """Model class by (case-insensitive) name: ``"Kuznetsov1994"`` or ``"TumorImmunePD1"``."""
-    key = name.lower().replace("_", "").replace("-", "")
-    try:
-        return MODELS[key]
-    except KeyError:
-        raise ValueError(
-            f"unknown model {name!r}; known models: Kuznetsov1994, TumorImmunePD1"
-        ) from None
 
 
 __all__ = [
@@ -57,18 +58,26 @@ __all__ = [
     "PEMBROLIZUMAB_200MG_Q3W",
     "PEMBROLIZUMAB_400MG_Q6W",
     "REGIMENS",
+    "ClaretTGI",
     "CovariateEffect",
+    "DePillis2005",
     "Drug",
+    "DrugModel",
     "Equilibrium",
     "Kuznetsov1994",
     "Model",
+    "Nikolopoulou2018",
     "Regimen",
     "TumorImmunePD1",
     "clearance",
+    "from_sbml",
     "get_drug",
     "get_model",
     "get_regimen",
     "individual_pk",
+    "is_drug_model",
     "kuznetsov_equilibria",
+    "model_names",
+    "parameter",
     "two_compartment_bolus",
 ]

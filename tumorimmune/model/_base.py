@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -17,17 +17,39 @@ class Model(eqx.Module):
 
     A model is an :class:`equinox.Module` whose (non-static) fields are its parameters. A field
     may be a scalar (one patient) or a 1-D array (one value per patient); ``jax.vmap`` over the
-    module is then the natural batch. Subclasses define:
+    module is then the natural batch. Subclasses define (tutorial: ``docs/models.md``):
 
-    - ``state_names``: names of the ODE states, in the order of the state vector ``y``;
+    - parameters: fields with a float default, best declared with :func:`parameter` (unit,
+      bounds, description);
+    - ``state_names``: names of the ODE states, in the order of the state vector ``y``, and
+      ``state_units``;
     - ``vector_field(t, y, args)``: the pure right-hand side ``dy/dt``, for one patient
-      (scalar parameters), ``y`` of shape ``(n_states,)``;
-    - optionally ``observables(t, y)``: derived outputs (e.g. drug concentration).
+      (scalar parameters), ``y`` of shape ``(n_states,)``, written with ``jax.numpy``
+      elementwise operations (every backend runs it; see ``docs/models.md`` for what the GPU
+      kernel accepts);
+    - optionally ``observables(t, y)``: derived outputs (e.g. drug concentration);
+    - for the sweeps: ``tumor_state`` (the state that holds the tumor burden),
+      :meth:`tumor_cells` / :meth:`tumor_size` when that state is not in cells,
+      ``effector_state`` and :meth:`carrying_capacity`.
+
+    A state named ``"T"`` is *tumor cells*: every backend sets it to 0 once it falls below one
+    cell (extinction). Name states in other units differently.
     """
 
     state_names: ClassVar[tuple[str, ...]] = ()
-    #: Allowed closed interval per parameter; parameters not listed must be finite and >= 0.
+    #: Unit of each state, e.g. ``{"T": "cells"}``.
+    state_units: ClassVar[dict[str, str]] = {}
+    #: Unit of each observable returned by :meth:`observables`.
+    observable_units: ClassVar[dict[str, str]] = {}
+    #: Allowed closed interval per parameter; parameters not listed must be finite and >= 0
+    #: (bounds given with :func:`parameter` take precedence).
     parameter_bounds: ClassVar[dict[str, tuple[float, float]]] = {}
+    #: Initial value of states that ``simulate``/sweeps may leave out of ``y0`` (model units).
+    initial_state: ClassVar[dict[str, float]] = {}
+    #: State holding the tumor burden (read by the sweeps; ``None``: the model has none).
+    tumor_state: ClassVar[str | None] = "T"
+    #: State holding the effector cells (stored as ``traj_E`` by the sweeps; ``None``: none).
+    effector_state: ClassVar[str | None] = "E"
 
     def vector_field(
         self, t: Float[ArrayLike, ""], y: Float[Array, " n_states"], args: object
@@ -40,7 +62,43 @@ class Model(eqx.Module):
         """Derived outputs (beyond the states) at times ``t``; states have last axis."""
         return {}
 
+    # ------------------------------------------------------------------ tumor readout
+    def tumor_cells(self, x: Any) -> Any:
+        """Tumor cells for values ``x`` of the ``tumor_state`` (identity: the state is cells).
+
+        Works on NumPy and JAX arrays; override when the tumor state has another unit.
+        """
+        return x
+
+    def tumor_size(self, cells: Any) -> Any:
+        """Inverse of :meth:`tumor_cells`: the tumor-state value holding ``cells`` cells."""
+        return cells
+
+    def carrying_capacity(self) -> Any:
+        """Maximal tumor size in cells (scalar or per patient); ``inf`` if unbounded.
+
+        The sweeps call a tumor *escaped* at half of it (``outcome``).
+        """
+        return math.inf
+
     # ------------------------------------------------------------------ metadata
+    @classmethod
+    def parameter_units(cls) -> dict[str, str]:
+        """Unit of each parameter declared with :func:`parameter` (``""`` when not given)."""
+        return {
+            f.name: f.metadata.get("unit", "")
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if not f.metadata.get("static", False)
+        }
+
+    @classmethod
+    def bounds(cls, name: str) -> tuple[float, float]:
+        """Allowed closed interval of parameter ``name`` (default ``[0, inf)``)."""
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name == name and "bounds" in f.metadata:
+                return f.metadata["bounds"]
+        return cls.parameter_bounds.get(name, (0.0, math.inf))
+
     @classmethod
     def parameter_names(cls) -> tuple[str, ...]:
         """Names of the model's parameters (its non-static dataclass fields)."""
@@ -71,7 +129,7 @@ class Model(eqx.Module):
                     f"parameter {name!r} must be a scalar or a 1-D array (one value per "
                     f"patient); got shape {value.shape}"
                 )
-            lo, hi = self.parameter_bounds.get(name, (0.0, math.inf))
+            lo, hi = self.bounds(name)
             bad = ~np.isfinite(value) | (value < lo) | (value > hi)
             if np.any(bad):
                 idx = int(np.flatnonzero(np.atleast_1d(bad))[0])
@@ -93,6 +151,83 @@ class Model(eqx.Module):
                     f"known parameters: {sorted(known)}"
                 )
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+def parameter(
+    default: float,
+    *,
+    unit: str = "",
+    bounds: tuple[float, float] | None = None,
+    description: str = "",
+) -> Any:
+    """Declare a model parameter: a field with a default, its unit, bounds and meaning.
+
+    Example::
+
+        class Logistic(Model):
+            r: Float[ArrayLike, "*N"] = parameter(0.1, unit="1/day", description="growth rate")
+
+    ``bounds`` (closed interval; default ``[0, inf)``) is what :meth:`Model.validate` and the
+    sweep specs check.
+    """
+    meta: dict[str, Any] = {"unit": unit, "description": description}
+    if bounds is not None:
+        lo, hi = float(bounds[0]), float(bounds[1])
+        if not lo <= hi:
+            raise ValueError(f"bounds must be (low, high) with low <= high; got {bounds!r}")
+        meta["bounds"] = (lo, hi)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+class DrugModel(Model):
+    """A model with a drug compartment that receives the boluses of a dosing regimen.
+
+    Declare ``dosing_compartment`` (the name of the state that receives a dose, in mg) and a
+    ``weight`` parameter (kg, for mg/kg dosing). :meth:`with_drug` builds the model for a drug
+    preset (:func:`tumorimmune.model.get_drug`): PK parameters of the preset that are fields
+    of the model are used, the others ignored. ``TumorImmunePD1`` is a (registered)
+    ``DrugModel``.
+    """
+
+    #: Name of the state that receives the boluses (mg).
+    dosing_compartment: ClassVar[str] = ""
+    #: Index of that state (set from ``dosing_compartment`` when the class is created).
+    dosing_state: ClassVar[int] = -1
+
+    weight: Float[ArrayLike, "*N"] = parameter(
+        70.0, unit="kg", bounds=(1e-3, math.inf), description="body weight (mg/kg dosing)"
+    )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.dosing_compartment:
+            if cls.dosing_compartment not in cls.state_names:
+                raise TypeError(
+                    f"{cls.__name__}.dosing_compartment = {cls.dosing_compartment!r} is not a "
+                    f"state; states: {list(cls.state_names)}"
+                )
+            cls.dosing_state = cls.state_names.index(cls.dosing_compartment)
+            # no drug on board unless y0 says otherwise
+            cls.initial_state = {cls.dosing_compartment: 0.0, **cls.initial_state}
+
+    @classmethod
+    def with_drug(cls, drug: Any = "pembrolizumab", **params: ArrayLike) -> Model:
+        """Model for a drug preset (name or :class:`~tumorimmune.model.Drug`)."""
+        from ._pk import get_drug
+
+        d = get_drug(drug) if isinstance(drug, str) else drug
+        names = set(cls.parameter_names())
+        pk = {**d.pk_parameters(), **{k: v for k, v in params.items() if k in d.pk_parameters()}}
+        fields = {k: v for k, v in pk.items() if k in names}
+        fields.update({k: v for k, v in params.items() if k not in pk})
+        return cls(**fields)
+
+
+def is_drug_model(model: Model | type[Model]) -> bool:
+    """Whether a model (class or instance) accepts dosing regimens (see :class:`DrugModel`)."""
+    cls = model if isinstance(model, type) else type(model)
+    state = getattr(cls, "dosing_state", None)
+    return isinstance(state, int) and state >= 0 and hasattr(cls, "with_drug")
 
 
 def _common_length(shapes: dict[str, tuple[int, ...]]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from ._base import Model, nonneg
@@ -50,6 +51,10 @@ class Kuznetsov1994(Model):
 
     state_names: ClassVar[tuple[str, ...]] = ("E", "T")
     state_units: ClassVar[dict[str, str]] = {"E": "cells", "T": "cells"}
+
+    def carrying_capacity(self) -> np.ndarray:
+        """Tumor carrying capacity ``1/b`` (cells), as NumPy float64."""
+        return 1.0 / np.asarray(self.b, dtype=float)
 
     def rates(self, E: Array, T: Array, n: ArrayLike, m: ArrayLike) -> tuple[Array, Array]:
         """dE/dt and dT/dt for per-encounter rates ``n``, ``m`` (shared with the PD-1 model)."""

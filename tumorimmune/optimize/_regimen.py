@@ -174,7 +174,9 @@ def population_model(
     d = get_drug(drug)
     params = {**fixed, **{k: v for k, v in table.items() if k not in ("T0", "E0")}}
     weight = params.pop("weight", None)
-    if weight_scaling and weight is not None:  # the drug's allometric PK model at each patient's weight (one function)
+    if (
+        weight_scaling and weight is not None
+    ):  # the drug's allometric PK model at each patient's weight (one function)
         return TumorImmunePD1.with_drug(d, weight=np.asarray(weight, float), **params)
     model = TumorImmunePD1.with_drug(d, **params)
     return model if weight is None else model.replace(weight=weight)  # type: ignore[return-value]

@@ -163,7 +163,7 @@ def _sections(
             if MIN_BAND_PATIENTS <= n_traj < 100
             else "."
         ),
-        ("traj_T", "traj_E"),
+        ("traj_T",),
         lambda: trajectory_bands(ds),
     )
     by = "outcome" if untreated else "response"

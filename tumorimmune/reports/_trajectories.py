@@ -51,7 +51,7 @@ def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95
             ``time`` (days).
         lower, upper: quantiles of the band, ``0 <= lower < upper <= 1``.
     """
-    require(ds, "traj_T", "traj_E", "time", figure="trajectory_bands")
+    require(ds, "traj_T", "time", figure="trajectory_bands")  # traj_E: models with effectors
     if not (0.0 <= lower < upper <= 1.0):
         raise ValueError(f"need 0 <= lower < upper <= 1; got lower={lower!r}, upper={upper!r}")
     arms = arm_names(ds)

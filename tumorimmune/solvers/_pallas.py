@@ -59,6 +59,48 @@ from ._fused import (
 from ._schedule import Schedule
 
 _STRUCTURAL = {"slice", "squeeze", "broadcast_in_dim", "concatenate", "reshape", "stack"}
+_CALLS = {"jit", "pjit", "closed_call", "core_call"}
+#: Elementwise primitives the kernel evaluates on per-patient scalars (anything else in a
+#: model's vector field is refused before compiling; see :func:`check_supported`).
+_ELEMENTWISE = {
+    "abs", "acos", "acosh", "add", "and", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
+    "ceil", "clamp", "convert_element_type", "copy", "copy_p", "cos", "cosh", "div", "eq",
+    "erf", "erf_inv", "erfc", "exp", "exp2", "expm1", "floor", "ge", "gt", "integer_pow",
+    "is_finite", "le", "log", "log1p", "logistic", "lt", "max", "min", "mul", "ne", "neg",
+    "nextafter", "not", "or", "pow", "rem", "round", "rsqrt", "select_n", "sign", "sin",
+    "sinh", "sqrt", "square", "stop_gradient", "sub", "tan", "tanh", "xor",
+}  # fmt: skip
+
+
+def check_supported(jaxpr: Any, model_name: str = "the model") -> None:
+    """Raise ``NotImplementedError`` naming the first operation the kernel cannot evaluate.
+
+    The kernel evaluates a vector field as per-state scalars: slicing/stacking of the state
+    vector and elementwise operations on scalars. Reductions, matrix products, gathers,
+    scatters, loops and elementwise operations on whole vectors are refused (they would
+    otherwise fail obscurely or, worse, compute something else).
+    """
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        if name in _CALLS:
+            inner = eqn.params.get("jaxpr") or eqn.params.get("call_jaxpr")
+            check_supported(inner.jaxpr, model_name)
+            continue
+        shapes = [tuple(getattr(v.aval, "shape", ())) for v in (*eqn.invars, *eqn.outvars)]
+        vector_ok = name in _STRUCTURAL and all(len(sh) <= 1 for sh in shapes)
+        scalar_ok = name in _ELEMENTWISE and all(len(sh) == 0 for sh in shapes)
+        if name == "broadcast_in_dim" and any(
+            len(getattr(v.aval, "shape", ())) for v in eqn.invars
+        ):
+            vector_ok = False
+        if not (vector_ok or scalar_ok):
+            where = f" on shapes {shapes}" if name in _ELEMENTWISE else ""
+            raise NotImplementedError(
+                f"the pallas backend cannot run {model_name}: its vector_field uses the "
+                f"operation {name!r}{where}, which the kernel does not support (it evaluates "
+                "elementwise jax.numpy operations on the states y[0], y[1], ... and "
+                "jnp.stack); use backend='fused' or 'diffrax'"
+            )
 
 
 def _eval_jaxpr(jaxpr: Any, consts: list[Any], args: list[Any], bshape: tuple[int, ...]) -> list:
@@ -86,7 +128,7 @@ def _eval_jaxpr(jaxpr: Any, consts: list[Any], args: list[Any], bshape: tuple[in
         name = eqn.primitive.name
         ins = [read(v) for v in eqn.invars]
         p = eqn.params
-        if name in ("jit", "pjit", "closed_call", "core_call"):
+        if name in _CALLS:
             inner = p.get("jaxpr") or p.get("call_jaxpr")
             outs = _eval_jaxpr(inner.jaxpr, list(inner.consts), ins, bshape)
         elif name == "slice":
@@ -104,7 +146,10 @@ def _eval_jaxpr(jaxpr: Any, consts: list[Any], args: list[Any], bshape: tuple[in
         elif name == "reshape":
             (x,) = ins
             shape = p["new_sizes"]
-            outs = [x if len(shape) == 1 else (x[0] if isinstance(x, list) else x)]
+            if len(shape) == 1:  # a scalar reshaped to (1,) becomes a one-block list
+                outs = [x if isinstance(x, list) else [x]]
+            else:
+                outs = [x[0] if isinstance(x, list) else x]
         elif name == "concatenate":
             outs = [[b for x in ins for b in x]]
         elif name == "stack":
@@ -137,6 +182,7 @@ def _field_on_blocks(model: Model, n_states: int, dtype: Any, tumor_index: int =
     closed = jax.make_jaxpr(one)(
         scal, jax.ShapeDtypeStruct((n_states,), dtype), *[scal for _ in traced]
     )
+    check_supported(closed.jaxpr, type(model).__name__)
 
     def f(t, y, vals):
         bshape = t.shape

@@ -120,10 +120,12 @@ class Engine:
                 model = model.replace(weight=weight)
         else:
             model = cls(**params)
-        y0 = {
-            "E": np.broadcast_to(table.get("E0", spec.initial.E0), (n,)),
-            "T": np.broadcast_to(table.get("T0", spec.initial.T0), (n,)),
-        }
+        y0: dict[str, Any] = {}
+        if cls.tumor_state is not None:  # T0 is in cells; the model's unit may differ
+            T0 = np.broadcast_to(table.get("T0", spec.initial.T0), (n,))
+            y0[cls.tumor_state] = np.asarray(model.tumor_size(T0), dtype=float)
+        if cls.effector_state is not None:
+            y0[cls.effector_state] = np.broadcast_to(table.get("E0", spec.initial.E0), (n,))
         batched, y, _ = prepare_batch(model, y0)
         return set_dose_clock(batched, arm.regimen_obj()), y
 
@@ -193,8 +195,8 @@ class Engine:
             model, y0 = self.arm_model(table, arm)
             ys, status, steps = self._solve(model, y0, ts, arm)
             ys, status, steps = ys[:n], status[:n], steps[:n]
-            iT = model.state_names.index("T")
-            T = np.array(tumor_cells(ys[..., iT]), dtype=np.float64)
+            iT = model.state_names.index(_tumor_state(model))
+            T = np.array(tumor_cells(model.tumor_cells(ys[..., iT])), dtype=np.float64)
             T[status != 0] = np.nan
             cells = T[:, scan_idx]
             diam = sum_of_diameters_mm(
@@ -204,7 +206,10 @@ class Engine:
                 detection_limit_mm=spec.response.detection_limit_mm,
             )
             days, event = pfs(diam, scan_days, follow_up=spec.follow_up_days)
-            b = np.asarray(model.b, dtype=float)[:n]  # type: ignore[attr-defined]
+            cap = np.asarray(model.carrying_capacity(), dtype=float)
+            cap = cap[:n] if cap.ndim else cap
+            # no carrying capacity (inf): never 'escaped' (use best_response / PFS instead)
+            cap = np.where(np.isfinite(cap), cap, np.finfo(np.float64).max)
             fields = {
                 "tumor_cells": cells,
                 "diameter_mm": diam,
@@ -213,7 +218,7 @@ class Engine:
                 "best_response": best_overall_response(diam),
                 "pfs_days": days,
                 "pfs_event": event,
-                "outcome": outcome_class(T[:, -1], escape_cells=ESCAPE_FRACTION / b),
+                "outcome": outcome_class(T[:, -1], escape_cells=ESCAPE_FRACTION * cap),
                 "status": status.astype(np.int32),
                 "num_steps": steps.astype(np.int32),
             }
@@ -255,10 +260,9 @@ class Engine:
             model, y0 = self.arm_model(table, arm)
             ys, status, _ = self._solve_small(model, y0, ts, arm)
             names = model.state_names
-            res = {
-                "E": np.maximum(ys[..., names.index("E")], 0.0),
-                "T": tumor_cells(ys[..., names.index("T")]),
-            }
+            res = {"T": tumor_cells(model.tumor_cells(ys[..., names.index(_tumor_state(model))]))}
+            if model.effector_state is not None:
+                res["E"] = np.maximum(ys[..., names.index(model.effector_state)], 0.0)
             if "A1" in names:
                 with jax.enable_x64(True):
                     obs = jax.vmap(lambda m, y: m.observables(ts, y))(
@@ -285,6 +289,12 @@ class Engine:
             y0 = y0[idx]
         ys, status, steps = self._solve(model, y0, ts, arm)
         return ys[:n], status[:n], steps[:n]
+
+
+def _tumor_state(model: Model) -> str:
+    if model.tumor_state is None:
+        raise ValueError(f"{type(model).__name__} has no tumor_state; sweeps need one")
+    return model.tumor_state
 
 
 def tumor_cells(T: Float[np.ndarray, "n n_t"]) -> Float[np.ndarray, "n n_t"]:

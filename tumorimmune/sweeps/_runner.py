@@ -198,7 +198,7 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
         units = {"E": "cells", "T": "cells", "C": "µg/mL", "RO": "1"}
         for k, v in traj.items():
             store.write_extra(
-                k, v, ("arm", "traj_patient", "time"), {"units": units[k.removeprefix("traj_")]}
+                k, v, ("arm", "traj_patient", "time"), {"units": units.get(k[5:], "")}
             )
     br = store.read("best_response")
     summary = arm_summary(br, store.read("pfs_days"), store.read("pfs_event"))

@@ -595,15 +595,15 @@ def _cross_check(spec: SweepSpec) -> list[str]:
 
     Returns every problem found, one line each (empty when the spec is fine).
     """
-    from ..model import get_model
+    from ..model import get_model, is_drug_model
 
     errors: list[str] = []
     try:
         cls = get_model(spec.model)
-    except ValueError:
-        return [
-            f"model: unknown model {spec.model!r}; allowed: ['Kuznetsov1994', 'TumorImmunePD1']"
-        ]
+    except ValueError as err:
+        return [f"model: {err}"]
+    if cls.tumor_state is None:
+        return [f"model: {cls.__name__} declares no tumor_state; a sweep needs one"]
     names = [p for p in cls.parameter_names() if p not in PK_FIELDS]
     allowed = sorted(names)
     known: dict[str, set[str]] = {}
@@ -688,7 +688,7 @@ def _cross_check(spec: SweepSpec) -> list[str]:
         if arm.name in seen:
             errors.append(f"arms[{i}].name: duplicate arm name {arm.name!r}")
         seen.add(arm.name)
-        if not arm.is_control and getattr(cls, "dosing_state", None) is None:
+        if not arm.is_control and not is_drug_model(cls):
             errors.append(
                 f"arms[{i}] ({arm.name!r}): {cls.__name__} has no drug; only control arms "
                 "(no 'regimen'/'dose') are allowed; use model = 'TumorImmunePD1'"
