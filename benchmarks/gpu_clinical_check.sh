@@ -3,7 +3,8 @@
 # (1) simulate() of 4096 KEYNOTE-006 virtual patients, backend "auto" (Pallas on a GPU) vs the
 #     diffrax reference, float64 and float32: tumor cells and RECIST best responses;
 # (2) the solver tests with the real Triton kernels (not interpret mode);
-# (3) `tumorimmune run` of the default trial (10,000 patients x 5 arms), timed.
+# (3) `tumorimmune run` of the default trial (10,000 patients x 5 arms), timed;
+# (4) the cost of one gradient relative to one forward solve (benchmarks/gradient_cost.py).
 # Needs the wheels carried in .whl/ (pydantic, zarr, plotly and their needs; see RESULTS.md).
 set -uo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -40,7 +41,7 @@ for dtype in ("float64", "float32"):
           f"{ref.attrs['n_failed']}; {dt:.2f} s warm")
 PY
 echo "== solver tests on the GPU"
-timeout 200 python3 -m pytest tests/solvers -q -x -p no:cacheprovider 2>&1 | tail -5
+timeout 150 python3 -m pytest tests/solvers -q -x -p no:cacheprovider 2>&1 | tail -5
 echo "== tumorimmune run (default trial)"
 /usr/bin/time -f "wall %e s, max RSS %M KB" python3 -m tumorimmune run --out /tmp/run_default 2>&1 | tail -16
 python3 - <<'PY'
@@ -54,3 +55,5 @@ out = {"arms": [str(a) for a in ds.arm.values], "orr": ds.orr.values.tolist(),
 json.dump(out, open(os.path.join(os.environ.get("OUT", "/tmp"), "gpu_default_trial.json"), "w"), indent=1)
 for r in rows: print(f"{r['name'][:70]:<70} {r['target']:.3g} {r['simulated']:.3g}")
 PY
+echo "== gradient cost (10,000 patients)"
+timeout 170 python3 benchmarks/gradient_cost.py --n 10000 --repeats 2 --out "$OUT/gradient_cost_gpu.json" 2>&1 | grep -v "^ " | tail -6
