@@ -81,8 +81,9 @@ def test_capacity_is_also_given_in_the_data_unit():
     ds = _dataset([[0.18, 1.1e-7]], [[0.15, 0.9e-7]], [[0.21, 1.3e-7]], [0.1], [[1e7, 2 * cap]])
     ds.attrs.update(unit="mm", cells_per_cm3=1e9)
     out = _diagnose(ds, _problem(1), np.array([10.0]))  # type: ignore[arg-type]
-    # one sphere of 5e8 cells at 1e9 cells/cm³: 500 mm³, diameter (6·500/π)^(1/3) mm
-    d = (6 * 500 / np.pi) ** (1 / 3)
+    # 5e8 cells at 1e9 cells/cm³ = 500 mm³ in 3 equal lesions (the loader's default): the sum
+    # of their diameters is 3·(6·(500/3)/π)^(1/3) mm
+    d = 3 * (6 * (500 / 3) / np.pi) ** (1 / 3)
     assert f"({d:.3g} mm)" in str(out["flags"].values[0])
 
 

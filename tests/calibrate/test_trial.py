@@ -78,5 +78,5 @@ def test_shipped_population_meets_its_targets():
     for r in meta["endpoints"]:
         if r["kind"] in ("orr", "cr", "pfs_at"):
             assert r["target_lo"] <= r["simulated"] <= r["target_hi"], r
-    # untreated growth at clinical rates: volume-doubling times between 15 and 300 days
-    assert meta["info"]["untreated_pfs_at_365"] < 0.02
+    # untreated tumors progress: essentially no one is progression-free at one year
+    assert meta["info"]["untreated_pfs_at_365"] < 0.05

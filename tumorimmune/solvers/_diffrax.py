@@ -21,16 +21,25 @@ from ._extinction import EXTINCTION_CELLS, absorbing_field, zero_extinct
 from ._schedule import Schedule
 
 
+def _flat(x: object) -> Array:
+    """All leaves of a pytree as one 1-D array (a plain array: its ravel)."""
+    leaves = [jnp.ravel(leaf) for leaf in jax.tree_util.tree_leaves(x)]
+    return leaves[0] if len(leaves) == 1 else jnp.concatenate(leaves)
+
+
 @jax.custom_jvp
 def rms_norm(x: Array) -> Array:
-    """RMS norm of an array, summed in a fixed order (the step-size controller's error norm).
+    """RMS norm of an array or pytree, summed in a fixed order (the controller's error norm).
+
+    A pytree (e.g. the augmented state of ``diffrax.BacksolveAdjoint``) is flattened leaf by
+    leaf, as ``optimistix.rms_norm`` does.
 
     Same value and derivative convention as ``optimistix.rms_norm`` (zero derivative at 0), but
     an explicit left fold over the elements instead of a dot product: XLA's CPU dot and reduction
     kernels associate the sum differently for different batch sizes and thread counts, which
     made a patient's step sizes depend on the chunk it was solved in.
     """
-    flat = jnp.ravel(x)
+    flat = _flat(x)
     acc = flat[0] * flat[0]
     for i in range(1, flat.shape[0]):
         acc = acc + flat[i] * flat[i]
@@ -41,7 +50,7 @@ def rms_norm(x: Array) -> Array:
 def _rms_norm_jvp(primals, tangents):
     (x,), (tx,) = primals, tangents
     out = rms_norm(x)
-    flat, tflat = jnp.ravel(x), jnp.ravel(tx)
+    flat, tflat = _flat(x), _flat(tx)
     dot = flat[0] * tflat[0]
     for i in range(1, flat.shape[0]):
         dot = dot + flat[i] * tflat[i]
