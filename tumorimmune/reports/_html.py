@@ -25,6 +25,20 @@ from ._tables import OUTCOME_HEADER, SUMMARY_HEADER, metadata_rows, outcome_rows
 from ._trajectories import MIN_BAND_PATIENTS, band_label, trajectory_bands
 
 
+def _lesions(ds: xr.Dataset) -> str:
+    """How tumor cells were read as target lesions (the store's read-out attributes)."""
+    k = ds.attrs.get("n_lesions", 1)
+    limit = float(ds.attrs.get("detection_limit_mm", 0.0) or 0.0)
+    what = (
+        "a single spherical lesion"
+        if str(k) in ("1", "1.0")
+        else f"the sum of diameters of {k} equal spherical target lesions"
+        if not isinstance(k, str) or k.replace(".", "", 1).isdigit()
+        else "the sum of diameters of target lesions (per-patient count)"
+    )
+    return what + (f", lesions under {limit:g} mm counted as disappeared" if limit > 0 else "")
+
+
 def _has(ds: xr.Dataset, *names: str) -> bool:
     return all(n in ds.variables for n in names)
 
@@ -101,7 +115,7 @@ def _sections(
                 "Summary",
                 id="summary",
                 note=(
-                    "Best overall response by RECIST 1.1 on a single spherical lesion; "
+                    f"Best overall response by RECIST 1.1 on {_lesions(ds)}; "
                     "ORR = (CR + PR)/N, DCR = (CR + PR + SD)/N; median PFS not reached when "
                     "fewer than half progress."
                 ),

@@ -280,14 +280,15 @@ def waterfall(ds: xr.Dataset, *, max_points: int = 5000) -> go.Figure:
     fig.update_layout(bargap=0.0, barmode="overlay")
     return base_layout(
         fig,
-        title="Waterfall: best % change in tumor diameter from baseline (clipped at +100 %)",
+        title="Waterfall: best % change in the sum of diameters from baseline (clipped at +100 %)",
         height=110 + 260 * len(arms),
         legend={"title": {"text": "best response"}, "y": 1.0, "yanchor": "top"},
     )
 
 
 def spider(ds: xr.Dataset, *, n_patients: int = 30, seed: int = 0, max_cols: int = 3) -> go.Figure:
-    """Spider plot: % change in tumor diameter from baseline over scan days, one facet per arm,
+    """Spider plot: % change in the sum of diameters from baseline over scan days, one facet
+    per arm,
     for the same random sample of patients in every arm, coloured by best response.
 
     Args:
@@ -379,7 +380,7 @@ def spider(ds: xr.Dataset, *, n_patients: int = 30, seed: int = 0, max_cols: int
     return base_layout(
         fig,
         title=(
-            f"Spider plot: change in tumor diameter over time, {pick.size} sampled patients "
+            f"Spider plot: change in tumor size over time, {pick.size} sampled patients "
             f"(seed {seed}); dashed: +20 % / −30 %"
             + (f"; y axis cut at +{top:.0f} %" if clipped else "")
         ),
