@@ -30,16 +30,26 @@ REACTIONS = {  # id: (reactants, products, rate law)
 }
 
 
-def main() -> None:
+def write_sbml(
+    path: Path,
+    model_id: str,
+    name: str,
+    species: dict[str, float],
+    params: dict[str, float | tuple[float, str]],
+    reactions: dict[str, tuple[list[str], list[str], str]],
+) -> None:
+    """Write an SBML L3V1 file: one compartment, species amounts, constant parameters and
+    irreversible reactions ``{id: (reactants, products, rate law)}`` with unit stoichiometry.
+    A parameter given as ``(value, meaning)`` gets the meaning as its SBML name."""
     doc = libsbml.SBMLDocument(3, 1)
     model = doc.createModel()
-    model.setId("Kuznetsov1994")
-    model.setName("Kuznetsov1994 - effector-tumor dynamics (BCL1 lymphoma)")
+    model.setId(model_id)
+    model.setName(name)
     comp = model.createCompartment()
     comp.setId("body")
     comp.setSize(1.0)
     comp.setConstant(True)
-    for sid, x0 in (("E", 3.2e5), ("T", 1e6)):
+    for sid, x0 in species.items():
         sp = model.createSpecies()
         sp.setId(sid)
         sp.setCompartment("body")
@@ -47,31 +57,39 @@ def main() -> None:
         sp.setHasOnlySubstanceUnits(True)
         sp.setBoundaryCondition(False)
         sp.setConstant(False)
-    for pid, (value, meaning) in PARAMS.items():
+    for pid, spec in params.items():
+        value, meaning = spec if isinstance(spec, tuple) else (spec, "")
         par = model.createParameter()
         par.setId(pid)
-        par.setName(meaning)
-        par.setValue(value)
+        if meaning:
+            par.setName(meaning)
+        par.setValue(float(value))
         par.setConstant(True)
-    for rid, (reactants, products, law) in REACTIONS.items():
+    for rid, (reactants, products, law) in reactions.items():
         rxn = model.createReaction()
         rxn.setId(rid)
         rxn.setReversible(False)
         rxn.setFast(False)
-        for sid in reactants:
-            ref = rxn.createReactant()
+        for sid, make in [(x, rxn.createReactant) for x in reactants] + [
+            (x, rxn.createProduct) for x in products
+        ]:
+            ref = make()
             ref.setSpecies(sid)
             ref.setStoichiometry(1.0)
             ref.setConstant(True)
-        for sid in products:
-            ref = rxn.createProduct()
-            ref.setSpecies(sid)
-            ref.setStoichiometry(1.0)
-            ref.setConstant(True)
-        kl = rxn.createKineticLaw()
-        kl.setMath(libsbml.parseL3Formula(law))
-    out = Path(__file__).with_name("kuznetsov1994.xml")
-    libsbml.writeSBMLToFile(doc, str(out))
+        rxn.createKineticLaw().setMath(libsbml.parseL3Formula(law))
+    libsbml.writeSBMLToFile(doc, str(path))
+
+
+def main() -> None:
+    write_sbml(
+        Path(__file__).with_name("kuznetsov1994.xml"),
+        "Kuznetsov1994",
+        "Kuznetsov1994 - effector-tumor dynamics (BCL1 lymphoma)",
+        {"E": 3.2e5, "T": 1e6},
+        dict(PARAMS),
+        REACTIONS,
+    )
 
 
 if __name__ == "__main__":

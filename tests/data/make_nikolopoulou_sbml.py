@@ -10,7 +10,7 @@ tumor–immune model; parameter values are the model's published defaults. Run
 
 from pathlib import Path
 
-import libsbml
+from make_kuznetsov_sbml import write_sbml
 
 from tumorimmune.model import Nikolopoulou2018
 
@@ -32,45 +32,14 @@ REACTIONS = {  # id: (reactants, products, rate law)
 
 
 def main() -> None:
-    defaults = Nikolopoulou2018().parameters()
-    doc = libsbml.SBMLDocument(3, 1)
-    model = doc.createModel()
-    model.setId("Nikolopoulou2018")
-    model.setName("Nikolopoulou2018 - tumor, T cells and anti-PD-1 with the PD-1/PD-L1 complex")
-    comp = model.createCompartment()
-    comp.setId("body")
-    comp.setSize(1.0)
-    comp.setConstant(True)
-    for sid, x0 in (("C", 0.3968), ("T", 0.006), ("A", 0.0)):
-        sp = model.createSpecies()
-        sp.setId(sid)
-        sp.setCompartment("body")
-        sp.setInitialAmount(x0)
-        sp.setHasOnlySubstanceUnits(True)
-        sp.setBoundaryCondition(False)
-        sp.setConstant(False)
-    for pid, value in defaults.items():
-        par = model.createParameter()
-        par.setId(pid)
-        par.setValue(float(value))
-        par.setConstant(True)
-    for rid, (reactants, products, law) in REACTIONS.items():
-        rxn = model.createReaction()
-        rxn.setId(rid)
-        rxn.setReversible(False)
-        rxn.setFast(False)
-        for sid in reactants:
-            ref = rxn.createReactant()
-            ref.setSpecies(sid)
-            ref.setStoichiometry(1.0)
-            ref.setConstant(True)
-        for sid in products:
-            ref = rxn.createProduct()
-            ref.setSpecies(sid)
-            ref.setStoichiometry(1.0)
-            ref.setConstant(True)
-        rxn.createKineticLaw().setMath(libsbml.parseL3Formula(law))
-    libsbml.writeSBMLToFile(doc, str(Path(__file__).with_name("nikolopoulou2018.xml")))
+    write_sbml(
+        Path(__file__).with_name("nikolopoulou2018.xml"),
+        "Nikolopoulou2018",
+        "Nikolopoulou2018 - tumor, T cells and anti-PD-1 with the PD-1/PD-L1 complex",
+        {"C": 0.3968, "T": 0.006, "A": 0.0},
+        {k: float(v) for k, v in Nikolopoulou2018().parameters().items()},  # type: ignore[arg-type]
+        REACTIONS,
+    )
 
 
 if __name__ == "__main__":
