@@ -2,7 +2,7 @@
 
 Tumor sizes follow a closed form (a sensitive clone shrinking at a rate set by the grid
 parameters ``eps_n`` and ``L``, a resistant clone growing), and every response variable is
-derived from them with the project's own metric functions (``tumorimmune.sweeps._metrics``),
+derived from them with the project's own metric functions (``tumorimmune.response``),
 so the dataset is internally consistent, small and deterministic.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from tumorimmune.sweeps import _metrics as met
+from tumorimmune import response as met
 
 EPS_N = np.array([0.5, 1.0, 2.0])
 L_VALUES = np.array([0.25, 0.5, 0.75, 1.0])

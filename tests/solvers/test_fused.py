@@ -164,7 +164,7 @@ def test_agrees_with_diffrax_on_random_pd1_cohort():
     # same number of steps up to the restarts of diffrax at every dose
     assert 0.5 < nf.mean() / nd.mean() < 1.5
     # response classes (RECIST 1.1 on the scan series) agree for every patient
-    from tumorimmune.sweeps._metrics import best_overall_response, diameter_mm
+    from tumorimmune.response import best_overall_response, diameter_mm
 
     def classes(ys):
         T = np.where(np.maximum.accumulate(ys[..., 1] < 1.0, axis=1), 0.0, ys[..., 1])

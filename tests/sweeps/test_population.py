@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from tumorimmune.response import Endpoint, evaluate_endpoints, evaluate_targets
 from tumorimmune.sweeps import validate_spec
-from tumorimmune.sweeps._endpoints import Endpoint, evaluate_endpoints, evaluate_targets
 from tumorimmune.sweeps._sampling import patient_table
 
 
@@ -128,7 +128,7 @@ class _T:
 
 
 def test_subgroup_targets():
-    from tumorimmune.sweeps._endpoints import subgroup_mask
+    from tumorimmune.response import subgroup_mask
 
     params = {"T0": np.array([1.0, 2.0, 3.0, 4.0]), "L": np.array([0.1, 0.9, 0.4, 0.6])}
     np.testing.assert_array_equal(subgroup_mask("T0 < median", params), [1, 1, 0, 0])

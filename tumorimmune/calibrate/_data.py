@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from jaxtyping import ArrayLike, Float
 
-from ..sweeps._metrics import DEFAULT_N_LESIONS, cells_from_sum_of_diameters
+from ..response import DEFAULT_N_LESIONS, cells_from_sum_of_diameters
 
 #: Units accepted in the ``unit`` column.
 UNITS: tuple[str, ...] = ("cells", "mm3", "mm")

@@ -20,14 +20,14 @@ from jaxtyping import Array, ArrayLike, Float
 
 from ..model._base import Model
 from ..model._regimen import Regimen
-from ..solvers import solve_patient
-from ..sweeps._metrics import (
+from ..response import (
     DEFAULT_DETECTION_LIMIT_MM,
     DEFAULT_N_LESIONS,
     best_overall_response,
     sum_of_diameters_mm,
     wilson_ci,
 )
+from ..solvers import solve_patient
 from ._relaxed import soft_response as soft_response
 
 

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from ..sweeps._metrics import DEFAULT_DETECTION_LIMIT_MM, DEFAULT_N_LESIONS
+from ..response import DEFAULT_DETECTION_LIMIT_MM, DEFAULT_N_LESIONS
 
 
 class SoftReadout(NamedTuple):

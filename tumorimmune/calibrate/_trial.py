@@ -43,10 +43,12 @@ import scipy.stats.qmc
 
 from ..model._pd1 import TumorImmunePD1
 from ..model._regimen import Regimen
-from ..sweeps._endpoints import Endpoint, evaluate_endpoints, km_at
-from ..sweeps._metrics import (
+from ..response import (
+    Endpoint,
     best_overall_response,
     cells_from_sum_of_diameters,
+    evaluate_endpoints,
+    km_at,
     pfs,
     sum_of_diameters_mm,
 )

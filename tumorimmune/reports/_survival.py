@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from ..sweeps import kaplan_meier as _kaplan_meier
+from ..response import kaplan_meier as _kaplan_meier
 from ._data import arm_names, require, text
 from ._style import arm_color, band_traces, base_layout
 

@@ -29,9 +29,7 @@ from jaxtyping import Float
 from .._simulate import make_schedule, prepare_batch, set_dose_clock
 from ..model import get_drug
 from ..model._base import Model
-from ..solvers import EXTINCTION_CELLS
-from ._backends import get_backend
-from ._metrics import (
+from ..response import (
     best_overall_response,
     best_pct_change,
     outcome_class,
@@ -39,11 +37,13 @@ from ._metrics import (
     pfs,
     sum_of_diameters_mm,
 )
+from ..solvers import EXTINCTION_CELLS
+from ._backends import get_backend
 from ._sampling import cell_table
 from ._spec import INITIAL_NAMES, PK_ETAS, READOUT_NAMES, ArmSpec, SweepSpec
 
 #: Escape threshold of the outcome class, as a fraction of the carrying capacity 1/b
-#: (**assumption**; see ``tumorimmune.sweeps._metrics.outcome_class``).
+#: (**assumption**; see ``tumorimmune.response.outcome_class``).
 ESCAPE_FRACTION = 0.5
 #: Smallest number of patients per device in one solve (smaller batches are padded).
 MIN_DEVICE_BATCH = 16

@@ -16,11 +16,10 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
-from ._endpoints import evaluate_targets
+from ..response import arm_summary, cell_summary, evaluate_targets
 from ._engine import Engine
 from ._spec import SweepSpec, spec_warnings, validate_spec
 from ._store import SweepStore, load
-from ._summary import arm_summary, cell_summary
 
 #: ``progress(done_patients, total_patients, seconds_this_run)`` after every chunk (and after
 #: every arm of a chunk, as the patient-equivalents done so far).

@@ -54,7 +54,7 @@ from pydantic import (
     model_validator,
 )
 
-from ._metrics import DEFAULT_DETECTION_LIMIT_MM, DEFAULT_N_LESIONS
+from ..response import DEFAULT_DETECTION_LIMIT_MM, DEFAULT_N_LESIONS, parse_subgroup
 from ._sensitivity_spec import SensitivitySpec
 
 #: Names under which the initial state can be swept or varied (cells).
@@ -436,29 +436,6 @@ def _load_population(path: str) -> dict[str, np.ndarray]:
             raise ValueError(f"population.file: column(s) {bad} of {path!r} have non-finite values")
         _POPULATIONS[path] = tab
     return _POPULATIONS[path]
-
-
-_OPS = ("<=", ">=", "<", ">")
-
-
-def parse_subgroup(text: str) -> tuple[str, str, str]:
-    """``"T0 < median"`` → ``("T0", "<", "median")``; the value is a number or ``median``."""
-    for op in _OPS:
-        if op in text:
-            name, value = (x.strip() for x in text.split(op, 1))
-            if name and value and (value == "median" or _is_number(value)):
-                return name, op, value
-    raise ValueError(
-        f"subgroup must read 'PARAMETER OP VALUE' with OP one of {list(_OPS)} and VALUE a "
-        f"number or 'median'; got {text!r}"
-    )
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
 
 
 class TargetSpec(_Strict):

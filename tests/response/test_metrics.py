@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from tumorimmune.sweeps import (
+from tumorimmune.response import (
     OUTCOME_CODES,
     RESPONSE_CODES,
     best_overall_response,

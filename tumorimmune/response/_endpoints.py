@@ -133,10 +133,31 @@ class TargetLike(Protocol):
     subgroup: str | None
 
 
+_OPS = ("<=", ">=", "<", ">")
+
+
+def parse_subgroup(text: str) -> tuple[str, str, str]:
+    """``"T0 < median"`` → ``("T0", "<", "median")``; the value is a number or ``median``."""
+    for op in _OPS:
+        if op in text:
+            name, value = (x.strip() for x in text.split(op, 1))
+            if name and value and (value == "median" or _is_number(value)):
+                return name, op, value
+    raise ValueError(
+        f"subgroup must read 'PARAMETER OP VALUE' with OP one of {list(_OPS)} and VALUE a "
+        f"number or 'median'; got {text!r}"
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def subgroup_mask(text: str, params: Mapping[str, np.ndarray]) -> np.ndarray:
     """Patients of a subgroup such as ``"T0 < median"`` (median over all patients)."""
-    from ._spec import parse_subgroup
-
     name, op, value = parse_subgroup(text)
     x = np.asarray(params[name], float)
     v = float(np.nanmedian(x)) if value == "median" else float(value)

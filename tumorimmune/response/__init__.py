@@ -1,0 +1,71 @@
+"""Response statistics of a virtual trial: RECIST 1.1 read-out, PFS, Kaplan–Meier, Wilson
+intervals, per-arm summaries and published endpoints.
+
+A leaf package (NumPy and SciPy only): :mod:`tumorimmune.sweeps`, :mod:`tumorimmune.calibrate`
+and :mod:`tumorimmune.reports` all read their clinical numbers from here.
+
+Typical use::
+
+    from tumorimmune import response
+    sld = response.sum_of_diameters_mm(tumor_cells_at_scans)          # (patient, scan) mm
+    bor = response.best_overall_response(sld)                          # codes, see RESPONSE_CODES
+    km = response.kaplan_meier(pfs_days, pfs_event)
+"""
+
+from ._endpoints import Endpoint as Endpoint
+from ._endpoints import EndpointKind as EndpointKind
+from ._endpoints import TargetLike as TargetLike
+from ._endpoints import evaluate_endpoints as evaluate_endpoints
+from ._endpoints import evaluate_targets as evaluate_targets
+from ._endpoints import km_at as km_at
+from ._endpoints import parse_subgroup as parse_subgroup
+from ._endpoints import subgroup_mask as subgroup_mask
+from ._metrics import DEFAULT_DETECTION_LIMIT_MM as DEFAULT_DETECTION_LIMIT_MM
+from ._metrics import DEFAULT_N_LESIONS as DEFAULT_N_LESIONS
+from ._metrics import OUTCOME_CODES as OUTCOME_CODES
+from ._metrics import RESPONSE_CODES as RESPONSE_CODES
+from ._metrics import KaplanMeier as KaplanMeier
+from ._metrics import best_overall_response as best_overall_response
+from ._metrics import best_pct_change as best_pct_change
+from ._metrics import cells_from_sum_of_diameters as cells_from_sum_of_diameters
+from ._metrics import diameter_mm as diameter_mm
+from ._metrics import kaplan_meier as kaplan_meier
+from ._metrics import km_median as km_median
+from ._metrics import outcome_class as outcome_class
+from ._metrics import pct_change as pct_change
+from ._metrics import pfs as pfs
+from ._metrics import scan_responses as scan_responses
+from ._metrics import sum_of_diameters_mm as sum_of_diameters_mm
+from ._metrics import wilson_ci as wilson_ci
+from ._summary import arm_summary as arm_summary
+from ._summary import cell_summary as cell_summary
+
+__all__ = [
+    "DEFAULT_DETECTION_LIMIT_MM",
+    "DEFAULT_N_LESIONS",
+    "OUTCOME_CODES",
+    "RESPONSE_CODES",
+    "Endpoint",
+    "EndpointKind",
+    "KaplanMeier",
+    "TargetLike",
+    "arm_summary",
+    "best_overall_response",
+    "best_pct_change",
+    "cell_summary",
+    "cells_from_sum_of_diameters",
+    "diameter_mm",
+    "evaluate_endpoints",
+    "evaluate_targets",
+    "kaplan_meier",
+    "km_at",
+    "km_median",
+    "outcome_class",
+    "parse_subgroup",
+    "pct_change",
+    "pfs",
+    "scan_responses",
+    "subgroup_mask",
+    "sum_of_diameters_mm",
+    "wilson_ci",
+]
