@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+import importlib.metadata
 import os
+import platform
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +45,32 @@ class PeakRSS:
     @property
     def delta_mb(self) -> float:
         return self.peak - self.base
+
+
+def machine_meta(*dists: str) -> dict[str, Any]:
+    """Date, machine, CPU model and count, jax version and device, load average, and the
+    versions of the installed distributions ``dists``."""
+    import jax
+
+    meta: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0]),
+        "load_avg_start": os.getloadavg(),
+    }
+    try:
+        with open("/proc/cpuinfo") as fh:
+            meta["cpu"] = next(ln.split(":")[1].strip() for ln in fh if "model name" in ln)
+    except (OSError, StopIteration):
+        pass
+    for dist in dists:
+        try:
+            meta[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return meta
 
 
 def device_peak_mb() -> float | None:

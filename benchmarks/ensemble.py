@@ -13,11 +13,8 @@ Not a test: timings depend on the machine and its load (recorded in the JSON).
 from __future__ import annotations
 
 import argparse
-import datetime
 import itertools
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,9 +23,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _cohorts
-import jax
 import numpy as np
-from _harness import HEADER, fmt_row, timed
+from _harness import HEADER, fmt_row, machine_meta, timed
 
 from tumorimmune.solvers import solve_diffrax, solve_fused
 
@@ -110,19 +106,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     sizes = sorted(int(float(s)) for s in args.sizes.split(","))
     engines = args.engines.split(",")
     records: list[dict[str, Any]] = []
-    meta = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "jax": jax.__version__,
-        "device": str(jax.devices()[0]),
-        "load_avg_start": os.getloadavg(),
-    }
-    try:
-        with open("/proc/cpuinfo") as fh:
-            meta["cpu"] = next(ln.split(":")[1].strip() for ln in fh if "model name" in ln)
-    except (OSError, StopIteration):
-        pass
+    meta = machine_meta()
     print(json.dumps(meta), flush=True)
     print(HEADER, flush=True)
     for model_name in args.models.split(","):
