@@ -247,6 +247,12 @@ def _simulate_engine(backend: str) -> Prepare:
         names = c.model.state_names
         y0 = {k: c.y0[:, j] for j, k in enumerate(names)}
         regimen = PEMBROLIZUMAB_200MG_Q3W if c.doses.shape[1] else None
+        if regimen is not None:  # simulate derives the doses from the regimen: the cohort's?
+            ts = c.schedule.ts
+            same = np.array_equal(regimen.dose_times(ts[0], ts[-1]), c.schedule.dose_times)
+            mg = regimen.dose_amount_mg(param_matrix(c, ("weight",))[:, 0])
+            if not (same and np.allclose(mg[:, None], c.doses)):
+                raise ValueError(f"cohort {c.name!r}: doses are not {regimen.label}")
 
         def run() -> tuple[np.ndarray, np.ndarray]:
             ds = tumorimmune.simulate(
