@@ -37,8 +37,10 @@ class RegimenOptimum:
         interval: optimal dosing interval, days.
         value: objective (soft endpoint) at the optimum.
         start_value: objective at the starting regimen.
-        n_iter: optimiser iterations; converged: a stopping criterion was met.
-        unit: ``"mg"`` or ``"mg/kg"``; dose_rate: ``dose/interval`` (unit per day).
+        n_iter: optimiser iterations.
+        converged: a stopping criterion was met.
+        unit: ``"mg"`` or ``"mg/kg"``.
+        drug: the drug whose PK the optimum was computed with.
     """
 
     dose: float
@@ -52,6 +54,7 @@ class RegimenOptimum:
 
     @property
     def dose_rate(self) -> float:
+        """``dose/interval`` (``unit`` per day)."""
         return self.dose / self.interval
 
     def regimen(self, name: str | None = None) -> Regimen:
