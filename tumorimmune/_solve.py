@@ -203,7 +203,8 @@ def solve(
             mg/kg scaled by ``model.weight``) or ``None``. Needs a model with a drug state.
         rtol: relative tolerance of the Tsit5 + PID step-size controller.
         atol: absolute tolerance (cells and mg). Run with
-            ``jax.config.update("jax_enable_x64", True)`` for float64 (gradients to 1e-6).
+            ``jax.config.update("jax_enable_x64", True)`` for float64 (gradients then agree
+            with central differences to 1e-5 at tight tolerances, ``tests/test_solve.py``).
         max_steps: step limit per segment; a patient that hits it has NaN rows and non-zero
             ``status`` (no exception).
         adjoint: how reverse/forward mode differentiate the solve: ``"checkpoint"``
