@@ -104,3 +104,21 @@ def test_cli_page_lists_every_command():
     for name in commands:
         assert f"`tumorimmune {name}" in page, name
         assert f"Usage: tumorimmune {name}" in rendered, name
+
+
+def test_sphinx_roles_become_inline_code():
+    """The griffe extension of mkdocs.yml: reST roles and ``::`` render as Markdown."""
+    import sys
+
+    pytest.importorskip("griffe")  # the docs extra
+
+    sys.path.insert(0, str(DOCS))
+    try:
+        roles = importlib.import_module("griffe_roles")
+    finally:
+        sys.path.remove(str(DOCS))
+    text = "See :func:`~tumorimmune.solvers.get_backend` and :class:`tumorimmune.Dosing`. Use::"
+    assert roles.plain_roles(text) == "See `get_backend` and `tumorimmune.Dosing`. Use:"
+    assert "extensions:\n              - docs/griffe_roles.py:SphinxRoles" in (
+        ROOT / "mkdocs.yml"
+    ).read_text(encoding="utf-8")
