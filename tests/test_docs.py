@@ -122,3 +122,16 @@ def test_sphinx_roles_become_inline_code():
     assert "extensions:\n              - docs/griffe_roles.py:SphinxRoles" in (
         ROOT / "mkdocs.yml"
     ).read_text(encoding="utf-8")
+
+
+def test_every_documented_subpackage_is_a_lazy_attribute():
+    """``ti.<package>`` works for every package with an API page, without importing it first
+    (``tumorimmune.__init__`` loads subpackages on first access)."""
+    import subprocess
+    import sys
+
+    code = "import tumorimmune as ti\n" + "".join(
+        f"assert ti.{name}.__name__ == 'tumorimmune.{name}'\n" for name in PACKAGES
+    )
+    code += f"assert set({PACKAGES!r}) <= set(ti.__all__) and set({PACKAGES!r}) <= set(dir(ti))\n"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

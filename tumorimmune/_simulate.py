@@ -188,8 +188,7 @@ def simulate(
         atol: absolute tolerance in cells and mg (default 1e-6 for float64, 1e-3 for
             float32).
         dtype: ``"float64"`` (accurate; default) or ``"float32"`` (fast; agrees with float64
-            to a few 1e-3 relative on tumor size: 3.3e-3 worst of 4,096 KEYNOTE-006 patients,
-            ``benchmarks/RESULTS.md``).
+            to about 1e-3 relative on tumor size).
         max_steps: step limit per segment; a patient that hits it is flagged, not fatal.
         backend: ``"auto"`` (default: the Pallas kernel on a GPU, the fused ensemble engine
             elsewhere; diffrax for a model without an explicit ``vector_field``), ``"fused"``,
