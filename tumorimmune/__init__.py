@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from . import model as model
     from . import optimize as optimize
     from . import reports as reports
+    from . import response as response
+    from . import sensitivity as sensitivity
     from . import solvers as solvers
     from . import sweeps as sweeps
     from ._simulate import simulate as simulate
@@ -37,6 +39,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "model": (".model", None),
     "optimize": (".optimize", None),
     "reports": (".reports", None),
+    "response": (".response", None),
+    "sensitivity": (".sensitivity", None),
     "solvers": (".solvers", None),
     "sweeps": (".sweeps", None),
     "simulate": ("._simulate", "simulate"),
@@ -75,6 +79,8 @@ __all__ = [
     "model",
     "optimize",
     "reports",
+    "response",
+    "sensitivity",
     "simulate",
     "solve",
     "solvers",

@@ -183,8 +183,10 @@ def simulate(
             Sets the model's clearance clock ``t_dose0`` to ``regimen.start_day``. A mg/kg
             regimen doses ``dose × model.weight``; build the model with
             ``TumorImmunePD1.with_drug(drug, weight=w)`` so that its PK follows the weight too.
-        rtol, atol: step-size controller tolerances (default 1e-8/1e-6 for float64,
-            1e-5/1e-3 for float32; ``atol`` in cells and mg).
+        rtol: relative tolerance of the step-size controller (default 1e-8 for float64,
+            1e-5 for float32).
+        atol: absolute tolerance in cells and mg (default 1e-6 for float64, 1e-3 for
+            float32).
         dtype: ``"float64"`` (accurate; default) or ``"float32"`` (fast; agrees with float64
             to about 1e-3 relative on tumor size).
         max_steps: step limit per segment; a patient that hits it is flagged, not fatal.

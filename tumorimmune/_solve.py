@@ -201,8 +201,10 @@ def solve(
         dosing: a :class:`Dosing` (traceable amount/interval/start), a
             :class:`~tumorimmune.model.Regimen` (converted with :meth:`Dosing.from_regimen`,
             mg/kg scaled by ``model.weight``) or ``None``. Needs a model with a drug state.
-        rtol, atol: Tsit5 + PID step-size tolerances (atol in cells and mg). Run with
-            ``jax.config.update("jax_enable_x64", True)`` for float64 (gradients to 1e-6).
+        rtol: relative tolerance of the Tsit5 + PID step-size controller.
+        atol: absolute tolerance (cells and mg). Run with
+            ``jax.config.update("jax_enable_x64", True)`` for float64 (gradients then agree
+            with central differences to 1e-5 at tight tolerances, ``tests/test_solve.py``).
         max_steps: step limit per segment; a patient that hits it has NaN rows and non-zero
             ``status`` (no exception).
         adjoint: how reverse/forward mode differentiate the solve: ``"checkpoint"``

@@ -96,7 +96,8 @@ class TumorData:
         mask: True where a measurement exists, shape (P, M).
         dose_days: days since baseline of the dosing records, per patient (list of arrays).
         dose_mg: the doses (mg), per patient (list of arrays).
-        unit: unit of the source table; cells_per_cm3: density used for the conversion;
+        unit: unit of the source table.
+        cells_per_cm3: density used for the conversion.
         n_lesions: target lesions assumed in a sum of diameters (unit ``"mm"``).
     """
 

@@ -337,16 +337,21 @@ def fit_patients(
             clipped to ``parameter_bounds`` (e.g. ``L`` in [0.1, 1]).
         shared: free parameters common to all patients (joint fit); the others are per
             patient. Empty: independent per-patient fits in parallel (``vmap``).
-        noise: residual model. sigma: fixed noise level (e.g. for noise-free data), else
-            estimated.
+        noise: residual model, ``"lognormal"`` or ``"proportional"``.
+        sigma: fixed noise level (e.g. for noise-free data), else estimated.
         E0: baseline effector cells when ``E0`` is not free.
         init: starting values of start 0 (default: model values, baseline for ``T0``).
         regimen: dosing from each patient's baseline (instead of the data's dosing records).
         method: ``"lbfgs"`` (optax L-BFGS) or ``"adam"``.
         n_starts: starts per problem: start 0 from ``init``, the others log-uniform within
             the bounds (drawn with ``seed``); the best final likelihood wins.
-        max_iter, gtol, ftol, learning_rate: see :func:`~tumorimmune.calibrate.minimize`.
-        rtol, atol, max_steps: ODE tolerances (float64) and step limit per segment.
+        max_iter: optimiser iterations per start (see :func:`~tumorimmune.calibrate.minimize`).
+        gtol: gradient-norm tolerance of the optimiser.
+        ftol: relative objective-change tolerance of the optimiser.
+        learning_rate: Adam's learning rate (unused by L-BFGS).
+        rtol: relative ODE tolerance (float64).
+        atol: absolute ODE tolerance (cells, mg).
+        max_steps: ODE step limit per segment between doses.
         small_sample: with σ estimated, widen the Laplace intervals as in nonlinear
             least squares (Bates & Watts 1988): covariance × n/(n − p) (σ² from RSS/(n − p)
             instead of the biased RSS/n) and the Student-t quantile with n − p degrees of

@@ -55,7 +55,8 @@ def minimize(
         x0: starting point, shape (k,).
         method: ``"lbfgs"`` (``optax.lbfgs`` with zoom line search) or ``"adam"``.
         max_iter: iteration limit.
-        gtol: gradient-norm tolerance. ftol: relative-change tolerance (0 disables it).
+        gtol: gradient-norm tolerance.
+        ftol: relative-change tolerance (0 disables it).
         learning_rate: Adam step size (in the units of ``x``).
     """
     f = _safe(fun)

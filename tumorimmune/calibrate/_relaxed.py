@@ -96,8 +96,10 @@ def soft_readout(
         n_lesions: equal target lesions, scalar or per patient ``(N,)`` (integers >= 1).
         cells_per_cm3: cell density (cells per cm³).
         detection_limit_mm: per-lesion detection limit (mm), >= 0.
-        pr_decrease_pct, pd_increase_pct, min_increase_mm: RECIST thresholds, as in
+        pr_decrease_pct: decrease from baseline needed for PR (%), as in
             :func:`tumorimmune.sweeps.best_overall_response`.
+        pd_increase_pct: relative increase over the nadir needed for PD (%).
+        min_increase_mm: absolute increase over the nadir needed for PD (mm).
 
     Returns:
         :class:`SoftReadout`; rows with a non-finite scan, no tumor at baseline, or a baseline
@@ -239,7 +241,12 @@ def soft_progression_free(
         cells: ``(N, n_scan)`` tumor cells at ``scan_days``.
         scan_days: strictly increasing scan days, ``scan_days[0] = 0`` the baseline.
         day: landmark (days since the start of treatment), >= 0.
-        others: as :func:`soft_readout`.
+        temperature: ``τ`` in percentage points, as :func:`soft_readout`.
+        n_lesions: equal target lesions, as :func:`soft_readout`.
+        cells_per_cm3: cell density (cells per cm³).
+        detection_limit_mm: per-lesion detection limit (mm).
+        pd_increase_pct: relative increase over the nadir needed for PD (%).
+        min_increase_mm: absolute increase over the nadir needed for PD (mm).
 
     Returns:
         ``(N,)``, NaN where not evaluable.

@@ -46,7 +46,8 @@ class VPCalibration:
         untreated_orr, untreated_lo, untreated_hi: the same for the untreated arm (sanity
             check: about 0).
         within_target_ci: the achieved ORR lies inside the target's Wilson 95 % CI.
-        history: per-iteration loss (soft) or empty; info: method-specific numbers.
+        history: per-iteration loss (soft) or empty.
+        info: method-specific numbers.
         wall_time_s: wall time of the calibration (compilation included).
     """
 
@@ -171,7 +172,8 @@ def calibrate_soft(
         population: ``{parameter: Dist}``; must contain ``"T0"`` (baseline tumor cells).
         target: e.g. :data:`KEYNOTE006_Q2W`.
         calibrate: names whose median (and spread, with ``calibrate_spread``) are adjusted.
-        n_patients: cohort size. seed: draws of the calibration cohort.
+        n_patients: cohort size.
+        seed: draws of the calibration cohort.
         n_validation: size of the fresh cohort on which the hard ORR is reported (drawn from
             the calibrated distributions with ``validation_seed``, default ``seed + 1``); the
             untreated arm is simulated on the same patients.

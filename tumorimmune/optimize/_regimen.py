@@ -37,8 +37,10 @@ class RegimenOptimum:
         interval: optimal dosing interval, days.
         value: objective (soft endpoint) at the optimum.
         start_value: objective at the starting regimen.
-        n_iter: optimiser iterations; converged: a stopping criterion was met.
-        unit: ``"mg"`` or ``"mg/kg"``; dose_rate: ``dose/interval`` (unit per day).
+        n_iter: optimiser iterations.
+        converged: a stopping criterion was met.
+        unit: ``"mg"`` or ``"mg/kg"``.
+        drug: the drug whose PK the optimum was computed with.
     """
 
     dose: float
@@ -52,6 +54,7 @@ class RegimenOptimum:
 
     @property
     def dose_rate(self) -> float:
+        """``dose/interval`` (``unit`` per day)."""
         return self.dose / self.interval
 
     def regimen(self, name: str | None = None) -> Regimen:
@@ -118,7 +121,10 @@ def maximize_regimen(
         max_dose_rate: drug-amount constraint ``dose/interval <= max_dose_rate`` (unit per
             day; e.g. 2 mg/kg per 21 days = 0.0952), or ``None``.
         start: starting ``(dose, interval)`` (default: the middle of the feasible box).
-        method, max_iter, learning_rate: optimiser (see :func:`tumorimmune.calibrate.minimize`).
+        method: optimiser, ``"lbfgs"`` or ``"adam"`` (see
+            :func:`tumorimmune.calibrate.minimize`).
+        max_iter: optimiser iterations.
+        learning_rate: Adam's learning rate (unused by L-BFGS).
 
     Raises:
         ValueError: bad bounds, or a constraint that leaves no feasible dose.
@@ -262,7 +268,8 @@ def optimize_regimen(
         max_dose_rate: drug-amount constraint, ``unit``/day (default 2 mg/kg per 3 weeks,
             the original label's dose intensity); ``None`` for no constraint.
         temperature: soft read-out temperature (mm; see :func:`soft_readout`).
-        rtol, atol: solver tolerances for the optimisation (float64).
+        rtol: relative solver tolerance for the optimisation (float64).
+        atol: absolute solver tolerance (cells, mg).
 
     Returns:
         :class:`RegimenOptimum`; verify it with a hard re-simulation (``simulate`` or a sweep).

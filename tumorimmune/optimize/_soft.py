@@ -75,8 +75,12 @@ def soft_readout(
         scan_days: days of the scans, ``(n_scan,)``; only used for the landmark.
         temperature: ``τ`` in mm (see the module docstring); 0 gives the hard read-out.
         landmark: day of the progression-free landmark (e.g. 182.6 = 6 months).
-        cells_per_cm3, min_increase_mm, pr_decrease_pct, pd_increase_pct: as in
+        cells_per_cm3: tumor cells per cm³ of lesion volume (as
+            :func:`tumorimmune.sweeps.sum_of_diameters_mm`).
+        min_increase_mm: absolute increase over the nadir needed for PD (mm), as in
             :func:`tumorimmune.sweeps.best_overall_response` and :func:`~tumorimmune.sweeps.pfs`.
+        pr_decrease_pct: decrease from baseline needed for PR (%).
+        pd_increase_pct: relative increase over the nadir needed for PD (%).
 
     Returns:
         :class:`SoftReadout` of the leading shape. Rows with a non-finite value or an empty

@@ -81,8 +81,9 @@ def outcome_map(
     Args:
         ds: results dataset with ``outcome`` (arm, patient), ``cell`` (patient) and at least
             two grid dims ``axis_<param>``.
-        x, y: grid dimensions on the horizontal and vertical axes; default the first two.
-            Further grid axes are pooled (their patients counted together).
+        x: grid dimension on the horizontal axis; default the first. Further grid axes
+            (beyond ``x`` and ``y``) are pooled (their patients counted together).
+        y: grid dimension on the vertical axis; default the second.
         max_cols: facets per row.
 
     Raises:

@@ -85,8 +85,9 @@ def response_map(
             ``"mean_best_pct_change"`` (% change from baseline).
         level: contour level in the metric's units (fraction for ORR/DCR, % for the mean best
             change); default 0.3 (ORR), 0.5 (DCR), −30 % (mean best change).
-        x, y: grid dimensions (``"axis_<param>"``) on the horizontal and vertical axes;
-            default the first two. Further grid axes are averaged over (equal weights).
+        x: grid dimension (``"axis_<param>"``) on the horizontal axis; default the first.
+            Further grid axes (beyond ``x`` and ``y``) are averaged over (equal weights).
+        y: grid dimension on the vertical axis; default the second.
         max_cols: facets per row.
 
     Raises:

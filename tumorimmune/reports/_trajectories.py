@@ -49,7 +49,8 @@ def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95
     Args:
         ds: results dataset with ``traj_T``, ``traj_E`` (arm, traj_patient, time) and coord
             ``time`` (days).
-        lower, upper: quantiles of the band, ``0 <= lower < upper <= 1``.
+        lower: lower quantile of the band, ``0 <= lower < upper``.
+        upper: upper quantile of the band, ``lower < upper <= 1``.
     """
     require(ds, "traj_T", "time", figure="trajectory_bands")  # traj_E: models with effectors
     if not (0.0 <= lower < upper <= 1.0):

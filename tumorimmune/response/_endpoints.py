@@ -177,7 +177,9 @@ def evaluate_targets(
     Args:
         targets: :class:`~tumorimmune.sweeps.TargetSpec` entries (arm, name, kind, value, ...).
         arms: arm names in the order of the first axis of the arrays.
-        best_response, pfs_days, pfs_event: ``(arm, patient)`` arrays of the results store.
+        best_response: ``(arm, patient)`` best overall response codes of the results store.
+        pfs_days: ``(arm, patient)`` progression-free survival times (days).
+        pfs_event: ``(arm, patient)`` bool, progression observed.
         params: per-patient columns ``{name: (patient,)}`` for targets with a ``subgroup``.
 
     Returns:

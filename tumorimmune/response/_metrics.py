@@ -410,8 +410,11 @@ def pfs(
             strictly increasing; scan 0 is the baseline.
         follow_up: end of follow-up (days), >= ``scan_days[1]``.
         censor_at: where PD-free patients are censored.
-        min_increase_mm, pd_increase_pct, cr_diameter_mm, pd_on_reappearance: PD rule, as in
-            :func:`best_overall_response`.
+        min_increase_mm: PD rule, as in :func:`best_overall_response`: absolute increase
+            over the nadir (mm).
+        pd_increase_pct: PD rule: relative increase over the nadir (%).
+        cr_diameter_mm: sums of diameters at or below this count as disappeared (mm).
+        pd_on_reappearance: regrowth above ``cr_diameter_mm`` after a CR is PD.
 
     Returns:
         ``pfs_days`` float64 and ``event`` bool arrays of the leading shape; not-evaluable

@@ -116,10 +116,18 @@ def indices_from_outputs(
     """Indices and their convergence for several outputs and arms of one design.
 
     Args:
-        method, X, names, second_order, confidence, n_bootstrap, seed, num_levels: as
-            :func:`~tumorimmune.sensitivity.analyze`; the base sample size is read off ``X``.
+        method: ``"sobol"``, ``"morris"`` or ``"prcc"``, as
+            :func:`~tumorimmune.sensitivity.analyze`.
+        X: design points in the unit hypercube, ``(n_eval, d)``; the base sample size is read
+            off ``X``.
         ys: ``{output name: values (arm, n_eval)}``.
         arms: arm names.
+        names: parameter names.
+        second_order: sobol: ``X`` holds the second-order rows; compute ``S2``.
+        confidence: level of the bootstrap confidence intervals.
+        n_bootstrap: bootstrap resamples.
+        seed: seed of the bootstrap.
+        num_levels: morris grid levels used for ``X``.
 
     Returns:
         The ``sens_*`` variables of the results schema (module docstring), which

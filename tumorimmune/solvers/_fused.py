@@ -463,7 +463,8 @@ def solve_fused(
         schedule: output and dose times (days) shared by the batch.
         doses: bolus amounts (mg) per patient and dose time, shape
             ``(N, len(schedule.dose_times))``.
-        rtol, atol: tolerances of the step-size controller (``atol`` in state units).
+        rtol: relative tolerance of the step-size controller.
+        atol: absolute tolerance of the step-size controller (state units).
         dtype: ``"float64"`` or ``"float32"``.
         max_steps: step limit per segment between doses (accepted + rejected).
         chunk_size: patients per compiled call (a pool); memory is bounded by it, not by the

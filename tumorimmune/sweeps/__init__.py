@@ -53,6 +53,7 @@ __all__ = [
     "AxisSpec",
     "DistSpec",
     "Engine",
+    "KaplanMeier",
     "SweepSpec",
     "SweepStore",
     "arm_summary",

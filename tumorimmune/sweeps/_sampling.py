@@ -132,7 +132,8 @@ def patient_table(
 
     Args:
         spec: validated sweep specification.
-        start, stop: patient range (default: everyone).
+        start: first patient of the range (default 0).
+        stop: end of the patient range, exclusive (default: everyone).
 
     Returns:
         ``{name: array (stop - start,)}`` for the swept and varied parameters (model units;

@@ -1062,7 +1062,8 @@ def load_spec(path: str | Path) -> SweepSpec:
 
     Raises:
         ValueError: invalid TOML or spec (message names the key), a directory or an
-            unreadable file; FileNotFoundError.
+            unreadable file.
+        FileNotFoundError: no file at ``path``.
     """
     path = Path(path)
     if path.is_dir():

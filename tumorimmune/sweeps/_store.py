@@ -581,8 +581,8 @@ def load(path: str | Path, *, lazy: bool = False, allow_partial: bool = False) -
         allow_partial: open an unfinished store (unfinished chunks hold fill values).
 
     Raises:
-        FileNotFoundError: no store at ``path``. ValueError: unfinished store, or data files
-        that cannot be read (a damaged store).
+        FileNotFoundError: no store at ``path``.
+        ValueError: unfinished store, or data files that cannot be read (a damaged store).
     """
     path = Path(path)
     if not _is_store(path):
