@@ -10,6 +10,7 @@ from ._registry import BACKENDS as BACKENDS
 from ._registry import Backend as Backend
 from ._registry import get_backend as get_backend
 from ._schedule import Schedule as Schedule
+from ._shard import shard_solve as shard_solve
 from ._schedule import validate_times as validate_times
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Schedule",
     "default_sizes",
     "get_backend",
+    "shard_solve",
     "solve_diffrax",
     "solve_fused",
     "solve_pallas",
