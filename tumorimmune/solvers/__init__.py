@@ -10,8 +10,8 @@ from ._registry import BACKENDS as BACKENDS
 from ._registry import Backend as Backend
 from ._registry import get_backend as get_backend
 from ._schedule import Schedule as Schedule
-from ._shard import shard_solve as shard_solve
 from ._schedule import validate_times as validate_times
+from ._shard import shard_solve as shard_solve
 
 __all__ = [
     "BACKENDS",
