@@ -49,8 +49,10 @@ def init_distributed(
 
     Missing arguments are read from the environment: ``JAX_COORDINATOR_ADDRESS`` (read by JAX
     itself), ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``; on a cluster JAX detects (SLURM,
-    Open MPI, Kubernetes, Cloud TPU) everything left unset comes from its environment. Call it
-    before any other JAX computation, once per process.
+    Open MPI, Kubernetes, Cloud TPU) everything left unset comes from its environment (JAX then
+    also gives each process one local device, by its local rank: one process per GPU). With all
+    three given, the process keeps all its local devices (one process per host; the patients of
+    each chunk are split over them). Call it before any other JAX computation, once per process.
 
     Args:
         coordinator: ``HOST:PORT`` of process 0 (every process gives the same one).
@@ -78,8 +80,20 @@ def init_distributed(
         )
     if num_processes == 1:  # nothing to coordinate
         return Processes()
+    # All three given: no cluster detection, which would also bind the process to one local
+    # device (SLURM_LOCALID); the process keeps all its local devices (``shard_solve``).
+    explicit = None not in (
+        coordinator or env.get("JAX_COORDINATOR_ADDRESS"),
+        num_processes,
+        process_id,
+    )
     try:
-        jax.distributed.initialize(coordinator, num_processes, process_id)
+        jax.distributed.initialize(
+            coordinator,
+            num_processes,
+            process_id,
+            cluster_detection_method="deactivate" if explicit else None,
+        )
     except (RuntimeError, ValueError, TypeError) as err:
         raise ValueError(f"jax.distributed.initialize failed: {err}") from None
     return Processes.current()
