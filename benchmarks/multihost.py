@@ -9,7 +9,9 @@ one XLA thread (``--xla_cpu_multi_thread_eigen=false``) and one pool thread of t
 (``os.cpu_count`` → 1). Checks that both stores are identical, variable by variable, and
 reports each process's throughput: the patients of its chunks over the solve seconds of its
 chunks (``chunk_seconds``), once with all chunks and once without each process's first chunk
-(which includes its JIT compilation). Target: per-process throughput ≥ 80 % of the one-process
+(which includes its JIT compilation), and over the chunks after the first, patients per CPU
+second of the process (``time.process_time``: the work, independent of other load on the
+machine) and per wall second. Target: per-process throughput ≥ 80 % of the one-process
 figure. Not a test: timings depend on the machine and its load.
 """
 
@@ -35,7 +37,14 @@ from tumorimmune.sweeps import init_distributed, run_sweep, validate_spec
 n = int(sys.argv[3])
 if n > 1:
     init_distributed(f"127.0.0.1:{sys.argv[2]}", n, int(sys.argv[4]))
-run_sweep(validate_spec(json.loads(sys.argv[1])), output=sys.argv[6])
+import time
+spec = validate_spec(json.loads(sys.argv[1]))
+marks = []  # (patients done, CPU seconds, wall seconds) at the end of every chunk
+def progress(done, total, seconds):
+    if done and (done % spec.chunk_size == 0 or done == total):
+        marks.append((done, time.process_time(), time.perf_counter()))
+run_sweep(spec, output=sys.argv[6], progress=progress)
+print("MARKS" + json.dumps(marks))
 """
 
 
@@ -45,7 +54,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _run(spec: dict, path: Path, n_proc: int) -> float:
+def _run(spec: dict, path: Path, n_proc: int) -> tuple[float, list]:
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_cpu_multi_thread_eigen=false")
     port = str(_free_port())
     cores = sorted(os.sched_getaffinity(0))
@@ -63,11 +72,19 @@ def _run(spec: dict, path: Path, n_proc: int) -> float:
                 text=True,
             )
         )
+    marks = []
     for p in procs:
-        _, err = p.communicate()
+        out, err = p.communicate()
         if p.returncode:
             raise RuntimeError(err[-3000:])
-    return time.perf_counter() - t0
+        marks.append(json.loads(out.split("MARKS", 1)[1]))
+    return time.perf_counter() - t0, marks
+
+
+def _after_first(marks: list) -> dict[str, float]:
+    """Patients per CPU second and per wall second over the chunks after the first."""
+    (d0, c0, w0), (d1, c1, w1) = marks[0], marks[-1]
+    return {"per_cpu_s": (d1 - d0) / (c1 - c0), "per_wall_s": (d1 - d0) / (w1 - w0)}
 
 
 def main() -> None:
@@ -94,7 +111,7 @@ def main() -> None:
         stores = {}
         for n_proc in (1, 2):
             path = Path(tmp) / f"p{n_proc}.zarr"
-            wall = _run(d, path, n_proc)
+            wall, marks = _run(d, path, n_proc)
             g = zarr.open_group(str(path), mode="r")
             sec = np.asarray(g["chunk_seconds"][...])  # type: ignore[index]
             n_chunks = len(sec)
@@ -110,7 +127,11 @@ def main() -> None:
                     "all_chunks": float(sizes[mine].sum() / sec[mine].sum()),
                     "after_first": float(sizes[steady].sum() / sec[steady].sum()),
                 })  # fmt: skip
-            out[f"{n_proc}_process"] = {"wall_s": round(wall, 2), "per_process_patients_per_s": per}
+            out[f"{n_proc}_process"] = {
+                "wall_s": round(wall, 2),
+                "per_process_patients_per_s": per,  # from the store's chunk_seconds
+                "per_process_after_first": [_after_first(m) for m in marks],
+            }
             stores[n_proc] = load(path)
         a, b = stores[1], stores[2]
         same = set(a.variables) == set(b.variables) and all(
@@ -123,6 +144,12 @@ def main() -> None:
         out[f"ratio_{key}"] = [
             round(p[key] / one[key], 3) for p in out["2_process"]["per_process_patients_per_s"]
         ]
+    one_m = out["1_process"]["per_process_after_first"][0]
+    for key in ("per_cpu_s", "per_wall_s"):
+        out[f"ratio_{key}"] = [
+            round(p[key] / one_m[key], 3) for p in out["2_process"]["per_process_after_first"]
+        ]
+    out["load_average"] = os.getloadavg()
     out["identical_stores"] = bool(same)
     text = json.dumps(out, indent=1)
     print(text)

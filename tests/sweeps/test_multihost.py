@@ -1,4 +1,5 @@
-"""Multi-process sweeps (``jax.distributed`` on loopback): one store, identical to one process."""
+"""Scale-out of sweeps: the fused engine over 4 forced local devices, and several processes
+(``jax.distributed`` on loopback) writing one store; both identical to one device/process."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ import numpy as np
 import pytest
 import zarr
 
-from tumorimmune.sweeps import Processes, init_distributed, load, run_sweep, validate_spec
+from tumorimmune.sweeps import (
+    Engine,
+    Processes,
+    init_distributed,
+    load,
+    run_sweep,
+    validate_spec,
+)
 from tumorimmune.sweeps._store import StoreLockedError
 
 _SCRIPT = textwrap.dedent(
@@ -27,6 +35,51 @@ _SCRIPT = textwrap.dedent(
     run_sweep(validate_spec(json.loads(sys.argv[1])), output=sys.argv[2])
     """
 )
+
+
+_DEVICES_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import jax
+    import numpy as np
+    from tumorimmune.sweeps import Engine, _engine, validate_spec
+    calls = []
+    def spy(solve, *args, devices=None, **kw):
+        calls.append(len(devices))
+        return shard_solve(solve, *args, devices=devices, **kw)
+    shard_solve, _engine.shard_solve = _engine.shard_solve, spy
+    eng = Engine.create(validate_spec(json.loads(sys.argv[1])))
+    assert len(eng.devices) == 4 and eng.backend == "fused", (eng.devices, eng.backend)
+    np.savez(sys.argv[2], **eng.run_block(0, 20), **eng.run_trajectories())
+    assert calls == [4] * 4, calls  # 2 arms: chunk and trajectories, split over 4 devices
+    """
+)
+
+
+@pytest.mark.slow
+def test_fused_engine_over_four_devices_equals_one(tiny, tmp_path):
+    """A sweep chunk and the trajectories with the fused backend on 4 forced CPU devices (the
+    engine splits each solve with ``shard_solve``) equal those on one device, bit for bit."""
+    d = tiny(backend="fused", chunk_size=20)
+    d["arms"] = d["arms"][:2]
+    out = tmp_path / "four.npz"
+    env = dict(_env(), XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    proc = subprocess.run(
+        [sys.executable, "-c", _DEVICES_SCRIPT, json.dumps(d), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    four = dict(np.load(out))
+    eng = Engine.create(validate_spec(d))
+    assert len(eng.devices) == 1
+    one = {**eng.run_block(0, 20), **eng.run_trajectories()}
+    assert set(one) == set(four) and "traj_T" in one
+    for k, v in one.items():
+        np.testing.assert_array_equal(four[k], v, err_msg=k)
+    assert np.all(one["status"] == 0)
 
 
 def _free_port() -> int:
