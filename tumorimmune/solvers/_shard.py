@@ -148,13 +148,13 @@ def _mapped_kernel(fn: Any, template: Model, devs: tuple[Any, ...], has_tab: boo
 
     The template (shared parameters as Python floats: constants of the kernel) is closed over,
     not passed, so that the kernel is the one-device kernel. The cache key is the kernel's
-    configuration (``cfg`` of :func:`~._pallas.pallas_solver`'s closure), the template's values
+    configuration (``cfg`` of :func:`~._pallas.pallas_solver`'s call), the template's values
     and the devices; without a ``cfg`` the program is built (and compiled) on every call.
     """
     from jax.sharding import Mesh
     from jax.sharding import PartitionSpec as P
 
-    cfg = inspect.getclosurevars(fn).nonlocals.get("cfg")
+    cfg = _kernel_config(fn)
     leaves, treedef = jax.tree_util.tree_flatten(template)
     key = None
     if cfg is not None:
@@ -186,3 +186,12 @@ def _mapped_kernel(fn: Any, template: Model, devs: tuple[Any, ...], has_tab: boo
             _MAPPED.clear()
         _MAPPED[key] = mapped
     return mapped
+
+
+def _kernel_config(fn: Any) -> Any:
+    """The ``cfg`` a kernel call of :func:`~._pallas.pallas_solver` is bound to (a closure
+    variable, an attribute or a ``functools.partial`` keyword), or ``None``."""
+    cfg = getattr(fn, "cfg", None) or getattr(fn, "keywords", {}).get("cfg")
+    if cfg is None and inspect.isfunction(fn):
+        cfg = inspect.getclosurevars(fn).nonlocals.get("cfg")
+    return cfg
