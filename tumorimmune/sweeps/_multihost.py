@@ -95,7 +95,10 @@ def init_distributed(
             cluster_detection_method="deactivate" if explicit else None,
         )
     except (RuntimeError, ValueError, TypeError) as err:
-        raise ValueError(f"jax.distributed.initialize failed: {err}") from None
+        raise ValueError(
+            f"jax.distributed.initialize failed: {err} (outside a cluster JAX detects, give "
+            "coordinator HOST:PORT, num_processes and process_id: docs/scaling.md)"
+        ) from None
     return Processes.current()
 
 
