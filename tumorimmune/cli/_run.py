@@ -140,8 +140,37 @@ def run(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished store."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write DIR/report.html."),
+    coordinator: str | None = typer.Option(
+        None,
+        "--coordinator",
+        metavar="HOST:PORT",
+        envvar="JAX_COORDINATOR_ADDRESS",
+        help="Multi-process run: address of process 0 (the same on every host). "
+        "See docs/scaling.md.",
+    ),
+    num_processes: int | None = typer.Option(
+        None, "--num-processes", envvar="JAX_NUM_PROCESSES", min=1, help="Multi-process run: N."
+    ),
+    process_id: int | None = typer.Option(
+        None,
+        "--process-id",
+        envvar="JAX_PROCESS_ID",
+        min=0,
+        help="Multi-process run: this process, 0 .. N-1.",
+    ),
+    distributed: bool = typer.Option(
+        False,
+        "--distributed",
+        help="Join a multi-process run configured by the cluster (SLURM, Open MPI: "
+        "jax.distributed detects the rest).",
+    ),
 ) -> None:
-    """Run (or resume) a sweep: progress bar, results.zarr, per-arm summary table."""
+    """Run (or resume) a sweep: progress bar, results.zarr, per-arm summary table.
+
+    With --coordinator/--num-processes/--process-id (or --distributed on a cluster) run once
+    per host: each process integrates its share of the chunks into the one store (on a shared
+    file system); process 0 writes the summaries and the report.
+    """
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -155,6 +184,15 @@ def run(
     from ..sweeps import load_spec, run_sweep, spec_warnings
 
     console = Console()
+    procs = None
+    if distributed or coordinator is not None or (num_processes or 1) > 1:
+        from ..sweeps import init_distributed
+
+        try:
+            procs = init_distributed(coordinator, num_processes, process_id)
+        except ValueError as err:
+            raise _fail(err) from err
+        console.print(f"[dim]process {procs.index} of {procs.count}[/]")
     if spec is None:
         spec = default_spec_path()
         console.print(f"[dim]no SPEC given: running the embedded default {spec.name}[/]")
@@ -206,6 +244,8 @@ def run(
         rate = f"{new / seconds:,.0f} patients/s" if seconds > 0 and new else ""
         bar.update(task, completed=done, total=total, rate=rate)
 
+    if procs is not None and procs.count > 1 and s.sensitivity is not None:
+        raise _fail(ValueError("sensitivity specs run in one process (no --num-processes)"))
     runner = run_sweep
     if s.sensitivity is not None:  # design points instead of a cohort, then the indices
         from ..sensitivity import run_sensitivity as runner
@@ -230,6 +270,9 @@ def run(
     finally:
         bar.stop()
     assert ds is not None
+    if procs is not None and procs.index > 0:  # process 0 prints the summary, writes the report
+        console.print(f"process {procs.index}: chunks written; results: {path}")
+        return
     console.print(summary_table(ds))
     console.print(
         f"{ds.attrs['patients_per_s']:,.0f} patients/s ({ds.attrs['backend']}, "

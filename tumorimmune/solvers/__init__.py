@@ -11,6 +11,7 @@ from ._registry import Backend as Backend
 from ._registry import get_backend as get_backend
 from ._schedule import Schedule as Schedule
 from ._schedule import validate_times as validate_times
+from ._shard import shard_solve as shard_solve
 
 __all__ = [
     "BACKENDS",
@@ -19,6 +20,7 @@ __all__ = [
     "Schedule",
     "default_sizes",
     "get_backend",
+    "shard_solve",
     "solve_diffrax",
     "solve_fused",
     "solve_pallas",

@@ -31,6 +31,8 @@ from ._backends import backend_names as backend_names
 from ._backends import get_backend as get_backend
 from ._engine import Engine as Engine
 from ._engine import tumor_cells as tumor_cells
+from ._multihost import Processes as Processes
+from ._multihost import init_distributed as init_distributed
 from ._runner import package_versions as package_versions
 from ._runner import run_sweep as run_sweep
 from ._sampling import patient_table as patient_table
@@ -54,6 +56,7 @@ __all__ = [
     "DistSpec",
     "Engine",
     "KaplanMeier",
+    "Processes",
     "SweepSpec",
     "SweepStore",
     "arm_summary",
@@ -64,6 +67,7 @@ __all__ = [
     "cells_from_sum_of_diameters",
     "diameter_mm",
     "get_backend",
+    "init_distributed",
     "kaplan_meier",
     "km_median",
     "load",

@@ -37,7 +37,7 @@ from ..response import (
     pfs,
     sum_of_diameters_mm,
 )
-from ..solvers import EXTINCTION_CELLS
+from ..solvers import EXTINCTION_CELLS, shard_solve
 from ._backends import get_backend
 from ._sampling import cell_table
 from ._spec import INITIAL_NAMES, PK_ETAS, READOUT_NAMES, ArmSpec, SweepSpec
@@ -141,7 +141,11 @@ class Engine:
         rtol, atol = self.spec.tolerances()
         dtype = self.spec.precision
         kwargs = {"rtol": rtol, "atol": atol, "dtype": dtype, "max_steps": self.spec.max_steps}
-        if len(self.devices) > 1:
+        if len(self.devices) > 1 and self.backend in ("fused", "pallas"):
+            ys, status, steps = shard_solve(
+                self.solve, model, y0, schedule, doses, devices=self.devices, **kwargs
+            )
+        elif len(self.devices) > 1:
             # Shard the patient axis over the devices (n is a multiple of their number).
             from jax.sharding import Mesh, NamedSharding, PartitionSpec
 

@@ -18,8 +18,9 @@ import xarray as xr
 from .._version import __version__
 from ..response import arm_summary, cell_summary, evaluate_targets
 from ._engine import Engine
+from ._multihost import Processes, barrier, broadcast_text
 from ._spec import SweepSpec, spec_warnings, validate_spec
-from ._store import SweepStore, load
+from ._store import StoreLockedError, SweepStore, load
 
 #: ``progress(done_patients, total_patients, seconds_this_run)`` after every chunk (and after
 #: every arm of a chunk, as the patient-equivalents done so far).
@@ -98,6 +99,14 @@ def run_sweep(
         "jaxlib": versions.get("jaxlib"),
         "tumorimmune": __version__,
     }
+    procs = Processes.current()
+    if procs.count > 1:  # one of several processes (jax.distributed): docs/scaling.md
+        attrs["processes"] = procs.count
+        store = _open_for_process(spec, path, procs, overwrite, attrs, resume_keys)
+        try:
+            return _run_processes(store, engine, procs, progress, phase, max_chunks)
+        finally:
+            store.close()
     store = SweepStore.open(spec, path, overwrite=overwrite, attrs=attrs, resume_keys=resume_keys)
     try:
         return _run(store, engine, progress, phase, max_chunks)
@@ -149,6 +158,131 @@ def _run(
         phase("finalizing")
     _finalize(store, engine)
     return load(store.path)
+
+
+def _open_for_process(
+    spec: SweepSpec,
+    path: Path,
+    procs: Processes,
+    overwrite: bool,
+    attrs: dict[str, Any],
+    resume_keys: dict[str, Any],
+) -> SweepStore:
+    """The store for process ``procs.index`` of a multi-process run.
+
+    Process 0 opens it as a single run does (creates or resumes it, takes the writer lock, so
+    an unrelated run is refused, checks and repairs the finished chunks); then the others
+    attach to it (no lock: process 0 holds it for the group), or raise process 0's error.
+    """
+    store: SweepStore | None = None
+    error: Exception | None = None
+    msg = ""
+    if procs.index == 0:
+        try:
+            store = SweepStore.open(
+                spec, path, overwrite=overwrite, attrs=attrs, resume_keys=resume_keys
+            )
+            msg = f"ok\n{store.path}"
+        except Exception as err:  # every process must hear of it, then raise it
+            error = err
+            msg = f"{type(err).__name__}\n{err}"
+    kind, text = broadcast_text(msg).split("\n", 1)
+    if error is not None:
+        raise error
+    if kind != "ok":
+        raise _ERRORS.get(kind, RuntimeError)(f"{text} (process 0)")
+    return store if store is not None else SweepStore.attach(spec, text)
+
+
+#: Errors of process 0 raised again, as the same type, by the other processes.
+_ERRORS: dict[str, type[Exception]] = {
+    e.__name__: e
+    for e in (
+        StoreLockedError,
+        FileExistsError,
+        FileNotFoundError,
+        PermissionError,
+        ValueError,
+        OSError,
+    )
+}
+
+
+def _run_share(
+    store: SweepStore,
+    engine: Engine,
+    chunks: list[int],
+    progress: ProgressCallback | None,
+    phase: PhaseCallback | None,
+    max_chunks: int | None,
+) -> bool:
+    """Integrate and write ``chunks`` (this process's share), then recompute those that fail
+    verification once; ``progress`` counts the share's patients. ``False``: ``max_chunks``
+    stopped it."""
+    total = sum(stop - start for start, stop in map(store.chunk_range, chunks))
+    t_start = time.perf_counter()
+    done = ran = 0
+    if progress is not None:
+        progress(0, total, 0.0)
+    todo = list(chunks)
+    for _ in range(2):
+        for i in todo:
+            if max_chunks is not None and ran >= max_chunks:
+                return False
+            if phase is not None:
+                phase("compiling" if ran == 0 else "solving")
+            start, stop = store.chunk_range(i)
+            t0 = time.perf_counter()
+            store.write_chunk(i, engine.run_block(start, stop), time.perf_counter() - t0)
+            ran += 1
+            done += stop - start
+            if progress is not None:
+                progress(done, total, time.perf_counter() - t_start)
+        todo = store.verify(repair=True, chunks=chunks)
+        if not todo:
+            break
+    return True
+
+
+def _run_processes(
+    store: SweepStore,
+    engine: Engine,
+    procs: Processes,
+    progress: ProgressCallback | None,
+    phase: PhaseCallback | None,
+    max_chunks: int | None,
+) -> xr.Dataset | None:
+    """Process ``procs.index`` of a multi-process run: its chunks (``Processes.mine``), a
+    barrier, then process 0 finalizes (any chunk still missing is computed by it, unless
+    ``max_chunks`` stopped the run early) and tells the others the outcome."""
+    mine = procs.mine(_indices(~store.done()))
+    _run_share(store, engine, mine, progress, phase, max_chunks)
+    barrier("chunks written")
+    outcome, error = "", None
+    if procs.index == 0:
+        try:
+            store.verify(repair=True)
+            missing = _indices(~store.done())
+            if missing and max_chunks is None:  # e.g. a chunk another process left damaged
+                _run_share(store, engine, missing, None, phase, None)
+            if _indices(~store.done()):
+                outcome = "partial\n"
+            else:
+                if phase is not None:
+                    phase("finalizing")
+                _finalize(store, engine)
+                outcome = f"complete\n{store.path}"
+        except Exception as err:
+            error = err
+            outcome = f"{type(err).__name__}\n{err}"
+    kind, text = broadcast_text(outcome).split("\n", 1)
+    if error is not None:
+        raise error
+    if kind == "partial":
+        return None
+    if kind != "complete":
+        raise _ERRORS.get(kind, RuntimeError)(f"{text} (process 0)")
+    return load(text)
 
 
 def clinical_attrs(

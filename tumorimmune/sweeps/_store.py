@@ -28,6 +28,7 @@ import os
 import shutil
 import socket
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -333,6 +334,22 @@ class SweepStore:
         return store
 
     @classmethod
+    def attach(cls, spec: SweepSpec, path: str | Path) -> SweepStore:
+        """Open a store that process 0 of a multi-process run has opened (and holds the lock
+        of), to write this process's chunks: no lock, no checks beyond the spec.
+
+        Raises:
+            ValueError: no running store of this spec at ``path``.
+        """
+        path = Path(path)
+        group = zarr.open_group(str(path), mode="r+")
+        if group.attrs.get(STATUS_KEY) != "running" or group.attrs.get("spec_key") != spec_key(
+            spec
+        ):
+            raise ValueError(f"{path}: not a running sweep store of this spec")
+        return cls(path, group, spec, -(-spec.n_patients // spec.chunk_size))
+
+    @classmethod
     def _create_aside(
         cls, spec: SweepSpec, path: Path, n_chunks: int, attrs: dict, lock: StoreLock
     ) -> SweepStore:
@@ -479,12 +496,14 @@ class SweepStore:
             )
             a[:] = 0
 
-    def verify(self, *, repair: bool = False) -> list[int]:
+    def verify(self, *, repair: bool = False, chunks: Sequence[int] | None = None) -> list[int]:
         """Chunks flagged finished whose data do not match their checksum (missing, garbage,
         truncated or changed chunk files). With ``repair`` they are flagged unfinished (and so
-        recomputed by the next run)."""
+        recomputed by the next run). ``chunks``: check only these (a process of a multi-process
+        run checks its own)."""
         bad = []
-        for i in np.flatnonzero(self.done()):
+        done = self.done()
+        for i in np.flatnonzero(done) if chunks is None else [c for c in chunks if done[c]]:
             i = int(i)
             want = self._flag("chunk_checksum", i)
             if want == 0 or self._checksum(i) != want:
