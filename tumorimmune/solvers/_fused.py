@@ -53,7 +53,7 @@ from ..model._base import Model
 from ._diffrax import _tumor_index
 from ._extinction import absorbing_field
 from ._schedule import Schedule
-from ._tsit5 import STATUS_OK, Field, Lanes, States, advance, initial_lanes, running, start
+from ._tsit5 import STATUS_OK, Field, Lanes, advance, initial_lanes, running, start
 
 _CPU_LANES = 512
 _CPU_POOL = 1 << 16
@@ -61,18 +61,14 @@ _GPU_CHUNK = 1 << 21
 
 
 def _batched_field(model: Model, tumor_index: int) -> Field:
-    """``f(t (N,), y [S × (N,)]) -> [S × (N,)]``; model fields of shape (N,) vary, others are
-    shared. Extinction is absorbing (:func:`~._extinction.absorbing_field`)."""
+    """``f(t (N,), y (S, N)) -> (S, N)``; model fields of shape (N,) vary, others are shared.
+    Extinction is absorbing (:func:`~._extinction.absorbing_field`)."""
     axes = jax.tree_util.tree_map(lambda x: 0 if jnp.ndim(x) == 1 else None, model)
-    n_states = len(model.state_names)
-    one = absorbing_field(lambda t, y, m: m.vector_field(t, y, None), tumor_index, n_states)
+    one = absorbing_field(
+        lambda t, y, m: m.vector_field(t, y, None), tumor_index, len(model.state_names)
+    )
     vf = jax.vmap(lambda m, t, y: one(t, y, m), in_axes=(axes, 0, 1), out_axes=1)
-
-    def f(t: Array, y: States) -> States:
-        out = vf(model, t, jnp.stack(y))
-        return [out[s] for s in range(n_states)]
-
-    return f
+    return lambda t, y: vf(model, t, y)
 
 
 def _take(x: Array, idx: Array) -> Array:
@@ -138,10 +134,10 @@ class _Carry(eqx.Module):
 
 
 class _Start(eqx.Module):
-    """State of every patient of the pool at t0 (after the bolus there): ``(S, P)``, ``(P,)``."""
+    """State of every patient of the pool at t0 (after the bolus there)."""
 
-    y: States
-    k1: States
+    y: Float[Array, "S P"]
+    k1: Float[Array, "S P"]
     dt: Float[Array, " P"]
 
 
@@ -167,7 +163,7 @@ def _start(pool: _Pool, cfg: _Config) -> _Start:
     """Bolus at t0, extinction, FSAL derivative and initial step of every patient of the pool."""
     t = jnp.full((pool.size,), pool.t0, pool.y0.dtype)
     y, k1, dt = start(
-        _batched_field(pool.model, cfg.tumor_index), t, list(pool.y0), pool.dose0,
+        _batched_field(pool.model, cfg.tumor_index), t, pool.y0, pool.dose0,
         rtol=pool.rtol, atol=pool.atol, tumor_index=cfg.tumor_index,
         dosing_state=cfg.dosing_state,
     )  # fmt: skip
@@ -181,8 +177,8 @@ def _initial_carry(pool: _Pool, begin: _Start, cfg: _Config) -> _Carry:
     held = pid0 < pool.n_valid
     num = initial_lanes(
         jnp.full((cfg.lanes,), pool.t0, pool.y0.dtype),
-        [_take(v, pid0) for v in begin.y],
-        [_take(v, pid0) for v in begin.k1],
+        _take(begin.y, pid0),
+        _take(begin.k1, pid0),
         _take(begin.dt, pid0),
         js=jnp.where(held, 0, n_stop).astype(jnp.int32),  # a free lane has no stop left
     )
@@ -227,7 +223,7 @@ def _step(c: _Carry, pool: _Pool, cfg: _Config) -> _Carry:
         lanes=dataclasses.replace(lanes, num=new, pid=jnp.where(leave, n_pool, lanes.pid)),
         next=c.next,
         it=c.it + 1,
-        ys=c.ys.at[:, flat].set(jnp.stack(y_stop), mode="drop"),
+        ys=c.ys.at[:, flat].set(y_stop, mode="drop"),
         status=c.status.at[where_pid].set(new.status, mode="drop"),
         nsteps=c.nsteps.at[where_pid].set(new.steps, mode="drop"),
     )
@@ -248,8 +244,8 @@ def _refill(lanes: _LaneSet, nxt: Array, pool: _Pool, begin: _Start) -> tuple[_L
     num = Lanes(
         t=sel(pool.t0, s.t),
         dt=sel(_take(begin.dt, idx), s.dt),
-        y=[sel(_take(v, idx), o) for v, o in zip(begin.y, s.y, strict=True)],
-        k1=[sel(_take(v, idx), o) for v, o in zip(begin.k1, s.k1, strict=True)],
+        y=sel(_take(begin.y, idx), s.y),
+        k1=sel(_take(begin.k1, idx), s.k1),
         js=sel(0, s.js),
         seg=sel(0, s.seg),
         steps=sel(0, s.steps),

@@ -1,10 +1,11 @@
 """Numerics of the fast batch backends: one adaptive Tsit5 step for many patients at once.
 
-Everything here is written on *lists of per-state arrays* (``y[s]`` has the lane shape: ``(lanes,)``
-in the fused XLA loop of :mod:`._fused`, a block of patients in the Pallas kernels of
-:mod:`._pallas`) with elementwise operations only, so that both backends run literally the
-same arithmetic and stay step-for-step identical. The drivers only decide *which* stop a lane
-heads for and what happens to outputs; they call:
+Everything here is elementwise over the lanes and written for two layouts of the states
+(:data:`States`): one stacked array ``(S, *lanes)`` in the fused XLA loop of :mod:`._fused`
+(whole-array operations: XLA fuses them into few loops), or a list of per-state blocks in the
+Pallas kernels of :mod:`._pallas`; :func:`each` applies a per-state formula to either. Both
+backends run literally the same arithmetic and stay step-for-step identical. The drivers only
+decide *which* stop a lane heads for and what happens to outputs; they call:
 
 - :func:`start`: bolus at ``t0``, extinction, FSAL derivative and the initial step
   (:func:`initial_step`, Hairer's algorithm as in diffrax);
@@ -29,7 +30,7 @@ order (:func:`rms`), so that results do not depend on lane, pool or block sizes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import diffrax
@@ -72,9 +73,27 @@ STATUS_MAX_STEPS = _code(diffrax.RESULTS.max_steps_reached)
 STATUS_DT_MIN = _code(diffrax.RESULTS.dt_min_reached)
 
 # ---------------------------------------------------------------------------- the numerics
-States = list[Array]
-#: ``f(t, y) -> dy/dt`` on per-state arrays of the lane shape.
+#: States of a set of lanes: a stacked array ``(S, *lanes)`` or a list of ``S`` arrays.
+States = Any
+#: ``f(t, y) -> dy/dt`` on :data:`States` (the same layout in and out).
 Field = Callable[[Array, States], States]
+
+
+def each(fn: Callable[..., Array], *xs: States) -> States:
+    """``fn`` applied state by state (``fn`` is elementwise): on lists element by element, on
+    stacked arrays at once."""
+    if isinstance(xs[0], (list, tuple)):
+        return [fn(*v) for v in zip(*xs, strict=True)]
+    return fn(*xs)
+
+
+def _update(y: States, i: int, value: Array) -> States:
+    """``y`` with state ``i`` replaced by ``value``."""
+    if isinstance(y, (list, tuple)):
+        y = list(y)
+        y[i] = value
+        return y
+    return y.at[i].set(value)
 
 
 class Lanes(eqx.Module):
@@ -98,15 +117,15 @@ class Lanes(eqx.Module):
     refresh: Int[Array, "*lanes"]
 
 
-def rms(xs: Sequence[Array]) -> Array:
-    """Root mean square over the states, an explicit left fold.
+def rms(xs: States) -> Array:
+    """Root mean square over the states (first index), an explicit left fold.
 
     A fixed summation order: XLA's CPU reduction emitter associates ``jnp.mean`` differently
     for different array shapes, which made a patient's step sizes depend on the lane count.
     """
     acc = xs[0] * xs[0]
-    for x in xs[1:]:
-        acc = acc + x * x
+    for i in range(1, len(xs)):
+        acc = acc + xs[i] * xs[i]
     return jnp.sqrt(acc / len(xs))
 
 
@@ -120,22 +139,20 @@ def extinguish(y: States, tumor_index: int) -> tuple[States, Array | None]:
     (``None`` without a tumor state)."""
     if tumor_index < 0:
         return y, None
-    y = list(y)
     T = y[tumor_index]
     gone = (T < EXTINCTION_CELLS) & (T != 0)
-    y[tumor_index] = jnp.where(gone, 0.0, T)
-    return y, gone
+    return _update(y, tumor_index, jnp.where(gone, 0.0, T)), gone
 
 
 def initial_step(f: Field, t: Array, y: States, k1: States, rtol: Any, atol: Any) -> Array:
     """Hairer's initial step size, the algorithm of diffrax's ``_select_initial_step``."""
-    scale = [atol + jnp.abs(v) * rtol for v in y]
-    d0 = rms([v / sc for v, sc in zip(y, scale, strict=True)])
-    d1 = rms([v / sc for v, sc in zip(k1, scale, strict=True)])
+    scale = each(lambda v: atol + jnp.abs(v) * rtol, y)
+    d0 = rms(each(jnp.divide, y, scale))
+    d1 = rms(each(jnp.divide, k1, scale))
     small = (d0 < 1e-5) | (d1 < 1e-5)
     h0 = jnp.where(small, 1e-6, 0.01 * d0 / jnp.where(small, 1.0, d1))
-    f1 = f(t + h0, [v + h0 * k for v, k in zip(y, k1, strict=True)])
-    d2 = rms([(a - b) / sc for a, b, sc in zip(f1, k1, scale, strict=True)]) / h0
+    f1 = f(t + h0, each(lambda v, k: v + h0 * k, y, k1))
+    d2 = rms(each(lambda a, b, sc: (a - b) / sc, f1, k1, scale)) / h0
     md = jnp.maximum(d1, d2)
     h1 = jnp.where(
         md <= 1e-15,
@@ -152,25 +169,37 @@ def trial(f: Field, t: Array, y: States, k1: States, h: Array, t1: Array):
     ``k7 = f(t1, y1)`` is the next step's FSAL derivative; ``err`` the embedded error estimate.
     With ``h = 0`` every stage is ``f(t, y)`` (a refresh of the FSAL derivative).
     """
-    n = len(y)
+
+    def combine(coeffs: tuple[float, ...], y: Array | None = None) -> Callable[..., Array]:
+        def fn(*parts: Array) -> Array:  # parts: (y,) + stages, or stages
+            ks = parts if y is None else parts[1:]
+            step = h * sum(c * k for c, k in zip(coeffs, ks, strict=False))
+            return step if y is None else parts[0] + step
+
+        return fn
+
     ks = [k1]
     for i, row in enumerate(A):
-        yi = [y[s] + h * sum(a * k[s] for a, k in zip(row, ks, strict=False)) for s in range(n)]
-        ks.append(f(t + C[i] * h, yi))
-    y1 = [y[s] + h * sum(b * k[s] for b, k in zip(B, ks, strict=True)) for s in range(n)]
+        ks.append(f(t + C[i] * h, each(combine(row, y), y, *ks)))
+    y1 = each(combine(B, y), y, *ks)
     k7 = f(t1, y1)
     ks.append(k7)
-    err = [h * sum(e * k[s] for e, k in zip(E, ks, strict=True)) for s in range(n)]
+    err = each(combine(E), *ks)
     return y1, k7, err
 
 
 def error_norm(err: States, y: States, y1: States, rtol: Any, atol: Any) -> Array:
     """``RMS(err / (atol + rtol·max(|y|, |y1|)))`` (a NaN ``y1`` counts as ``y``)."""
-    ratio = [
-        e / (atol + rtol * jnp.maximum(jnp.abs(a), jnp.abs(jnp.where(b != b, a, b))))
-        for e, a, b in zip(err, y, y1, strict=True)
-    ]
-    return rms(ratio)
+    return rms(
+        each(
+            lambda e, a, b: (
+                e / (atol + rtol * jnp.maximum(jnp.abs(a), jnp.abs(jnp.where(b != b, a, b))))
+            ),
+            err,
+            y,
+            y1,
+        )
+    )
 
 
 def adapt(en: Array, h: Array, dt: Array, land: Array, refresh: Array) -> tuple[Array, Array]:
@@ -198,9 +227,9 @@ def start(
 ) -> tuple[States, States, Array]:  # fmt: skip
     """``(y, k1, dt)`` at ``t0``: bolus ``dose0`` added, extinction applied, FSAL derivative
     and initial step size."""
-    y = list(y0)
+    y = y0
     if dosing_state >= 0:
-        y[dosing_state] = y[dosing_state] + dose0
+        y = _update(y, dosing_state, y[dosing_state] + dose0)
     y, _ = extinguish(y, tumor_index)
     k1 = f(t0, y)
     return y, k1, initial_step(f, t0, y, k1, rtol, atol)
@@ -209,7 +238,7 @@ def start(
 def initial_lanes(t: Array, y: States, k1: States, dt: Array, js: Array | None = None) -> Lanes:
     """:class:`Lanes` at the start (``js``: first stop, default 0)."""
     zi = jnp.zeros(t.shape, jnp.int32)
-    return Lanes(t, dt, list(y), list(k1), zi if js is None else js, zi, zi, zi, zi)
+    return Lanes(t, dt, y, k1, zi if js is None else js, zi, zi, zi, zi)
 
 
 def running(s: Lanes, n_stop: Any) -> Bool[Array, "*lanes"]:
@@ -252,11 +281,11 @@ def advance(
     upd = active & accept
     y_stop, _ = extinguish(y1, tumor_index)  # the field already treats it as 0: k7 stays valid
     hit = upd & land
-    y_next = list(y_stop)
+    y_next = y_stop
     dosed = jnp.zeros_like(hit)
     if dose is not None and dosing_state >= 0:
         dosed = hit & (dose != 0)
-        y_next[dosing_state] = y_next[dosing_state] + jnp.where(dosed, dose, 0.0)
+        y_next = _update(y_next, dosing_state, y_next[dosing_state] + jnp.where(dosed, dose, 0.0))
     finished = hit & last
     tried = (active & ~refresh).astype(jnp.int32)
     seg = jnp.where(dosed, 0, s.seg + tried)
@@ -267,8 +296,8 @@ def advance(
     new = Lanes(
         t=jnp.where(upd, t1, t).astype(t.dtype),
         dt=jnp.where(active, dt_new, dt).astype(t.dtype),
-        y=[jnp.where(upd, a, b) for a, b in zip(y_next, y, strict=True)],
-        k1=[jnp.where(keep_k7, a, b) for a, b in zip(k7, k1, strict=True)],
+        y=each(lambda a, b: jnp.where(upd, a, b), y_next, y),
+        k1=each(lambda a, b: jnp.where(keep_k7, a, b), k7, k1),
         js=jnp.where(hit, s.js + 1, s.js),
         seg=seg,
         steps=s.steps + tried,
