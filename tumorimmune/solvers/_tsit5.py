@@ -170,21 +170,23 @@ def trial(f: Field, t: Array, y: States, k1: States, h: Array, t1: Array):
     With ``h = 0`` every stage is ``f(t, y)`` (a refresh of the FSAL derivative).
     """
 
-    def combine(coeffs: tuple[float, ...], y: Array | None = None) -> Callable[..., Array]:
-        def fn(*parts: Array) -> Array:  # parts: (y,) + stages, or stages
-            ks = parts if y is None else parts[1:]
+    def combine(coeffs: tuple[float, ...], *, plus_y: bool = True) -> Callable[..., Array]:
+        """``[y +] h · Σ coeffs[i] · k_i`` on one state: ``fn([y,] k_1, k_2, ...)``."""
+
+        def fn(*parts: Array) -> Array:
+            ks = parts[1:] if plus_y else parts
             step = h * sum(c * k for c, k in zip(coeffs, ks, strict=False))
-            return step if y is None else parts[0] + step
+            return parts[0] + step if plus_y else step
 
         return fn
 
     ks = [k1]
     for i, row in enumerate(A):
-        ks.append(f(t + C[i] * h, each(combine(row, y), y, *ks)))
-    y1 = each(combine(B, y), y, *ks)
+        ks.append(f(t + C[i] * h, each(combine(row), y, *ks)))
+    y1 = each(combine(B), y, *ks)
     k7 = f(t1, y1)
     ks.append(k7)
-    err = each(combine(E), *ks)
+    err = each(combine(E, plus_y=False), *ks)
     return y1, k7, err
 
 
