@@ -38,12 +38,7 @@ import numpy as np
 
 from tumorimmune.solvers import solve_diffrax, solve_fused
 from tumorimmune.solvers._diffrax import _solve_batch, _tumor_index
-from tumorimmune.solvers._fused import (
-    _solve_pool,
-    _split_parameters,
-    _stops_batch,
-    default_sizes,
-)
+from tumorimmune.solvers._fused import _Config, _pool_sizes, _prepare, _solve_pool
 from tumorimmune.solvers._pallas import pallas_solver, solve_pallas
 
 T_START = time.perf_counter()
@@ -84,40 +79,19 @@ def diffrax_device(c: _cohorts.Cohort) -> tuple[Any, tuple]:
 
 def fused_device(c: _cohorts.Cohort) -> tuple[Any, tuple]:
     """``(fn, args)`` running every pool of :func:`solve_fused` from device-resident inputs."""
-    n = c.n
-    chunk, lanes = default_sizes(n, 1)
-    n_t, n_states = len(c.schedule.ts), c.y0.shape[1]
-    chunk = max(1, min(chunk, (2**31 - 1) // n_t, max(2**28 // (n_t * n_states), 1024)))
-    lanes = min(lanes, chunk)
-    doses = np.asarray(c.doses, float)
-    stop_t, stop_out, stop_dose, dose0 = _stops_batch(c.schedule, doses, np.float32)
-    shared, params = _split_parameters(c.model, n)
-    pools = []
-    for lo in range(0, n, chunk):
-        k = min(chunk, n - lo)
-        idx = np.minimum(np.arange(lo, lo + chunk), n - 1)
-        fields: dict[str, Any] = {
-            name: jnp.asarray(v[idx], jnp.float32) for name, v in params.items()
-        }
-        fields.update(
-            {nm: 0.0 if v == 0 else jnp.asarray(v, jnp.float32) for nm, v in shared.items()}
-        )
-        pools.append((
-            c.model.replace(**fields), jnp.asarray(c.y0[idx].T, jnp.float32),
-            jnp.asarray(dose0[idx], jnp.float32), jnp.asarray(stop_t, jnp.float32),
-            jnp.asarray(stop_out), jnp.asarray(stop_dose[idx], jnp.float32),
-            jnp.asarray(c.schedule.ts[0], jnp.float32), jnp.asarray(RTOL, jnp.float32),
-            jnp.asarray(ATOL, jnp.float32), jnp.asarray(k, jnp.int32),
-        ))  # fmt: skip
-    static = dict(
+    n, n_t, n_states = c.n, len(c.schedule.ts), c.y0.shape[1]
+    chunk, lanes = _pool_sizes(n, n_t, n_states, 1)
+    host = _prepare(c.model, c.y0, c.schedule, c.doses, rtol=RTOL, atol=ATOL, dtype=DTYPE)
+    pools = tuple(host.pool(lo, chunk) for lo in range(0, n, chunk))
+    cfg = _Config(
         lanes=lanes, refill_every=8, unroll=1, n_t=n_t, dosing_state=c.schedule.dosing_state,
         tumor_index=_tumor_index(c.model), max_steps=100_000,
     )  # fmt: skip
 
-    def fn(*pool_args: tuple) -> list:
-        return [_solve_pool(*p, **static) for p in pool_args]  # asynchronous dispatch
+    def fn(*pool_args: Any) -> list:
+        return [_solve_pool(p, cfg=cfg) for p in pool_args]  # asynchronous dispatch
 
-    return fn, tuple(pools)
+    return fn, pools
 
 
 def pallas_device(c: _cohorts.Cohort, opts: dict[str, Any], interpret: bool) -> tuple[Any, tuple]:

@@ -1,4 +1,4 @@
-"""Experimental Pallas kernel (one thread per patient), checked in interpret mode on CPU."""
+"""Pallas kernels (one thread per patient; the GPU default), checked in interpret mode on CPU."""
 
 from __future__ import annotations
 

@@ -1,34 +1,35 @@
-"""One-thread-per-patient Pallas kernels of the fused Tsit5 engine (GPU).
+"""One-thread-per-patient Pallas kernels of the fused Tsit5 engine (the GPU default).
 
-Each program of the grid integrates a block of ``block`` patients entirely in registers, with
-the numerics of :mod:`._fused` (tableau, PI controller, steps landing on stops, pre-dose
-outputs, ``max_steps`` per segment between doses, the extinction rule and the definition of
-failure). Two loop structures (``sync``):
+Registered as the backend ``"pallas"``; ``"auto"`` picks it on a GPU (``get_backend``). Each
+program of the grid integrates a block of ``block`` patients entirely in registers. The
+numerics are those of :mod:`._tsit5`, shared with :func:`~tumorimmune.solvers.solve_fused`
+(tableau, controller, steps landing on stops, pre-dose outputs, ``max_steps`` per segment
+between doses, the extinction rule and the definition of failure); the kernels here only drive
+:func:`~._tsit5.advance`. Two loop structures (``sync``):
 
 - ``"stop"``: a loop over the stops (output and dose times, shared by the batch) and, inside, an
   adaptive loop that runs until every patient of the block has reached the stop. The FSAL
-  derivative is re-evaluated once at every stop for the whole block (not only after a dose), and
-  after an extinction it is not refreshed (it only affects a tumor that is already 0).
+  derivative is re-evaluated once at every stop for the whole block (not only after a dose),
+  so the step sequence differs slightly from the fused engine's.
 - ``"thread"``: one adaptive loop in which every patient advances its own stop index (outputs
   kept in registers and stored at the end, doses and stop times looked up from kernel
   constants); the block waits for its slowest patient only once, at the end. Step for step the
-  algorithm of :func:`~tumorimmune.solvers.solve_fused` (refresh iteration after a dose or an
-  extinction).
+  algorithm of :func:`~tumorimmune.solvers.solve_fused`.
 
 The model's ``vector_field`` (written for one patient, state vector of shape ``(S,)``) is traced
 once to a jaxpr and re-evaluated here on lists of per-state blocks, so that the kernel contains
 only elementwise operations. Parameters shared by the cohort, the stop table, tolerances and
 doses equal for every patient are compile-time constants; the compiled kernel is cached per
-configuration (``eqx.filter_jit``), so repeated calls do not recompile. Correctness is tested
+configuration (``eqx.filter_jit``), so repeated calls do not recompile. Kernel inputs and
+outputs are typed pytrees (:class:`_KernelIn`, :class:`_KernelOut`). Correctness is tested
 on CPU in Pallas interpret mode; speed is measured on the GPU by ``benchmarks/gpu_probe.py``.
-Registered as the backend ``"pallas"``; ``"auto"`` picks it on a GPU (``get_backend``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import equinox as eqx
 import jax
@@ -41,23 +42,12 @@ from jaxtyping import Array
 
 from ..model._base import Model
 from ._diffrax import _tumor_index
-from ._extinction import EXTINCTION_CELLS, absorbing_field
-from ._fused import (
-    _A,
-    _B,
-    _C,
-    _E,
-    _ERROR_ORDER,
-    _FACTOR_MAX,
-    _FACTOR_MIN,
-    _SAFETY,
-    STATUS_DT_MIN,
-    STATUS_MAX_STEPS,
-    _split_parameters,
-    _stops,
-)
+from ._extinction import absorbing_field
+from ._fused import _split_parameters, _stops
 from ._schedule import Schedule
+from ._tsit5 import STATUS_OK, Field, Lanes, advance, initial_lanes, running, start
 
+_T = TypeVar("_T")
 _STRUCTURAL = {"slice", "squeeze", "broadcast_in_dim", "concatenate", "reshape", "stack"}
 _CALLS = {"jit", "pjit", "closed_call", "core_call"}
 #: Elementwise primitives the kernel evaluates on per-patient scalars (anything else in a
@@ -192,10 +182,6 @@ def _field_on_blocks(model: Model, n_states: int, dtype: Any, tumor_index: int =
     return f, traced
 
 
-def _rms(xs: list) -> Any:
-    return jnp.sqrt(sum(x * x for x in xs) / len(xs))
-
-
 @dataclasses.dataclass(frozen=True)
 class _Config:
     """Everything baked into a compiled kernel (hashable: the key of the compile cache)."""
@@ -219,348 +205,226 @@ class _Config:
     dosing_state: int
 
 
-def _step_size_init(f, t, y, k1, prm, rtol_c, atol_c, jdt):
-    """Hairer's initial step (diffrax's algorithm) on per-state blocks."""
-    scale = [atol_c + jnp.abs(v) * rtol_c for v in y]
-    d0 = _rms([v / sc for v, sc in zip(y, scale, strict=True)])
-    d1 = _rms([v / sc for v, sc in zip(k1, scale, strict=True)])
-    small = (d0 < 1e-5) | (d1 < 1e-5)
-    h0 = jnp.where(small, 1e-6, 0.01 * d0 / jnp.where(small, 1.0, d1))
-    fh = f(t + h0, [v + h0 * k for v, k in zip(y, k1, strict=True)], prm)
-    d2 = _rms([(a - b) / sc for a, b, sc in zip(fh, k1, scale, strict=True)]) / h0
-    md = jnp.maximum(d1, d2)
-    h1 = jnp.where(
-        md <= 1e-15,
-        jnp.maximum(1e-6, h0 * 1e-3),
-        jnp.exp(jnp.log(0.01 / jnp.where(md <= 1e-15, 1.0, md)) / _ERROR_ORDER),
-    )
-    return jnp.minimum(100.0 * h0, h1).astype(jdt)
+class _Stops(eqx.Module, Generic[_T]):
+    """The stop table as kernel inputs (block-synchronous kernel), padded to a power of two.
+
+    ``_T``: arrays (the call), refs (inside the kernel) or block specs."""
+
+    t: _T
+    dose: _T
+    out: _T
 
 
-def _tsit5_trial(f, t, y, k1, h, t1, prm, rtol_c, atol_c):
-    """One Tsit5 trial step of size ``h`` ending at ``t1``: ``(y1, k7, error norm)``."""
-    n_states = len(y)
-    ks = [k1]
-    for i, row in enumerate(_A):
-        yi = [
-            y[s] + h * sum(a * kk[s] for a, kk in zip(row, ks, strict=False))
-            for s in range(n_states)
-        ]
-        ks.append(f(t + _C[i] * h, yi, prm))
-    y1 = [y[s] + h * sum(b * kk[s] for b, kk in zip(_B, ks, strict=True)) for s in range(n_states)]
-    k7 = f(t1, y1, prm)
-    ks.append(k7)
-    err = [h * sum(e * kk[s] for e, kk in zip(_E, ks, strict=True)) for s in range(n_states)]
-    return y1, k7, err
+class _KernelIn(eqx.Module, Generic[_T]):
+    """Inputs of the kernel (arrays outside it, refs of one block inside it, or block specs)."""
+
+    params: tuple[_T, ...]  # varying parameters, (n_pad,) each
+    y0: tuple[_T, ...]  # initial state per state, (n_pad,) each
+    dose0: _T  # bolus at t0, (n_pad,)
+    dose_tab: _T | None  # per-patient boluses per stop (ns_pad, n_pad), or None: constants
+    stops: _Stops[_T] | None  # the stop table ("stop" kernel; the "thread" one bakes it in)
 
 
-def _factor(en, accept, finite):
-    fac = _SAFETY * jnp.exp(jnp.log(jnp.where(en > 0, en, 1e-30)) * (-1.0 / _ERROR_ORDER))
-    lo = jnp.where(accept, 1.0, _FACTOR_MIN)
-    hi = jnp.where(accept, _FACTOR_MAX, _SAFETY)
-    return jnp.where(finite, jnp.minimum(jnp.maximum(fac, lo), hi), _FACTOR_MIN)
+class _KernelOut(eqx.Module, Generic[_T]):
+    """Outputs of the kernel: ``ys[s]`` of shape (nt_pad, n_pad), status and steps (n_pad,)."""
+
+    ys: tuple[_T, ...]
+    status: _T
+    steps: _T
 
 
-def _kernel_stop(cfg: _Config, f, n_v: int):
-    """Block-synchronous kernel: a loop over the stops, inside it an adaptive loop per block."""
-    n_states, jdt = cfg.n_states, jnp.float64 if cfg.x64 else jnp.float32
-    rtol_c, atol_c, max_steps = cfg.rtol, cfg.atol, cfg.max_steps
-    n_stop, tumor_index, dosing_state = len(cfg.stop_t), cfg.tumor_index, cfg.dosing_state
+def _block_start(cfg: _Config, f, inp: _KernelIn) -> tuple[Field, list, Lanes]:
+    """The block's field ``f(t, y)``, initial state (pre-dose) and :class:`~._tsit5.Lanes`."""
+    prm = [r[...] for r in inp.params]
+    y0 = [r[...] for r in inp.y0]
+    t = jnp.full(y0[0].shape, cfg.t0, jnp.float64 if cfg.x64 else jnp.float32)
 
-    def kernel(*refs):
-        prm = [r[...] for r in refs[:n_v]]
-        y = [r[...] for r in refs[n_v : n_v + n_states]]
-        i = n_v + n_states
-        dose0_ref = refs[i]
-        i += 1
-        dose_ref = None
-        if cfg.dose_const is None:
-            dose_ref = refs[i]
-            i += 1
-        st_ref, sd_ref, so_ref = refs[i : i + 3]
-        outs = refs[i + 3 : i + 3 + n_states]
-        status_ref, steps_ref = refs[-2:]
-        bshape = y[0].shape
-        t = jnp.full(bshape, cfg.t0, jdt)
-        if dosing_state >= 0:
-            y[dosing_state] = y[dosing_state] + dose0_ref[...]
-        if tumor_index >= 0:
-            T = y[tumor_index]
-            y[tumor_index] = jnp.where(T < EXTINCTION_CELLS, 0.0, T)
-        for s in range(n_states):
-            outs[s][0, :] = refs[n_v + s][...]
-        k1 = f(t, y, prm)
-        dt = _step_size_init(f, t, y, k1, prm, rtol_c, atol_c, jdt)
-        status = jnp.zeros(bshape, jnp.int32)
-        steps = jnp.zeros(bshape, jnp.int32)
+    def field(t: Array, y: list) -> list:
+        return f(t, y, prm)
 
-        def segment(k, carry):
-            t, dt, y, k1, status, steps, seg = carry
-            stop = st_ref[k]
+    y, k1, dt = start(
+        field, t, y0, inp.dose0[...], rtol=cfg.rtol, atol=cfg.atol,
+        tumor_index=cfg.tumor_index, dosing_state=cfg.dosing_state,
+    )  # fmt: skip
+    return field, y0, initial_lanes(t, y, k1, dt)
 
-            def running(c):
-                t, _, _, _, status, _, _ = c
-                return (t < stop) & (status == 0)
 
-            def cond(c):  # a max-reduction: lowers everywhere (no boolean reductions)
-                return jnp.max(running(c).astype(jnp.int32)) > 0
+def _advance_kw(cfg: _Config) -> dict[str, Any]:
+    return dict(
+        rtol=cfg.rtol, atol=cfg.atol, max_steps=cfg.max_steps, tumor_index=cfg.tumor_index,
+        dosing_state=cfg.dosing_state,
+    )  # fmt: skip
 
-            def body(c):
-                t, dt, y, k1, status, steps, seg = c
-                run = running(c)
-                land = t + dt >= stop
-                h = jnp.where(land, stop - t, dt)
-                t1 = jnp.where(land, stop, t + h)
-                y1, k7, err = _tsit5_trial(f, t, y, k1, h, t1, prm, rtol_c, atol_c)
-                ratio = [
-                    e / (atol_c + rtol_c * jnp.maximum(jnp.abs(a), jnp.abs(b)))
-                    for e, a, b in zip(err, y, y1, strict=True)
-                ]
-                en = _rms(ratio)
-                finite = (en == en) & (en < jnp.inf)  # isfinite, from basic comparisons
-                accept = finite & (en < 1.0)
-                dt_new = h * _factor(en, accept, finite)
-                dt_new = jnp.where(land & accept, jnp.maximum(dt_new, dt), dt_new)
-                upd = run & accept
-                if tumor_index >= 0:
-                    T = y1[tumor_index]
-                    y1[tumor_index] = jnp.where(T < EXTINCTION_CELLS, 0.0, T)
-                y = [jnp.where(upd, a, b) for a, b in zip(y1, y, strict=True)]
-                k1 = [jnp.where(upd, a, b) for a, b in zip(k7, k1, strict=True)]
-                t = jnp.where(upd, t1, t)
-                dt = jnp.where(run, dt_new, dt).astype(jdt)
-                seg = seg + run.astype(jnp.int32)
-                steps = steps + run.astype(jnp.int32)
-                # as solve_fused: only the end of follow-up counts as finished
-                finished = (t >= stop) & (k == n_stop - 1)
-                status = jnp.where(run & ~finished & (seg >= max_steps), STATUS_MAX_STEPS, status)
-                tiny = ~(t + dt > t)  # no progress possible (as solve_fused)
-                status = jnp.where(run & ~finished & tiny & (status == 0), STATUS_DT_MIN, status)
-                return t, dt, y, k1, status, steps, seg
 
-            # max_steps counts per segment between doses (not per stop), as in solve_fused
-            t, dt, y, k1, status, steps, seg = jax.lax.while_loop(
-                cond, body, (t, dt, y, k1, status, steps, seg)
-            )
-            row = so_ref[k]
-            for s in range(n_states):
+def _kernel_stop(cfg: _Config, f):
+    """Block-synchronous kernel: a loop over the stops, inside it an adaptive loop per block
+    until every patient of the block has reached the stop; then the output, the bolus and the
+    FSAL derivative (re-evaluated at every stop for the whole block)."""
+    n_stop = len(cfg.stop_t)
+
+    def kernel(inp: _KernelIn, out: _KernelOut) -> None:
+        field, y0, s = _block_start(cfg, f, inp)
+        for i, v in enumerate(y0):
+            out.ys[i][0, :] = v  # pre-dose value at t0
+        tab = inp.stops
+        assert tab is not None
+
+        def segment(k: Array, s: Lanes) -> Lanes:
+            def active(s: Lanes) -> Array:
+                return (s.js == k) & (s.status == STATUS_OK)
+
+            def cond(s: Lanes) -> Array:  # a max-reduction: lowers everywhere (no bool ones)
+                return jnp.max(active(s).astype(jnp.int32)) > 0
+
+            def body(s: Lanes) -> Lanes:
+                new, _, _ = advance(
+                    field, s, active=active(s), stop=tab.t[k], dose=None,
+                    last=k == n_stop - 1, **_advance_kw(cfg),
+                )  # fmt: skip
+                return new
+
+            s = jax.lax.while_loop(cond, body, s)
+            row = tab.out[k]
+            for i in range(cfg.n_states):
 
                 @pl.when(row >= 0)
-                def _store(s=s):
-                    outs[s][row, :] = y[s]
+                def _store(i: int = i) -> None:
+                    out.ys[i][row, :] = s.y[i]
 
-            if dosing_state >= 0:
-                y = list(y)
-                dose = sd_ref[k] if dose_ref is None else dose_ref[k, :]
-                y[dosing_state] = y[dosing_state] + dose
-                seg = jnp.where(dose != 0, 0, seg)
-            k1 = f(t, y, prm)  # FSAL derivative after the stop (dose or not)
-            return t, dt, y, k1, status, steps, seg
+            y, seg = list(s.y), s.seg
+            if cfg.dosing_state >= 0:
+                dose = tab.dose[k] if inp.dose_tab is None else inp.dose_tab[k, :]
+                y[cfg.dosing_state] = y[cfg.dosing_state] + dose
+                seg = jnp.where(dose != 0, 0, seg)  # a new segment of max_steps
+            return dataclasses.replace(s, y=y, k1=field(s.t, y), seg=seg)
 
-        seg0 = jnp.zeros(bshape, jnp.int32)
-        t, dt, y, k1, status, steps, _ = jax.lax.fori_loop(
-            0, n_stop, segment, (t, dt, y, k1, status, steps, seg0)
-        )
-        status_ref[...] = status
-        steps_ref[...] = steps
+        s = jax.lax.fori_loop(0, n_stop, segment, s)
+        out.status[...] = s.status
+        out.steps[...] = s.steps
 
     return kernel
 
 
-def _kernel_thread(cfg: _Config, f, n_v: int):
+def _kernel_thread(cfg: _Config, f):
     """Per-thread kernel: each patient advances its own stop index in one adaptive loop.
 
-    The numerics of :mod:`._fused` step for step: a step clipped to the next stop writes the
-    output (registers, stored at the end), adds the bolus, and a dose or an extinction makes
-    the next iteration a refresh (``h = 0``: the FSAL derivative is re-evaluated). The block
+    The driver of :func:`~._tsit5.advance` that :func:`~._fused.solve_fused` also uses, so
+    step for step the fused engine: stop times and doses are looked up from kernel constants
+    (or the per-patient dose table), outputs kept in registers and stored at the end. The block
     synchronises only in the loop condition (until all its patients are done).
     """
-    n_states, n_t, jdt = cfg.n_states, cfg.n_t, jnp.float64 if cfg.x64 else jnp.float32
-    rtol_c, atol_c, max_steps = cfg.rtol, cfg.atol, cfg.max_steps
-    stop_t, stop_out = cfg.stop_t, cfg.stop_out
-    n_stop, tumor_index, dosing_state = len(stop_t), cfg.tumor_index, cfg.dosing_state
+    stop_t, stop_out, n_t = cfg.stop_t, cfg.stop_out, cfg.n_t
+    n_stop = len(stop_t)
     out_stop = {r: k for k, r in enumerate(stop_out) if r >= 0}  # output row -> stop index
     if cfg.dose_const is None:
         dose_stops = list(range(n_stop))
     else:
         dose_stops = [k for k, d in enumerate(cfg.dose_const) if d != 0]
+    stop_tab = [(k, stop_t[k]) for k in range(n_stop - 1)]
 
-    def lookup(jc, table, default):
+    def lookup(jc: Array, table: list, default: Any) -> Any:
         v = default
         for k, val in table:
             v = jnp.where(jc == k, val, v)
         return v
 
-    def kernel(*refs):
-        prm = [r[...] for r in refs[:n_v]]
-        y = [r[...] for r in refs[n_v : n_v + n_states]]
-        i = n_v + n_states
-        dose0_ref = refs[i]
-        i += 1
-        bshape = y[0].shape
+    def kernel(inp: _KernelIn, out: _KernelOut) -> None:
+        field, y0, s = _block_start(cfg, f, inp)
+        for i, v in enumerate(y0):
+            out.ys[i][0, :] = v  # pre-dose value at t0
+        zero = jnp.zeros_like(s.t)
         if cfg.dose_const is None:
-            dose_ref = refs[i]
-            i += 1
-            drow = [(k, dose_ref[k, :]) for k in dose_stops]
+            assert inp.dose_tab is not None
+            drow = [(k, inp.dose_tab[k, :]) for k in dose_stops]
         else:
             drow = [(k, cfg.dose_const[k]) for k in dose_stops]
-        outs = refs[i : i + n_states]
-        status_ref, steps_ref = refs[-2:]
-        for s in range(n_states):
-            outs[s][0, :] = y[s]
-        t = jnp.full(bshape, cfg.t0, jdt)
-        if dosing_state >= 0:
-            y[dosing_state] = y[dosing_state] + dose0_ref[...]
-        if tumor_index >= 0:
-            T = y[tumor_index]
-            y[tumor_index] = jnp.where(T < EXTINCTION_CELLS, 0.0, T)
-        k1 = f(t, y, prm)
-        dt = _step_size_init(f, t, y, k1, prm, rtol_c, atol_c, jdt)
-        zi = jnp.zeros(bshape, jnp.int32)
-        obuf = [[jnp.zeros(bshape, jdt) for _ in range(n_states)] for _ in range(1, n_t)]
-        stop_tab = [(k, stop_t[k]) for k in range(n_stop - 1)]
+        obuf = [[zero for _ in range(cfg.n_states)] for _ in range(1, n_t)]
 
-        def active_of(js, status):
-            return (js < n_stop) & (status == 0)
+        def cond(c: tuple[Lanes, list]) -> Array:
+            return jnp.max(running(c[0], n_stop).astype(jnp.int32)) > 0
 
-        def cond(c):
-            js, status = c[4], c[7]
-            return jnp.max(active_of(js, status).astype(jnp.int32)) > 0
-
-        def body(c):
-            t, dt, y, k1, js, seg, steps, status, refresh_i, obuf = c
-            refresh = refresh_i > 0
-            active = active_of(js, status)
-            jc = jnp.minimum(js, n_stop - 1)
-            stop = lookup(jc, stop_tab, stop_t[-1])
-            land = (t + dt >= stop) & ~refresh
-            h = jnp.where(refresh, 0.0, jnp.where(land, stop - t, dt)).astype(jdt)
-            t1 = jnp.where(land, stop, t + h).astype(jdt)
-            y1, k7, err = _tsit5_trial(f, t, y, k1, h, t1, prm, rtol_c, atol_c)
-            ratio = [
-                e / (atol_c + rtol_c * jnp.maximum(jnp.abs(a), jnp.abs(jnp.where(b != b, a, b))))
-                for e, a, b in zip(err, y, y1, strict=True)
-            ]
-            en = _rms(ratio)
-            finite = (en == en) & (en < jnp.inf)
-            accept = finite & (en < 1.0) & ~refresh
-            dt_new = h * _factor(en, accept, finite)
-            dt_new = jnp.where(land & accept, jnp.maximum(dt_new, dt), dt_new)
-            dt_new = jnp.where(refresh, dt, dt_new)
-            upd = active & accept
-            y_acc = list(y1)
-            gone = jnp.zeros(bshape, jnp.bool_)
-            if tumor_index >= 0:
-                T = y1[tumor_index]
-                gone = (T < EXTINCTION_CELLS) & (T != 0)
-                y_acc[tumor_index] = jnp.where(gone, 0.0, T)
-            hit = upd & land
+        def body(c: tuple[Lanes, list]) -> tuple[Lanes, list]:
+            s, obuf = c
+            jc = jnp.minimum(s.js, n_stop - 1)
+            new, hit, y_stop = advance(
+                field, s, active=running(s, n_stop), stop=lookup(jc, stop_tab, stop_t[-1]),
+                dose=lookup(jc, drow, zero), last=s.js + 1 >= n_stop, **_advance_kw(cfg),
+            )  # fmt: skip
             obuf = [
                 [
-                    jnp.where(hit & (jc == out_stop[r]), y_acc[s], obuf[r - 1][s])
-                    for s in range(n_states)
+                    jnp.where(hit & (jc == out_stop[r]), y_stop[i], obuf[r - 1][i])
+                    for i in range(cfg.n_states)
                 ]
                 for r in range(1, n_t)
             ]
-            dose = lookup(jc, drow, jnp.zeros(bshape, jdt))
-            dosed = hit & (dose != 0)
-            if dosing_state >= 0:
-                y_acc[dosing_state] = y_acc[dosing_state] + jnp.where(dosed, dose, 0.0)
-            gone = gone & upd
-            finished = hit & (js + 1 >= n_stop)
-            tried = (active & ~refresh).astype(jnp.int32)
-            seg = jnp.where(dosed, 0, seg + tried)
-            steps = steps + tried
-            too_many = active & ~finished & (seg >= max_steps)
-            tiny = ~(t1 + dt_new > t1)  # no progress possible (as solve_fused)
-            underflow = active & ~finished & ~too_many & tiny
-            status = jnp.where(
-                too_many, STATUS_MAX_STEPS, jnp.where(underflow, STATUS_DT_MIN, status)
-            )
-            keep_k7 = (upd & ~gone & ~dosed) | (active & refresh)
-            return (
-                jnp.where(upd, t1, t).astype(jdt),
-                jnp.where(active, dt_new, dt).astype(jdt),
-                [jnp.where(upd, a, b) for a, b in zip(y_acc, y, strict=True)],
-                [jnp.where(keep_k7, a, b) for a, b in zip(k7, k1, strict=True)],
-                jnp.where(hit, js + 1, js),
-                seg,
-                steps,
-                status.astype(jnp.int32),
-                (active & (gone | dosed)).astype(jnp.int32),
-                obuf,
-            )
+            return new, obuf
 
-        carry = (t, dt, y, k1, zi, zi, zi, zi, zi, obuf)
-        carry = jax.lax.while_loop(cond, body, carry)
-        status, steps, obuf = carry[7], carry[6], carry[9]
+        s, obuf = jax.lax.while_loop(cond, body, (s, obuf))
         for r in range(1, n_t):
-            for s in range(n_states):
-                outs[s][r, :] = obuf[r - 1][s]
-        status_ref[...] = status
-        steps_ref[...] = steps
+            for i in range(cfg.n_states):
+                out.ys[i][r, :] = obuf[r - 1][i]
+        out.status[...] = s.status
+        out.steps[...] = s.steps
 
     return kernel
 
 
 @eqx.filter_jit
-def _run(
-    template: Model,
-    prm: tuple[Array, ...],
-    y0: tuple[Array, ...],
-    dose0: Array,
-    dose_tab: Array | None,
-    *,
-    cfg: _Config,
-) -> tuple[Array, Array, Array]:
+def _run(template: Model, inp: _KernelIn, *, cfg: _Config) -> tuple[Array, Array, Array]:
     """The kernel over the whole (padded) cohort; compiled once per ``cfg`` and shapes.
 
     ``template``: the model with shared parameters as Python floats (kernel constants) and the
-    varying ones as 0-d arrays (their per-patient values are ``prm``, shape ``(n_pad,)``).
-    Returns ``ys (n_pad, n_t, S)``, ``status (n_pad,)``, ``steps (n_pad,)`` on the device.
+    varying ones as 0-d arrays (their per-patient values are ``inp.params``, shape
+    ``(n_pad,)``). Returns ``ys (n_pad, n_t, S)``, ``status (n_pad,)``, ``steps (n_pad,)``.
     """
     jdt = jnp.float64 if cfg.x64 else jnp.float32
-    f, traced = _field_on_blocks(template, cfg.n_states, jdt, cfg.tumor_index)
-    n_v = len(traced)
-    n_pad = y0[0].shape[0]
-    block = cfg.block
-    n_stop = len(cfg.stop_t)
-    ns_pad = pl.next_power_of_2(n_stop)
+    f, _ = _field_on_blocks(template, cfg.n_states, jdt, cfg.tumor_index)
+    n_pad, block = inp.y0[0].shape[0], cfg.block
     nt_pad = pl.next_power_of_2(cfg.n_t)
     vec = pl.BlockSpec((block,), lambda i: (i,))
-    in_specs = [vec] * (n_v + cfg.n_states + 1)
-    args = [*prm, *y0, dose0]
-    if dose_tab is not None:
-        in_specs.append(pl.BlockSpec((ns_pad, block), lambda i: (0, i)))
-        args.append(dose_tab)
+    ns_pad = pl.next_power_of_2(len(cfg.stop_t))
+    whole = pl.BlockSpec((ns_pad,), lambda i: (0,))
     if cfg.sync == "stop":
-        kernel = _kernel_stop(cfg, f, n_v)
-        full_s = pl.BlockSpec((ns_pad,), lambda i: (0,))
         st = np.full(ns_pad, cfg.stop_t[-1], np.float64 if cfg.x64 else np.float32)
-        st[:n_stop] = cfg.stop_t
+        st[: len(cfg.stop_t)] = cfg.stop_t
         so = np.full(ns_pad, -1, np.int32)
-        so[:n_stop] = cfg.stop_out
+        so[: len(cfg.stop_t)] = cfg.stop_out
         sd = np.zeros(ns_pad, st.dtype)
         if cfg.dose_const is not None:
-            sd[:n_stop] = cfg.dose_const
-        in_specs += [full_s] * 3
-        args += [jnp.asarray(st), jnp.asarray(sd), jnp.asarray(so)]
+            sd[: len(cfg.dose_const)] = cfg.dose_const
+        inp = dataclasses.replace(
+            inp, stops=_Stops(jnp.asarray(st), jnp.asarray(sd), jnp.asarray(so))
+        )
+        kernel = _kernel_stop(cfg, f)
     else:
-        kernel = _kernel_thread(cfg, f, n_v)
-    out_spec = pl.BlockSpec((nt_pad, block), lambda i: (0, i))
+        kernel = _kernel_thread(cfg, f)
+    in_spec = _KernelIn(
+        params=tuple(vec for _ in inp.params),
+        y0=tuple(vec for _ in inp.y0),
+        dose0=vec,
+        dose_tab=None if inp.dose_tab is None else pl.BlockSpec((ns_pad, block), lambda i: (0, i)),
+        stops=None if inp.stops is None else _Stops(whole, whole, whole),
+    )
+    col = pl.BlockSpec((nt_pad, block), lambda i: (0, i))
+    n_s = cfg.n_states
+    out_spec = _KernelOut(ys=(col,) * n_s, status=vec, steps=vec)
+    out_shape = _KernelOut(
+        ys=(jax.ShapeDtypeStruct((nt_pad, n_pad), jdt),) * n_s,
+        status=jax.ShapeDtypeStruct((n_pad,), jnp.int32),
+        steps=jax.ShapeDtypeStruct((n_pad,), jnp.int32),
+    )
     res = pl.pallas_call(
         kernel,
         grid=(n_pad // block,),
-        in_specs=in_specs,
-        out_specs=[out_spec] * cfg.n_states + [vec, vec],
-        out_shape=[jax.ShapeDtypeStruct((nt_pad, n_pad), jdt)] * cfg.n_states
-        + [jax.ShapeDtypeStruct((n_pad,), jnp.int32)] * 2,
+        in_specs=(in_spec,),
+        out_specs=out_spec,
+        out_shape=out_shape,
         interpret=cfg.interpret,
         # the Triton backend (one thread per patient); GPU default would be Mosaic GPU
         compiler_params=None if cfg.interpret else plt.CompilerParams(num_warps=cfg.num_warps),
-    )(*args)
-    ys = jnp.stack([r[: cfg.n_t] for r in res[: cfg.n_states]], axis=-1)  # (n_t, n_pad, S)
-    return jnp.transpose(ys, (1, 0, 2)), res[-2], res[-1]
+    )(inp)
+    ys = jnp.stack([r[: cfg.n_t] for r in res.ys], axis=-1)  # (n_t, n_pad, S)
+    return jnp.transpose(ys, (1, 0, 2)), res.status, res.steps
 
 
 def pallas_solver(
@@ -641,7 +505,8 @@ def pallas_solver(
     def fn(*a):
         return _run(*a, cfg=cfg)
 
-    return fn, (template, prm, y0_d, dose0_d, dose_tab), n
+    inp = _KernelIn(params=prm, y0=y0_d, dose0=dose0_d, dose_tab=dose_tab, stops=None)
+    return fn, (template, inp), n
 
 
 def solve_pallas(
