@@ -33,7 +33,7 @@ import numpy as np
 from jaxtyping import Float
 
 from ..model._base import Model
-from ._pallas import pallas_solver, solve_pallas
+from ._pallas import _KernelIn, pallas_solver, solve_pallas
 from ._schedule import Schedule
 
 #: Name of the mesh axis the patients are split along.
@@ -128,7 +128,8 @@ def _pallas_shard_map(
     kwargs: dict[str, Any],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     fn, args, _ = pallas_solver(model, y0, schedule, doses, **kwargs)
-    template, prm, y0_d, dose0_d, dose_tab = args
+    template, inp = args
+    prm, y0_d, dose0_d, dose_tab = inp.params, inp.y0, inp.dose0, inp.dose_tab
     mapped = _mapped_kernel(fn, template, tuple(devs), dose_tab is not None)
     with jax.enable_x64(kwargs.get("dtype", "float32") == "float64"):
         ys, status, steps = jax.device_get(mapped(prm, y0_d, dose0_d, dose_tab))
@@ -169,7 +170,8 @@ def _mapped_kernel(fn: Any, template: Model, devs: tuple[Any, ...], has_tab: boo
             return _MAPPED[key]
 
     def body(prm, y0_d, dose0_d, dose_tab):
-        return fn(template, prm, y0_d, dose0_d, dose_tab)
+        inp = _KernelIn(params=prm, y0=y0_d, dose0=dose0_d, dose_tab=dose_tab, stops=None)
+        return fn(template, inp)
 
     row = P(AXIS)
     mapped = jax.jit(
