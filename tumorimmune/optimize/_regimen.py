@@ -20,9 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .._solve import Dosing, solve
-from ..model import TumorImmunePD1, get_drug
-from ..model._regimen import Regimen
+from .. import Dosing, solve
+from ..model import Regimen, TumorImmunePD1, get_drug
 from ._soft import soft_endpoints
 
 Objective = Callable[[Float[Array, ""], Float[Array, ""]], Float[Array, ""]]
