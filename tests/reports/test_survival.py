@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from tumorimmune.reports import kaplan_meier
+from tumorimmune.reports import kaplan_meier_figure as kaplan_meier
 from tumorimmune.reports._survival import coinciding_groups
 
 
