@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from tumorimmune.solvers import make_schedule, prepare_batch
 from tumorimmune.model import (
     PEMBROLIZUMAB_200MG_Q3W,
     Kuznetsov1994,
@@ -21,6 +20,8 @@ from tumorimmune.solvers import (
     BACKENDS,
     Schedule,
     get_backend,
+    make_schedule,
+    prepare_batch,
     solve_diffrax,
     solve_fused,
 )
