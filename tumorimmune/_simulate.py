@@ -105,12 +105,12 @@ def simulate(
             patient that hits it is flagged, not fatal; default
             :data:`~tumorimmune.solvers.MAX_STEPS`).
         dtype: ``"float64"`` (accurate) or ``"float32"`` (fast; agrees with float64 to about
-            1e-3 relative on tumor size); ``None``: the backend's ``dtype`` (float64, float32
-            for :class:`~tumorimmune.solvers.Pallas`).
+            1e-3 relative on tumor size); ``None``: the backend object's ``dtype`` if it has
+            one (e.g. ``Pallas(dtype="float32")``), else float64.
         backend: a backend object with its options — ``Auto()``, ``Fused(lanes=...)``,
             ``Pallas(block=...)``, ``Diffrax()`` from :mod:`tumorimmune.solvers` — or its name
             ``"auto"`` (default: the Pallas kernel on a GPU, the fused ensemble engine
-            elsewhere, in float64; diffrax for a model without an explicit ``vector_field``),
+            elsewhere; diffrax for a model without an explicit ``vector_field``),
             ``"fused"``, ``"pallas"`` or ``"diffrax"`` (the reference; same Tsit5 + PI
             controller, same accuracy contract).
         tolerances: a :class:`~tumorimmune.solvers.Tolerances`.
@@ -143,7 +143,7 @@ def simulate(
     ts = validate_times(t)
     batched, y, n = prepare_batch(model, y0)
     solve = get_backend(backend, batched)
-    dtype = solve.dtype if dtype is None else check_dtype(dtype)
+    dtype = check_dtype(dtype) if dtype is not None else (solve.dtype or "float64")
     rtol, atol, steps_max = tol.resolve(dtype)
     batched = set_dose_clock(batched, regimen)
     schedule, doses = make_schedule(batched, ts, regimen)

@@ -39,18 +39,18 @@ def _one_line_error(exc: type[Exception], fn, *args, **kwargs) -> str:
 
 @pytest.mark.parametrize(("name", "obj"), [("fused", Fused()), ("diffrax", Diffrax())])
 def test_name_and_object_give_identical_results(name, obj):
-    kw = dict(regimen="pembrolizumab_200mg_q3w")
-    a = ti.simulate(TumorImmunePD1(), Y0, T, backend=name, **kw)
-    b = ti.simulate(TumorImmunePD1(), Y0, T, backend=obj, **kw)
+    reg = "pembrolizumab_200mg_q3w"
+    a = ti.simulate(TumorImmunePD1(), Y0, T, backend=name, regimen=reg)
+    b = ti.simulate(TumorImmunePD1(), Y0, T, backend=obj, regimen=reg)
     np.testing.assert_array_equal(a["T"].values, b["T"].values)
     assert a.attrs["backend"] == b.attrs["backend"] == name
     assert a.attrs["dtype"] == "float64" and a.attrs["max_steps"] == MAX_STEPS
 
 
 def test_fused_tuning_does_not_change_results_and_reaches_the_engine(monkeypatch):
-    kw = dict(regimen="pembrolizumab_200mg_q3w")
-    a = ti.simulate(TumorImmunePD1(), Y0, T, backend="fused", **kw)
-    b = ti.simulate(TumorImmunePD1(), Y0, T, backend=Fused(lanes=2, chunk_size=2), **kw)
+    reg = "pembrolizumab_200mg_q3w"
+    a = ti.simulate(TumorImmunePD1(), Y0, T, backend="fused", regimen=reg)
+    b = ti.simulate(TumorImmunePD1(), Y0, T, backend=Fused(lanes=2, chunk_size=2), regimen=reg)
     # lanes/pools: the same solution (to round-off: 2 lanes differ in the last bits, ~3e-15)
     np.testing.assert_allclose(a["T"].values, b["T"].values, rtol=1e-12)
     from tumorimmune.solvers import _fused
@@ -71,8 +71,9 @@ def test_fused_tuning_does_not_change_results_and_reaches_the_engine(monkeypatch
 
 
 def test_dtype_defaults_and_auto_resolution():
-    assert Fused().dtype == Diffrax().dtype == Auto().dtype == "float64"
-    assert Pallas().dtype == "float32"  # the kernel's fast path, as solve_pallas
+    assert Fused().default_dtype == Diffrax().default_dtype == "float64"
+    assert Pallas().default_dtype == "float32"  # a direct call: the kernel's fast path
+    assert Fused().dtype is None  # in simulate: float64 unless the object names one
     assert get_backend("auto") == Fused()  # CPU here; Pallas on a GPU
     assert get_backend(Auto(dtype="float32"), TumorImmunePD1()) == Fused(dtype="float32")
     assert get_backend(Fused(lanes=8)) == Fused(lanes=8)
@@ -187,6 +188,7 @@ def test_stop_table_is_the_fused_engines_one():
     for ts in (np.array([0.0, 21.0, 50.0, 84.0]), np.array([3.0, 10.0, 63.0])):
         regimen = ti.Regimen(dose=2.0, unit="mg/kg", interval=21.0, start_day=float(ts[0]))
         schedule, doses = make_schedule(batched, ts, regimen)
+        assert doses is not None
         for dt in (np.float64, np.float32):
             for a, b in zip(schedule.stops(doses, dt), _stops(schedule, doses, dt), strict=True):
                 np.testing.assert_array_equal(a, b)

@@ -121,15 +121,19 @@ class AbstractBackend:
     """A batch backend: options as fields, the solve as ``__call__`` (or :meth:`solve`).
 
     Attributes:
-        dtype: working precision when the caller gives none (``"float64"``; ``"float32"``
-            for :class:`Pallas`).
+        dtype: working precision, ``"float64"`` or ``"float32"``; ``None`` (default): the
+            caller's (``simulate``, a spec's ``precision``: float64), or
+            :attr:`default_dtype` when the backend is called without one.
     """
 
     name: ClassVar[str]
-    dtype: Precision = "float64"
+    #: Precision of a direct call that names none (float64; float32 for :class:`Pallas`).
+    default_dtype: ClassVar[Precision] = "float64"
+    dtype: Precision | None = None
 
     def __post_init__(self) -> None:
-        check_dtype(self.dtype, f"{type(self).__name__}.dtype")
+        if self.dtype is not None:
+            check_dtype(self.dtype, f"{type(self).__name__}.dtype")
 
     def resolve(self, model: Model | None = None) -> AbstractBackend:
         """The concrete backend that runs ``model`` (itself, except for :class:`Auto`)."""
@@ -168,7 +172,8 @@ class AbstractBackend:
         dtype: str | None = None,
         max_steps: int = MAX_STEPS,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Solve a batch (backend contract; ``dtype=None``: this backend's ``dtype``).
+        """Solve a batch (backend contract; ``dtype=None``: this backend's ``dtype``, else its
+        :attr:`default_dtype`).
 
         Args:
             model: batched model (every parameter an array of shape ``(N,)``).
@@ -181,7 +186,7 @@ class AbstractBackend:
             ``(ys (N, n_t, S), status (N,) int32, num_steps (N,))``; failed patients have NaN
             rows and a non-zero status (1: ``max_steps``, 10: step size underflow).
         """
-        dt = self.dtype if dtype is None else check_dtype(dtype)
+        dt = check_dtype(dtype) if dtype is not None else (self.dtype or self.default_dtype)
         return self._run(
             model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dt, max_steps=int(max_steps)
         )
@@ -247,7 +252,6 @@ class Pallas(AbstractBackend):
     """Pallas kernel, one GPU thread per patient (interpret mode on CPU: correct, slow).
 
     Attributes:
-        dtype: ``"float32"`` by default (the kernel's fast path).
         block: patients per program, a power of two.
         num_warps: Triton warps per program.
         sync: ``"stop"`` (a block advances output/dose time by output/dose time) or
@@ -258,7 +262,7 @@ class Pallas(AbstractBackend):
     """
 
     name: ClassVar[str] = "pallas"
-    dtype: Precision = "float32"
+    default_dtype: ClassVar[Precision] = "float32"  # the kernel's fast path
     block: int = 128
     num_warps: int = 4
     sync: Literal["stop", "thread"] = "stop"
@@ -288,7 +292,7 @@ class Pallas(AbstractBackend):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Auto(AbstractBackend):
-    """The fastest backend for the model and platform, in ``dtype`` (default float64).
+    """The fastest backend for the model and platform (with this ``dtype``).
 
     A model with an explicit ``vector_field`` (every model of this package): :class:`Pallas`
     on a GPU, :class:`Fused` elsewhere; :class:`Diffrax` otherwise. Measured on one H100

@@ -93,9 +93,9 @@ class Schedule:
     @classmethod
     def from_doses(
         cls,
-        ts: Float[ArrayLike, " n_t"],
-        dose_days: Sequence[Float[ArrayLike, " k_i"]],
-        dose_mg: Sequence[Float[ArrayLike, " k_i"]],
+        ts: Sequence[float] | np.ndarray,
+        dose_days: Sequence[Sequence[float] | np.ndarray],
+        dose_mg: Sequence[Sequence[float] | np.ndarray],
         *,
         dosing_state: int = -1,
     ) -> tuple[Schedule, Float[np.ndarray, "N k"]]:
