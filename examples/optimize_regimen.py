@@ -39,7 +39,9 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=128, help="patients for the optimisation")
     ap.add_argument("--test", type=int, default=1000, help="fresh patients for verification")
     ap.add_argument("--endpoint", choices=["orr", "dcr", "pfs_at"], default="orr")
-    ap.add_argument("--temperature", type=float, default=1.0, help="soft read-out, mm")
+    ap.add_argument(
+        "--temperature", type=float, default=2.0, help="soft read-out, percentage points"
+    )
     ap.add_argument("--max-iter", type=int, default=15, help="L-BFGS iterations")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="write a JSON summary here")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time as _time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
@@ -11,106 +10,22 @@ import numpy as np
 from jaxtyping import ArrayLike, Float
 
 from ._version import __version__
-from .model._base import Model, _common_length, is_drug_model
-from .model._regimen import Regimen
-from .solvers import BACKENDS, EXTINCTION_CELLS, Schedule, get_backend, validate_times
+from .model import Model, Regimen
+from .solvers import (
+    EXTINCTION_CELLS,
+    AbstractBackend,
+    Tolerances,
+    as_tolerances,
+    check_dtype,
+    get_backend,
+    make_schedule,
+    prepare_batch,
+    set_dose_clock,
+    validate_times,
+)
 
 if TYPE_CHECKING:  # xarray is imported on use: the engine runs without it
     import xarray as xr
-
-#: Default tolerances per precision (relative, absolute in the states' units: cells, mg).
-DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
-    "float64": (1e-8, 1e-6),
-    "float32": (1e-5, 1e-3),
-}
-
-
-def _check_dtype(dtype: str) -> str:
-    if dtype not in DEFAULT_TOLERANCES:
-        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
-    return dtype
-
-
-def prepare_batch(model: Model, y0: Mapping[str, ArrayLike]) -> tuple[Model, np.ndarray, int]:
-    """Validate ``model`` and ``y0``; broadcast every parameter and state to length N.
-
-    Returns the batched model (every field an array of shape ``(N,)``), ``y0`` as an array of
-    shape ``(N, n_states)`` and ``N``.
-    """
-    if not isinstance(model, Model):
-        raise TypeError(f"model must be a tumorimmune Model; got {type(model).__name__}")
-    model.validate()
-    names = model.state_names
-    unknown = sorted(set(y0) - set(names))
-    if unknown:
-        raise ValueError(
-            f"unknown state {unknown[0]!r} in y0 for {type(model).__name__}; states: {list(names)}"
-        )
-    # no antibody on board unless given; the model's declared initial states
-    defaults = {"A1": 0.0, "A2": 0.0, **type(model).initial_state}
-    missing = [k for k in names if k not in y0 and k not in defaults]
-    if missing:
-        raise ValueError(
-            f"y0 is missing state {missing[0]!r} for {type(model).__name__}; "
-            f"required: {[k for k in names if k not in defaults]}"
-        )
-    values = {k: np.asarray(y0.get(k, defaults.get(k, 0.0)), dtype=float) for k in names}
-    for k, v in values.items():
-        if v.ndim > 1:
-            raise ValueError(f"y0[{k!r}] must be a scalar or 1-D array; got shape {v.shape}")
-        bad = ~np.isfinite(v) | (v < 0)
-        if np.any(bad):
-            bad_v = np.atleast_1d(v)[np.flatnonzero(np.atleast_1d(bad))[0]]
-            raise ValueError(f"y0[{k!r}] must be finite and >= 0 (cells/mg); got {bad_v!r}")
-    shapes = {f"y0[{k!r}]": v.shape for k, v in values.items()}
-    shapes.update({k: np.shape(v) for k, v in model.parameters().items()})
-    empty = [k for k, s in shapes.items() if s == (0,)]
-    if empty:
-        what = empty[0] if empty[0].startswith("y0[") else f"parameter {empty[0]!r}"
-        raise ValueError(f"{what} is an empty array; give at least one patient")
-    n = _common_length(shapes)
-    batched = dataclasses.replace(
-        model,  # type: ignore[type-var]
-        **{
-            k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy()
-            for k, v in model.parameters().items()
-        },
-    )
-    y = np.stack([np.broadcast_to(values[k], (n,)) for k in names], axis=-1)
-    return batched, y, n
-
-
-def make_schedule(
-    model: Model, ts: np.ndarray, regimen: Regimen | None
-) -> tuple[Schedule, Float[np.ndarray, "N k"] | None]:
-    """Schedule (output and dose times) for a batched model; doses in mg of shape (N, k)."""
-    if regimen is None:
-        return Schedule(ts=ts, dose_times=np.zeros(0)), None
-    if not is_drug_model(model):
-        raise ValueError(
-            f"regimen given but {type(model).__name__} has no drug compartment; use "
-            "TumorImmunePD1 or a DrugModel (docs/models.md)"
-        )
-    dosing_state = int(model.dosing_state)  # type: ignore[attr-defined]
-    model_drug = getattr(model, "drug", None)
-    if regimen.drug is not None and model_drug is not None and regimen.drug != model_drug:
-        raise ValueError(
-            f"regimen.drug={regimen.drug!r} but the model holds {model_drug!r} PK; "
-            f"use TumorImmunePD1.with_drug({regimen.drug!r}, ...)"
-        )
-    times = regimen.dose_times(float(ts[0]), float(ts[-1]))
-    weight = np.asarray(model.weight)  # type: ignore[attr-defined]
-    doses = np.repeat(regimen.dose_amount_mg(weight)[:, None], len(times), axis=1)
-    return Schedule(ts=ts, dose_times=times, dosing_state=dosing_state), doses
-
-
-def set_dose_clock(model: Model, regimen: Regimen | None) -> Model:
-    """The batched model with its clearance clock ``t_dose0`` at the regimen's first dose day
-    (``regimen.start_day``); unchanged without a regimen or for a model without the field."""
-    if regimen is None or "t_dose0" not in model.parameter_names():
-        return model
-    n = np.shape(model.t_dose0)  # type: ignore[attr-defined]
-    return model.replace(t_dose0=np.full(n, float(regimen.start_day)))
 
 
 def to_dataset(
@@ -166,9 +81,10 @@ def simulate(
     regimen: Regimen | str | None = None,
     rtol: float | None = None,
     atol: float | None = None,
-    dtype: Literal["float32", "float64"] = "float64",
-    max_steps: int = 100_000,
-    backend: str = "auto",
+    dtype: Literal["float32", "float64"] | None = None,
+    max_steps: int | None = None,
+    backend: str | AbstractBackend = "auto",
+    tolerances: Tolerances | None = None,
 ) -> xr.Dataset:
     """Integrate a model for one patient or a batch of patients.
 
@@ -184,16 +100,22 @@ def simulate(
             regimen doses ``dose × model.weight``; build the model with
             ``TumorImmunePD1.with_drug(drug, weight=w)`` so that its PK follows the weight too.
         rtol: relative tolerance of the step-size controller (default 1e-8 for float64,
-            1e-5 for float32).
+            1e-5 for float32); a shorthand for ``tolerances.rtol`` (give one or the other).
         atol: absolute tolerance in cells and mg (default 1e-6 for float64, 1e-3 for
-            float32).
-        dtype: ``"float64"`` (accurate; default) or ``"float32"`` (fast; agrees with float64
-            to about 1e-3 relative on tumor size).
-        max_steps: step limit per segment; a patient that hits it is flagged, not fatal.
-        backend: ``"auto"`` (default: the Pallas kernel on a GPU, the fused ensemble engine
-            elsewhere; diffrax for a model without an explicit ``vector_field``), ``"fused"``,
-            ``"pallas"`` or ``"diffrax"`` (the reference; same Tsit5 + PI controller, same
-            accuracy contract). See :func:`tumorimmune.solvers.get_backend`.
+            float32); a shorthand for ``tolerances.atol``.
+        max_steps: step limit per segment; a patient that hits it is flagged, not fatal
+            (default :data:`~tumorimmune.solvers.MAX_STEPS`); a shorthand for
+            ``tolerances.max_steps``.
+        dtype: ``"float64"`` (accurate) or ``"float32"`` (fast; agrees with float64 to about
+            1e-3 relative on tumor size); ``None``: the backend object's ``dtype`` if it has
+            one (e.g. ``Pallas(dtype="float32")``), else float64.
+        backend: a backend object with its options — ``Auto()``, ``Fused(lanes=...)``,
+            ``Pallas(block=...)``, ``Diffrax()`` from :mod:`tumorimmune.solvers` — or its name
+            ``"auto"`` (default: the Pallas kernel on a GPU, the fused ensemble engine
+            elsewhere; diffrax for a model without an explicit ``vector_field``),
+            ``"fused"``, ``"pallas"`` or ``"diffrax"`` (the reference; same Tsit5 + PI
+            controller, same accuracy contract).
+        tolerances: a :class:`~tumorimmune.solvers.Tolerances`.
 
     Returns:
         ``xarray.Dataset`` with coordinate ``time`` (days), one variable per state (``E``, ``T``
@@ -203,13 +125,14 @@ def simulate(
         Failed patients have NaN states and a non-zero ``status``.
 
     Raises:
-        ValueError: unknown or missing states, invalid parameters, times, dtype or regimen.
+        ValueError: unknown or missing states, invalid parameters, times, dtype, regimen,
+            backend or tolerances.
         TypeError: traced inputs (``jax.grad``/``jit``/``vmap``): use :func:`tumorimmune.solve`.
     """
     from ._solve import reject_traced
 
     reject_traced(model, y0, t)
-    _check_dtype(dtype)
+    tol = as_tolerances(tolerances, rtol=rtol, atol=atol, max_steps=max_steps)
     if isinstance(regimen, str):
         from .model import get_regimen
 
@@ -220,20 +143,17 @@ def simulate(
             f"got {type(regimen).__name__}"
         )
     ts = validate_times(t)
-    rt, at = DEFAULT_TOLERANCES[dtype]
-    rtol = rt if rtol is None else float(rtol)
-    atol = at if atol is None else float(atol)
-    if not (rtol > 0 and atol > 0):
-        raise ValueError(f"rtol and atol must be positive; got rtol={rtol!r}, atol={atol!r}")
     batched, y, n = prepare_batch(model, y0)
+    solve = get_backend(backend, batched)
+    dtype = check_dtype(dtype) if dtype is not None else (solve.dtype or "float64")
+    rtol, atol, steps_max = tol.resolve(dtype)
     batched = set_dose_clock(batched, regimen)
     schedule, doses = make_schedule(batched, ts, regimen)
     if doses is None:
         doses = np.zeros((n, 0))
     start = _time.perf_counter()
-    solve = get_backend(backend, batched)
     ys, status, steps = solve(
-        batched, y, schedule, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps
+        batched, y, schedule, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=steps_max
     )
     elapsed = _time.perf_counter() - start
     ds = to_dataset(batched, ts, ys, status, squeeze=True)
@@ -242,9 +162,10 @@ def simulate(
         regimen=regimen.label if regimen is not None else "none",
         dose_times=np.asarray(schedule.dose_times, dtype=float).tolist(),
         solver="Tsit5 + PI step-size control",
-        backend=next(k for k, v in BACKENDS.items() if v is solve),
+        backend=solve.name,
         rtol=rtol,
         atol=atol,
+        max_steps=steps_max,
         dtype=dtype,
         n_failed=int(np.sum(status != 0)),
         wall_time_s=elapsed,

@@ -33,9 +33,18 @@ import numpy as np
 from jax.core import Tracer
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from .model._base import Model
-from .model._regimen import Regimen
-from .solvers import EXTINCTION_CELLS, solve_patient
+from .model import Model, Regimen
+from .solvers import (
+    EXTINCTION_CELLS,
+    GRADIENT_CHECKPOINTS,
+    AbstractBackend,
+    Diffrax,
+    Tolerances,
+    as_backend,
+    as_tolerances,
+    masked_segments,
+    solve_patient,
+)
 
 #: Adjoints by name (``adjoint=`` of :func:`solve`).
 ADJOINTS: dict[str, type[diffrax.AbstractAdjoint]] = {
@@ -131,14 +140,7 @@ def _segments(dosing: Dosing | None, t0: Array, t1: Array) -> tuple[Array, Array
     """(start, end, bolus mg) of the ``n_max + 1`` segments for one patient (masked)."""
     if dosing is None:
         return t0[None], t1[None], jnp.zeros(1, t0.dtype)
-    tau = dosing.times().astype(t0.dtype)
-    given = (tau >= t0) & (tau < t1)
-    # Inactive doses become zero-length segments at t1 (or t0): no steps, no bolus.
-    b = jnp.where(given, tau, jnp.where(tau < t0, t0, t1))
-    starts = jnp.concatenate([t0[None], b])
-    ends = jnp.concatenate([b, t1[None]])
-    dose = jnp.concatenate([jnp.zeros(1, t0.dtype), jnp.where(given, dosing.dose, 0.0)])
-    return starts, ends, dose
+    return masked_segments(dosing.times(), dosing.dose, t0, t1)
 
 
 def _solve_one(
@@ -182,13 +184,14 @@ def solve(
     t: Float[ArrayLike, " n_t"],
     *,
     dosing: Dosing | Regimen | None = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-6,
-    max_steps: int = 16_384,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_steps: int | None = None,
     adjoint: Literal["checkpoint", "backsolve", "forward"] | diffrax.AbstractAdjoint = (
         "checkpoint"
     ),
-    backend: Literal["diffrax", "fused", "pallas", "auto"] = "diffrax",
+    backend: Literal["diffrax", "fused", "pallas", "auto"] | AbstractBackend = "diffrax",
+    tolerances: Tolerances | None = None,
 ) -> Solution:
     """Integrate a model and return JAX arrays; composable with ``jit``/``vmap``/``grad``.
 
@@ -201,12 +204,15 @@ def solve(
         dosing: a :class:`Dosing` (traceable amount/interval/start), a
             :class:`~tumorimmune.model.Regimen` (converted with :meth:`Dosing.from_regimen`,
             mg/kg scaled by ``model.weight``) or ``None``. Needs a model with a drug state.
-        rtol: relative tolerance of the Tsit5 + PID step-size controller.
-        atol: absolute tolerance (cells and mg). Run with
+        rtol: relative tolerance of the Tsit5 + PID step-size controller (default 1e-8 in
+            float64, 1e-5 in float32); a shorthand for ``tolerances.rtol`` (give one or the
+            other).
+        atol: absolute tolerance (cells and mg; default 1e-6 in float64, 1e-3 in float32); a
+            shorthand for ``tolerances.atol``. Run with
             ``jax.config.update("jax_enable_x64", True)`` for float64 (gradients then agree
             with central differences to 1e-5 at tight tolerances, ``tests/test_solve.py``).
         max_steps: step limit per segment; a patient that hits it has NaN rows and non-zero
-            ``status`` (no exception).
+            ``status`` (no exception); a shorthand for ``tolerances.max_steps``.
         adjoint: how reverse/forward mode differentiate the solve: ``"checkpoint"``
             (``diffrax.RecursiveCheckpointAdjoint``, discretise-then-optimise, exact gradient
             of the numerical solution; default), ``"backsolve"`` (``BacksolveAdjoint``,
@@ -215,11 +221,14 @@ def solve(
             parameters, initial states and dose amounts, not dose times (diffrax's
             ``BacksolveAdjoint`` has no derivative with respect to the integration bounds): a
             traced ``Dosing.interval``/``start`` with it raises ``ValueError``.
-        backend: ``"diffrax"`` (default; differentiable). ``"fused"``, ``"pallas"`` or
-            ``"auto"`` use the fast batch engines when every input is concrete (a batch
-            forward solve, same accuracy contract); when traced (``jax.grad``, ``jit``,
-            ``vmap``) they cannot be differentiated and ``solve`` falls back to diffrax with a
-            ``UserWarning``.
+        backend: ``"diffrax"`` / ``Diffrax()`` (default; differentiable). The fast engines
+            (``"fused"``, ``"pallas"``, ``"auto"`` or their objects with options, e.g.
+            ``Fused(lanes=256)``; :mod:`tumorimmune.solvers`) are used when every input is
+            concrete (a batch forward solve, same accuracy contract); when traced
+            (``jax.grad``, ``jit``, ``vmap``) they cannot be differentiated and ``solve``
+            falls back to diffrax with a ``UserWarning``. Solved in the precision of JAX
+            (float64 with x64 enabled), whatever the backend's ``dtype``.
+        tolerances: a :class:`~tumorimmune.solvers.Tolerances`.
 
     Returns:
         :class:`Solution` ``(ys, status)``: ``ys`` ``(n_t, S)`` or ``(N, n_t, S)``.
@@ -229,11 +238,18 @@ def solve(
     if isinstance(adjoint, str):
         if adjoint not in ADJOINTS:
             raise ValueError(f"adjoint must be one of {sorted(ADJOINTS)}; got {adjoint!r}")
-        adjoint_obj = ADJOINTS[adjoint]()
+        adjoint_obj = (
+            diffrax.RecursiveCheckpointAdjoint(checkpoints=GRADIENT_CHECKPOINTS)
+            if adjoint == "checkpoint"
+            else ADJOINTS[adjoint]()
+        )
     else:
         adjoint_obj = adjoint
-    if backend not in ("diffrax", "fused", "pallas", "auto"):
-        raise ValueError(f"backend must be 'diffrax', 'fused', 'pallas' or 'auto'; got {backend!r}")
+    engine = as_backend(backend)
+    precision = "float64" if jnp.result_type(float) == jnp.float64 else "float32"
+    rtol, atol, max_steps = as_tolerances(
+        tolerances, rtol=rtol, atol=atol, max_steps=max_steps
+    ).resolve(precision)
     ts = jnp.asarray(t, jnp.result_type(float))
     if not _is_traced(t):
         from .solvers import validate_times
@@ -254,17 +270,17 @@ def solve(
             f"y0 must have {len(model.state_names)} states {model.state_names} on its last "
             f"axis; got shape {y.shape}"
         )
-    if backend != "diffrax":
+    if not isinstance(engine, Diffrax):
         if _is_traced((model, y, t, dosing)):
             warnings.warn(
-                f"tumorimmune.solve: backend {backend!r} cannot be traced (jax.grad/jit/vmap); "
+                f"tumorimmune.solve: backend {engine.name!r} cannot be traced (jax.grad/jit/vmap); "
                 "using the differentiable diffrax backend",
                 UserWarning,
                 stacklevel=2,
             )
         else:
             return _solve_fast(
-                model, y, ts, dosing, backend, rtol=rtol, atol=atol, max_steps=max_steps
+                model, y, ts, dosing, engine, rtol=rtol, atol=atol, max_steps=max_steps
             )
     if (
         isinstance(adjoint_obj, diffrax.BacksolveAdjoint)
@@ -307,7 +323,7 @@ def _solve_fast(
     y: Array,
     ts: Array,
     dosing: Dosing | None,
-    backend: str,
+    backend: AbstractBackend,
     *,
     rtol: float,
     atol: float,
@@ -316,7 +332,7 @@ def _solve_fast(
     """Concrete inputs: one batch forward solve on a fast engine (NumPy contract)."""
     import dataclasses
 
-    from .solvers import Schedule, get_backend
+    from .solvers import Schedule
 
     leaves = jax.tree_util.tree_leaves((model, dosing))
     n = _batch_size(y, leaves)
@@ -339,12 +355,12 @@ def _solve_fast(
             np.broadcast_to(np.asarray(dosing.dose, float), (n,))[:, None], len(tau), axis=1
         )
     dtype = "float64" if jnp.result_type(float) == jnp.float64 else "float32"
-    ys, status, _ = get_backend(backend, batch)(
+    ys, status, _ = backend.resolve(batch)(
         batch, y_np, sched, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps
     )
     names = model.state_names
     if "T" in names:
-        from .sweeps._engine import tumor_cells
+        from .sweeps import tumor_cells
 
         ys = np.array(ys)
         ys[..., names.index("T")] = tumor_cells(ys[..., names.index("T")])

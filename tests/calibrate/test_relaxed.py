@@ -168,8 +168,8 @@ def test_not_evaluable_rows_are_nan():
 
 def test_relaxed_readout_argument_errors():
     x = jnp.ones((2, 3))
-    with pytest.raises(ValueError, match="temperature must be > 0"):
-        soft_readout(x, temperature=0.0)
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        soft_readout(x, temperature=-1.0)
     with pytest.raises(ValueError, match="n_lesions must be integers >= 1"):
         soft_readout(x, n_lesions=0)
     with pytest.raises(ValueError, match="detection_limit_mm must be a finite number >= 0"):

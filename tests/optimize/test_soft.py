@@ -1,4 +1,5 @@
-"""Relaxed RECIST endpoints converge to the hard read-out of ``tumorimmune.sweeps``."""
+"""Relaxed RECIST endpoints converge to the hard read-out of ``tumorimmune.response``; the
+optimize entry points are views of ``calibrate.soft_readout`` (one implementation, one unit)."""
 
 from pathlib import Path
 
@@ -8,16 +9,18 @@ import numpy as np
 import pytest
 
 import tumorimmune as ti
+from tumorimmune import calibrate
 from tumorimmune.calibrate import CLINICAL_FIXED, load_population
-from tumorimmune.optimize import soft_diameter_mm, soft_endpoints, soft_readout
-from tumorimmune.sweeps import best_overall_response, diameter_mm, pfs
+from tumorimmune.optimize import evaluable, soft_diameter_mm, soft_endpoints, soft_readout
+from tumorimmune.response import best_overall_response, diameter_mm, pfs, sum_of_diameters_mm
 
 DAYS = np.array([0.0, 84.0, 126.0, 168.0, 210.0, 252.0, 294.0, 336.0])
 LANDMARK = 182.6
 
 
-def _hard(cells):
-    d = diameter_mm(cells)
+def _hard(cells, **readout):
+    """The sweeps' read-out: sum of diameters of 3 lesions, 5 mm detection limit (defaults)."""
+    d = sum_of_diameters_mm(cells, **readout)
     bor = best_overall_response(d)
     days, event = pfs(d, DAYS, follow_up=DAYS[-1])
     return bor, ~(event & (days <= LANDMARK))
@@ -57,7 +60,7 @@ def test_soft_readout_converges_to_sweeps_metrics(series):
         for k, v in hard.items():  # temperature 0: exactly the hard read-out, per patient
             np.testing.assert_array_equal(np.asarray(getattr(exact, k)), v.astype(float))
         errors = []
-        for tau in (3.0, 0.3, 0.03, 0.003):
+        for tau in (3.0, 0.3, 0.03, 0.003):  # percentage points
             r = soft_readout(cells, DAYS, temperature=tau, landmark=LANDMARK)
             errors.append(
                 [float(np.mean(np.abs(np.asarray(getattr(r, k)) - v))) for k, v in hard.items()]
@@ -84,7 +87,7 @@ def test_population_endpoints_and_gradient():
 
         def orr(scale):
             scaled = c.at[1:, 1:].multiply(scale)
-            return soft_endpoints(scaled, DAYS, temperature=1.0)["orr"]
+            return soft_endpoints(scaled, DAYS, temperature=2.0)["orr"]
 
         g = jax.grad(orr)(1.0)
         assert np.isfinite(float(g)) and float(g) < 0
@@ -96,3 +99,58 @@ def test_soft_diameter_matches_sweeps_diameter():
         np.testing.assert_allclose(soft_diameter_mm(cells), diameter_mm(cells), rtol=1e-12)
         g = jax.grad(lambda c: soft_diameter_mm(c).sum())(jnp.asarray(cells))
     assert np.all(np.isfinite(g)) and g[0] == 0.0
+
+
+def test_single_lesion_without_detection_limit_is_the_diameter_readout():
+    """``n_lesions=1, detection_limit_mm=0``: the hard rule on ``diameter_mm`` (the former
+    optimize read-out), exactly at temperature 0."""
+    cells = _random_series(n=800, seed=5)
+    one = {"n_lesions": 1, "detection_limit_mm": 0.0}
+    d = diameter_mm(cells)
+    bor = best_overall_response(d)
+    with jax.enable_x64(True):
+        r = soft_readout(cells, DAYS, temperature=0.0, landmark=LANDMARK, **one)
+    ok = bor >= 0
+    np.testing.assert_array_equal(np.asarray(r.responder)[ok], (bor[ok] <= 1).astype(float))
+    np.testing.assert_array_equal(np.asarray(r.disease_control)[ok], (bor[ok] <= 2).astype(float))
+
+
+def test_optimize_readout_is_the_calibrate_readout_in_percentage_points():
+    """Same numbers as ``calibrate.soft_readout`` (one implementation) and the documented unit:
+    a tumor 2 points below the -30 % threshold of its baseline SLD, far from progression,
+    responds with probability sigmoid(2 / tau)."""
+    cells = _random_series(n=300, seed=9)
+    with jax.enable_x64(True):
+        a = soft_readout(cells, DAYS, temperature=2.0, landmark=LANDMARK)
+        b = calibrate.soft_readout(jnp.asarray(cells), temperature=2.0)
+        pf = calibrate.soft_progression_free(jnp.asarray(cells), DAYS, LANDMARK, temperature=2.0)
+        np.testing.assert_array_equal(np.asarray(a.responder), np.asarray(b.response))
+        np.testing.assert_array_equal(
+            np.asarray(a.disease_control), np.asarray(b.progression_free[:, 0])
+        )
+        np.testing.assert_array_equal(np.asarray(a.progression_free), np.asarray(pf))
+        # one lesion, no detection limit: SLD = diameter; scan 1 at 68 % of the baseline SLD
+        c0 = 1e10
+        c1 = c0 * 0.68**3  # diameter scales with cells^(1/3)
+        x = np.array([[c0, c1]])
+        for tau in (1.0, 2.0, 4.0):
+            r = soft_readout(x, DAYS[:2], temperature=tau, n_lesions=1, detection_limit_mm=0.0)
+            np.testing.assert_allclose(
+                float(r.responder[0]), 1.0 / (1.0 + np.exp(-2.0 / tau)), rtol=1e-9
+            )
+
+
+def test_evaluable_matches_the_hard_rule():
+    """Not evaluable: a non-finite scan, no tumor at baseline, or baseline lesions below the
+    detection limit (hard best response -1)."""
+    cells = _random_series(n=400, seed=11)
+    cells[:5, 0] = 1e5  # 3 lesions of 3.3e4 cells: about 0.4 mm each, below 5 mm
+    cells[5, 3] = np.nan
+    cells[6, 0] = 0.0
+    bor = best_overall_response(sum_of_diameters_mm(cells))
+    with jax.enable_x64(True):
+        ok = np.asarray(evaluable(cells))
+        r = soft_readout(cells, DAYS, temperature=1.0)
+    np.testing.assert_array_equal(ok, bor >= 0)
+    assert not ok[:7].any()
+    np.testing.assert_array_equal(np.isnan(np.asarray(r.responder)), bor < 0)

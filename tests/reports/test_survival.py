@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from tumorimmune.reports import kaplan_meier
+from tumorimmune.reports import kaplan_meier_figure as kaplan_meier
 from tumorimmune.reports._survival import coinciding_groups
 
 
@@ -100,3 +100,12 @@ def test_coinciding_groups_tolerance():
     far = (t, np.array([1.0, 0.6, 0.6]))
     short = (np.array([0.0, 10.0]), np.array([1.0, 0.5]))  # same values, ends at day 10
     assert coinciding_groups([base, near, far, short]) == [[0, 1], [2], [3]]
+
+
+def test_figure_name_and_former_alias():
+    """The figure is ``kaplan_meier_figure``; ``reports.kaplan_meier`` stays as its alias and is
+    not the statistic (``tumorimmune.response.kaplan_meier``)."""
+    from tumorimmune import reports, response
+
+    assert reports.kaplan_meier is reports.kaplan_meier_figure
+    assert reports.kaplan_meier_figure is not response.kaplan_meier

@@ -6,9 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tumorimmune._simulate import DEFAULT_TOLERANCES, make_schedule, prepare_batch
 from tumorimmune.model import PEMBROLIZUMAB_200MG_Q3W, Kuznetsov1994, TumorImmunePD1
-from tumorimmune.solvers import Schedule, solve_diffrax, solve_fused
+from tumorimmune.solvers import (
+    DEFAULT_TOLERANCES,
+    Schedule,
+    make_schedule,
+    prepare_batch,
+    solve_diffrax,
+    solve_fused,
+)
 from tumorimmune.solvers._pallas import solve_pallas
 
 BACKENDS = {

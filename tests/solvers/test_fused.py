@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from tumorimmune._simulate import make_schedule, prepare_batch
 from tumorimmune.model import (
     PEMBROLIZUMAB_200MG_Q3W,
     Kuznetsov1994,
@@ -21,6 +20,8 @@ from tumorimmune.solvers import (
     BACKENDS,
     Schedule,
     get_backend,
+    make_schedule,
+    prepare_batch,
     solve_diffrax,
     solve_fused,
 )
@@ -242,14 +243,16 @@ def test_float32_accuracy():
 
 
 def test_backend_registry():
-    assert get_backend("fused") is solve_fused
-    assert get_backend("diffrax") is solve_diffrax
-    assert get_backend("auto", TumorImmunePD1()) is solve_fused
-    assert get_backend("AUTO") is solve_fused  # on CPU; the Pallas kernel on a GPU
-    from tumorimmune.solvers import solve_pallas
+    """Names give the option objects; ``auto`` resolves per model and platform (CPU here)."""
+    from tumorimmune.solvers import Auto, Diffrax, Fused, Pallas
 
-    assert get_backend("pallas") is solve_pallas
-    assert set(BACKENDS) == {"diffrax", "fused", "pallas"}
+    assert get_backend("fused") == Fused()
+    assert get_backend("diffrax") == Diffrax()
+    assert get_backend("auto", TumorImmunePD1()) == Fused()
+    assert get_backend("AUTO") == Fused()  # on CPU; the Pallas kernel on a GPU
+    assert get_backend("pallas") == Pallas()
+    assert get_backend(Auto(dtype="float32")) == Fused(dtype="float32")
+    assert set(BACKENDS) == {"auto", "diffrax", "fused", "pallas"}
     with pytest.raises(ValueError, match="'rk4'"):
         get_backend("rk4")
 

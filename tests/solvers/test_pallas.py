@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tumorimmune._simulate import make_schedule, prepare_batch
 from tumorimmune.model import PEMBROLIZUMAB_200MG_Q3W, Kuznetsov1994, TumorImmunePD1
-from tumorimmune.solvers import Schedule, solve_fused
+from tumorimmune.solvers import Schedule, make_schedule, prepare_batch, solve_fused
 from tumorimmune.solvers._pallas import solve_pallas
 
 SCANS = np.append(np.arange(0.0, 365.0, 42.0), 365.0)

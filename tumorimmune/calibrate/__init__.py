@@ -7,6 +7,7 @@ from ._data import UNITS as UNITS
 from ._data import TumorData as TumorData
 from ._data import load_measurements as load_measurements
 from ._data import to_cells as to_cells
+from ._figure import cells_to_unit as cells_to_unit
 from ._figure import fit_figure as fit_figure
 from ._figure import write_fit_report as write_fit_report
 from ._fit import FitResult as FitResult

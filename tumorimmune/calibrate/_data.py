@@ -34,6 +34,7 @@ import pandas as pd
 from jaxtyping import ArrayLike, Float
 
 from ..response import DEFAULT_N_LESIONS, cells_from_sum_of_diameters
+from ..solvers import Schedule
 
 #: Units accepted in the ``unit`` column.
 UNITS: tuple[str, ...] = ("cells", "mm3", "mm")
@@ -340,15 +341,9 @@ def dose_segments(data: TumorData, t_end: float) -> tuple[np.ndarray, np.ndarray
     """Common integration segments for all patients and per-patient bolus amounts.
 
     The segment starts are 0 and the union of every patient's dose days in ``(0, t_end)``; a
-    patient without a dose at a start gets 0 mg there. Returns ``(start (n_seg,), end
-    (n_seg,), dose (P, n_seg))`` in days and mg.
+    patient without a dose at a start gets 0 mg there (:meth:`Schedule.from_doses
+    <tumorimmune.solvers.Schedule.from_doses>`, then :meth:`~tumorimmune.solvers.Schedule.
+    dose_segments`). Returns ``(start (n_seg,), end (n_seg,), dose (P, n_seg))`` in days and mg.
     """
-    all_days = np.unique(np.concatenate([np.zeros(1), *data.dose_days]))
-    starts = all_days[all_days < t_end]
-    ends = np.concatenate([starts[1:], [t_end]])
-    dose = np.zeros((data.n_patients, len(starts)))
-    for i, (dd, mg) in enumerate(zip(data.dose_days, data.dose_mg, strict=True)):
-        for day, amount in zip(dd, mg, strict=True):
-            if day < t_end:
-                dose[i, int(np.searchsorted(starts, day))] += amount
-    return starts, ends, dose
+    schedule, doses = Schedule.from_doses([0.0, t_end], data.dose_days, data.dose_mg)
+    return schedule.dose_segments(doses)

@@ -33,9 +33,8 @@ import xarray as xr
 from jaxtyping import Array, Float
 
 from .._version import __version__
-from ..model._base import Model
-from ..model._regimen import Regimen
-from ..solvers import solve_patient
+from ..model import Model, Regimen
+from ..solvers import Tolerances, as_tolerances, solve_patient
 from ._data import TumorData, dose_segments
 from ._optimize import minimize
 from ._transform import dlogparam_dx, to_param, to_unconstrained
@@ -308,9 +307,10 @@ def fit_patients(
     gtol: float = 1e-6,
     ftol: float = 1e-12,
     learning_rate: float = 0.05,
-    rtol: float = 1e-8,
-    atol: float = 1e-6,
-    max_steps: int = 8192,
+    tolerances: Tolerances | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_steps: int | None = None,
     small_sample: bool = True,
 ) -> FitResult:
     """Fit free model parameters to every patient's tumor sizes by maximum likelihood.
@@ -349,9 +349,13 @@ def fit_patients(
         gtol: gradient-norm tolerance of the optimiser.
         ftol: relative objective-change tolerance of the optimiser.
         learning_rate: Adam's learning rate (unused by L-BFGS).
-        rtol: relative ODE tolerance (float64).
-        atol: absolute ODE tolerance (cells, mg).
-        max_steps: ODE step limit per segment between doses.
+        tolerances: ODE tolerances (float64; default 1e-8 / 1e-6) and step limit per segment
+            (:class:`~tumorimmune.solvers.Tolerances`).
+        rtol: relative ODE tolerance, a shorthand for ``tolerances.rtol`` (give one or the
+            other).
+        atol: absolute ODE tolerance (cells, mg), a shorthand for ``tolerances.atol``.
+        max_steps: ODE step limit per segment between doses, a shorthand for
+            ``tolerances.max_steps``.
         small_sample: with σ estimated, widen the Laplace intervals as in nonlinear
             least squares (Bates & Watts 1988): covariance × n/(n − p) (σ² from RSS/(n − p)
             instead of the biased RSS/n) and the Student-t quantile with n − p degrees of
@@ -373,6 +377,9 @@ def fit_patients(
     """
     free = tuple(free)
     shared = tuple(shared)
+    rtol, atol, max_steps = as_tolerances(
+        tolerances, rtol=rtol, atol=atol, max_steps=max_steps
+    ).resolve("float64")
     if noise not in ("lognormal", "proportional"):
         raise ValueError(f"noise must be 'lognormal' or 'proportional'; got {noise!r}")
     if sigma is not None and not (math.isfinite(sigma) and sigma > 0):

@@ -18,8 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from ..model._base import Model
-from ..model._regimen import Regimen
+from ..model import Model, Regimen
 from ..response import (
     DEFAULT_DETECTION_LIMIT_MM,
     DEFAULT_N_LESIONS,
@@ -27,7 +26,7 @@ from ..response import (
     sum_of_diameters_mm,
     wilson_ci,
 )
-from ..solvers import solve_patient
+from ..solvers import Schedule, Tolerances, solve_patient
 from ._relaxed import soft_response as soft_response
 
 
@@ -142,6 +141,8 @@ class TrialArm:
         cells_per_cm3, n_lesions, detection_limit_mm: RECIST read-out of the tumor cells
             (:func:`tumorimmune.sweeps.sum_of_diameters_mm`; **assumptions**: 1e9 cells/cm³,
             3 equal target lesions, 5 mm detection limit per lesion).
+        tolerances: ODE tolerances of :func:`simulate_arm` (float64; defaults 1e-8 / 1e-6,
+            :data:`~tumorimmune.solvers.MAX_STEPS`).
     """
 
     model: Model
@@ -151,8 +152,14 @@ class TrialArm:
     cells_per_cm3: float = 1e9
     n_lesions: int = DEFAULT_N_LESIONS
     detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM
+    tolerances: Tolerances = dataclasses.field(default_factory=Tolerances)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.tolerances, Tolerances):
+            raise TypeError(
+                "tolerances must be a tumorimmune.solvers.Tolerances; got "
+                f"{type(self.tolerances).__name__}"
+            )
         s = np.asarray(self.scan_days, dtype=float)
         if s.ndim != 1 or s.size < 2 or s[0] != 0 or np.any(np.diff(s) <= 0):
             raise ValueError(
@@ -180,22 +187,30 @@ class TrialArm:
 
     def segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(start, end, dose_mg)`` of the integration segments (doses for weight 70 kg)."""
-        t1 = float(self.scan_days[-1])
-        if self.regimen is None:
-            return np.zeros(1), np.array([t1]), np.zeros(1)
-        days = self.regimen.dose_times(0.0, t1)
-        mg = float(
-            self.regimen.dose_amount_mg(float(np.asarray(getattr(self.model, "weight", 70.0))))
+        ts = np.asarray(self.scan_days, dtype=float)
+        days, mg = np.zeros(0), 0.0
+        if self.regimen is not None:
+            days = self.regimen.dose_times(0.0, float(ts[-1]))
+            weight = float(np.asarray(getattr(self.model, "weight", 70.0)))
+            mg = float(self.regimen.dose_amount_mg(weight))
+        starts, ends, dose = Schedule(ts=ts, dose_times=days).dose_segments(
+            np.full((1, len(days)), mg)
         )
-        starts = np.unique(np.concatenate([[0.0], days]))
-        dose = np.where(np.isin(starts, days), mg, 0.0)
-        return starts, np.concatenate([starts[1:], [t1]]), dose
+        return starts, ends, dose[0]
 
 
 @eqx.filter_jit
 def _arm_cells(
-    model: Model, values: dict[str, Array], T0: Array, E0: Array, ts: Array, segs, treated: bool
+    model: Model,
+    values: dict[str, Array],
+    T0: Array,
+    E0: Array,
+    ts: Array,
+    segs,
+    treated: bool,
+    tolerances: Tolerances,
 ) -> tuple[Array, Array]:
+    rtol, atol, max_steps = tolerances.resolve("float64")
     starts, ends, dose = segs
     names = model.state_names
 
@@ -210,11 +225,11 @@ def _arm_cells(
             starts,
             ends,
             dose if treated else jnp.zeros_like(dose),
-            rtol=1e-8,
-            atol=1e-6,
+            rtol=rtol,
+            atol=atol,
             dosing_state=getattr(m, "dosing_state", -1),
             tumor_index=names.index("T"),
-            max_steps=16_384,
+            max_steps=max_steps,
         )
         return ys[:, names.index("T")], status
 
@@ -229,7 +244,8 @@ def simulate_arm(
     """Tumor cells at the scan days for per-patient parameter ``values`` and baseline ``T0``.
 
     Pure JAX (call inside ``jax.enable_x64(True)`` for float64); differentiable with
-    ``jax.grad`` in ``values`` and ``T0``. Returns ``(cells (N, n_scan), status (N,))``.
+    ``jax.grad`` in ``values`` and ``T0``. Tolerances: ``arm.tolerances``. Returns
+    ``(cells (N, n_scan), status (N,))``.
     """
     segs = tuple(jnp.asarray(a, jnp.float64) for a in arm.segments())
     ts = jnp.asarray(arm.scan_days, jnp.float64)
@@ -243,6 +259,7 @@ def simulate_arm(
         ts,
         segs,
         arm.regimen is not None,
+        arm.tolerances,
     )
 
 

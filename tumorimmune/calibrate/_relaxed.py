@@ -5,9 +5,11 @@ The hard read-out (:func:`tumorimmune.sweeps.sum_of_diameters_mm`, then
 of threshold comparisons; here each comparison becomes the logistic function of its margin in
 percentage points divided by one temperature ``τ``: points of the patient's baseline sum of
 diameters ``D₀`` (points of the nadir for the +20 % progression rule), so a −30 % threshold is
-smeared over about ±2τ points. As ``τ → 0`` every relaxed quantity tends to its hard RECIST
-value (except on the measure-zero set of exact ties), which the tests check against the metrics
-module.
+smeared over about ±2τ points. ``τ = 0`` is exactly the hard read-out (every logistic becomes
+the step ``x >= 0`` of the hard rule), and as ``τ → 0`` every relaxed quantity tends to its hard
+RECIST value (except on the measure-zero set of exact ties), which the tests check against the
+response module. This is the one relaxed read-out of the package: ``tumorimmune.optimize``'s
+``soft_readout``/``soft_endpoints`` (regimen optimisation) are views of it, in the same unit.
 
 Per patient and post-baseline scan ``j``, with ``d_j`` the (equal) lesion diameter, ``k`` lesions,
 detection limit ``ℓ`` and ``σ`` the logistic function:
@@ -54,11 +56,27 @@ class SoftReadout(NamedTuple):
     progression_free: Float[Array, "N n_post"]  #: no PD up to each post-baseline scan
 
 
-def _check(temperature: float, n_lesions: ArrayLike, options: dict[str, float]) -> None:
-    if not (math.isfinite(temperature) and temperature > 0):
+def _temperature(temperature: float | Float[Array, ""]) -> float | None:
+    """The temperature as a float (checked: finite, >= 0), or ``None`` when it is traced."""
+    try:
+        tau = float(temperature)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
+        return None
+    if not (math.isfinite(tau) and tau >= 0):
         raise ValueError(
-            f"temperature must be > 0 (percentage points of baseline SLD); got {temperature!r}"
+            f"temperature must be >= 0 (percentage points of baseline SLD); got {temperature!r}"
         )
+    return tau
+
+
+def _sigmoid(x: Array, scale: Array | float, exact: bool) -> Array:
+    """``σ(x / scale)``, or the hard step ``x >= 0`` at temperature 0."""
+    if exact:
+        return (x >= 0).astype(x.dtype)
+    return jax.nn.sigmoid(x / scale)
+
+
+def _check(n_lesions: ArrayLike, options: dict[str, float]) -> None:
     for name, v in options.items():
         if not (math.isfinite(v) and v >= 0):
             raise ValueError(f"{name} must be a finite number >= 0; got {v!r}")
@@ -79,7 +97,7 @@ def _check(temperature: float, n_lesions: ArrayLike, options: dict[str, float]) 
 def soft_readout(
     cells: Float[Array, "N n_scan"],
     *,
-    temperature: float = 2.0,
+    temperature: float | Float[Array, ""] = 2.0,
     n_lesions: int | Float[ArrayLike, " N"] = DEFAULT_N_LESIONS,
     cells_per_cm3: float = 1e9,
     detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM,
@@ -92,7 +110,7 @@ def soft_readout(
     Args:
         cells: tumor cells ``(N, n_scan)`` at the scan days, scan 0 = baseline; >= 0.
         temperature: ``τ`` in percentage points (of the baseline SLD; of the nadir for the
-            +20 % rule), > 0.
+            +20 % rule), >= 0; 0 gives the hard read-out exactly. May be traced (then > 0).
         n_lesions: equal target lesions, scalar or per patient ``(N,)`` (integers >= 1).
         cells_per_cm3: cell density (cells per cm³).
         detection_limit_mm: per-lesion detection limit (mm), >= 0.
@@ -105,8 +123,10 @@ def soft_readout(
         :class:`SoftReadout`; rows with a non-finite scan, no tumor at baseline, or a baseline
         lesion below the detection limit (hard RECIST: not evaluable) are NaN.
     """
+    tau = _temperature(temperature)
+    exact = tau == 0
+    temperature = temperature if tau is None else tau
     _check(
-        temperature,
         n_lesions,
         {
             "cells_per_cm3": float(cells_per_cm3),
@@ -127,28 +147,30 @@ def soft_readout(
     finite = jnp.all(jnp.isfinite(cells), axis=1)
     present = jnp.isfinite(cells) & (cells > 0)
     safe = jnp.where(present, cells, 1.0)  # no NaN or infinite slope in unused branches
-    volume_mm3 = safe * (1000.0 / cells_per_cm3) / k  # per lesion
+    volume_mm3 = (safe / k) * (1000.0 / cells_per_cm3)  # per lesion, as the hard rule
     d = jnp.where(present, 2.0 * jnp.cbrt(3.0 * volume_mm3 / (4.0 * jnp.pi)), 0.0)
     d0 = d[:, :1]
     limit = float(detection_limit_mm)
     ok = finite & present[:, 0] & (d0[:, 0] >= limit)
     scale = jnp.where(ok[:, None], k * d0 * temperature / 100.0, 1.0)  # mm per τ·1 %
     if limit > 0:
-        seen = jnp.where(present, jax.nn.sigmoid(k * (d - limit) / scale), 0.0)
+        seen = jnp.where(present, _sigmoid(k * (d - limit), scale, exact), 0.0)
     else:
         seen = present.astype(cells.dtype)
     sld = k * d * seen
     base, post = sld[:, :1], sld[:, 1:]
-    rho = jax.nn.sigmoid(((1.0 - pr_decrease_pct / 100.0) * base - post) / scale)
+    rho = _sigmoid((1.0 - pr_decrease_pct / 100.0) * base - post, scale, exact)
     kappa = 1.0 - seen[:, 1:]
     nadir = jax.lax.cummin(sld, axis=1)[:, :-1]
-    grown = jnp.where(nadir > 0, (post - nadir) / jnp.where(nadir > 0, nadir, 1.0), 0.0)
-    pd_rel = jnp.where(
-        nadir > 0,
-        jax.nn.sigmoid((100.0 * grown - pd_increase_pct) / temperature),
-        (post > 0).astype(cells.dtype),
-    )
-    pd_abs = jax.nn.sigmoid((post - nadir - min_increase_mm) / scale)
+    safe_nadir = jnp.where(nadir > 0, nadir, 1.0)
+    if exact:  # the hard rule's own comparison (no division)
+        grows = (post >= nadir * (1.0 + pd_increase_pct / 100.0)).astype(cells.dtype)
+    else:
+        grows = jax.nn.sigmoid(
+            (100.0 * (post - nadir) / safe_nadir - pd_increase_pct) / temperature
+        )
+    pd_rel = jnp.where(nadir > 0, grows, (post > 0).astype(cells.dtype))
+    pd_abs = _sigmoid(post - nadir - min_increase_mm, scale, exact)
     alive = 1.0 - jax.lax.cummax(pd_rel * pd_abs, axis=1)
     nan = jnp.asarray(jnp.nan, cells.dtype)
     return SoftReadout(

@@ -41,8 +41,7 @@ import numpy as np
 import scipy.stats
 import scipy.stats.qmc
 
-from ..model._pd1 import TumorImmunePD1
-from ..model._regimen import Regimen
+from ..model import Regimen, TumorImmunePD1
 from ..response import (
     Endpoint,
     best_overall_response,
@@ -52,6 +51,7 @@ from ..response import (
     pfs,
     sum_of_diameters_mm,
 )
+from ..solvers import AbstractBackend, Tolerances
 
 #: KEYNOTE-006 imaging in the first year: week 12, then every 6 weeks to week 48 (then every 12
 #: weeks; Robert et al., J Clin Oncol 35 suppl. 9504, 2017). Scans after the follow-up are not
@@ -179,14 +179,16 @@ def simulate_scans(
     fixed: Mapping[str, float] = CLINICAL_FIXED,
     scan_days: Sequence[float] = KEYNOTE006_SCAN_DAYS,
     dtype: Literal["float32", "float64"] = "float64",
-    backend: str = "auto",
+    backend: str | AbstractBackend = "auto",
+    tolerances: Tolerances | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tumor cells ``(N, n_scan)`` at the scan days, and solver status ``(N,)``.
 
     ``values`` holds per-patient parameters plus ``T0`` and optionally ``E0`` (default: the
-    untreated quasi-steady effector level of each patient).
+    untreated quasi-steady effector level of each patient). ``backend``, ``tolerances``: as
+    :func:`tumorimmune.simulate`.
     """
-    from .._simulate import simulate
+    from .. import simulate
 
     model = _model(values, fixed)
     T0 = np.asarray(values["T0"], float)
@@ -198,6 +200,7 @@ def simulate_scans(
         regimen=regimen,
         dtype=dtype,
         backend=backend,
+        tolerances=tolerances,
     )
     cells = np.asarray(ds["T"].values, float).reshape(len(T0), -1)
     return cells, np.asarray(ds["status"].values).reshape(-1)
@@ -383,13 +386,17 @@ def calibrate_population(
     n_lesions: float = 3.0,
     cells_per_cm3: float = 1e9,
     detection_limit_mm: float = 5.0,
-    backend: str = "auto",
+    backend: str | AbstractBackend = "auto",
+    tolerances: Tolerances | None = None,
     progress: bool = False,
 ) -> VirtualPopulation:
     """Calibrate a virtual population to a trial arm's endpoints (Allen et al. 2016).
 
     Deterministic for a given ``seed`` (Sobol' scrambling and acceptance draws). See the
     module docstring for the three steps and what replaces the paper's optimization.
+    ``backend`` (a name or a :mod:`tumorimmune.solvers` backend object) and ``tolerances``
+    (:class:`~tumorimmune.solvers.Tolerances`, float64 defaults) are those of the
+    simulations (:func:`tumorimmune.simulate`).
     """
     clock = _time.perf_counter()
     say = print if progress else (lambda *a, **k: None)
@@ -408,7 +415,7 @@ def calibrate_population(
     keep0 = np.flatnonzero(finite & grows)
     vals = {k: v[keep0] for k, v in cand.items()}
     say(f"candidates {n_candidates}, growing at baseline {keep0.size}; simulating 2 arms …")
-    kw = dict(fixed=fixed, scan_days=scan_days, backend=backend)
+    kw = dict(fixed=fixed, scan_days=scan_days, backend=backend, tolerances=tolerances)
     cells_u, st_u = simulate_scans(vals, None, **kw)  # type: ignore[arg-type]
     cells_t, st_t = simulate_scans(vals, regimen, **kw)  # type: ignore[arg-type]
     ro = dict(

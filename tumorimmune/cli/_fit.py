@@ -85,8 +85,7 @@ def fit(
     Writes OUT/estimates.csv (one row per patient × parameter, 95 % Laplace intervals),
     OUT/fit.zarr (the full xarray Dataset) and OUT/report.html (data vs fitted curves).
     """
-    from ..calibrate import fit_patients, load_measurements
-    from ..calibrate._figure import write_fit_report
+    from ..calibrate import fit_patients, load_measurements, write_fit_report
     from ..model import get_drug, get_model, get_regimen
 
     try:
@@ -170,7 +169,7 @@ def fit(
 
 def _size(cells: float, ds) -> str:
     """A cell count in the table's unit (e.g. '9.8 mm')."""
-    from ..calibrate._figure import cells_to_unit
+    from ..calibrate import cells_to_unit
 
     unit = str(ds.attrs.get("unit", "cells"))
     if unit == "cells":

@@ -2,6 +2,7 @@
 
 from ._base import DrugModel as DrugModel
 from ._base import Model as Model
+from ._base import _common_length as common_length
 from ._base import is_drug_model as is_drug_model
 from ._base import parameter as parameter
 from ._depillis import DePillis2005 as DePillis2005
@@ -70,6 +71,7 @@ __all__ = [
     "Regimen",
     "TumorImmunePD1",
     "clearance",
+    "common_length",
     "from_sbml",
     "get_drug",
     "get_model",

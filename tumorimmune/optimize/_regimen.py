@@ -20,9 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .._solve import Dosing, solve
-from ..model import TumorImmunePD1, get_drug
-from ..model._regimen import Regimen
+from .. import Dosing, solve
+from ..model import Regimen, TumorImmunePD1, get_drug
 from ._soft import soft_endpoints
 
 Objective = Callable[[Float[Array, ""], Float[Array, ""]], Float[Array, ""]]
@@ -194,7 +193,7 @@ def regimen_endpoint(
     scan_days: Sequence[float],
     *,
     endpoint: Literal["orr", "dcr", "pfs_at"] = "orr",
-    temperature: float = 1.0,
+    temperature: float = 2.0,
     landmark: float = 182.6,
     unit: str = "mg/kg",
     min_interval: float = 14.0,
@@ -244,7 +243,7 @@ def optimize_regimen(
     interval_bounds: tuple[float, float] = (14.0, 42.0),
     max_dose_rate: float | None = 2.0 / 21.0,
     unit: str = "mg/kg",
-    temperature: float = 1.0,
+    temperature: float = 2.0,
     landmark: float = 182.6,
     start: tuple[float, float] | None = None,
     method: Literal["lbfgs", "adam"] = "lbfgs",
@@ -267,7 +266,8 @@ def optimize_regimen(
         interval_bounds: days; default q2w–q6w (the labelled intervals).
         max_dose_rate: drug-amount constraint, ``unit``/day (default 2 mg/kg per 3 weeks,
             the original label's dose intensity); ``None`` for no constraint.
-        temperature: soft read-out temperature (mm; see :func:`soft_readout`).
+        temperature: soft read-out temperature (percentage points; see
+            :func:`soft_readout`).
         rtol: relative solver tolerance for the optimisation (float64).
         atol: absolute solver tolerance (cells, mg).
 

@@ -28,7 +28,7 @@ from ._sections import Section as Section
 from ._sections import calibration_section as calibration_section
 from ._sections import html_table as html_table
 from ._style import OKABE_ITO as OKABE_ITO
-from ._survival import kaplan_meier as kaplan_meier
+from ._survival import kaplan_meier_figure as kaplan_meier_figure
 from ._tables import metadata_rows as metadata_rows
 from ._tables import outcome_rows as outcome_rows
 from ._tables import run_metadata as run_metadata
@@ -36,12 +36,17 @@ from ._tables import summary_rows as summary_rows
 from ._tables import summary_table as summary_table
 from ._trajectories import trajectory_bands as trajectory_bands
 
+#: Former name of :func:`kaplan_meier_figure` (the statistic is
+#: :func:`tumorimmune.response.kaplan_meier`).
+kaplan_meier = kaplan_meier_figure
+
 __all__ = [
     "OKABE_ITO",
     "Section",
     "calibration_section",
     "html_table",
     "kaplan_meier",
+    "kaplan_meier_figure",
     "metadata_rows",
     "outcome_map",
     "outcome_rows",

@@ -131,8 +131,7 @@ def arm_treatments(ds: xr.Dataset) -> dict[str, ArmTreatment] | None:
 
     A model without a drug (``Kuznetsov1994``) makes every arm a control.
     """
-    from ..model import get_drug
-    from ..model._pk import IIV_PARAMETERS
+    from ..model import IIV_PARAMETERS, get_drug
     from ..sweeps import ArmSpec
 
     spec = spec_table(ds)

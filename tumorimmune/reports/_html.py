@@ -20,7 +20,7 @@ from ._parameters import inert_parameters, parameter_distributions
 from ._response import response_map, spider, waterfall
 from ._sections import DATASET_SECTIONS, Section, caveats, html_table
 from ._sensitivity import sensitivity_sections
-from ._survival import kaplan_meier
+from ._survival import kaplan_meier_figure
 from ._tables import OUTCOME_HEADER, SUMMARY_HEADER, metadata_rows, outcome_rows, summary_rows
 from ._trajectories import MIN_BAND_PATIENTS, band_label, trajectory_bands
 
@@ -163,7 +163,7 @@ def _sections(
             "censored patients. Failed solves are left out. Curves that coincide are drawn "
             "with different dash styles and named above the plot.",
             ("pfs_days", "pfs_event"),
-            lambda: kaplan_meier(ds),
+            lambda: kaplan_meier_figure(ds),
         )
     n_traj = ds.sizes.get("traj_patient", 0)
     add(

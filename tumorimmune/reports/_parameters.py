@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import xarray as xr
 from plotly.subplots import make_subplots
 
-from ..sweeps._spec import PK_ETAS
+from ..sweeps import PK_ETAS
 from ._data import (
     arm_names,
     arm_treatments,

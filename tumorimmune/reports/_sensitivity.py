@@ -59,7 +59,7 @@ def _output_menu(
     fig: go.Figure, outputs: list[str], owner: list[int], layouts: list[dict[str, Any]]
 ) -> None:
     """A dropdown that shows the traces of one output (``owner[i]`` = output of trace i)."""
-    from ..sensitivity._summary import output_label
+    from ..sensitivity import output_label
 
     if len(outputs) < 2:
         return

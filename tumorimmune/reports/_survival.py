@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from ..response import kaplan_meier as _kaplan_meier
+from ..response import kaplan_meier
 from ._data import arm_names, require, text
 from ._style import arm_color, band_traces, base_layout
 
@@ -49,7 +49,7 @@ def coinciding_groups(
     return groups
 
 
-def kaplan_meier(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
+def kaplan_meier_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
     """Kaplan–Meier curves of progression-free survival, one step curve per arm, with
     pointwise confidence bands (Greenwood, log-log) and censoring ticks.
 
@@ -71,7 +71,7 @@ def kaplan_meier(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
         down to it, and the survival step curve (``line.shape = "hv"``, ``meta = "km-curve"``);
         plus a censoring-tick trace when some patients are censored before the last time.
     """
-    require(ds, "pfs_days", "pfs_event", figure="kaplan_meier")
+    require(ds, "pfs_days", "pfs_event", figure="kaplan_meier_figure")
     arms = arm_names(ds)
     days_all = np.asarray(ds["pfs_days"].transpose("arm", "patient").values, dtype=float)
     ev_all = np.asarray(ds["pfs_event"].transpose("arm", "patient").values).astype(bool)
@@ -81,7 +81,7 @@ def kaplan_meier(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
     estimates = []
     for i in range(len(arms)):
         days, ev = days_all[i], ev_all[i]
-        km = _kaplan_meier(days, ev, confidence=confidence)
+        km = kaplan_meier(days, ev, confidence=confidence)
         ok = np.isfinite(days)
         t_end = float(np.nanmax(days)) if ok.any() else 0.0
         # extend the last step to the end of follow-up so the curve does not stop short

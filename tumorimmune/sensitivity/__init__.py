@@ -23,6 +23,7 @@ from ._run import outputs as outputs
 from ._run import run_sensitivity as run_sensitivity
 from ._run import sensitivity as sensitivity
 from ._summary import describe as describe
+from ._summary import output_label as output_label
 from ._summary import ranking as ranking
 from ._summary import summary_sentences as summary_sentences
 
@@ -36,6 +37,7 @@ __all__ = [
     "design_rows",
     "indices",
     "indices_from_outputs",
+    "output_label",
     "outputs",
     "ranking",
     "run_sensitivity",

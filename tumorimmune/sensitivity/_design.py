@@ -19,7 +19,7 @@ from scipy import special
 from scipy.stats import qmc
 
 if TYPE_CHECKING:
-    from ..sweeps._spec import SweepSpec
+    from ..sweeps import SweepSpec
 
 _EPS = 1e-12
 
@@ -102,8 +102,7 @@ def design_rows(spec: SweepSpec, ids: np.ndarray) -> dict[str, np.ndarray]:
     distribution (Morris levels ``k/(p-1)`` map to the bin midpoints ``(k + 1/2)/p`` so that
     unbounded distributions stay finite); the other varying columns sit at their median.
     """
-    from ..sweeps._sampling import _base_value, transform
-    from ..sweeps._spec import PK_ETAS
+    from ..sweeps import PK_ETAS, base_value, transform
 
     sens = spec.sensitivity
     assert sens is not None
@@ -120,6 +119,6 @@ def design_rows(spec: SweepSpec, ids: np.ndarray) -> dict[str, np.ndarray]:
         if name in PK_ETAS:
             out[name] = special.ndtri(u)
         else:
-            out[name] = transform(spec.variability[name], u, _base_value(spec, name))
+            out[name] = transform(spec.variability[name], u, base_value(spec, name))
     out["cell"] = np.zeros(len(ids), dtype=np.int64)
     return out

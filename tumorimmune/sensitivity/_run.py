@@ -29,9 +29,17 @@ import xarray as xr
 import zarr
 from jaxtyping import Float
 
-from ..sweeps._runner import ProgressCallback, run_sweep
-from ..sweeps._spec import SweepSpec, load_spec, validate_spec
-from ..sweeps._store import STATUS_KEY, SweepStore, load, spec_key
+from ..sweeps import (
+    STATUS_KEY,
+    ProgressCallback,
+    SweepSpec,
+    SweepStore,
+    load,
+    load_spec,
+    run_sweep,
+    spec_key,
+    validate_spec,
+)
 from ._analyze import analyze, convergence, convergence_sizes
 from ._design import block_size, spec_design
 

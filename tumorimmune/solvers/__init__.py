@@ -1,25 +1,67 @@
-"""Batch ODE backends. ``solve_diffrax`` is the reference backend."""
+"""Batch ODE backends and their options. ``Diffrax()`` is the reference backend.
 
+Backends are option objects (``Fused(lanes=256)``, ``Pallas(block=64)``, ``Diffrax()``,
+``Auto()``) callable with the backend contract; :func:`get_backend` turns a name into one.
+Batch preparation (:func:`prepare_batch`, :func:`make_schedule`) and the one segment builder
+(:class:`Schedule`) are here for every caller.
+"""
+
+from ._batch import make_schedule as make_schedule
+from ._batch import prepare_batch as prepare_batch
+from ._batch import set_dose_clock as set_dose_clock
+from ._diffrax import GRADIENT_CHECKPOINTS as GRADIENT_CHECKPOINTS
 from ._diffrax import solve_diffrax as solve_diffrax
 from ._diffrax import solve_patient as solve_patient
 from ._extinction import EXTINCTION_CELLS as EXTINCTION_CELLS
 from ._fused import default_sizes as default_sizes
 from ._fused import solve_fused as solve_fused
+from ._options import BACKENDS as BACKENDS
+from ._options import DEFAULT_TOLERANCES as DEFAULT_TOLERANCES
+from ._options import MAX_STEPS as MAX_STEPS
+from ._options import AbstractBackend as AbstractBackend
+from ._options import Auto as Auto
+from ._options import Diffrax as Diffrax
+from ._options import Fused as Fused
+from ._options import Pallas as Pallas
+from ._options import Tolerances as Tolerances
+from ._options import as_backend as as_backend
+from ._options import as_tolerances as as_tolerances
+from ._options import backend_names as backend_names
+from ._options import check_dtype as check_dtype
+from ._options import get_backend as get_backend
 from ._pallas import solve_pallas as solve_pallas
-from ._registry import BACKENDS as BACKENDS
-from ._registry import Backend as Backend
-from ._registry import get_backend as get_backend
 from ._schedule import Schedule as Schedule
+from ._schedule import masked_segments as masked_segments
 from ._schedule import validate_times as validate_times
 from ._shard import shard_solve as shard_solve
 
+#: The type of a backend (an option object callable with the backend contract).
+Backend = AbstractBackend
+
 __all__ = [
     "BACKENDS",
+    "DEFAULT_TOLERANCES",
     "EXTINCTION_CELLS",
+    "GRADIENT_CHECKPOINTS",
+    "MAX_STEPS",
+    "AbstractBackend",
+    "Auto",
     "Backend",
+    "Diffrax",
+    "Fused",
+    "Pallas",
     "Schedule",
+    "Tolerances",
+    "as_backend",
+    "as_tolerances",
+    "backend_names",
+    "check_dtype",
     "default_sizes",
     "get_backend",
+    "make_schedule",
+    "masked_segments",
+    "prepare_batch",
+    "set_dose_clock",
     "shard_solve",
     "solve_diffrax",
     "solve_fused",

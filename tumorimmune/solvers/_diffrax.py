@@ -16,9 +16,16 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from ..model._base import Model
+from ..model import Model
 from ._extinction import EXTINCTION_CELLS, absorbing_field, zero_extinct
+from ._options import MAX_STEPS
 from ._schedule import Schedule
+
+#: Checkpoints of the default reverse-mode adjoint per segment
+#: (``diffrax.RecursiveCheckpointAdjoint``): diffrax's own choice for 16 384 steps, so that
+#: gradient memory does not grow with the step limit (:data:`MAX_STEPS`); a segment that takes
+#: more steps is recomputed more often, not refused.
+GRADIENT_CHECKPOINTS = 180
 
 
 def _flat(x: object) -> Array:
@@ -75,7 +82,7 @@ def solve_patient(
     atol: float | Float[Array, ""],
     dosing_state: int = -1,
     tumor_index: int = -1,
-    max_steps: int = 100_000,
+    max_steps: int = MAX_STEPS,
     adjoint: diffrax.AbstractAdjoint | None = None,
 ) -> tuple[Float[Array, "n_t S"], Int[Array, ""], Int[Array, ""]]:
     """Pure-JAX solve for one patient (scalar parameters); differentiable, vmappable.
@@ -87,7 +94,8 @@ def solve_patient(
     :mod:`tumorimmune.solvers._extinction`): the vector field treats a tumor below
     :data:`EXTINCTION_CELLS` as 0 and freezes it, and such a tumor is reported as 0.
 
-    Differentiation: the default adjoint (``diffrax.RecursiveCheckpointAdjoint``) supports
+    Differentiation: the default adjoint (``diffrax.RecursiveCheckpointAdjoint`` with
+    :data:`GRADIENT_CHECKPOINTS` checkpoints) supports
     reverse mode (``jax.grad``); pass ``adjoint=diffrax.ForwardMode()`` for forward mode
     (``jax.jacfwd``, e.g. Hessians as ``jacfwd(jacfwd(f))``).
 
@@ -105,7 +113,8 @@ def solve_patient(
         if dosing_state >= 0
         else jnp.zeros(n_states, y0.dtype)
     )
-    adjoint = diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint
+    if adjoint is None:
+        adjoint = diffrax.RecursiveCheckpointAdjoint(checkpoints=GRADIENT_CHECKPOINTS)
 
     def segment(carry, xs):
         y, status, steps = carry
@@ -191,7 +200,7 @@ def solve_diffrax(
     rtol: float,
     atol: float,
     dtype: str = "float64",
-    max_steps: int = 100_000,
+    max_steps: int = MAX_STEPS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Solve a batch; all model fields must already be arrays of shape ``(N,)``.
 
@@ -207,12 +216,7 @@ def solve_diffrax(
         status per patient (0 = success, else a ``diffrax.RESULTS`` code) and accepted+rejected
         step counts.
     """
-    starts, ends, index = schedule.segments()
-    n = y0.shape[0]
-    seg_dose = np.zeros((n, len(starts)))
-    has = index >= 0
-    if np.any(has):
-        seg_dose[:, has] = np.asarray(doses)[:, index[has]]
+    starts, ends, seg_dose = schedule.dose_segments(doses)
     jdt = jnp.float64 if dtype == "float64" else jnp.float32
     with jax.enable_x64(dtype == "float64"):
         cast = lambda x: jnp.asarray(x, jdt)  # noqa: E731

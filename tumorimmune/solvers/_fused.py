@@ -49,9 +49,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from ..model._base import Model
+from ..model import Model
 from ._diffrax import _tumor_index
 from ._extinction import absorbing_field
+from ._options import MAX_STEPS
 from ._schedule import Schedule
 from ._tsit5 import STATUS_OK, Field, Lanes, advance, initial_lanes, running, start
 
@@ -299,36 +300,17 @@ def _solve_pool(
     return ys, out.status, out.nsteps
 
 
-def _stops(
-    schedule: Schedule, doses: np.ndarray, np_dtype: type
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Merge output and dose times into one stop table (in the working precision)."""
-    ts = np.asarray(schedule.ts, dtype=np_dtype)
-    t0, t1 = ts[0], ts[-1]
-    dts = np.asarray(schedule.dose_times, dtype=np_dtype)
-    doses = np.asarray(doses, dtype=np_dtype).reshape(doses.shape[0], len(dts))
-    inner = (dts > t0) & (dts < t1)
-    stop_t = np.unique(np.concatenate([ts[1:], dts[inner]]))
-    stop_out = np.full(len(stop_t), -1, np.int32)
-    stop_out[np.searchsorted(stop_t, ts[1:])] = np.arange(1, len(ts), dtype=np.int32)
-    stop_dose = np.zeros((doses.shape[0], len(stop_t)), np_dtype)
-    for j in np.flatnonzero(inner):
-        stop_dose[:, np.searchsorted(stop_t, dts[j])] += doses[:, j]
-    dose0 = doses[:, dts == t0].sum(axis=1) if np.any(dts == t0) else np.zeros(len(doses))
-    return stop_t, stop_out, stop_dose, dose0.astype(np_dtype)
-
-
 def _stops_batch(
     schedule: Schedule, doses: np.ndarray, np_dtype: type
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_stops` for a batch; computed once (broadcast views) when every patient gets the
+    """:meth:`Schedule.stops` for a batch; computed once (broadcast views) when every patient gets the
     same doses, which avoids per-patient column loops over large cohorts."""
     n = doses.shape[0]
     if n > 1 and bool(np.all(doses == doses[:1])):
-        stop_t, stop_out, stop_dose, dose0 = _stops(schedule, doses[:1], np_dtype)
+        stop_t, stop_out, stop_dose, dose0 = schedule.stops(doses[:1], np_dtype)
         return (stop_t, stop_out, np.broadcast_to(stop_dose, (n, stop_dose.shape[1])),
                 np.broadcast_to(dose0, (n,)))  # fmt: skip
-    return _stops(schedule, doses, np_dtype)
+    return schedule.stops(doses, np_dtype)
 
 
 def _split_parameters(model: Model, n: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -457,7 +439,7 @@ def solve_fused(
     rtol: float,
     atol: float,
     dtype: str = "float64",
-    max_steps: int = 100_000,
+    max_steps: int = MAX_STEPS,
     chunk_size: int | None = None,
     lanes: int | None = None,
     refill_every: int = 8,

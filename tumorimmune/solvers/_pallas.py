@@ -40,10 +40,11 @@ from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plt
 from jaxtyping import Array
 
-from ..model._base import Model
+from ..model import Model
 from ._diffrax import _tumor_index
 from ._extinction import absorbing_field
-from ._fused import _split_parameters, _stops
+from ._fused import _split_parameters
+from ._options import MAX_STEPS
 from ._schedule import Schedule
 from ._tsit5 import STATUS_OK, Field, Lanes, advance, initial_lanes, running, start
 
@@ -436,7 +437,7 @@ def pallas_solver(
     rtol: float,
     atol: float,
     dtype: str = "float32",
-    max_steps: int = 100_000,
+    max_steps: int = MAX_STEPS,
     block: int = 128,
     num_warps: int = 4,
     sync: str = "stop",
@@ -460,7 +461,7 @@ def pallas_solver(
     np_dtype = np.float64 if dtype == "float64" else np.float32
     doses = np.asarray(doses).reshape(n, len(schedule.dose_times))
     uniform = n > 0 and bool(np.all(doses == doses[:1]))
-    stop_t, stop_out, stop_dose, dose0 = _stops(schedule, doses[:1] if uniform else doses, np_dtype)
+    stop_t, stop_out, stop_dose, dose0 = schedule.stops(doses[:1] if uniform else doses, np_dtype)
     n_pad = math.ceil(n / block) * block
     idx = np.minimum(np.arange(n_pad), n - 1) if n_pad != n else slice(None)
     shared, varying = _split_parameters(model, n)
@@ -518,7 +519,7 @@ def solve_pallas(
     rtol: float,
     atol: float,
     dtype: str = "float32",
-    max_steps: int = 100_000,
+    max_steps: int = MAX_STEPS,
     block: int = 128,
     num_warps: int = 4,
     sync: str = "stop",

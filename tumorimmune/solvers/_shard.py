@@ -33,6 +33,7 @@ import numpy as np
 from jaxtyping import Float
 
 from ..model._base import Model
+from ._options import Pallas
 from ._pallas import _KernelIn, pallas_solver, solve_pallas
 from ._schedule import Schedule
 
@@ -76,6 +77,11 @@ def shard_solve(
     Returns:
         ``(ys (N, n_t, S), status (N,), num_steps (N,))`` exactly as ``solve`` on one device.
     """
+    if isinstance(solve, Pallas):  # an option object: its options become keywords
+        kwargs = {**solve.options(), **kwargs}
+        if kwargs.get("dtype") is None:
+            kwargs["dtype"] = solve.dtype or solve.default_dtype
+        solve = solve_pallas
     devs = list(devices) if devices is not None else jax.local_devices()
     y0 = np.asarray(y0)
     n = y0.shape[0]

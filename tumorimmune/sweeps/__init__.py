@@ -33,34 +33,46 @@ from ._engine import Engine as Engine
 from ._engine import tumor_cells as tumor_cells
 from ._multihost import Processes as Processes
 from ._multihost import init_distributed as init_distributed
+from ._runner import ProgressCallback as ProgressCallback
 from ._runner import package_versions as package_versions
 from ._runner import run_sweep as run_sweep
+from ._sampling import base_value as base_value
 from ._sampling import patient_table as patient_table
+from ._sampling import transform as transform
+from ._spec import PK_ETAS as PK_ETAS
 from ._spec import ArmSpec as ArmSpec
 from ._spec import AxisSpec as AxisSpec
 from ._spec import DistSpec as DistSpec
+from ._spec import SolverSpec as SolverSpec
 from ._spec import SweepSpec as SweepSpec
 from ._spec import load_spec as load_spec
 from ._spec import spec_warnings as spec_warnings
 from ._spec import validate_spec as validate_spec
+from ._store import STATUS_KEY as STATUS_KEY
 from ._store import SweepStore as SweepStore
 from ._store import load as load
+from ._store import spec_key as spec_key
 
 __all__ = [
     "DEFAULT_DETECTION_LIMIT_MM",
     "DEFAULT_N_LESIONS",
     "OUTCOME_CODES",
+    "PK_ETAS",
     "RESPONSE_CODES",
+    "STATUS_KEY",
     "ArmSpec",
     "AxisSpec",
     "DistSpec",
     "Engine",
     "KaplanMeier",
     "Processes",
+    "ProgressCallback",
+    "SolverSpec",
     "SweepSpec",
     "SweepStore",
     "arm_summary",
     "backend_names",
+    "base_value",
     "best_overall_response",
     "best_pct_change",
     "cell_summary",
@@ -79,8 +91,10 @@ __all__ = [
     "pfs",
     "run_sweep",
     "scan_responses",
+    "spec_key",
     "spec_warnings",
     "sum_of_diameters_mm",
+    "transform",
     "tumor_cells",
     "validate_spec",
     "wilson_ci",

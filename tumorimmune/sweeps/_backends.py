@@ -1,24 +1,19 @@
-"""Backend names for sweep specs, resolved through ``tumorimmune.solvers``' registry."""
+"""Backend names for sweep specs: thin wrappers of :func:`tumorimmune.solvers.get_backend`."""
 
 from __future__ import annotations
 
-from ..solvers import BACKENDS, Backend
-from ..solvers import get_backend as _solver_backend
+from ..solvers import AbstractBackend
+from ..solvers import backend_names as backend_names
+from ..solvers import get_backend as _get_backend
 
 
-def backend_names() -> list[str]:
-    """Names a spec may give as ``backend``: ``"auto"`` and the registered backends."""
-    return ["auto", *BACKENDS]
-
-
-def get_backend(name: str = "auto") -> tuple[str, Backend]:
-    """``(resolved name, solve function)`` for a backend name (``"auto"`` → the fused engine).
+def get_backend(name: str | AbstractBackend = "auto") -> tuple[str, AbstractBackend]:
+    """``(resolved name, backend object)`` for a backend name or object (``"auto"``: the fused
+    engine on CPU, the Pallas kernel on a GPU). Kept for compatibility; new code calls
+    :func:`tumorimmune.solvers.get_backend`, which returns the object (``.name``).
 
     Raises:
         ValueError: unknown name, naming the allowed ones.
     """
-    try:
-        fn = _solver_backend(name)
-    except ValueError:
-        raise ValueError(f"backend: unknown backend {name!r}; allowed: {backend_names()}") from None
-    return next(k for k, v in BACKENDS.items() if v is fn), fn
+    backend = _get_backend(name)
+    return backend.name, backend

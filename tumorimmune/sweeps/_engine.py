@@ -26,9 +26,7 @@ import jax
 import numpy as np
 from jaxtyping import Float
 
-from .._simulate import make_schedule, prepare_batch, set_dose_clock
-from ..model import get_drug
-from ..model._base import Model
+from ..model import Model, get_drug
 from ..response import (
     best_overall_response,
     best_pct_change,
@@ -37,8 +35,7 @@ from ..response import (
     pfs,
     sum_of_diameters_mm,
 )
-from ..solvers import EXTINCTION_CELLS, shard_solve
-from ._backends import get_backend
+from ..solvers import EXTINCTION_CELLS, make_schedule, prepare_batch, set_dose_clock, shard_solve
 from ._sampling import cell_table
 from ._spec import INITIAL_NAMES, PK_ETAS, READOUT_NAMES, ArmSpec, SweepSpec
 
@@ -67,8 +64,9 @@ class Engine:
 
     @classmethod
     def create(cls, spec: SweepSpec, *, devices: Sequence[Any] | None = None) -> Engine:
-        name, fn = get_backend(spec.backend)
-        return cls(spec, name, fn, list(devices) if devices is not None else jax.local_devices())
+        backend = spec.solver_backend().resolve()
+        devs = list(devices) if devices is not None else jax.local_devices()
+        return cls(spec, backend.name, backend, devs)
 
     # -------------------------------------------------------------------------- patients
     @property
@@ -81,7 +79,7 @@ class Engine:
     def rows(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """Patient-table rows for the given patient ids (cells generated once, cached)."""
         if self.spec.sensitivity is not None:  # patients are the sensitivity design's points
-            from ..sensitivity._design import design_rows
+            from ..sensitivity import design_rows
 
             return design_rows(self.spec, ids)
         c = self.spec.sampling.cohort_size

@@ -84,7 +84,7 @@ def _uniforms(method: str, d: int, n: int, rng: np.random.Generator) -> np.ndarr
         return qmc.Sobol(d, scramble=True, rng=rng).random(n)
 
 
-def _base_value(spec: SweepSpec, name: str) -> float:
+def base_value(spec: SweepSpec, name: str) -> float:
     if name in ("E0", "T0"):
         return float(getattr(spec.initial, name))
     if name in READOUT_NAMES:
@@ -107,7 +107,7 @@ def cell_table(spec: SweepSpec, cell: int) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {k: np.full(c, v) for k, v in grid.items()}
     for j, name in enumerate(var_names):
         center = grid.get(name, None)
-        center = _base_value(spec, name) if center is None else center
+        center = base_value(spec, name) if center is None else center
         out[name] = transform(spec.variability[name], u[:, j], center)
     if spec.population is not None:
         pop = spec.population.table()

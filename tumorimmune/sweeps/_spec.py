@@ -55,6 +55,7 @@ from pydantic import (
 )
 
 from ..response import DEFAULT_DETECTION_LIMIT_MM, DEFAULT_N_LESIONS, parse_subgroup
+from ..solvers import DEFAULT_TOLERANCES, MAX_STEPS, AbstractBackend, Tolerances, as_backend
 from ._sensitivity_spec import SensitivitySpec
 
 #: Names under which the initial state can be swept or varied (cells).
@@ -473,8 +474,58 @@ class TargetSpec(_Strict):
         return self
 
 
+#: Top-level keys that may also be given in ``[solver]``.
+_SOLVER_SHARED = ("backend", "rtol", "atol", "max_steps")
+
+
+class SolverSpec(_Strict):
+    """``[solver]``: the backend, its tuning options and the tolerances.
+
+    ``backend``: ``"auto"``, ``"fused"``, ``"pallas"`` or ``"diffrax"``
+    (:mod:`tumorimmune.solvers`); the options of the named backend (``Fused``: ``lanes``,
+    ``chunk_size`` — patients per compiled pool, not the sweep's chunk —, ``refill_every``,
+    ``unroll``, ``n_threads``; ``Pallas``: ``block``, ``num_warps``, ``sync``,
+    ``interpret``); ``rtol``, ``atol``, ``max_steps`` as the top-level keys of the same names
+    (give each once). Results do not depend on the tuning options.
+    """
+
+    backend: str = "auto"
+    rtol: float | None = Field(None, gt=0, le=MAX_RTOL)
+    atol: float | None = Field(None, gt=0, le=MAX_ATOL, description="cells / mg")
+    max_steps: int | None = Field(None, ge=MIN_MAX_STEPS)
+    lanes: int | None = Field(None, ge=1)
+    chunk_size: int | None = Field(None, ge=1)
+    refill_every: int | None = Field(None, ge=1)
+    unroll: int | None = Field(None, ge=1)
+    n_threads: int | None = Field(None, ge=1)
+    block: int | None = Field(None, ge=1)
+    num_warps: int | None = Field(None, ge=1)
+    sync: Literal["stop", "thread"] | None = None
+    interpret: bool | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The tuning options given (every field but the backend and the tolerances)."""
+        return {
+            k: v
+            for k in type(self).model_fields
+            if k not in _SOLVER_SHARED and (v := getattr(self, k)) is not None
+        }
+
+    @model_validator(mode="after")
+    def _check(self) -> SolverSpec:
+        from ..solvers import as_backend
+
+        as_backend(self.backend, **self.options())  # one-line error naming the option
+        return self
+
+
 class SweepSpec(_Strict):
-    """A validated sweep: model, base parameters, grid, variability, arms and run settings."""
+    """A validated sweep: model, base parameters, grid, variability, arms and run settings.
+
+    ``backend``, ``rtol``, ``atol`` and ``max_steps`` may be given at the top level or in
+    ``[solver]`` (with the backend's tuning options); a value given in ``[solver]`` is
+    copied to the top-level key.
+    """
 
     name: str = "sweep"
     description: str = ""
@@ -504,7 +555,27 @@ class SweepSpec(_Strict):
     trajectory_step_days: float = Field(1.0, gt=0)
     rtol: float | None = Field(None, gt=0, le=MAX_RTOL)
     atol: float | None = Field(None, gt=0, le=MAX_ATOL, description="cells / mg")
-    max_steps: int = Field(100_000, ge=MIN_MAX_STEPS)
+    max_steps: int = Field(MAX_STEPS, ge=MIN_MAX_STEPS)
+    solver: SolverSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _solver_keys(cls, data: Any) -> Any:
+        """Copy ``[solver]``'s backend and tolerances to the top-level keys (given once)."""
+        if not isinstance(data, dict) or not isinstance(data.get("solver"), dict):
+            return data
+        data = dict(data)
+        for key in _SOLVER_SHARED:
+            if key not in data["solver"]:
+                continue
+            value = data["solver"][key]
+            if key in data and data[key] != value:
+                raise ValueError(
+                    f"solver.{key}: {value!r} conflicts with the top-level {key} = "
+                    f"{data[key]!r}; give it once"
+                )
+            data[key] = value
+        return data
 
     # ------------------------------------------------------------------ derived
     def model_class(self) -> Any:
@@ -552,10 +623,19 @@ class SweepSpec(_Strict):
         return names
 
     def tolerances(self) -> tuple[float, float]:
-        from .._simulate import DEFAULT_TOLERANCES
+        """``(rtol, atol)`` with the defaults of ``precision`` filled in."""
+        rt, at, _ = self.solver_tolerances().resolve(self.precision)
+        return rt, at
 
-        rt, at = DEFAULT_TOLERANCES[self.precision]
-        return (self.rtol or rt, self.atol or at)
+    def solver_tolerances(self) -> Tolerances:
+        """The spec's :class:`~tumorimmune.solvers.Tolerances`."""
+        return Tolerances(rtol=self.rtol, atol=self.atol, max_steps=self.max_steps)
+
+    def solver_backend(self) -> AbstractBackend:
+        """The backend object of ``backend`` and the ``[solver]`` options, in ``precision``
+        (``Auto`` not yet resolved)."""
+        opts = self.solver.options() if self.solver is not None else {}
+        return as_backend(self.backend, dtype=self.precision, **opts)
 
     def to_toml(self) -> str:
         """Canonical TOML text of the spec (defaults filled in)."""
@@ -725,10 +805,8 @@ def _cross_check(spec: SweepSpec) -> list[str]:
             f"scan_interval_days: {_num(spec.scan_interval_days)} exceeds follow_up_days "
             f"{_num(spec.follow_up_days)}; no on-study scan"
         )
-    from ._backends import get_backend
-
     try:
-        get_backend(spec.backend)
+        spec.solver_backend()
     except ValueError as err:
         msg = str(err)
         errors.append(msg if msg.startswith("backend") else f"backend: {msg}")
@@ -876,8 +954,6 @@ def spec_warnings(spec: SweepSpec) -> list[str]:
     ``tumorimmune validate`` and ``run`` print them; a run stores them in the results'
     ``warnings`` attribute (JSON list).
     """
-    from .._simulate import DEFAULT_TOLERANCES
-
     out: list[str] = []
     rt0, at0 = DEFAULT_TOLERANCES[spec.precision]
     eps = float(np.finfo(spec.precision).eps)

@@ -1,0 +1,380 @@
+"""Solver options as objects: backends with their tuning knobs, and one tolerance object.
+
+As diffrax's ``solver=`` / ``stepsize_controller=``: a backend is a small frozen object,
+``Fused(lanes=256)``, ``Pallas(block=64)``, ``Diffrax()`` or ``Auto()``, callable with the
+backend contract (CONTRIBUTING.md)::
+
+    backend(model_batched, y0 (N, S), schedule, doses (N, k), *, rtol, atol, dtype, max_steps)
+        -> (ys (N, n_t, S), status (N,) int32, num_steps (N,))
+
+Every entry point (``simulate``, ``solve``, sweep specs, calibration) takes such an object or
+its name (``"fused"`` is ``Fused()``); :func:`get_backend` converts and resolves ``Auto``.
+:class:`Tolerances` holds ``rtol``, ``atol`` (defaults per precision) and the one ``max_steps``
+default, :data:`MAX_STEPS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import numpy as np
+
+from ._schedule import Schedule
+
+if TYPE_CHECKING:
+    from ..model import Model
+
+Precision = Literal["float32", "float64"]
+
+#: Step limit per integration segment (between doses) when none is given, for every backend
+#: and entry point. Measured: patients of the default virtual trial (float64) need up to about
+#: 22 500 steps in the one-year untreated segment.
+MAX_STEPS = 100_000
+
+#: Default ``(rtol, atol)`` per precision (``atol`` in the states' units: cells, mg).
+DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
+    "float64": (1e-8, 1e-6),
+    "float32": (1e-5, 1e-3),
+}
+
+
+def check_dtype(dtype: object, what: str = "dtype") -> Precision:
+    """``dtype`` if it is ``"float32"`` or ``"float64"``, else a one-line ``ValueError``."""
+    if dtype not in DEFAULT_TOLERANCES:
+        raise ValueError(f"{what} must be 'float32' or 'float64'; got {dtype!r}")
+    return dtype  # type: ignore[return-value]
+
+
+def _positive_int(owner: str, name: str, value: object, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 1:
+        raise ValueError(f"{owner}.{name} must be a positive integer; got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Tolerances:
+    """Step-size controller tolerances and step limit (every backend: Tsit5 + PI control).
+
+    Attributes:
+        rtol: relative tolerance; ``None``: 1e-8 in float64, 1e-5 in float32.
+        atol: absolute tolerance in the states' units (cells, mg); ``None``: 1e-6 in float64,
+            1e-3 in float32.
+        max_steps: step limit (accepted + rejected) per segment between doses; a patient that
+            reaches it fails (status 1, NaN row), the batch goes on. Default :data:`MAX_STEPS`.
+    """
+
+    rtol: float | None = None
+    atol: float | None = None
+    max_steps: int = MAX_STEPS
+
+    def __post_init__(self) -> None:
+        for name in ("rtol", "atol"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise ValueError(f"Tolerances.{name} must be a finite number > 0; got {v!r}")
+        _positive_int("Tolerances", "max_steps", self.max_steps)
+
+    def resolve(self, dtype: str = "float64") -> tuple[float, float, int]:
+        """``(rtol, atol, max_steps)`` with the defaults of precision ``dtype`` filled in."""
+        rt, at = DEFAULT_TOLERANCES[check_dtype(dtype)]
+        return (
+            rt if self.rtol is None else float(self.rtol),
+            at if self.atol is None else float(self.atol),
+            int(self.max_steps),
+        )
+
+
+def as_tolerances(
+    tolerances: Tolerances | None,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_steps: int | None = None,
+) -> Tolerances:
+    """One :class:`Tolerances` from the object or its shorthands.
+
+    Raises:
+        ValueError: both given, or an invalid value (naming the field).
+        TypeError: ``tolerances`` is not a ``Tolerances``.
+    """
+    given = {
+        k: v for k, v in (("rtol", rtol), ("atol", atol), ("max_steps", max_steps)) if v is not None
+    }
+    if tolerances is None:
+        return Tolerances(**given)  # type: ignore[arg-type]
+    if not isinstance(tolerances, Tolerances):
+        raise TypeError(
+            f"tolerances must be a tumorimmune.solvers.Tolerances; got {type(tolerances).__name__}"
+        )
+    if given:
+        raise ValueError(
+            f"give {sorted(given)[0]} either directly or in tolerances=Tolerances(...), not both"
+        )
+    return tolerances
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AbstractBackend:
+    """A batch backend: options as fields, the solve as ``__call__`` (or :meth:`solve`).
+
+    Attributes:
+        dtype: working precision, ``"float64"`` or ``"float32"``; ``None`` (default): the
+            caller's (``simulate``, a spec's ``precision``: float64), or
+            :attr:`default_dtype` when the backend is called without one.
+    """
+
+    name: ClassVar[str]
+    #: Precision of a direct call that names none (float64; float32 for :class:`Pallas`).
+    default_dtype: ClassVar[Precision] = "float64"
+    dtype: Precision | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype is not None:
+            check_dtype(self.dtype, f"{type(self).__name__}.dtype")
+
+    def resolve(self, model: Model | None = None) -> AbstractBackend:
+        """The concrete backend that runs ``model`` (itself, except for :class:`Auto`)."""
+        del model
+        return self
+
+    def options(self) -> dict[str, object]:
+        """Tuning options (every field but ``dtype``) by name."""
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "dtype"
+        }
+
+    def _run(
+        self,
+        model: Model,
+        y0: np.ndarray,
+        schedule: Schedule,
+        doses: np.ndarray,
+        *,
+        rtol: float,
+        atol: float,
+        dtype: Precision,
+        max_steps: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        model: Model,
+        y0: np.ndarray,
+        schedule: Schedule,
+        doses: np.ndarray,
+        *,
+        rtol: float,
+        atol: float,
+        dtype: str | None = None,
+        max_steps: int = MAX_STEPS,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Solve a batch (backend contract; ``dtype=None``: this backend's ``dtype``, else its
+        :attr:`default_dtype`).
+
+        Args:
+            model: batched model (every parameter an array of shape ``(N,)``).
+            y0: initial states ``(N, S)`` (cells, mg).
+            schedule: output and dose times (days) shared by the batch.
+            doses: bolus amounts (mg), ``(N, len(schedule.dose_times))``.
+            rtol, atol, max_steps: see :class:`Tolerances`.
+
+        Returns:
+            ``(ys (N, n_t, S), status (N,) int32, num_steps (N,))``; failed patients have NaN
+            rows and a non-zero status (1: ``max_steps``, 10: step size underflow).
+        """
+        dt = check_dtype(dtype) if dtype is not None else (self.dtype or self.default_dtype)
+        return self._run(
+            model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dt, max_steps=int(max_steps)
+        )
+
+    solve = __call__
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Diffrax(AbstractBackend):
+    """The reference backend: ``jax.vmap`` over ``diffrax.diffeqsolve`` (Tsit5, PID control);
+    differentiable (:func:`tumorimmune.solvers.solve_diffrax`). No tuning options."""
+
+    name: ClassVar[str] = "diffrax"
+
+    def _run(self, model, y0, schedule, doses, *, rtol, atol, dtype, max_steps):
+        from ._diffrax import solve_diffrax
+
+        return solve_diffrax(
+            model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Fused(AbstractBackend):
+    """Fused ensemble engine: one ``lax.while_loop`` steps every patient (CPU default).
+
+    Attributes:
+        lanes: patients stepped together (default: 512 on CPU, one per patient elsewhere).
+        chunk_size: patients per compiled call (a pool); memory is bounded by it.
+        refill_every: loop iterations between refills of finished lanes.
+        unroll: steps per loop iteration.
+        n_threads: pools solved concurrently on CPU (default: the number of cores).
+
+    See :func:`tumorimmune.solvers.solve_fused`; results do not depend on these options.
+    """
+
+    name: ClassVar[str] = "fused"
+    lanes: int | None = None
+    chunk_size: int | None = None
+    refill_every: int = 8
+    unroll: int = 1
+    n_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for k in ("lanes", "chunk_size", "n_threads"):
+            _positive_int("Fused", k, getattr(self, k), optional=True)
+        for k in ("refill_every", "unroll"):
+            _positive_int("Fused", k, getattr(self, k))
+
+    def _run(self, model, y0, schedule, doses, *, rtol, atol, dtype, max_steps):
+        from ._fused import solve_fused
+
+        return solve_fused(
+            model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps,
+            lanes=self.lanes, chunk_size=self.chunk_size, refill_every=self.refill_every,
+            unroll=self.unroll, n_threads=self.n_threads,
+        )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Pallas(AbstractBackend):
+    """Pallas kernel, one GPU thread per patient (interpret mode on CPU: correct, slow).
+
+    Attributes:
+        block: patients per program, a power of two.
+        num_warps: Triton warps per program.
+        sync: ``"stop"`` (a block advances output/dose time by output/dose time) or
+            ``"thread"`` (each patient its own stop index).
+        interpret: Pallas interpret mode (``None``: on CPU only).
+
+    See :func:`tumorimmune.solvers.solve_pallas`.
+    """
+
+    name: ClassVar[str] = "pallas"
+    default_dtype: ClassVar[Precision] = "float32"  # the kernel's fast path
+    block: int = 128
+    num_warps: int = 4
+    sync: Literal["stop", "thread"] = "stop"
+    interpret: bool | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive_int("Pallas", "block", self.block)
+        if self.block & (self.block - 1):
+            raise ValueError(f"Pallas.block must be a power of two; got {self.block!r}")
+        _positive_int("Pallas", "num_warps", self.num_warps)
+        if self.sync not in ("stop", "thread"):
+            raise ValueError(f"Pallas.sync must be 'stop' or 'thread'; got {self.sync!r}")
+        if self.interpret is not None and not isinstance(self.interpret, bool):
+            raise ValueError(
+                f"Pallas.interpret must be true, false or None; got {self.interpret!r}"
+            )
+
+    def _run(self, model, y0, schedule, doses, *, rtol, atol, dtype, max_steps):
+        from ._pallas import solve_pallas
+
+        return solve_pallas(
+            model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps,
+            block=self.block, num_warps=self.num_warps, sync=self.sync, interpret=self.interpret,
+        )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Auto(AbstractBackend):
+    """The fastest backend for the model and platform (with this ``dtype``).
+
+    A model with an explicit ``vector_field`` (every model of this package): :class:`Pallas`
+    on a GPU, :class:`Fused` elsewhere; :class:`Diffrax` otherwise. Measured on one H100
+    (benchmarks/RESULTS.md): the Pallas kernel is 60–85× diffrax vmap in device time for the
+    PD-1 model, the fused loop 4×; on CPU the fused loop is 10–24×.
+    """
+
+    name: ClassVar[str] = "auto"
+
+    def resolve(self, model: Model | None = None) -> AbstractBackend:
+        from ..model import Model
+
+        explicit = model is None or type(model).vector_field is not Model.vector_field
+        if not explicit:
+            return Diffrax(dtype=self.dtype)
+        import jax
+
+        if jax.default_backend() == "gpu":
+            return Pallas(dtype=self.dtype)
+        return Fused(dtype=self.dtype)
+
+    def _run(self, model, y0, schedule, doses, *, rtol, atol, dtype, max_steps):
+        return self.resolve(model)(
+            model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps
+        )
+
+
+#: Backends by name (``"auto"`` first).
+BACKENDS: dict[str, type[AbstractBackend]] = {
+    "auto": Auto,
+    "diffrax": Diffrax,
+    "fused": Fused,
+    "pallas": Pallas,
+}
+
+
+def backend_names() -> list[str]:
+    """Names a backend may be given by: ``["auto", "diffrax", "fused", "pallas"]``."""
+    return list(BACKENDS)
+
+
+def as_backend(backend: str | AbstractBackend, **options: object) -> AbstractBackend:
+    """A backend object from a name (``"fused"`` → ``Fused()``) or an object (returned as is).
+
+    ``options`` (tuning fields, ``dtype``) are passed to the class of a name.
+
+    Raises:
+        ValueError: unknown name, or an option the backend does not have (naming the allowed).
+        TypeError: neither a name nor a backend object.
+    """
+    if isinstance(backend, AbstractBackend):
+        if options:
+            return dataclasses.replace(backend, **options)  # type: ignore[arg-type]
+        return backend
+    if not isinstance(backend, str):
+        raise TypeError(
+            "backend must be a name or a backend object (tumorimmune.solvers.Fused(), …); "
+            f"got {type(backend).__name__}"
+        )
+    cls = BACKENDS.get(backend.lower())
+    if cls is None:
+        raise ValueError(f"backend: unknown backend {backend!r}; allowed: {backend_names()}")
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in options if k not in allowed]
+    if unknown:
+        raise ValueError(
+            f"backend {cls.name!r} has no option {unknown[0]!r}; its options: {allowed}"
+        )
+    return cls(**options)  # type: ignore[arg-type]
+
+
+def get_backend(
+    backend: str | AbstractBackend = "auto", model: Model | None = None
+) -> AbstractBackend:
+    """The concrete backend object for a name or object, ``Auto`` resolved for ``model``.
+
+    ``get_backend("fused")`` is ``Fused()``; ``get_backend("auto", model)`` is ``Pallas`` on
+    a GPU, ``Fused`` elsewhere, ``Diffrax`` for a model without an explicit ``vector_field``
+    (``model=None``: every model of this package). The result is callable with the backend
+    contract and has ``.name``.
+
+    Raises:
+        ValueError: unknown name, naming the allowed ones.
+    """
+    return as_backend(backend).resolve(model)
