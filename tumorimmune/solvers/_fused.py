@@ -303,8 +303,8 @@ def _solve_pool(
 def _stops_batch(
     schedule: Schedule, doses: np.ndarray, np_dtype: type
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:meth:`Schedule.stops` for a batch; computed once (broadcast views) when every patient gets the
-    same doses, which avoids per-patient column loops over large cohorts."""
+    """:meth:`Schedule.stops` for a batch; computed once (broadcast views) when every patient
+    gets the same doses, which avoids per-patient column loops over large cohorts."""
     n = doses.shape[0]
     if n > 1 and bool(np.all(doses == doses[:1])):
         stop_t, stop_out, stop_dose, dose0 = schedule.stops(doses[:1], np_dtype)
