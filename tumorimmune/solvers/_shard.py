@@ -32,7 +32,7 @@ import jax
 import numpy as np
 from jaxtyping import Float
 
-from ..model._base import Model
+from ..model import Model
 from ._options import Pallas
 from ._pallas import _KernelIn, pallas_solver, solve_pallas
 from ._schedule import Schedule
