@@ -42,7 +42,7 @@ def test_noise_free_recovery_per_patient():
     assert np.all(ds["ci_lo"] >= ds["lower_bound"]) and np.all(ds["ci_hi"] <= ds["upper_bound"])
     # the figure: one marker and one line trace per patient, curves through the data
     fig = res.figure()
-    assert len(fig.data) == 8
+    assert len(fig.data) == 8  # pyright: ignore[reportArgumentType]  (plotly: untyped)
     dense = res.predict(np.arange(0.0, 85.0, 7.0))
     np.testing.assert_allclose(dense, ds["fitted"].values, rtol=1e-6)
 
