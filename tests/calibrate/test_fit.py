@@ -109,6 +109,7 @@ def test_joint_fit_shared_parameter_noise_free():
     assert np.ptp(ds["ci_lo"].sel(param="a").values) == 0
 
 
+@pytest.mark.usefixtures("unchecked")  # ill-typed arguments on purpose
 def test_fit_argument_errors():
     df, _ = _cohort(1, np.array([0.0, 7.0]), seed=0)
     data = load_measurements(df)

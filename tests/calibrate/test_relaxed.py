@@ -166,6 +166,7 @@ def test_not_evaluable_rows_are_nan():
     assert np.all(np.isnan(np.asarray(r.progression_free[1:])))
 
 
+@pytest.mark.usefixtures("unchecked")  # ill-typed arguments on purpose
 def test_relaxed_readout_argument_errors():
     x = jnp.ones((2, 3))
     with pytest.raises(ValueError, match="temperature must be > 0"):

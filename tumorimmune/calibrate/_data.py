@@ -46,8 +46,8 @@ def to_cells(
     unit: str,
     *,
     cells_per_cm3: float = 1e9,
-    n_lesions: int = DEFAULT_N_LESIONS,
-) -> Float[np.ndarray, "*shape"]:
+    n_lesions: float = DEFAULT_N_LESIONS,
+) -> Float[np.ndarray | np.float64, "*shape"]:
     """Convert tumor sizes to cells.
 
     Args:
