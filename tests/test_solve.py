@@ -195,6 +195,7 @@ def test_simulate_under_grad_gives_clear_error():
         jax.grad(f)(0.18)
 
 
+@pytest.mark.usefixtures("unchecked")  # an unknown adjoint literal on purpose
 def test_bad_inputs_name_the_argument():
     m = ti.Kuznetsov1994()
     t = np.linspace(0.0, 10.0, 3)

@@ -1,5 +1,6 @@
 """The tests run with the package's annotations checked at run time (pyproject's addopts)."""
 
+import jaxtyping
 import numpy as np
 import pytest
 from jaxtyping import TypeCheckError
@@ -8,8 +9,9 @@ from tumorimmune.response import diameter_mm, kaplan_meier, wilson_ci
 
 
 def test_annotations_are_checked_at_run_time(request):
-    if not request.config.getoption("--jaxtyping-packages", default=None):
-        pytest.skip("run without jaxtyping's import hook")
+    hooked = request.config.getoption("--jaxtyping-packages", default=None)
+    if not hooked or jaxtyping.config.jaxtyping_disable:
+        pytest.skip("run without jaxtyping's import hook (or JAXTYPING_DISABLE=1)")
     with pytest.raises(TypeCheckError, match="confidence"):
         wilson_ci([1], [2], confidence="high")  # pyright: ignore[reportArgumentType]  (on purpose)
     with pytest.raises(TypeCheckError, match="times"):
