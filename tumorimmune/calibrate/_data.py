@@ -243,7 +243,7 @@ def load_measurements(
     if len(units) > 1:
         raise ValueError(f"table column 'unit' mixes units {sorted(units)}; use one unit")
     (u,) = units
-    cells = to_cells(value, u, cells_per_cm3=cells_per_cm3, n_lesions=n_lesions)
+    cells = np.asarray(to_cells(value, u, cells_per_cm3=cells_per_cm3, n_lesions=n_lesions))
     if min_obs < 1:
         raise ValueError(f"min_obs must be >= 1; got {min_obs!r}")
 
