@@ -59,7 +59,7 @@ def _reexports(package: str) -> set[str]:
     """Names an ``__init__.py`` re-exports explicitly (``from ._x import y as y``)."""
     tree = ast.parse((ROOT / "tumorimmune" / package / "__init__.py").read_text(encoding="utf-8"))
     return {
-        a.asname
+        a.name
         for node in tree.body
         if isinstance(node, ast.ImportFrom)
         for a in node.names

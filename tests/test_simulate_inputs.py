@@ -13,7 +13,7 @@ T = np.arange(0.0, 43.0, 7.0)
 
 def test_empty_arrays_are_refused_naming_the_input():
     with pytest.raises(ValueError, match=r"y0\['E'\] is an empty array"):
-        ti.simulate(ti.Kuznetsov1994(), {"E": [], "T": []}, T)
+        ti.simulate(ti.Kuznetsov1994(), {"E": np.array([]), "T": np.array([])}, T)
     with pytest.raises(ValueError, match="parameter 'a' is an empty array"):
         ti.simulate(ti.Kuznetsov1994(a=np.zeros(0)), {"E": 3.2e5, "T": 5e6}, T)
 

@@ -3,6 +3,7 @@
 
 import dataclasses
 import warnings
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,10 +23,14 @@ def _x64():
         yield
 
 
+# model parameters only (typed for the ``**params`` of ``with_drug``, not its keyword options)
+_FIXED: dict[str, Any] = dict(CLINICAL_FIXED)
+
+
 def _patient() -> tuple[ti.TumorImmunePD1, dict]:
     """One clinical patient of the packaged KEYNOTE-006 population (scalar parameters)."""
     m = ti.TumorImmunePD1.with_drug(
-        "pembrolizumab", **CLINICAL_FIXED, a=0.0095, m=6.9e-13, s=170.0, h_kill=36.7, L=0.63
+        "pembrolizumab", **_FIXED, a=0.0095, m=6.9e-13, s=170.0, h_kill=36.7, L=0.63
     )
     return m, {"E": 4539.0, "T": 2.19e11}
 
@@ -190,6 +195,7 @@ def test_simulate_under_grad_gives_clear_error():
         jax.grad(f)(0.18)
 
 
+@pytest.mark.usefixtures("unchecked")  # an unknown adjoint literal on purpose
 def test_bad_inputs_name_the_argument():
     m = ti.Kuznetsov1994()
     t = np.linspace(0.0, 10.0, 3)

@@ -167,8 +167,9 @@ def test_grouping_matches_a_per_patient_reference():
     for i, pid in enumerate(ids):
         sub = df[df["patient"] == pid]
         k = len(sub)
-        np.testing.assert_array_equal(d.baseline_day[i], sub["day"].iloc[0])
-        np.testing.assert_array_equal(d.t[i, :k], sub["day"] - sub["day"].iloc[0])
+        day = np.asarray(sub["day"], dtype=float)
+        np.testing.assert_array_equal(d.baseline_day[i], day[0])
+        np.testing.assert_array_equal(d.t[i, :k], day - day[0])
         np.testing.assert_array_equal(d.cells[i, :k], sub["value"])
         assert d.mask[i].sum() == k and np.all(d.t[i, k:] == d.t[i, k - 1])
     np.testing.assert_array_equal(d.to_frame()["cells"].sum(), df["value"].sum())

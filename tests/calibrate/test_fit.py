@@ -42,7 +42,7 @@ def test_noise_free_recovery_per_patient():
     assert np.all(ds["ci_lo"] >= ds["lower_bound"]) and np.all(ds["ci_hi"] <= ds["upper_bound"])
     # the figure: one marker and one line trace per patient, curves through the data
     fig = res.figure()
-    assert len(fig.data) == 8
+    assert len(fig.data) == 8  # pyright: ignore[reportArgumentType]  (plotly: untyped)
     dense = res.predict(np.arange(0.0, 85.0, 7.0))
     np.testing.assert_allclose(dense, ds["fitted"].values, rtol=1e-6)
 
@@ -109,6 +109,7 @@ def test_joint_fit_shared_parameter_noise_free():
     assert np.ptp(ds["ci_lo"].sel(param="a").values) == 0
 
 
+@pytest.mark.usefixtures("unchecked")  # ill-typed arguments on purpose
 def test_fit_argument_errors():
     df, _ = _cohort(1, np.array([0.0, 7.0]), seed=0)
     data = load_measurements(df)

@@ -7,10 +7,15 @@ from __future__ import annotations
 import types
 
 import numpy as np
+import pytest
 import xarray as xr
 
 import tumorimmune as ti
 from tumorimmune.calibrate._fit import _condition, _diagnose
+
+# `_diagnose` is given a SimpleNamespace standing in for the fitting problem (only the fields it
+# reads): not a `_Problem`, so the run-time type checks are off here.
+pytestmark = pytest.mark.usefixtures("unchecked")
 
 
 def _dataset(estimate, ci_lo, ci_hi, residual_sd, observed, hessian_ok=True):

@@ -45,6 +45,7 @@ def test_non_finite_objective_is_survived():
     np.testing.assert_allclose(res.x, [1.0], atol=1e-6)
 
 
+@pytest.mark.usefixtures("unchecked")  # an unknown method literal on purpose
 def test_bad_method():
     with pytest.raises(ValueError, match="method must be 'lbfgs' or 'adam'; got 'sgd'"):
         minimize(rosenbrock, jnp.zeros(2), method="sgd")  # type: ignore[arg-type]

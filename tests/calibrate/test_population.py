@@ -44,6 +44,7 @@ def test_clinical_targets_wilson_ci():
     assert round(KEYNOTE006_Q2W.orr * KEYNOTE006_Q2W.n) == 94  # 94/279 responders
 
 
+@pytest.mark.usefixtures("unchecked")  # an unknown kind literal on purpose
 def test_dist_validation():
     with pytest.raises(ValueError, match=r"logitnormal Dist\.median must be in"):
         Dist("logitnormal", 1.5, 1.0)

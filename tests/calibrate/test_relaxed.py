@@ -166,6 +166,7 @@ def test_not_evaluable_rows_are_nan():
     assert np.all(np.isnan(np.asarray(r.progression_free[1:])))
 
 
+@pytest.mark.usefixtures("unchecked")  # ill-typed arguments on purpose
 def test_relaxed_readout_argument_errors():
     x = jnp.ones((2, 3))
     with pytest.raises(ValueError, match="temperature must be >= 0"):
@@ -177,9 +178,9 @@ def test_relaxed_readout_argument_errors():
     with pytest.raises(ValueError, match="cells must be"):
         soft_readout(jnp.ones(3))
     with pytest.raises(ValueError, match="scan_days must be strictly increasing"):
-        soft_progression_free(x, [0.0, 10.0, 5.0], 7.0)
+        soft_progression_free(x, np.array([0.0, 10.0, 5.0]), 7.0)
     with pytest.raises(ValueError, match="day must be"):
-        soft_progression_free(x, [0.0, 5.0, 10.0], -1.0)
+        soft_progression_free(x, np.array([0.0, 5.0, 10.0]), -1.0)
 
 
 def test_stable_tumors_are_not_called_progressing_at_working_temperature():

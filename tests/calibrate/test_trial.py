@@ -1,5 +1,7 @@
 """Multi-endpoint virtual-population calibration (Allen et al. 2016) to KEYNOTE-006."""
 
+from typing import Any, cast
+
 import numpy as np
 import pytest
 
@@ -57,13 +59,14 @@ def test_classify_constructed_readouts():
 @pytest.mark.slow
 def test_calibration_regression_small_population():
     vp = calibrate_population(n_candidates=2048, seed=7)
-    rows = {r["name"]: r for r in vp.endpoints}
+    rows = {r["name"]: cast("dict[str, Any]", r) for r in vp.endpoints}  # JSON-like rows
     # the selection is on target within sampling error of the selected population
     for name in ("ORR", "CR rate", "6-month PFS"):
         r = rows[name]
         assert r["simulated_lo"] <= r["target"] <= r["simulated_hi"], r
-    assert vp.info["chi2_p"] > 0.01
-    assert vp.info["untreated_pfs_at_365"] < 0.05  # untreated tumors progress within a year
+    info = cast("dict[str, float]", vp.info)  # JSON-like: the numbers read here are floats
+    assert info["chi2_p"] > 0.01
+    assert info["untreated_pfs_at_365"] < 0.05  # untreated tumors progress within a year
     # reproducible from the seed
     again = calibrate_population(n_candidates=2048, seed=7)
     for k, v in vp.table.items():
@@ -75,8 +78,8 @@ def test_shipped_population_meets_its_targets():
     n = {len(v) for v in table.values()}
     assert len(n) == 1 and n.pop() >= 10_000
     assert {"a", "m", "s", "h_kill", "L", "weight", "T0", "E0"} <= set(table)
-    for r in meta["endpoints"]:
+    for r in cast("list[dict[str, Any]]", meta["endpoints"]):  # JSON metadata
         if r["kind"] in ("orr", "cr", "pfs_at"):
             assert r["target_lo"] <= r["simulated"] <= r["target_hi"], r
     # untreated tumors progress: essentially no one is progression-free at one year
-    assert meta["info"]["untreated_pfs_at_365"] < 0.05
+    assert cast("dict[str, Any]", meta["info"])["untreated_pfs_at_365"] < 0.05

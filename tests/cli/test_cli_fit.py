@@ -64,8 +64,8 @@ def test_fit_writes_estimates_and_report(tmp_path):
     est = pd.read_csv(out / "estimates.csv").pivot(
         index="patient", columns="param", values="estimate"
     )
-    np.testing.assert_allclose(est["a"].values, a, rtol=1e-3)
-    np.testing.assert_allclose(est["n"].values, n, rtol=1e-3)
+    np.testing.assert_allclose(est["a"].to_numpy(), a, rtol=1e-3)
+    np.testing.assert_allclose(est["n"].to_numpy(), n, rtol=1e-3)
     html = (out / "report.html").read_text()
     assert "plotly" in html.lower() and len(html) > 1_000_000  # plotly.js inlined
     # the estimates table with intervals, and sizes in the table's unit (mm³)

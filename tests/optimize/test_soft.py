@@ -2,6 +2,7 @@
 optimize entry points are views of ``calibrate.soft_readout`` (one implementation, one unit)."""
 
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +39,9 @@ def _random_series(n=3000, seed=0):
 def _population_series():
     """Tumor cells at the scans of 24 KEYNOTE-006 virtual patients, 2 mg/kg q3w."""
     table, _ = load_population(Path(ti.__file__).parent / "data" / "keynote006_vpop.npz")
-    per_patient = {k: table[k][:24] for k in ("a", "m", "s", "h_kill", "L", "weight")}
+    per_patient: dict[str, Any] = {
+        k: table[k][:24] for k in ("a", "m", "s", "h_kill", "L", "weight")
+    }
     m = ti.TumorImmunePD1.with_drug("pembrolizumab", **CLINICAL_FIXED, **per_patient)
     ds = ti.simulate(
         m,

@@ -1,5 +1,8 @@
 """Tests of tumorimmune.reports._outcome and the report of an untreated (dormant-vs-escape)
 study: outcome classes instead of RECIST read-outs."""
+# plotly ships no type information and pyright infers its figure properties (`fig.data`,
+# `fig.layout`) from the implementation, wrongly; the attribute reads below are plotly's API.
+# pyright: reportAttributeAccessIssue=false
 
 from __future__ import annotations
 

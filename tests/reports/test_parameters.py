@@ -1,4 +1,7 @@
 """Tests of tumorimmune.reports._parameters (parameter distributions by response)."""
+# plotly ships no type information and pyright infers its figure properties (`fig.data`,
+# `fig.layout`) from the implementation, wrongly; the attribute reads below are plotly's API.
+# pyright: reportAttributeAccessIssue=false
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from tumorimmune.reports import parameter_distributions
 def test_one_panel_per_parameter_with_normalised_groups(results):
     fig = parameter_distributions(results)
     names = ["eps_n", "L", "a", "T0"]  # grid parameters first, then alphabetical
-    assert len(fig.data) == 2 * len(names)
+    assert len(fig.data) == 2 * len(names)  # pyright: ignore[reportArgumentType]  (plotly: untyped)
     resp = results["best_response"].values[-1]
     groups = (np.isin(resp, (0, 1)), np.isin(resp, (2, 3)))
     for k, name in enumerate(names):
@@ -71,7 +74,7 @@ def test_pk_etas_left_out_where_the_drug_has_no_pk_variability(results_factory):
     # the control has no drug at all
     fig = parameter_distributions(ds, arm=arms[0])
     assert not any("eta" in t for t in panels(fig))
-    assert len(fig.data) == 2 * 4  # eps_n, L, a, T0
+    assert len(fig.data) == 2 * 4  # eps_n, L, a, T0  # pyright: ignore[reportArgumentType]  (plotly: untyped)
     assert "not shown: eta_CL" in fig.layout.title.text and "no drug" in fig.layout.title.text
     # without PK etas in the results nothing is said about them
     assert "not shown" not in parameter_distributions(results_factory()).layout.title.text

@@ -1,4 +1,7 @@
 """Tests of tumorimmune.reports._response (response map, waterfall, spider)."""
+# plotly ships no type information and pyright infers its figure properties (`fig.data`,
+# `fig.layout`) from the implementation, wrongly; the attribute reads below are plotly's API.
+# pyright: reportAttributeAccessIssue=false
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """The report's Sensitivity section: sentence, sorted bars with CI whiskers, output menu,
 Morris μ*–σ, convergence; drawn in headless Chromium (pattern of test_browser.py)."""
+# plotly ships no type information and pyright infers its figure properties (`fig.data`,
+# `fig.layout`) from the implementation, wrongly; the attribute reads below are plotly's API.
+# pyright: reportAttributeAccessIssue=false
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
 """Tests of tumorimmune.reports._tables (summary and metadata tables)."""
+# plotly ships no type information and pyright infers its figure properties (`fig.data`,
+# `fig.layout`) from the implementation, wrongly; the attribute reads below are plotly's API.
+# pyright: reportAttributeAccessIssue=false
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from tumorimmune.reports import metadata_rows, run_metadata, summary_rows, summa
 
 def test_summary_table_rows_match_dataset(results):
     fig = summary_table(results)
-    assert len(fig.data) == 1 and isinstance(fig.data[0], go.Table)
+    assert len(fig.data) == 1 and isinstance(fig.data[0], go.Table)  # pyright: ignore[reportArgumentType]  (plotly: untyped)
     assert [list(r) for r in zip(*fig.data[0].cells.values, strict=True)] == summary_rows(results)
     cols = fig.data[0].cells.values
     arms = [str(a) for a in results["arm"].values]

@@ -234,6 +234,7 @@ def test_best_pct_change_by_hand():
 
 
 @pytest.mark.parametrize("shape", [(), (4, 1), (1,)])
+@pytest.mark.usefixtures("unchecked")  # a scalar / an unknown literal on purpose
 def test_best_pct_change_needs_two_scans(shape):
     with pytest.raises(ValueError, match="diam"):
         best_pct_change(np.ones(shape))
@@ -416,6 +417,7 @@ def test_pfs_bad_scan_days(scan_days, match):
         pfs(np.ones((2, 5)), scan_days, follow_up=200.0)
 
 
+@pytest.mark.usefixtures("unchecked")  # a scalar / an unknown literal on purpose
 def test_pfs_bad_options():
     with pytest.raises(ValueError, match="follow_up"):
         pfs(np.ones(5), DAYS5, follow_up=10.0)

@@ -163,6 +163,7 @@ def test_designs_prefixes_and_convergence():
     assert err[1].max() < err[0].max()  # more samples, closer to the analytic values
 
 
+@pytest.mark.usefixtures("unchecked")  # Y of the wrong length on purpose
 def test_bad_input_messages():
     X = sample("sobol", 3, 64)
     with pytest.raises(ValueError, match="do not match the design"):

@@ -3,6 +3,8 @@ Pallas in interpret mode), and results independent of batch, pool and lane sizes
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -115,7 +117,7 @@ def test_fused_results_do_not_depend_on_pool_or_lane_size(dtype):
     float32 values differed between 512 and 1024 lanes."""
     model, y0, schedule, doses = _pd1_cohort(1024)
     rtol, atol = DEFAULT_TOLERANCES[dtype]
-    kw = dict(rtol=rtol, atol=atol, dtype=dtype)
+    kw: dict[str, Any] = dict(rtol=rtol, atol=atol, dtype=dtype)
     ref = solve_fused(model, y0, schedule, doses, chunk_size=512, lanes=512, **kw)
     for chunk, lanes, threads in [(1024, 1024, 1), (1024, 128, 1), (700, 512, 2)]:
         out = solve_fused(
@@ -129,7 +131,7 @@ def test_diffrax_results_do_not_depend_on_batch_size():
     """Batches of at least MIN_DEVICE_BATCH (16) patients, as the sweep engine pads them
     (XLA's CPU code for the Tsit5 stage sums of smaller batches rounds differently)."""
     model, y0, schedule, doses = _pd1_cohort(40, seed=1)
-    kw = dict(rtol=1e-8, atol=1e-6, dtype="float64")
+    kw: dict[str, Any] = dict(rtol=1e-8, atol=1e-6, dtype="float64")
     ref = solve_diffrax(model, y0, schedule, doses, **kw)
     for sel in (slice(0, 16), slice(3, 20), slice(5, 37)):
         sub = model.replace(

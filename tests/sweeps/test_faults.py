@@ -48,6 +48,7 @@ def reference(tmp_path_factory, tiny):
 def _chunk_file(path, name="tumor_cells", i=1):
     """The Zarr v3 file of chunk ``i`` (along patient) of an (arm, patient[, scan]) array."""
     a = zarr.open_group(str(path), mode="r")[name]
+    assert isinstance(a, zarr.Array)
     key = "/".join(["c", "0", str(i)] + ["0"] * (a.ndim - 2))
     f = path / name / key
     assert f.is_file(), f
@@ -175,7 +176,7 @@ def test_resume_with_other_settings_is_refused(reference, tmp_path):
     path = tmp_path / "k.zarr"
     run_sweep(spec, output=path, max_chunks=1)
     g = zarr.open_group(str(path), mode="r+")
-    keys = json.loads(g.attrs["resume_keys"])
+    keys = json.loads(str(g.attrs["resume_keys"]))
     g.attrs["resume_keys"] = json.dumps({**keys, "jaxlib": "0.0.1"}, sort_keys=True)
     with pytest.raises(ValueError, match=r"jaxlib: '0\.0\.1' then"):
         run_sweep(spec, output=path)

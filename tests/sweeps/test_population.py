@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pytest
 
-from tumorimmune.response import Endpoint, evaluate_endpoints, evaluate_targets
+from tumorimmune.response import Endpoint, EndpointKind, evaluate_endpoints, evaluate_targets
 from tumorimmune.sweeps import validate_spec
 from tumorimmune.sweeps._sampling import patient_table
 
@@ -99,7 +101,7 @@ def test_endpoints_on_constructed_arm():
         Endpoint("median", "median_pfs", 150.0),
         Endpoint("resp PF", "responders_pf_at", 1.0, day=160.0),
     ]
-    got = {row["name"]: row for row in evaluate_endpoints(r, eps)}
+    got = {row["name"]: cast("dict[str, Any]", row) for row in evaluate_endpoints(r, eps)}
     assert got["ORR"]["simulated"] == pytest.approx(0.3)
     assert got["CR"]["simulated"] == pytest.approx(0.1)
     assert got["DCR"]["simulated"] == pytest.approx(0.6)
@@ -119,12 +121,21 @@ def test_endpoints_on_constructed_arm():
     assert rows[0]["arm"] == "b" and rows[0]["simulated"] == pytest.approx(0.3)
 
 
+@dataclass
 class _T:
-    def __init__(self, arm, name, kind, value, n):
-        self.arm, self.name, self.kind, self.value, self.n = arm, name, kind, value, n
-        self.day = self.lo = self.hi = None
-        self.source, self.fitted = "", True
-        self.subgroup = None
+    """A target as :func:`evaluate_targets` reads it (``TargetLike``)."""
+
+    arm: str
+    name: str
+    kind: EndpointKind
+    value: float
+    n: int | None
+    day: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    source: str = ""
+    fitted: bool = True
+    subgroup: str | None = None
 
 
 def test_subgroup_targets():

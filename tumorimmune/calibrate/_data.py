@@ -47,8 +47,8 @@ def to_cells(
     unit: str,
     *,
     cells_per_cm3: float = 1e9,
-    n_lesions: int = DEFAULT_N_LESIONS,
-) -> Float[np.ndarray, "*shape"]:
+    n_lesions: float = DEFAULT_N_LESIONS,
+) -> Float[np.ndarray | np.float64, "*shape"]:
     """Convert tumor sizes to cells.
 
     Args:
@@ -245,7 +245,7 @@ def load_measurements(
     if len(units) > 1:
         raise ValueError(f"table column 'unit' mixes units {sorted(units)}; use one unit")
     (u,) = units
-    cells = to_cells(value, u, cells_per_cm3=cells_per_cm3, n_lesions=n_lesions)
+    cells = np.asarray(to_cells(value, u, cells_per_cm3=cells_per_cm3, n_lesions=n_lesions))
     if min_obs < 1:
         raise ValueError(f"min_obs must be >= 1; got {min_obs!r}")
 

@@ -43,7 +43,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from ..response import DEFAULT_DETECTION_LIMIT_MM, DEFAULT_N_LESIONS
 
@@ -98,7 +98,7 @@ def soft_readout(
     cells: Float[Array, "N n_scan"],
     *,
     temperature: float | Float[Array, ""] = 2.0,
-    n_lesions: int | Float[ArrayLike, " N"] = DEFAULT_N_LESIONS,
+    n_lesions: int | Real[ArrayLike, " N"] = DEFAULT_N_LESIONS,
     cells_per_cm3: float = 1e9,
     detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM,
     pr_decrease_pct: float = 30.0,
@@ -185,7 +185,7 @@ def soft_response(
     *,
     temperature: float = 2.0,
     pr_decrease_pct: float = 30.0,
-    n_lesions: int | Float[ArrayLike, " N"] = DEFAULT_N_LESIONS,
+    n_lesions: int | Real[ArrayLike, " N"] = DEFAULT_N_LESIONS,
     cells_per_cm3: float = 1e9,
     detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM,
     pd_increase_pct: float = 20.0,
@@ -216,7 +216,7 @@ def soft_complete_response(
     cells: Float[Array, "N n_scan"],
     *,
     temperature: float = 2.0,
-    n_lesions: int | Float[ArrayLike, " N"] = DEFAULT_N_LESIONS,
+    n_lesions: int | Real[ArrayLike, " N"] = DEFAULT_N_LESIONS,
     cells_per_cm3: float = 1e9,
     detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM,
     pd_increase_pct: float = 20.0,
@@ -246,7 +246,7 @@ def soft_progression_free(
     day: float,
     *,
     temperature: float = 2.0,
-    n_lesions: int | Float[ArrayLike, " N"] = DEFAULT_N_LESIONS,
+    n_lesions: int | Real[ArrayLike, " N"] = DEFAULT_N_LESIONS,
     cells_per_cm3: float = 1e9,
     detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM,
     pd_increase_pct: float = 20.0,

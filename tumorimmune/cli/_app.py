@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import no_type_check
+
 import typer
 from typer.core import TyperCommand
 
@@ -12,6 +14,10 @@ class Command(TyperCommand):
     """A subcommand whose usage line reads ``SPEC``, not typer's ``{spec}`` for a required
     argument (metavars are set upper-case by each argument)."""
 
+    # Not checked at run time: click hands in its base Context class, from typer's private
+    # vendored click (``typer._click``) in recent typer and ``click.Context`` in older ones;
+    # no public name covers every supported typer version.
+    @no_type_check
     def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         pieces = super().collect_usage_pieces(ctx)
         return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
@@ -27,10 +33,11 @@ app = typer.Typer(
 )
 
 
-def _version(value: bool) -> None:
+def _version(value: bool) -> bool:
     if value:
         typer.echo(f"tumorimmune {__version__}")
         raise typer.Exit()
+    return value  # click passes a callback's return value on as the parameter's value
 
 
 @app.callback()

@@ -30,12 +30,14 @@ All computations are done in float64 (metrics are cheap; accuracy of thresholds 
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import numpy as np
 import scipy.stats
-from jaxtyping import Bool, Float, Int
+from jaxtyping import Bool, Float, Int, Real
 from numpy.typing import ArrayLike
+
+from .._typing import NPArray, NPArrayLike, Numbers
 
 #: Codes of :func:`best_overall_response` (``-1`` = not evaluable, e.g. failed solve).
 RESPONSE_CODES: dict[str, int] = {"NE": -1, "CR": 0, "PR": 1, "SD": 2, "PD": 3}
@@ -63,7 +65,7 @@ def _positive_scalar(name: str, value: float, *, allow_zero: bool = False) -> fl
     return v
 
 
-def _first_bad(x: np.ndarray, bad: np.ndarray) -> float:
+def _first_bad(x: np.ndarray, bad: NPArray) -> float:
     return float(x[np.unravel_index(int(np.flatnonzero(bad)[0]), x.shape)])
 
 
@@ -89,16 +91,23 @@ def _scan_series(name: str, diam: ArrayLike, *, min_scans: int) -> np.ndarray:
 
 def _evaluable(d: np.ndarray) -> np.ndarray:
     """Rows (all leading axes) whose every scan is finite and whose baseline is > 0."""
-    return np.all(np.isfinite(d), axis=-1) & (np.nan_to_num(d[..., 0]) > 0)
+    return np.asarray(np.all(np.isfinite(d), axis=-1) & (np.nan_to_num(d[..., 0]) > 0))
 
 
 # --------------------------------------------------------------------------------------------
 # diameters and % change
 
 
+# A number in gives a NumPy scalar out (NumPy's 0-d results), an array gives an array.
+@overload
+def diameter_mm(cells: float, *, cells_per_cm3: float = ...) -> np.float64: ...
+@overload
 def diameter_mm(
-    cells: Float[ArrayLike, "*shape"], *, cells_per_cm3: float = 1e9
-) -> Float[np.ndarray, "*shape"]:
+    cells: Real[NPArrayLike, "*shape"] | Numbers, *, cells_per_cm3: float = ...
+) -> Float[np.ndarray, "*shape"]: ...
+def diameter_mm(
+    cells: Real[NPArrayLike, "*shape"] | Numbers, *, cells_per_cm3: float = 1e9
+) -> Float[np.ndarray | np.float64, "*shape"]:
     """Diameter (mm) of a single spherical lesion holding ``cells`` tumor cells.
 
     The read-out of a sweep uses :func:`sum_of_diameters_mm` (several lesions, detection
@@ -139,13 +148,29 @@ def _lesion_counts(n_lesions: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
     return k
 
 
+@overload
 def sum_of_diameters_mm(
-    cells: Float[ArrayLike, "*shape"],
+    cells: float,
     *,
-    n_lesions: Int[ArrayLike, "*#shape"] = DEFAULT_N_LESIONS,
+    n_lesions: float = ...,
+    cells_per_cm3: float = ...,
+    detection_limit_mm: float = ...,
+) -> np.float64: ...
+@overload
+def sum_of_diameters_mm(
+    cells: Real[NPArrayLike, "*shape"] | Numbers,
+    *,
+    n_lesions: Real[NPArrayLike, "*#shape"] | Numbers = ...,
+    cells_per_cm3: float = ...,
+    detection_limit_mm: float = ...,
+) -> Float[np.ndarray, "*shape"]: ...
+def sum_of_diameters_mm(
+    cells: Real[NPArrayLike, "*shape"] | Numbers,
+    *,
+    n_lesions: Real[NPArrayLike, "*#shape"] | Numbers = DEFAULT_N_LESIONS,
     cells_per_cm3: float = 1e9,
     detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM,
-) -> Float[np.ndarray, "*shape"]:
+) -> Float[np.ndarray | np.float64, "*shape"]:
     """Sum of the longest diameters (mm) of ``n_lesions`` equal spherical lesions: RECIST's SLD.
 
     The ``cells`` are shared equally by ``k = n_lesions`` spheres: each holds
@@ -180,12 +205,23 @@ def sum_of_diameters_mm(
         return k * np.where(d < limit, 0.0, d)
 
 
+@overload
 def cells_from_sum_of_diameters(
-    sld_mm: Float[ArrayLike, "*shape"],
+    sld_mm: float, *, n_lesions: float = ..., cells_per_cm3: float = ...
+) -> np.float64: ...
+@overload
+def cells_from_sum_of_diameters(
+    sld_mm: Real[NPArrayLike, "*shape"] | Numbers,
     *,
-    n_lesions: Int[ArrayLike, "*#shape"] = DEFAULT_N_LESIONS,
+    n_lesions: Real[NPArrayLike, "*#shape"] | Numbers = ...,
+    cells_per_cm3: float = ...,
+) -> Float[np.ndarray, "*shape"]: ...
+def cells_from_sum_of_diameters(
+    sld_mm: Real[NPArrayLike, "*shape"] | Numbers,
+    *,
+    n_lesions: Real[NPArrayLike, "*#shape"] | Numbers = DEFAULT_N_LESIONS,
     cells_per_cm3: float = 1e9,
-) -> Float[np.ndarray, "*shape"]:
+) -> Float[np.ndarray | np.float64, "*shape"]:
     """Tumor cells in ``n_lesions`` equal spheres whose diameters sum to ``sld_mm``.
 
     The exact inverse of :func:`sum_of_diameters_mm` (without the detection limit, which
@@ -209,7 +245,9 @@ def cells_from_sum_of_diameters(
     return k * (np.pi / 6.0 * d**3 * (density / 1000.0))
 
 
-def pct_change(diam: Float[ArrayLike, "*batch scan"]) -> Float[np.ndarray, "*batch scan"]:
+def pct_change(
+    diam: Real[NPArrayLike, "*batch scan"] | Numbers,
+) -> Float[np.ndarray, "*batch scan"]:
     """Percent change of the diameter from baseline (scan 0), ``100·(D − D₀)/D₀``.
 
     Args:
@@ -226,7 +264,9 @@ def pct_change(diam: Float[ArrayLike, "*batch scan"]) -> Float[np.ndarray, "*bat
     return np.where(np.isfinite(base) & (base > 0), out, np.nan)
 
 
-def best_pct_change(diam: Float[ArrayLike, "*batch scan"]) -> Float[np.ndarray, "*batch"]:
+def best_pct_change(
+    diam: Real[NPArrayLike, "*batch scan"] | Numbers,
+) -> Float[np.ndarray, "*batch"]:
     """Best (most negative) percent change from baseline over the post-baseline scans.
 
     The oncology convention of waterfall plots: the minimum of :func:`pct_change` over scans
@@ -280,7 +320,7 @@ def _check_recist_options(
 
 
 def scan_responses(
-    diam: Float[ArrayLike, "*batch scan"],
+    diam: Real[NPArrayLike, "*batch scan"] | Numbers,
     *,
     min_increase_mm: float = 5.0,
     pr_decrease_pct: float = 30.0,
@@ -325,7 +365,7 @@ def scan_responses(
 
 
 def best_overall_response(
-    diam: Float[ArrayLike, "*batch scan"],
+    diam: Real[NPArrayLike, "*batch scan"] | Numbers,
     *,
     min_increase_mm: float = 5.0,
     pr_decrease_pct: float = 30.0,
@@ -385,8 +425,8 @@ def best_overall_response(
 
 
 def pfs(
-    diam: Float[ArrayLike, "*batch scan"],
-    scan_days: Float[ArrayLike, " scan"],
+    diam: Real[NPArrayLike, "*batch scan"] | Numbers,
+    scan_days: Real[NPArrayLike, " scan"] | Numbers,
     *,
     follow_up: float,
     censor_at: Literal["last_scan", "follow_up"] = "last_scan",
@@ -454,7 +494,7 @@ def pfs(
     censor_day = t[n_used - 1] if censor_at == "last_scan" else fu
     days = np.where(event, t[:n_used][first], censor_day)
     ok = _evaluable(d)
-    return np.where(ok, days, np.nan), event & ok
+    return np.where(ok, days, np.nan), np.asarray(event & ok)
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,9 +502,9 @@ def pfs(
 
 
 def outcome_class(
-    final_cells: Float[ArrayLike, "*batch"],
+    final_cells: Real[NPArrayLike, "*batch"] | Numbers,
     *,
-    escape_cells: Float[ArrayLike, "*batch"],
+    escape_cells: Real[NPArrayLike, "*#batch"] | Numbers,
     extinct_cells: float = 1.0,
 ) -> Int[np.ndarray, " *batch"]:
     """Final outcome class: int8 ``0=extinct, 1=controlled, 2=escaped``, ``-1`` not evaluable.
@@ -506,8 +546,11 @@ def outcome_class(
 
 
 def wilson_ci(
-    k: Int[ArrayLike, "*shape"], n: Int[ArrayLike, "*shape"], *, confidence: float = 0.95
-) -> tuple[Float[np.ndarray, "*shape"], Float[np.ndarray, "*shape"]]:
+    k: Real[NPArrayLike, "..."] | Numbers,
+    n: Real[NPArrayLike, "..."] | Numbers,
+    *,
+    confidence: float = 0.95,
+) -> tuple[Float[np.ndarray, "..."], Float[np.ndarray, "..."]]:
     """Wilson score interval for a binomial proportion ``k/n`` (no continuity correction).
 
     ``(p̂ + z²/2n ± z·sqrt(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n)`` with ``z`` the
@@ -587,8 +630,8 @@ def _km_inputs(times: ArrayLike, events: ArrayLike) -> tuple[np.ndarray, np.ndar
 
 
 def kaplan_meier(
-    times: Float[ArrayLike, " n"],
-    events: Bool[ArrayLike, " n"],
+    times: Real[NPArrayLike, " n"] | Numbers,
+    events: Bool[NPArrayLike, " n"] | Int[NPArrayLike, " n"] | Numbers,
     *,
     confidence: float = 0.95,
 ) -> KaplanMeier:
@@ -662,8 +705,8 @@ def _crossing_time(time: np.ndarray, curve: np.ndarray, level: float) -> float:
 
 
 def km_median(
-    times: Float[ArrayLike, " n"],
-    events: Bool[ArrayLike, " n"],
+    times: Real[NPArrayLike, " n"] | Numbers,
+    events: Bool[NPArrayLike, " n"] | Int[NPArrayLike, " n"] | Numbers,
     *,
     confidence: float = 0.95,
 ) -> tuple[float, float, float]:
