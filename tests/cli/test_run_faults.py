@@ -46,7 +46,7 @@ runner = CliRunner()
 
 
 def test_progress_reports_compiling_then_every_chunk(tmp_path):
-    """"compiling" before the first batch (all arms of both chunks, solved together), then one
+    """ "compiling" before the first batch (all arms of both chunks, solved together), then one
     update per chunk as it is written; "solving" once the compiled batch is done."""
     import tomllib
 

@@ -43,9 +43,7 @@ def _progression(jnp: Any, jax: Any, d: Any) -> Any:
     """PD mask at post-baseline scans (as ``_metrics._progression`` with its defaults)."""
     nadir = jax.lax.cummin(d, axis=d.ndim - 1)[..., :-1]
     cur = d[..., 1:]
-    return (cur >= nadir * (1.0 + _PD_INCREASE_PCT / 100.0)) & (
-        cur - nadir >= _MIN_INCREASE_MM
-    )
+    return (cur >= nadir * (1.0 + _PD_INCREASE_PCT / 100.0)) & (cur - nadir >= _MIN_INCREASE_MM)
 
 
 def _readout(
