@@ -4,6 +4,15 @@ Only what the response needs is kept per patient: the state at scan times and su
 trajectories are integrated separately for a small fixed subset of patients. With several local
 JAX devices the patient axis of each chunk is sharded across all of them (``jax.sharding``).
 
+Batches: the runner hands the engine several store chunks at once (:meth:`Engine.compute`;
+:meth:`Engine.chunks_per_batch`: about ``CPU_BATCH_PER_THREAD`` patients per CPU thread,
+``ACCELERATOR_BATCH`` per accelerator, bounded by memory), padded to one width for the whole
+run, so that each arm's solve is compiled once per process. On one CPU device with the fused
+backend every arm is cut into one piece per thread and all (arm, piece) solves of a batch run
+at once on the threads (no per-arm barrier; one fused pool per piece). The read-out of all arms
+is one compiled jnp program (:func:`tumorimmune.response.jax_readout`) fed with the NumPy
+reference's sums of diameters (bit-identical to :mod:`tumorimmune.response`).
+
 Bit-for-bit reproducibility: a patient's numbers do not depend on the chunk size, the padding,
 the number of devices or of threads. The cause of the differences seen before was a reduction
 across the state vector (the error norm of the step-size controller): XLA's CPU kernels for
@@ -97,7 +106,8 @@ class Engine:
     def chunks_per_batch(self) -> int:
         """Store chunks solved together in one batch: about ``CPU_BATCH_PER_THREAD`` patients
         per thread on a CPU, ``ACCELERATOR_BATCH`` per accelerator, at most the number of
-        chunks and within a quarter of the memory a sweep may plan to use."""
+        chunks and within a quarter of the memory a sweep may plan to use; then evened out
+        over the batches (40 chunks at 13 per batch → 4 batches of 10)."""
         spec = self.spec
         n_chunks = -(-spec.n_patients // spec.chunk_size)
         if self.devices[0].platform == "cpu":
@@ -106,7 +116,9 @@ class Engine:
             target = ACCELERATOR_BATCH * len(self.devices)
         k = max(1, round(target / spec.chunk_size))
         per_chunk = max(memory_estimate(spec)["chunk"], 1)
-        return max(1, min(k, n_chunks, memory_limit_bytes() // 4 // per_chunk))
+        k = max(1, min(k, n_chunks, memory_limit_bytes() // 4 // per_chunk))
+        # equal batches: the last one is padded to the same width, so keep its padding small
+        return -(-n_chunks // -(-n_chunks // k))
 
     def batch_width(self, n: int = 0) -> int:
         """Patients (padded) of every solve of a batch of ``n`` patients: the same for every
@@ -214,21 +226,29 @@ class Engine:
         if parts == 1:
             return [(m, *self._solve(m, y0, ts, arm)) for arm, m, y0 in arms]
         n = len(table["cell"])
-        size = -(-n // parts)
 
         def piece(a: int, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            # every parts-th patient: each piece spans the batch, so parameters that vary in
+            # the batch vary in every piece (one program signature for all pieces)
             arm, model, y0 = arms[a]
-            sl = slice(p * size, min((p + 1) * size, n))
+            sl = slice(p, None, parts)
             sub = jax.tree_util.tree_map(lambda x: np.asarray(x)[sl] if np.ndim(x) else x, model)
             return self._solve(sub, y0[sl], ts, arm, piece=True)
 
-        jobs = [(a, p) for a in range(len(arms)) for p in range(parts) if p * size < n]
+        jobs = [(a, p) for a in range(len(arms)) for p in range(min(parts, n))]
         with ThreadPoolExecutor(max_workers=min(self.threads, len(jobs))) as pool:
             done = list(pool.map(lambda j: piece(*j), jobs))
         out = []
         for a, (_, model, _) in enumerate(arms):
-            got = [d for (b, _), d in zip(jobs, done, strict=True) if b == a]
-            out.append((model, *(np.concatenate(x) for x in zip(*got, strict=True))))
+            res = []
+            for k in range(3):  # ys, status, steps: interleave the pieces back
+                first = done[0][k]
+                full = np.empty((n, *first.shape[1:]), first.dtype)
+                for (b, p), d in zip(jobs, done, strict=True):
+                    if b == a:
+                        full[p::parts] = d[k]
+                res.append(full)
+            out.append((model, *res))
         return out
 
     def times(self) -> tuple[np.ndarray, np.ndarray]:
@@ -271,14 +291,16 @@ class Engine:
         ids = np.asarray(ids, dtype=np.int64)
         n = ids.size
         width = self.batch_width(n)
-        ids = np.concatenate([ids, np.full(width - n, ids[-1])])  # pad with the last one
+        # pad by repeating the batch (not its last patient): a piece made of copies of one
+        # patient would turn the fused backend's per-patient parameters into shared ones (a
+        # program of another signature, compiled again)
+        ids = ids[np.arange(width) % n]
         table = self.rows(ids)
         ts, scan_idx = self.times()
         out: dict[str, Any] = {f"param_{k}": table[k][:n] for k in spec.varying()}
         out["cell"] = table["cell"][:n]
         T, caps, status, steps = [], [], [], []
-        for model, ys, st, ns in self._solve_arms(table, ts):
-            ys, st = ys[:n], st[:n]
+        for model, ys, st, ns in self._solve_arms(table, ts):  # all `width` rows (padded)
             iT = model.state_names.index(_tumor_state(model))
             t = np.array(tumor_cells(model.tumor_cells(ys[..., iT])), dtype=np.float64)
             t[st != 0] = np.nan
@@ -286,18 +308,19 @@ class Engine:
             cap = np.asarray(model.carrying_capacity(), dtype=float)
             # no carrying capacity (inf): never 'escaped' (use best_response / PFS instead)
             cap = np.where(np.isfinite(cap), cap, np.finfo(np.float64).max)
-            caps.append(np.broadcast_to(cap[:n] if cap.ndim else cap, (n,)))
+            caps.append(np.broadcast_to(cap, (width,)))
             status.append(st.astype(np.int32))
-            steps.append(ns[:n].astype(np.int32))
+            steps.append(ns.astype(np.int32))
         cells = np.stack(T)[..., scan_idx]
         lesions = np.asarray(table.get("n_lesions", spec.response.n_lesions), dtype=float)
-        lesions = lesions[:n, None] if lesions.ndim else lesions  # per patient: (n, 1)
+        lesions = lesions[:, None] if lesions.ndim else lesions  # per patient: (width, 1)
         diam = sum_of_diameters_mm(
             cells,
             n_lesions=lesions,
             cells_per_cm3=spec.response.cells_per_cm3,
             detection_limit_mm=spec.response.detection_limit_mm,
         )
+        # on the padded width: the read-out program has one shape for every batch
         read = jax_readout(
             cells,
             scan_days=spec.scan_schedule(),
@@ -306,10 +329,13 @@ class Engine:
             escape_cells=ESCAPE_FRACTION * np.stack(caps),
             diameters=diam,
         )
-        out["tumor_cells"] = cells
-        out.update({k: np.asarray(v) for k, v in read.items()})
-        out["status"] = np.stack(status)
-        out["num_steps"] = np.stack(steps)
+        fields = {
+            "tumor_cells": cells,
+            **{k: np.asarray(v) for k, v in read.items()},
+            "status": np.stack(status),
+            "num_steps": np.stack(steps),
+        }
+        out.update({k: v[:, :n] for k, v in fields.items()})
         return out
 
     # ------------------------------------------------------------------- trajectories
