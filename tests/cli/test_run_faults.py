@@ -45,8 +45,9 @@ regimen = "pembrolizumab_200mg_q3w"
 runner = CliRunner()
 
 
-def test_progress_reports_compiling_then_every_arm_of_every_chunk(tmp_path):
-    """Before: one update per chunk only, nothing while the first chunk compiled."""
+def test_progress_reports_compiling_then_every_chunk(tmp_path):
+    """ "compiling" before the first batch (all arms of both chunks, solved together), then one
+    update per chunk as it is written; "solving" once the compiled batch is done."""
     import tomllib
 
     spec = validate_spec(tomllib.loads(SPEC))
@@ -60,9 +61,10 @@ def test_progress_reports_compiling_then_every_arm_of_every_chunk(tmp_path):
     assert events[0] == ("progress", 0)
     assert events[1] == ("phase", "compiling")  # before the first chunk is solved
     done = [d for kind, d in events if kind == "progress"]
-    assert done == [0, 2, 4, 6, 8]  # 2 chunks × 2 arms: after every arm
+    assert done == [0, 4, 8]  # 2 chunks of 4 patients: after each chunk is written
     phases = [p for kind, p in events if kind == "phase"]
     assert phases == ["compiling", "solving", "finalizing"]
+    assert events.index(("phase", "finalizing")) > events.index(("progress", 8))
 
 
 def test_rerun_after_a_killed_report_says_how_to_write_it(tmp_path):

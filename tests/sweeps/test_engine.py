@@ -269,3 +269,29 @@ def test_stores_are_bit_identical_across_chunk_sizes_and_thread_counts(tmp_path,
         assert ds is not None
         for k in ref.data_vars:
             np.testing.assert_array_equal(ds[k].values, ref[k].values, err_msg=f"{name}: {k}")
+
+
+def test_batches_of_a_run_compile_nothing_after_the_first(tiny, caplog):
+    """Every batch is padded to one width (the last, shorter one too), so each arm's fused
+    program and the read-out compile once per process, not per chunk or batch."""
+    import logging
+
+    import jax
+
+    # no grid: a batch inside one grid cell shares the swept value, which the fused backend
+    # passes once (another signature; a batch across two cells compiles a second program)
+    spec = validate_spec(
+        tiny(backend="fused", chunk_size=4, n_trajectories=0, axes={}, sampling={"cohort_size": 20})
+    )
+    eng = Engine.create(spec)
+    first = eng.compute(np.arange(0, 8))
+    caplog.clear()
+    with jax.log_compiles(True), caplog.at_level(logging.DEBUG):
+        last = eng.compute(np.arange(8, 20))
+    compiled = [r.getMessage() for r in caplog.records if "ompil" in r.getMessage()]
+    assert compiled == []
+    whole = Engine.create(spec).run_block(0, 20)  # and the batches are what one block gives
+    for k, v in whole.items():
+        np.testing.assert_array_equal(
+            np.concatenate([first[k], last[k]], axis=1 if v.ndim > 1 else 0), v, err_msg=k
+        )

@@ -176,3 +176,34 @@ def test_kill_9_mid_run_then_rerun_equals_uninterrupted(tmp_path, tiny):
     assert resumed is not None and reference is not None
     xr.testing.assert_equal(resumed, reference)
     xr.testing.assert_equal(load(path), reference)
+
+
+def test_a_failed_write_on_the_writer_thread_stops_the_run_and_resumes(tiny, tmp_path, monkeypatch):
+    """Zarr writes run on a writer thread while the next batch is solved: a write that fails
+    raises in ``run_sweep``, its chunk is not marked done, and a rerun completes the store
+    identically to an uninterrupted run."""
+    from tumorimmune.sweeps import _runner
+    from tumorimmune.sweeps._store import SweepStore
+
+    spec = validate_spec(tiny(n_trajectories=0))
+    reference = run_sweep(spec, output=tmp_path / "ref.zarr")
+    real = SweepStore.write_chunk
+
+    def flaky(self, i, block, seconds):
+        if i == 1:
+            raise OSError("disk full (simulated)")
+        real(self, i, block, seconds)
+
+    monkeypatch.setattr(_runner.Engine, "chunks_per_batch", lambda self: 1)  # 3 batches
+    monkeypatch.setattr(SweepStore, "write_chunk", flaky)
+    path = tmp_path / "r.zarr"
+    with pytest.raises(OSError, match="disk full"):
+        run_sweep(spec, output=path)
+    monkeypatch.setattr(SweepStore, "write_chunk", real)
+    store = SweepStore.open(spec, path)
+    try:
+        done = store.done()
+    finally:
+        store.close()
+    assert done[0] and not done[1]
+    xr.testing.assert_equal(run_sweep(spec, output=path), reference)

@@ -1,7 +1,8 @@
 """Response statistics of a virtual trial: RECIST 1.1 read-out, PFS, Kaplan–Meier, Wilson
 intervals, per-arm summaries and published endpoints.
 
-A leaf package (NumPy and SciPy only): :mod:`tumorimmune.sweeps`, :mod:`tumorimmune.calibrate`
+A leaf package (NumPy and SciPy; ``jax_readout``, the same read-out in ``jax.numpy`` for the
+device, imports jax on use): :mod:`tumorimmune.sweeps`, :mod:`tumorimmune.calibrate`
 and :mod:`tumorimmune.reports` all read their clinical numbers from here.
 
 Typical use::
@@ -20,6 +21,7 @@ from ._endpoints import evaluate_targets as evaluate_targets
 from ._endpoints import km_at as km_at
 from ._endpoints import parse_subgroup as parse_subgroup
 from ._endpoints import subgroup_mask as subgroup_mask
+from ._jax import readout as jax_readout
 from ._metrics import DEFAULT_DETECTION_LIMIT_MM as DEFAULT_DETECTION_LIMIT_MM
 from ._metrics import DEFAULT_N_LESIONS as DEFAULT_N_LESIONS
 from ._metrics import OUTCOME_CODES as OUTCOME_CODES
@@ -57,6 +59,7 @@ __all__ = [
     "diameter_mm",
     "evaluate_endpoints",
     "evaluate_targets",
+    "jax_readout",
     "kaplan_meier",
     "km_at",
     "km_median",

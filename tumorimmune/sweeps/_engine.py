@@ -4,6 +4,15 @@ Only what the response needs is kept per patient: the state at scan times and su
 trajectories are integrated separately for a small fixed subset of patients. With several local
 JAX devices the patient axis of each chunk is sharded across all of them (``jax.sharding``).
 
+Batches: the runner hands the engine several store chunks at once (:meth:`Engine.compute`;
+:meth:`Engine.chunks_per_batch`: about ``CPU_BATCH_PER_THREAD`` patients per CPU thread,
+``ACCELERATOR_BATCH`` per accelerator, bounded by memory), padded to one width for the whole
+run, so that each arm's solve is compiled once per process. On one CPU device with the fused
+backend every arm is cut into one piece per thread and all (arm, piece) solves of a batch run
+at once on the threads (no per-arm barrier; one fused pool per piece). The read-out of all arms
+is one compiled jnp program (:func:`tumorimmune.response.jax_readout`) fed with the NumPy
+reference's sums of diameters (bit-identical to :mod:`tumorimmune.response`).
+
 Bit-for-bit reproducibility: a patient's numbers do not depend on the chunk size, the padding,
 the number of devices or of threads. The cause of the differences seen before was a reduction
 across the state vector (the error norm of the step-size controller): XLA's CPU kernels for
@@ -19,7 +28,9 @@ only resumed with the settings it was started with (``resume_keys``).
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jax
@@ -27,23 +38,28 @@ import numpy as np
 from jaxtyping import Float
 
 from ..model import Model, get_drug
-from ..response import (
-    best_overall_response,
-    best_pct_change,
-    outcome_class,
-    pct_change,
-    pfs,
-    sum_of_diameters_mm,
-)
+from ..response import jax_readout, sum_of_diameters_mm
 from ..solvers import EXTINCTION_CELLS, make_schedule, prepare_batch, set_dose_clock, shard_solve
 from ._sampling import cell_table
-from ._spec import INITIAL_NAMES, PK_ETAS, READOUT_NAMES, ArmSpec, SweepSpec
+from ._spec import (
+    INITIAL_NAMES,
+    PK_ETAS,
+    READOUT_NAMES,
+    ArmSpec,
+    SweepSpec,
+    memory_estimate,
+    memory_limit_bytes,
+)
 
 #: Escape threshold of the outcome class, as a fraction of the carrying capacity 1/b
 #: (**assumption**; see ``tumorimmune.response.outcome_class``).
 ESCAPE_FRACTION = 0.5
 #: Smallest number of patients per device in one solve (smaller batches are padded).
 MIN_DEVICE_BATCH = 16
+#: Patients per CPU thread (and arm) in one compute batch: the fused backend's pool of a thread.
+CPU_BATCH_PER_THREAD = 1 << 14
+#: Patients per accelerator in one compute batch.
+ACCELERATOR_BATCH = 1 << 20
 
 
 @dataclasses.dataclass
@@ -54,12 +70,14 @@ class Engine:
         spec: validated sweep specification.
         backend: resolved backend name; ``solve`` the backend function.
         devices: local JAX devices the patient axis is sharded over.
+        threads: CPU threads the fused backend's pools run on (default: the cores).
     """
 
     spec: SweepSpec
     backend: str
-    solve: Callable[..., Any]
+    solve: Any  # the backend option object (tumorimmune.solvers.Fused, ...)
     devices: Sequence[Any]
+    threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
     _cells: dict[int, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -75,6 +93,38 @@ class Engine:
         with at least ``MIN_DEVICE_BATCH`` patients per device."""
         k = len(self.devices)
         return k * max(-(-self.spec.chunk_size // k), MIN_DEVICE_BATCH)
+
+    def _parts(self) -> int:
+        """Pieces each arm's patients are cut into, solved concurrently on the CPU threads
+        (the fused backend on one CPU device; else 1: the backend or the sharding spreads
+        the work)."""
+        cpu = self.devices[0].platform == "cpu"
+        return self.threads if self.backend == "fused" and cpu and len(self.devices) == 1 else 1
+
+    def chunks_per_batch(self) -> int:
+        """Store chunks solved together in one batch: about ``CPU_BATCH_PER_THREAD`` patients
+        per thread on a CPU, ``ACCELERATOR_BATCH`` per accelerator, at most the number of
+        chunks and within a quarter of the memory a sweep may plan to use; then evened out
+        over the batches (40 chunks at 13 per batch → 4 batches of 10)."""
+        spec = self.spec
+        n_chunks = -(-spec.n_patients // spec.chunk_size)
+        if self.devices[0].platform == "cpu":
+            target = CPU_BATCH_PER_THREAD * self._parts()
+        else:
+            target = ACCELERATOR_BATCH * len(self.devices)
+        k = max(1, round(target / spec.chunk_size))
+        per_chunk = max(memory_estimate(spec)["chunk"], 1)
+        k = max(1, min(k, n_chunks, memory_limit_bytes() // 4 // per_chunk))
+        # equal batches: the last one is padded to the same width, so keep its padding small
+        return -(-n_chunks // -(-n_chunks // k))
+
+    def batch_width(self, n: int = 0) -> int:
+        """Patients (padded) of every solve of a batch of ``n`` patients: the same for every
+        batch of a run (one compiled program per arm), a multiple of the devices and of the
+        concurrent pieces, at least ``MIN_DEVICE_BATCH`` per device or piece."""
+        full = min(self.chunks_per_batch() * self.spec.chunk_size, self.spec.n_patients)
+        k = len(self.devices) * self._parts()
+        return k * max(-(-max(n, full) // k), MIN_DEVICE_BATCH)
 
     def rows(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """Patient-table rows for the given patient ids (cells generated once, cached)."""
@@ -129,9 +179,10 @@ class Engine:
 
     # ------------------------------------------------------------------------- solving
     def _solve(
-        self, model: Model, y0: np.ndarray, ts: np.ndarray, arm: ArmSpec
+        self, model: Model, y0: np.ndarray, ts: np.ndarray, arm: ArmSpec, *, piece: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Backend call with the patient axis sharded over the devices."""
+        """Backend call with the patient axis sharded over the devices; ``piece``: one fused
+        pool on the calling thread (the caller runs pieces concurrently)."""
         n = y0.shape[0]
         schedule, doses = make_schedule(model, ts, arm.regimen_obj())
         if doses is None:
@@ -156,9 +207,50 @@ class Engine:
                     jax.tree_util.tree_map(put, model), put(y0), schedule, doses, **kwargs
                 )
                 ys, status, steps = np.asarray(ys), np.asarray(status), np.asarray(steps)
+        elif piece:
+            one_pool = dataclasses.replace(self.solve, n_threads=1, chunk_size=n)
+            ys, status, steps = one_pool(model, y0, schedule, doses, **kwargs)
         else:
             ys, status, steps = self.solve(model, y0, schedule, doses, **kwargs)
         return np.asarray(ys), np.asarray(status), np.asarray(steps)
+
+    def _solve_arms(
+        self, table: dict[str, np.ndarray], ts: np.ndarray
+    ) -> list[tuple[Model, np.ndarray, np.ndarray, np.ndarray]]:
+        """Every arm solved for the patients of ``table``: ``(model, ys, status, steps)``.
+
+        With several pieces (:meth:`_parts`), all (arm, piece) solves of the batch run at
+        once on the CPU threads, so that no thread waits for another arm's last pool.
+        """
+        arms = [(arm, *self.arm_model(table, arm)) for arm in self.spec.arms]
+        parts = self._parts()
+        if parts == 1:
+            return [(m, *self._solve(m, y0, ts, arm)) for arm, m, y0 in arms]
+        n = len(table["cell"])
+
+        def piece(a: int, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            # every parts-th patient: each piece spans the batch, so parameters that vary in
+            # the batch vary in every piece (one program signature for all pieces)
+            arm, model, y0 = arms[a]
+            sl = slice(p, None, parts)
+            sub = jax.tree_util.tree_map(lambda x: np.asarray(x)[sl] if np.ndim(x) else x, model)
+            return self._solve(sub, y0[sl], ts, arm, piece=True)
+
+        jobs = [(a, p) for a in range(len(arms)) for p in range(min(parts, n))]
+        with ThreadPoolExecutor(max_workers=min(self.threads, len(jobs))) as pool:
+            done = list(pool.map(lambda j: piece(*j), jobs))
+        out = []
+        for a, (_, model, _) in enumerate(arms):
+            res = []
+            for k in range(3):  # ys, status, steps: interleave the pieces back
+                first = done[0][k]
+                full = np.empty((n, *first.shape[1:]), first.dtype)
+                for (b, p), d in zip(jobs, done, strict=True):
+                    if b == a:
+                        full[p::parts] = d[k]
+                res.append(full)
+            out.append((model, *res))
+        return out
 
     def times(self) -> tuple[np.ndarray, np.ndarray]:
         """(output times, scan indices into them): scans plus the end of follow-up."""
@@ -170,9 +262,24 @@ class Engine:
     def run_block(
         self, start: int, stop: int, *, on_arm: Callable[[int], None] | None = None
     ) -> dict[str, np.ndarray]:
-        """Solve and read out patients ``start .. stop-1`` in every arm.
+        """Solve and read out patients ``start .. stop-1`` in every arm (:meth:`compute`).
 
-        ``on_arm(k)`` is called after the ``k``-th arm (1-based) is solved (progress).
+        ``on_arm(k)`` is called once, with the number of arms, when all arms are solved (they
+        are solved together).
+        """
+        out = self.compute(np.arange(start, stop))
+        if on_arm is not None:
+            on_arm(len(self.spec.arms))
+        return out
+
+    def compute(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """Solve and read out the patients ``ids`` in every arm: one batch.
+
+        The batch is padded to :meth:`batch_width` (the same solve shapes for every batch of a
+        run, so each arm's program is compiled once); its arms are solved concurrently
+        (:meth:`_solve_arms`), and the RECIST read-out of all arms is one compiled program
+        (:func:`tumorimmune.response.jax_readout`; the sums of diameters come from the NumPy
+        reference, so that results are bit-identical to it).
 
         Returns:
             per-patient columns ``param_<name>`` and ``cell`` (patient,), and per arm × patient
@@ -182,53 +289,54 @@ class Engine:
             ``status``, ``num_steps`` (arm, patient).
         """
         spec = self.spec
-        n = stop - start
-        width = max(self.padded_chunk, n)
-        ids = np.minimum(np.arange(start, start + width), stop - 1)  # pad with the last one
+        ids = np.asarray(ids, dtype=np.int64)
+        n = ids.size
+        width = self.batch_width(n)
+        # pad by repeating the batch (not its last patient): a piece made of copies of one
+        # patient would turn the fused backend's per-patient parameters into shared ones (a
+        # program of another signature, compiled again)
+        ids = ids[np.arange(width) % n]
         table = self.rows(ids)
         ts, scan_idx = self.times()
-        scan_days = spec.scan_schedule()
-        lesions = np.asarray(table.get("n_lesions", spec.response.n_lesions), dtype=float)
-        lesions = lesions[:n, None] if lesions.ndim else lesions  # per patient: (n, 1)
         out: dict[str, Any] = {f"param_{k}": table[k][:n] for k in spec.varying()}
         out["cell"] = table["cell"][:n]
-        per_arm: dict[str, list[np.ndarray]] = {}
-        for arm in spec.arms:
-            model, y0 = self.arm_model(table, arm)
-            ys, status, steps = self._solve(model, y0, ts, arm)
-            ys, status, steps = ys[:n], status[:n], steps[:n]
+        T, caps, status, steps = [], [], [], []
+        for model, ys, st, ns in self._solve_arms(table, ts):  # all `width` rows (padded)
             iT = model.state_names.index(_tumor_state(model))
-            T = np.array(tumor_cells(model.tumor_cells(ys[..., iT])), dtype=np.float64)
-            T[status != 0] = np.nan
-            cells = T[:, scan_idx]
-            diam = sum_of_diameters_mm(
-                cells,
-                n_lesions=lesions,
-                cells_per_cm3=spec.response.cells_per_cm3,
-                detection_limit_mm=spec.response.detection_limit_mm,
-            )
-            days, event = pfs(diam, scan_days, follow_up=spec.follow_up_days)
+            t = np.array(tumor_cells(model.tumor_cells(ys[..., iT])), dtype=np.float64)
+            t[st != 0] = np.nan
+            T.append(t)
             cap = np.asarray(model.carrying_capacity(), dtype=float)
-            cap = cap[:n] if cap.ndim else cap
             # no carrying capacity (inf): never 'escaped' (use best_response / PFS instead)
             cap = np.where(np.isfinite(cap), cap, np.finfo(np.float64).max)
-            fields = {
-                "tumor_cells": cells,
-                "diameter_mm": diam,
-                "pct_change": pct_change(diam),
-                "best_pct_change": best_pct_change(diam),
-                "best_response": best_overall_response(diam),
-                "pfs_days": days,
-                "pfs_event": event,
-                "outcome": outcome_class(T[:, -1], escape_cells=ESCAPE_FRACTION * cap),
-                "status": status.astype(np.int32),
-                "num_steps": steps.astype(np.int32),
-            }
-            for k, v in fields.items():
-                per_arm.setdefault(k, []).append(v)
-            if on_arm is not None:
-                on_arm(len(per_arm["status"]))
-        out.update({k: np.stack(v) for k, v in per_arm.items()})
+            caps.append(np.broadcast_to(cap, (width,)))
+            status.append(st.astype(np.int32))
+            steps.append(ns.astype(np.int32))
+        cells = np.stack(T)[..., scan_idx]
+        lesions = np.asarray(table.get("n_lesions", spec.response.n_lesions), dtype=float)
+        lesions = lesions[:, None] if lesions.ndim else lesions  # per patient: (width, 1)
+        diam = sum_of_diameters_mm(
+            cells,
+            n_lesions=lesions,
+            cells_per_cm3=spec.response.cells_per_cm3,
+            detection_limit_mm=spec.response.detection_limit_mm,
+        )
+        # on the padded width: the read-out program has one shape for every batch
+        read = jax_readout(
+            cells,
+            scan_days=spec.scan_schedule(),
+            follow_up=spec.follow_up_days,
+            final_cells=np.stack(T)[..., -1],
+            escape_cells=ESCAPE_FRACTION * np.stack(caps),
+            diameters=diam,
+        )
+        fields = {
+            "tumor_cells": cells,
+            **{k: np.asarray(v) for k, v in read.items()},
+            "status": np.stack(status),
+            "num_steps": np.stack(steps),
+        }
+        out.update({k: v[:, :n] for k, v in fields.items()})
         return out
 
     # ------------------------------------------------------------------- trajectories
@@ -258,9 +366,18 @@ class Engine:
             return {}
         table = self.rows(ids)
         out: dict[str, list[np.ndarray]] = {}
-        for arm in self.spec.arms:
+
+        def solve(arm: ArmSpec) -> tuple[Model, np.ndarray, np.ndarray]:
             model, y0 = self.arm_model(table, arm)
-            ys, status, _ = self._solve_small(model, y0, ts, arm)
+            ys, status, _ = self._solve_small(model, y0, ts, arm, piece=self._parts() > 1)
+            return model, ys, status
+
+        if self._parts() > 1:  # the arms at once, one pool each, on the CPU threads
+            with ThreadPoolExecutor(max_workers=min(self.threads, len(self.spec.arms))) as pool:
+                solved = list(pool.map(solve, self.spec.arms))
+        else:
+            solved = [solve(arm) for arm in self.spec.arms]
+        for model, ys, status in solved:
             names = model.state_names
             res = {"T": tumor_cells(model.tumor_cells(ys[..., names.index(_tumor_state(model))]))}
             if model.effector_state is not None:
@@ -280,7 +397,7 @@ class Engine:
         return {k: np.stack(v) for k, v in out.items()}
 
     def _solve_small(
-        self, model: Model, y0: np.ndarray, ts: np.ndarray, arm: ArmSpec
+        self, model: Model, y0: np.ndarray, ts: np.ndarray, arm: ArmSpec, *, piece: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         k = len(self.devices)
         n = y0.shape[0]
@@ -289,7 +406,7 @@ class Engine:
             idx = np.minimum(np.arange(n + pad), n - 1)
             model = jax.tree_util.tree_map(lambda x: np.asarray(x)[idx], model)
             y0 = y0[idx]
-        ys, status, steps = self._solve(model, y0, ts, arm)
+        ys, status, steps = self._solve(model, y0, ts, arm, piece=piece)
         return ys[:n], status[:n], steps[:n]
 
 

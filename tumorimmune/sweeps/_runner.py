@@ -7,6 +7,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,12 @@ from ._multihost import Processes, barrier, broadcast_text
 from ._spec import SweepSpec, spec_warnings, validate_spec
 from ._store import StoreLockedError, SweepStore, load
 
-#: ``progress(done_patients, total_patients, seconds_this_run)`` after every chunk (and after
-#: every arm of a chunk, as the patient-equivalents done so far).
+#: ``progress(done_patients, total_patients, seconds_this_run)`` after every chunk is written
+#: (from the writer thread).
 ProgressCallback = Callable[[int, int, float], None]
-#: ``phase(name)``: ``"compiling"`` (before the first chunk of this process: its solves
-#: include JIT compilation), ``"solving"``, ``"finalizing"`` (trajectories and summaries).
+#: ``phase(name)``: ``"compiling"`` (before the first batch of this process: its solves
+#: include JIT compilation), ``"solving"`` (after it), ``"finalizing"`` (trajectories and
+#: summaries).
 PhaseCallback = Callable[[str], None]
 
 
@@ -123,7 +125,6 @@ def _run(
 ) -> xr.Dataset | None:
     spec = store.spec
     n = spec.n_patients
-    n_arms = len(spec.arms)
     t_start = time.perf_counter()
     done = store.done()
     finished = sum(stop - start for start, stop in map(store.chunk_range, _indices(done)))
@@ -134,25 +135,20 @@ def _run(
         todo = _indices(~store.done())
         if attempt and not todo:
             break
-        for i in todo:
-            if max_chunks is not None and ran >= max_chunks:
-                return None
-            if phase is not None:
-                phase("compiling" if ran == 0 else "solving")
-            start, stop = store.chunk_range(int(i))
-            size = stop - start
-            t0 = time.perf_counter()
-
-            def on_arm(k: int, base: int = finished, size: int = size) -> None:
-                if progress is not None and k < n_arms:
-                    progress(base + size * k // n_arms, n, time.perf_counter() - t_start)
-
-            block = engine.run_block(start, stop, on_arm=on_arm)
-            store.write_chunk(int(i), block, time.perf_counter() - t0)
-            ran += 1
-            finished = min(finished + size, n)
-            if progress is not None:
-                progress(finished, n, time.perf_counter() - t_start)
+        if max_chunks is not None:
+            todo = todo[: max(max_chunks - ran, 0)]
+        with ChunkWriter(store, progress, finished, t_start) as writer:
+            for k, chunks in enumerate(_batches(todo, engine.chunks_per_batch())):
+                if phase is not None and ran == 0 and k == 0:
+                    phase("compiling")  # the first batch compiles every arm's program
+                for i, block, seconds in _compute_batch(store, engine, chunks):
+                    writer.submit(i, block, seconds)  # written while the next batch solves
+                if phase is not None and ran == 0 and k == 0:
+                    phase("solving")
+            ran += len(todo)
+        finished = writer.finished
+        if max_chunks is not None and ran >= max_chunks and not np.all(store.done()):
+            return None
         store.verify(repair=True)
     if phase is not None:
         phase("finalizing")
@@ -283,6 +279,87 @@ def _run_processes(
     if kind != "complete":
         raise _ERRORS.get(kind, RuntimeError)(f"{text} (process 0)")
     return load(text)
+
+
+def _batches(todo: list[int], size: int) -> list[list[int]]:
+    """Chunk iteration: the store chunks to compute, ``size`` at a time (one batch each)."""
+    return [todo[i : i + size] for i in range(0, len(todo), size)]
+
+
+def _compute_batch(
+    store: SweepStore, engine: Engine, chunks: list[int]
+) -> list[tuple[int, dict[str, np.ndarray], float]]:
+    """Chunk compute: solve the patients of ``chunks`` together (one batch) and cut the
+    results into one block per store chunk: ``(chunk, block, seconds)``; a chunk's seconds
+    are its share of the batch's."""
+    ranges = [store.chunk_range(i) for i in chunks]
+    ids = np.concatenate([np.arange(a, b) for a, b in ranges])
+    t0 = time.perf_counter()
+    block = engine.compute(ids)
+    seconds = time.perf_counter() - t0
+    out = []
+    lo = 0
+    for i, (a, b) in zip(chunks, ranges, strict=True):
+        sl = slice(lo, lo + b - a)
+        part = {k: v[sl] if v.ndim == 1 else v[:, sl] for k, v in block.items()}
+        out.append((i, part, seconds * (b - a) / ids.size))
+        lo += b - a
+    return out
+
+
+class ChunkWriter:
+    """Writes finished chunks to the store on one background thread, in order, so that the
+    next batch is solved meanwhile; reports progress after each chunk is committed.
+
+    A chunk counts as done only when :meth:`SweepStore.write_chunk` has returned (data written,
+    read back, checksum stored, flag set), as without the thread. An error of a write is
+    raised by the next :meth:`submit` or on leaving the ``with`` block.
+    """
+
+    def __init__(
+        self,
+        store: SweepStore,
+        progress: ProgressCallback | None,
+        finished: int,
+        t_start: float,
+    ):
+        self.store = store
+        self.progress = progress
+        self.finished = finished
+        self.t_start = t_start
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zarr-writer")
+        self._pending: list[Future[None]] = []
+
+    def _write(self, i: int, block: dict[str, np.ndarray], seconds: float) -> None:
+        self.store.write_chunk(i, block, seconds)
+        start, stop = self.store.chunk_range(i)
+        self.finished = min(self.finished + stop - start, self.store.spec.n_patients)
+        if self.progress is not None:
+            elapsed = time.perf_counter() - self.t_start
+            self.progress(self.finished, self.store.spec.n_patients, elapsed)
+
+    def _check(self, *, wait: bool) -> None:
+        keep = []
+        for f in self._pending:
+            if wait or f.done():
+                f.result()  # raises the write's error
+            else:
+                keep.append(f)
+        self._pending = keep
+
+    def submit(self, i: int, block: dict[str, np.ndarray], seconds: float) -> None:
+        self._check(wait=False)
+        self._pending.append(self._pool.submit(self._write, i, block, seconds))
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self._check(wait=True)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
 
 
 def clinical_attrs(

@@ -1,0 +1,131 @@
+"""Sweep pipeline vs its integration kernel on the same patients, side by side in one process.
+
+    python benchmarks/pipeline_vs_kernel.py                # 10^5 patients × 3 arms
+    python benchmarks/pipeline_vs_kernel.py --quick        # 10^4 patients (a check)
+
+Cohort: ``examples/pd1_virtual_trial.toml`` (KEYNOTE-006 virtual population, float32, fused
+backend on CPU, Pallas on a GPU) with three arms (untreated, pembrolizumab 10 mg/kg q3w,
+nivolumab 240 mg q2w) and ``--patients`` patients.
+
+* **kernel**: the backend alone (``spec.backend`` resolved as the sweep does), one call per
+  arm on all patients at once, inputs built beforehand (patient table, arm models, schedules);
+  seconds = the sum of the arms' calls.
+* **pipeline**: ``run_sweep`` end to end into a fresh ``results.zarr`` (sampling, every arm,
+  RECIST read-out, PFS, Zarr writes with checksums, trajectories, summaries, finalize), as
+  ``tumorimmune run`` does it without the report.
+
+Both are run once untimed first (compilation), then ``--repeats`` times alternately; the
+medians are reported with their ratio (pipeline patients/s ÷ kernel patients/s). The first
+(cold) pipeline run's wall time is reported too. Not a test: timings depend on the machine and
+its load (the load average is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from tumorimmune._simulate import make_schedule
+from tumorimmune.sweeps import Engine, run_sweep, validate_spec
+
+SPEC = Path(__file__).parents[1] / "examples" / "pd1_virtual_trial.toml"
+ARMS = (0, 1, 4)  # untreated, pembrolizumab 10 mg/kg q3w, nivolumab 240 mg q2w
+
+
+def trial_spec(n: int, chunk_size: int | None) -> Any:
+    d = tomllib.loads(SPEC.read_text())
+    d["arms"] = [d["arms"][i] for i in ARMS]
+    names = {a["name"] for a in d["arms"]}
+    d["targets"] = [t for t in d.get("targets", []) if t["arm"] in names]
+    d["sampling"]["cohort_size"] = n
+    if chunk_size is not None:
+        d["chunk_size"] = chunk_size
+    return validate_spec(d)
+
+
+def kernel_inputs(spec: Any) -> tuple[Engine, list[tuple]]:
+    eng = Engine.create(spec)
+    table = eng.rows(np.arange(spec.n_patients))
+    ts, _ = eng.times()
+    rtol, atol = spec.tolerances()
+    calls = []
+    for arm in spec.arms:
+        model, y0 = eng.arm_model(table, arm)
+        schedule, doses = make_schedule(model, ts, arm.regimen_obj())
+        if doses is None:
+            doses = np.zeros((y0.shape[0], 0))
+        kw = {"rtol": rtol, "atol": atol, "dtype": spec.precision, "max_steps": spec.max_steps}
+        calls.append((model, y0, schedule, doses, kw))
+    return eng, calls
+
+
+def run_kernel(eng: Engine, calls: list[tuple]) -> float:
+    t0 = time.perf_counter()
+    for model, y0, schedule, doses, kw in calls:
+        out = eng.solve(model, y0, schedule, doses, **kw)
+        jax.block_until_ready(out)
+    return time.perf_counter() - t0
+
+
+def run_pipeline(spec: Any) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        ds = run_sweep(spec, output=Path(tmp) / "results.zarr")
+        wall = time.perf_counter() - t0
+    assert ds is not None
+    return wall
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Sweep pipeline vs its kernel, same patients.")
+    ap.add_argument("--patients", type=int, default=100_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--chunk-size", type=int, default=None, help="default: the spec's")
+    ap.add_argument("--quick", action="store_true", help="10^4 patients, 2 repeats")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    n, reps = (10_000, 2) if args.quick else (args.patients, args.repeats)
+    spec = trial_spec(n, args.chunk_size)
+    eng, calls = kernel_inputs(spec)
+    load0 = os.getloadavg()
+    cold = run_pipeline(spec)
+    run_kernel(eng, calls)  # compiles
+    kern, pipe = [], []
+    for _ in range(reps):
+        kern.append(run_kernel(eng, calls))
+        pipe.append(run_pipeline(spec))
+    k, p = statistics.median(kern), statistics.median(pipe)
+    dev = jax.devices()[0]
+    out = {
+        "patients": n,
+        "arms": len(spec.arms),
+        "chunk_size": spec.chunk_size,
+        "precision": spec.precision,
+        "backend": eng.backend,
+        "device": f"{dev.platform}: {dev.device_kind}",
+        "cpu_count": os.cpu_count(),
+        "load_avg_before_after": [round(load0[0], 2), round(os.getloadavg()[0], 2)],
+        "kernel_s": [round(x, 3) for x in kern],
+        "pipeline_s": [round(x, 3) for x in pipe],
+        "pipeline_cold_s": round(cold, 3),
+        "kernel_patients_per_s": round(n / k, 1),
+        "pipeline_patients_per_s": round(n / p, 1),
+        "ratio": round(k / p, 3),
+    }
+    print(json.dumps(out, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
