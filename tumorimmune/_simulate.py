@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from jaxtyping import ArrayLike, Float
 
 from ._version import __version__
-from .model._base import Model, _common_length, is_drug_model
+from .model._base import AbstractDrugModel, Model, _common_length
 from .model._regimen import Regimen
 from .solvers import BACKENDS, EXTINCTION_CELLS, Schedule, get_backend, validate_times
 
@@ -31,7 +31,9 @@ def _check_dtype(dtype: str) -> str:
     return dtype
 
 
-def prepare_batch(model: Model, y0: Mapping[str, ArrayLike]) -> tuple[Model, np.ndarray, int]:
+def prepare_batch(
+    model: Model, y0: Mapping[str, ArrayLike | Sequence[float]]
+) -> tuple[Model, np.ndarray, int]:
     """Validate ``model`` and ``y0``; broadcast every parameter and state to length N.
 
     Returns the batched model (every field an array of shape ``(N,)``), ``y0`` as an array of
@@ -86,20 +88,20 @@ def make_schedule(
     """Schedule (output and dose times) for a batched model; doses in mg of shape (N, k)."""
     if regimen is None:
         return Schedule(ts=ts, dose_times=np.zeros(0)), None
-    if not is_drug_model(model):
+    if not isinstance(model, AbstractDrugModel):
         raise ValueError(
             f"regimen given but {type(model).__name__} has no drug compartment; use "
             "TumorImmunePD1 or a DrugModel (docs/models.md)"
         )
-    dosing_state = int(model.dosing_state)  # type: ignore[attr-defined]
-    model_drug = getattr(model, "drug", None)
+    dosing_state = model.dosing_state
+    model_drug = model.drug
     if regimen.drug is not None and model_drug is not None and regimen.drug != model_drug:
         raise ValueError(
             f"regimen.drug={regimen.drug!r} but the model holds {model_drug!r} PK; "
             f"use TumorImmunePD1.with_drug({regimen.drug!r}, ...)"
         )
     times = regimen.dose_times(float(ts[0]), float(ts[-1]))
-    weight = np.asarray(model.weight)  # type: ignore[attr-defined]
+    weight = np.asarray(model.weight)
     doses = np.repeat(regimen.dose_amount_mg(weight)[:, None], len(times), axis=1)
     return Schedule(ts=ts, dose_times=times, dosing_state=dosing_state), doses
 
@@ -147,7 +149,7 @@ def to_dataset(
     import xarray as xr
 
     ds = xr.Dataset(data, coords={"time": ("time", ts), "patient": np.arange(ys.shape[0])})
-    units = {**getattr(model, "state_units", {}), **getattr(model, "observable_units", {})}
+    units = {**model.state_units, **model.observable_units}
     for k, u in units.items():
         if k in ds:
             ds[k].attrs["units"] = u
@@ -160,7 +162,7 @@ def to_dataset(
 
 def simulate(
     model: Model,
-    y0: Mapping[str, ArrayLike],
+    y0: Mapping[str, ArrayLike | Sequence[float]],
     t: Float[ArrayLike, " n_t"],
     *,
     regimen: Regimen | str | None = None,

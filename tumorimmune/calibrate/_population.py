@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from ..model import AbstractDrugModel
 from ..model._base import Model
 from ..model._regimen import Regimen
 from ..response import (
@@ -184,9 +185,9 @@ class TrialArm:
         if self.regimen is None:
             return np.zeros(1), np.array([t1]), np.zeros(1)
         days = self.regimen.dose_times(0.0, t1)
-        mg = float(
-            self.regimen.dose_amount_mg(float(np.asarray(getattr(self.model, "weight", 70.0))))
-        )
+        m = self.model
+        weight = m.weight if isinstance(m, AbstractDrugModel) else 70.0
+        mg = float(self.regimen.dose_amount_mg(float(np.asarray(weight))))
         starts = np.unique(np.concatenate([[0.0], days]))
         dose = np.where(np.isin(starts, days), mg, 0.0)
         return starts, np.concatenate([starts[1:], [t1]]), dose
@@ -212,7 +213,7 @@ def _arm_cells(
             dose if treated else jnp.zeros_like(dose),
             rtol=1e-8,
             atol=1e-6,
-            dosing_state=getattr(m, "dosing_state", -1),
+            dosing_state=m.dosing_state if isinstance(m, AbstractDrugModel) else -1,
             tumor_index=names.index("T"),
             max_steps=16_384,
         )

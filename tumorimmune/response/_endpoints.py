@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -117,6 +117,7 @@ def _row(e: Endpoint, val: float, lo: float, hi: float) -> dict[str, object]:
     }
 
 
+@runtime_checkable
 class TargetLike(Protocol):
     """What :func:`evaluate_targets` reads of a target (e.g. a sweep spec's ``TargetSpec``)."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from ._pallas import solve_pallas
 from ._schedule import Schedule
 
 
+@runtime_checkable
 class Backend(Protocol):
     """A batch backend (see CONTRIBUTING.md): ``(ys, status, num_steps)`` for a batched model."""
 

@@ -27,7 +27,7 @@ import numpy as np
 from jaxtyping import Float
 
 from .._simulate import make_schedule, prepare_batch, set_dose_clock
-from ..model import get_drug
+from ..model import AbstractDrugModel, get_drug
 from ..model._base import Model
 from ..response import (
     best_overall_response,
@@ -109,10 +109,10 @@ class Engine:
         for k, v in table.items():
             if k not in (*INITIAL_NAMES, *PK_ETAS, *READOUT_NAMES, "cell"):
                 params[k] = v
-        if hasattr(cls, "with_drug"):
+        if issubclass(cls, AbstractDrugModel):
             drug = get_drug(arm.drug_name())
             # Individual PK through the same function as simulate (TumorImmunePD1.with_drug).
-            weight = params.pop("weight", cls().weight)  # type: ignore[attr-defined]
+            weight = params.pop("weight", cls().weight)
             z = {k.removeprefix("eta_"): table[k] for k in PK_ETAS} if spec.pk.variability else None
             pk_weight = weight if spec.pk.weight_scaling else drug.weight_ref
             model = cls.with_drug(drug, weight=pk_weight, iiv_z=z, **params)
