@@ -10,7 +10,7 @@ import dataclasses
 import inspect
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Self, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, get_origin
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -230,7 +230,7 @@ class AbstractModel(eqx.Module):
                 )
         self.n_patients()  # checks the lengths agree
 
-    def replace(self, **changes: ArrayLike) -> Self:
+    def replace(self: "_M", **changes: ArrayLike) -> "_M":
         """A copy with some parameters replaced; unknown names raise ``ValueError``."""
         known = set(self.parameter_names())
         for name in changes:
@@ -307,14 +307,14 @@ class AbstractDrugModel(AbstractModel):
 
     @classmethod
     def with_drug(
-        cls,
+        cls: "type[_D]",
         drug: str | Drug = "pembrolizumab",
         *,
         weight: Real[ArrayLike, "*#N"] | None = None,
         covariates: Mapping[str, ArrayLike] | None = None,
         iiv_z: Mapping[str, ArrayLike] | None = None,
         **params: ArrayLike,
-    ) -> Self:
+    ) -> "_D":
         """Model for a drug preset (name or :class:`~tumorimmune.model.Drug`).
 
         The drug's individual PK (:func:`~tumorimmune.model.individual_pk` for ``weight``,
@@ -332,6 +332,9 @@ class AbstractDrugModel(AbstractModel):
         fields.update(params)
         return cls(drug=d.name, **fields)
 
+
+_M = TypeVar("_M", bound=AbstractModel)
+_D = TypeVar("_D", bound=AbstractDrugModel)
 
 #: The name user models subclass (``class MyModel(Model)``); the same class as AbstractModel.
 Model = AbstractModel

@@ -19,7 +19,7 @@ with ``C = A1/V1`` the serum antibody concentration from two-compartment PK. Wit
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -110,7 +110,7 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
         covariates: Mapping[str, ArrayLike] | None = None,
         iiv_z: Mapping[str, ArrayLike] | None = None,
         **params: ArrayLike,
-    ) -> Self:
+    ) -> TumorImmunePD1:
         """Model with a drug's individual PK (``"pembrolizumab"``, ``"nivolumab"`` or a Drug).
 
         The PK fields come from :func:`~tumorimmune.model.individual_pk`: the drug's typical
