@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from jaxtyping import TypeCheckError
 
 import tumorimmune as ti
 from tumorimmune.model import Kuznetsov1994, TumorImmunePD1
@@ -43,7 +44,8 @@ def test_unknown_backend():
 
 
 def test_bad_dtype_and_tolerances():
-    with pytest.raises(ValueError, match="dtype"):
+    # ValueError from simulate's own check; TypeCheckError under the jaxtyping/beartype hook
+    with pytest.raises((ValueError, TypeCheckError), match="dtype"):
         ti.simulate(Kuznetsov1994(), Y0, T, dtype="float16")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="rtol"):
         ti.simulate(Kuznetsov1994(), Y0, T, rtol=0.0)

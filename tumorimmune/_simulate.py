@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -62,7 +62,7 @@ def to_dataset(
     import xarray as xr
 
     ds = xr.Dataset(data, coords={"time": ("time", ts), "patient": np.arange(ys.shape[0])})
-    units = {**getattr(model, "state_units", {}), **getattr(model, "observable_units", {})}
+    units = {**model.state_units, **model.observable_units}
     for k, u in units.items():
         if k in ds:
             ds[k].attrs["units"] = u
@@ -75,7 +75,7 @@ def to_dataset(
 
 def simulate(
     model: Model,
-    y0: Mapping[str, ArrayLike],
+    y0: Mapping[str, ArrayLike | Sequence[float]],
     t: Float[ArrayLike, " n_t"],
     *,
     regimen: Regimen | str | None = None,
@@ -112,7 +112,7 @@ def simulate(
         backend: a backend object with its options — ``Auto()``, ``Fused(lanes=...)``,
             ``Pallas(block=...)``, ``Diffrax()`` from :mod:`tumorimmune.solvers` — or its name
             ``"auto"`` (default: the Pallas kernel on a GPU, the fused ensemble engine
-            elsewhere; diffrax for a model without an explicit ``vector_field``),
+            elsewhere),
             ``"fused"``, ``"pallas"`` or ``"diffrax"`` (the reference; same Tsit5 + PI
             controller, same accuracy contract).
         tolerances: a :class:`~tumorimmune.solvers.Tolerances`.

@@ -33,7 +33,7 @@ import numpy as np
 from jax.core import Tracer
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from .model import Model, Regimen
+from .model import AbstractDrugModel, Model, Regimen
 from .solvers import (
     EXTINCTION_CELLS,
     GRADIENT_CHECKPOINTS,
@@ -166,7 +166,11 @@ def _solve_one(
         dose,
         rtol=rtol,
         atol=atol,
-        dosing_state=getattr(model, "dosing_state", -1) if dosing is not None else -1,
+        dosing_state=(
+            model.dosing_state
+            if dosing is not None and isinstance(model, AbstractDrugModel)
+            else -1
+        ),
         tumor_index=it,
         max_steps=max_steps,
         adjoint=adjoint,
@@ -260,7 +264,7 @@ def solve(
             dosing = Dosing.from_regimen(dosing, np.asarray(t), weight=_weight(model))
         else:
             raise ValueError("a Regimen needs concrete times t; pass a Dosing instead")
-    if dosing is not None and getattr(model, "dosing_state", None) is None:
+    if dosing is not None and not isinstance(model, AbstractDrugModel):
         raise ValueError(
             f"dosing given but {type(model).__name__} has no drug compartment; use TumorImmunePD1"
         )
@@ -305,7 +309,7 @@ def solve(
 
 
 def _weight(model: Model) -> ArrayLike:
-    return getattr(model, "weight", 70.0)
+    return model.weight if isinstance(model, AbstractDrugModel) else 70.0
 
 
 def _batch_size(y: Array, leaves: list) -> int:

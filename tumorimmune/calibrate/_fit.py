@@ -33,7 +33,7 @@ import xarray as xr
 from jaxtyping import Array, Float
 
 from .._version import __version__
-from ..model import Model, Regimen
+from ..model import AbstractDrugModel, Model, Regimen
 from ..solvers import Tolerances, as_tolerances, solve_patient
 from ._data import TumorData, dose_segments
 from ._optimize import minimize
@@ -181,7 +181,7 @@ def _predict_tumor(
         dose,
         rtol=pb.rtol,
         atol=pb.atol,
-        dosing_state=getattr(model, "dosing_state", -1),
+        dosing_state=model.dosing_state if isinstance(model, AbstractDrugModel) else -1,
         tumor_index=names.index("T"),
         max_steps=pb.max_steps,
         adjoint=adjoint,
@@ -398,7 +398,7 @@ def fit_patients(
         )
     if regimen is not None:
         data = _with_regimen(data, regimen, base_model)
-    if data.has_doses and getattr(base_model, "dosing_state", None) is None:
+    if data.has_doses and not isinstance(base_model, AbstractDrugModel):
         raise ValueError(
             f"the data has dosing records but {type(base_model).__name__} has no drug "
             "compartment; use TumorImmunePD1"
@@ -448,11 +448,11 @@ def fit_patients(
 
 
 def _with_regimen(data: TumorData, regimen: Regimen, model: Model) -> TumorData:
-    if getattr(model, "dosing_state", None) is None:
+    if not isinstance(model, AbstractDrugModel):
         raise ValueError(f"regimen given but {type(model).__name__} has no drug compartment")
     t_end = float(np.max(data.t)) + 1e-9
     days = regimen.dose_times(0.0, t_end)
-    mg = float(regimen.dose_amount_mg(np.asarray(getattr(model, "weight", 70.0))))
+    mg = float(regimen.dose_amount_mg(np.asarray(model.weight)))
     return dataclasses.replace(
         data,
         dose_days=tuple(days.copy() for _ in range(data.n_patients)),

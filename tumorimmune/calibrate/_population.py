@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from ..model import Model, Regimen
+from ..model import AbstractDrugModel, Model, Regimen
 from ..response import (
     DEFAULT_DETECTION_LIMIT_MM,
     DEFAULT_N_LESIONS,
@@ -191,7 +191,8 @@ class TrialArm:
         days, mg = np.zeros(0), 0.0
         if self.regimen is not None:
             days = self.regimen.dose_times(0.0, float(ts[-1]))
-            weight = float(np.asarray(getattr(self.model, "weight", 70.0)))
+            m = self.model
+            weight = float(np.asarray(m.weight if isinstance(m, AbstractDrugModel) else 70.0))
             mg = float(self.regimen.dose_amount_mg(weight))
         starts, ends, dose = Schedule(ts=ts, dose_times=days).dose_segments(
             np.full((1, len(days)), mg)
@@ -227,7 +228,7 @@ def _arm_cells(
             dose if treated else jnp.zeros_like(dose),
             rtol=rtol,
             atol=atol,
-            dosing_state=getattr(m, "dosing_state", -1),
+            dosing_state=m.dosing_state if isinstance(m, AbstractDrugModel) else -1,
             tumor_index=names.index("T"),
             max_steps=max_steps,
         )

@@ -86,7 +86,7 @@ def fit(
     OUT/fit.zarr (the full xarray Dataset) and OUT/report.html (data vs fitted curves).
     """
     from ..calibrate import fit_patients, load_measurements, write_fit_report
-    from ..model import get_drug, get_model, get_regimen
+    from ..model import AbstractDrugModel, get_drug, get_model, get_regimen
 
     try:
         if out.exists() and not out.is_dir():
@@ -97,8 +97,8 @@ def fit(
             raise ValueError(f"--out {str(out)!r}: cannot create ({err.strerror})") from None
         cls = get_model(model)
         reg = get_regimen(regimen) if regimen else None
-        if reg is not None and hasattr(cls, "with_drug"):
-            m = cls.with_drug(get_drug(reg.drug or "pembrolizumab"))  # type: ignore[attr-defined]
+        if reg is not None and issubclass(cls, AbstractDrugModel):
+            m = cls.with_drug(get_drug(reg.drug or "pembrolizumab"))
         else:
             m = cls()
         m = m.replace(**{k: float(v) for k, v in _pairs(param, "--param").items()})

@@ -52,7 +52,7 @@ def simulate(
     import numpy as np
 
     from .. import simulate as _simulate
-    from ..model import get_drug, get_model, get_regimen
+    from ..model import AbstractDrugModel, get_drug, get_model, get_regimen
 
     try:
         if out is not None:
@@ -69,13 +69,13 @@ def simulate(
                 raise ValueError(f"--param {k.strip()}: {v!r} is not a number") from None
         if not (math.isfinite(days) and days > 0):
             raise ValueError(f"--days must be a positive number of days; got {days!r}")
-        treatable = getattr(cls, "dosing_state", None) is not None
+        treatable = issubclass(cls, AbstractDrugModel)
         if regimen is None:
             regimen = "pembrolizumab_200mg_q3w" if treatable else "none"
         reg = None if regimen.lower() == "none" else get_regimen(regimen)
-        if reg is not None and hasattr(cls, "with_drug"):  # PK follows --param weight=...
+        if reg is not None and issubclass(cls, AbstractDrugModel):  # PK follows --param weight
             drug = get_drug(reg.drug or "pembrolizumab")
-            m = cls.with_drug(drug, weight=overrides.pop("weight", None))  # type: ignore[attr-defined]
+            m = cls.with_drug(drug, weight=overrides.pop("weight", None))
         else:
             m = cls()
         m = m.replace(**overrides)

@@ -1,5 +1,7 @@
 """Models of tumor–immune dynamics and anti-PD-1 pharmacology (see ``docs/science.md``)."""
 
+from ._base import AbstractDrugModel as AbstractDrugModel
+from ._base import AbstractModel as AbstractModel
 from ._base import DrugModel as DrugModel
 from ._base import Model as Model
 from ._base import _common_length as common_length
@@ -8,6 +10,7 @@ from ._base import parameter as parameter
 from ._depillis import DePillis2005 as DePillis2005
 from ._equilibria import Equilibrium as Equilibrium
 from ._equilibria import kuznetsov_equilibria as kuznetsov_equilibria
+from ._kuznetsov import AbstractKuznetsov as AbstractKuznetsov
 from ._kuznetsov import Kuznetsov1994 as Kuznetsov1994
 from ._nikolopoulou import Nikolopoulou2018 as Nikolopoulou2018
 from ._pd1 import TumorImmunePD1 as TumorImmunePD1
@@ -33,6 +36,7 @@ from ._regimen import Regimen as Regimen
 from ._regimen import get_regimen as get_regimen
 from ._registry import get_model as get_model
 from ._registry import model_names as model_names
+from ._sbml import AbstractSBMLModel as AbstractSBMLModel
 from ._sbml import from_sbml as from_sbml
 from ._tgi import ClaretTGI as ClaretTGI
 
@@ -59,6 +63,10 @@ __all__ = [
     "PEMBROLIZUMAB_200MG_Q3W",
     "PEMBROLIZUMAB_400MG_Q6W",
     "REGIMENS",
+    "AbstractDrugModel",
+    "AbstractKuznetsov",
+    "AbstractModel",
+    "AbstractSBMLModel",
     "ClaretTGI",
     "CovariateEffect",
     "DePillis2005",

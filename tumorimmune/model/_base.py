@@ -1,42 +1,126 @@
-"""Common machinery of all models: parameter validation and state metadata."""
+"""Common machinery of all models: the abstract model classes (equinox's abstract/final
+pattern), parameter declarations and state metadata.
 
-from __future__ import annotations
+This module does not use ``from __future__ import annotations``: equinox reads
+``AbstractClassVar`` annotations at class creation and refuses stringified ones.
+"""
 
+import abc
 import dataclasses
+import inspect
 import math
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, get_origin
 
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
+
+from ._pk import Drug, get_drug, individual_pk
+
+if TYPE_CHECKING:  # equinox's advice: type checkers read AbstractClassVar as ClassVar
+    from typing import ClassVar as AbstractClassVar
+else:
+    from equinox import AbstractClassVar
 
 
-class Model(eqx.Module):
-    """Base class of tumorimmune models.
+def _declared(cls: type, name: str, default: Any) -> Any:
+    """Class attribute ``name`` as declared in ``cls`` or a base (``default``: nowhere)."""
+    for k in cls.__mro__:
+        if name in k.__dict__:
+            return k.__dict__[name]
+    return default
+
+
+def _is_abstract_annotation(annotation: object) -> bool:
+    if isinstance(annotation, str):
+        return annotation.startswith(("AbstractVar[", "AbstractClassVar["))
+    return get_origin(annotation) in (eqx.AbstractVar, eqx.AbstractClassVar)
+
+
+def _unimplemented(cls: type) -> list[str]:
+    """Abstract methods and abstract (class) attributes that ``cls`` leaves undefined."""
+    attrs: set[str] = set()
+    for k in reversed(cls.__mro__):
+        for name, annotation in inspect.get_annotations(k).items():
+            if _is_abstract_annotation(annotation):
+                attrs.add(name)
+            elif name not in k.__dict__ and not _is_classvar(annotation):
+                attrs.discard(name)  # a dataclass field without default implements it
+        attrs -= set(k.__dict__)
+    methods: set[str] = set()
+    seen: set[str] = set()
+    for k in cls.__mro__:  # the first definition of each name is the one in effect
+        for name, value in k.__dict__.items():
+            if name not in seen and inspect.isfunction(value):
+                if value.__dict__.get("__isabstractmethod__", False):
+                    methods.add(name)
+            seen.add(name)
+    return sorted(attrs | methods)
+
+
+def _is_classvar(annotation: object) -> bool:
+    if isinstance(annotation, str):
+        return annotation.startswith(("ClassVar[", "typing.ClassVar["))
+    return get_origin(annotation) is ClassVar
+
+
+def _check_abstract_final(cls: "type[AbstractModel]") -> None:
+    """Enforce the abstract/final pattern when a model class is created (one-line errors)."""
+    for base in cls.__bases__:
+        if issubclass(base, AbstractModel) and not base.__name__.startswith("Abstract"):
+            raise TypeError(
+                f"cannot subclass {base.__name__}: concrete models are final. Share code "
+                f"through an abstract base (a class named Abstract..., e.g. AbstractKuznetsov) "
+                f"or subclass tumorimmune.model.Model"
+            )
+    if cls.__name__.startswith("Abstract"):
+        return
+    missing = _unimplemented(cls)
+    if missing:
+        what = {
+            "vector_field": "vector_field(self, t, y, args) (dy/dt for one patient)",
+            "state_names": "state_names (ClassVar[tuple[str, ...]]: the states in order)",
+            "dosing_compartment": "dosing_compartment (ClassVar[str]: the state dosed, mg)",
+        }
+        raise TypeError(
+            f"model {cls.__name__} must define {', '.join(what.get(m, m) for m in missing)}; "
+            "only abstract bases (named Abstract...) may leave them undefined"
+        )
+
+
+class AbstractModel(eqx.Module):
+    """Abstract base class of tumorimmune models (alias :data:`Model`).
 
     A model is an :class:`equinox.Module` whose (non-static) fields are its parameters. A field
     may be a scalar (one patient) or a 1-D array (one value per patient); ``jax.vmap`` over the
-    module is then the natural batch. Subclasses define (tutorial: ``docs/models.md``):
+    module is then the natural batch. Models follow equinox's abstract/final pattern: a class
+    whose name starts with ``Abstract`` is abstract (it may be subclassed, never instantiated);
+    every other model class is **final** (it may be instantiated, never subclassed). Share code
+    between models through an abstract base (e.g. ``AbstractKuznetsov``), not by subclassing a
+    concrete model. A concrete model must define (tutorial: ``docs/models.md``):
 
-    - parameters: fields with a float default, best declared with :func:`parameter` (unit,
-      bounds, description);
-    - ``state_names``: names of the ODE states, in the order of the state vector ``y``, and
-      ``state_units``;
-    - ``vector_field(t, y, args)``: the pure right-hand side ``dy/dt``, for one patient
-      (scalar parameters), ``y`` of shape ``(n_states,)``, written with ``jax.numpy``
-      elementwise operations (every backend runs it; see ``docs/models.md`` for what the GPU
-      kernel accepts);
-    - optionally ``observables(t, y)``: derived outputs (e.g. drug concentration);
-    - for the sweeps: ``tumor_state`` (the state that holds the tumor burden),
-      :meth:`tumor_cells` / :meth:`tumor_size` when that state is not in cells,
-      ``effector_state`` and :meth:`carrying_capacity`.
+    - ``state_names`` (abstract class attribute): names of the ODE states, in the order of the
+      state vector ``y``;
+    - ``vector_field(t, y, args)`` (abstract method): the pure right-hand side ``dy/dt``, for
+      one patient (scalar parameters), ``y`` of shape ``(n_states,)``, written with
+      ``jax.numpy`` elementwise operations (every backend runs it; see ``docs/models.md`` for
+      what the GPU kernel accepts).
+
+    Optional (defaults below): parameters (fields with a float default, best declared with
+    :func:`parameter`: unit, bounds, description), ``state_units``, ``observables(t, y)`` and
+    ``observable_units``, ``initial_state``, and for the sweeps ``tumor_state`` (the state
+    that holds the tumor burden), :meth:`tumor_cells` / :meth:`tumor_size` when that state is
+    not in cells, ``effector_state`` and :meth:`carrying_capacity`. Models that receive
+    dosing regimens derive from :class:`AbstractDrugModel`.
 
     A state named ``"T"`` is *tumor cells*: every backend sets it to 0 once it falls below one
     cell (extinction). Name states in other units differently.
     """
 
-    state_names: ClassVar[tuple[str, ...]] = ()
+    #: Names of the ODE states, in the order of the state vector (declared by every model).
+    state_names: AbstractClassVar[tuple[str, ...]]
     #: Unit of each state, e.g. ``{"T": "cells"}``.
     state_units: ClassVar[dict[str, str]] = {}
     #: Unit of each observable returned by :meth:`observables`.
@@ -51,14 +135,19 @@ class Model(eqx.Module):
     #: State holding the effector cells (stored as ``traj_E`` by the sweeps; ``None``: none).
     effector_state: ClassVar[str | None] = "E"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _check_abstract_final(cls)
+
+    @abc.abstractmethod
     def vector_field(
-        self, t: Float[ArrayLike, ""], y: Float[Array, " n_states"], args: object
+        self, t: Real[ArrayLike, ""], y: Float[Array, " n_states"], args: object
     ) -> Float[Array, " n_states"]:
-        raise NotImplementedError
+        """Right-hand side ``dy/dt`` for one patient at time ``t`` (days)."""
 
     def observables(
-        self, t: Float[Array, "..."], y: Float[Array, "... n_states"]
-    ) -> dict[str, Float[Array, "..."]]:
+        self, t: Real[ArrayLike, "*#T"], y: Float[Array, "*#T n_states"]
+    ) -> dict[str, Float[Array, "*#T"]]:
         """Derived outputs (beyond the states) at times ``t``; states have last axis."""
         return {}
 
@@ -141,7 +230,7 @@ class Model(eqx.Module):
                 )
         self.n_patients()  # checks the lengths agree
 
-    def replace(self, **changes: ArrayLike) -> Model:
+    def replace(self: "_M", **changes: ArrayLike) -> "_M":
         """A copy with some parameters replaced; unknown names raise ``ValueError``."""
         known = set(self.parameter_names())
         for name in changes:
@@ -165,7 +254,7 @@ def parameter(
     Example::
 
         class Logistic(Model):
-            r: Float[ArrayLike, "*N"] = parameter(0.1, unit="1/day", description="growth rate")
+            r: Real[ArrayLike, "*#N"] = parameter(0.1, unit="1/day", description="growth rate")
 
     ``bounds`` (closed interval; default ``[0, inf)``) is what :meth:`Model.validate` and the
     sweep specs check.
@@ -179,55 +268,86 @@ def parameter(
     return dataclasses.field(default=default, metadata=meta)
 
 
-class DrugModel(Model):
-    """A model with a drug compartment that receives the boluses of a dosing regimen.
+class AbstractDrugModel(AbstractModel):
+    """Abstract base of models with a drug compartment that receives the boluses of a dosing
+    regimen (alias :data:`DrugModel`). ``isinstance(model, AbstractDrugModel)`` is the one
+    test of whether a model accepts regimens.
 
-    Declare ``dosing_compartment`` (the name of the state that receives a dose, in mg) and a
-    ``weight`` parameter (kg, for mg/kg dosing). :meth:`with_drug` builds the model for a drug
-    preset (:func:`tumorimmune.model.get_drug`): PK parameters of the preset that are fields
-    of the model are used, the others ignored. ``TumorImmunePD1`` is a (registered)
-    ``DrugModel``.
+    A concrete drug model declares ``dosing_compartment``: the name of the state that receives
+    a dose (mg); ``dosing_state`` (its index) is set from it when the class is created, and
+    that state starts at 0 unless ``initial_state`` says otherwise. Fields of every drug model:
+    ``weight`` (kg, for mg/kg doses) and ``drug`` (static: the name of the drug preset whose PK
+    the model holds; ``None``: none named). :meth:`with_drug` builds the model for a drug
+    preset (:func:`tumorimmune.model.get_drug`).
     """
 
     #: Name of the state that receives the boluses (mg).
-    dosing_compartment: ClassVar[str] = ""
+    dosing_compartment: AbstractClassVar[str]
     #: Index of that state (set from ``dosing_compartment`` when the class is created).
     dosing_state: ClassVar[int] = -1
 
-    weight: Float[ArrayLike, "*N"] = parameter(
+    weight: Real[ArrayLike, "*#N"] = parameter(
         70.0, unit="kg", bounds=(1e-3, math.inf), description="body weight (mg/kg dosing)"
     )
+    drug: str | None = eqx.field(default=None, static=True)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.dosing_compartment:
-            if cls.dosing_compartment not in cls.state_names:
+        compartment = cls.__dict__.get("dosing_compartment")
+        if compartment is not None:  # checked first: the error names the real mistake
+            states = _declared(cls, "state_names", ())
+            if compartment not in states:
                 raise TypeError(
-                    f"{cls.__name__}.dosing_compartment = {cls.dosing_compartment!r} is not a "
-                    f"state; states: {list(cls.state_names)}"
+                    f"{cls.__name__}.dosing_compartment = {compartment!r} is not a state; "
+                    f"states: {list(states)}"
                 )
-            cls.dosing_state = cls.state_names.index(cls.dosing_compartment)
+            cls.dosing_state = states.index(compartment)
             # no drug on board unless y0 says otherwise
-            cls.initial_state = {cls.dosing_compartment: 0.0, **cls.initial_state}
+            cls.initial_state = {compartment: 0.0, **_declared(cls, "initial_state", {})}
+        super().__init_subclass__(**kwargs)
 
     @classmethod
-    def with_drug(cls, drug: Any = "pembrolizumab", **params: ArrayLike) -> Model:
-        """Model for a drug preset (name or :class:`~tumorimmune.model.Drug`)."""
-        from ._pk import get_drug
+    def with_drug(
+        cls: "type[_D]",
+        drug: str | Drug = "pembrolizumab",
+        *,
+        weight: Real[ArrayLike, "*#N"] | None = None,
+        covariates: Mapping[str, ArrayLike] | None = None,
+        iiv_z: Mapping[str, ArrayLike] | None = None,
+        **params: ArrayLike,
+    ) -> "_D":
+        """Model for a drug preset (name or :class:`~tumorimmune.model.Drug`).
 
+        The drug's individual PK (:func:`~tumorimmune.model.individual_pk` for ``weight``,
+        ``covariates`` and random effects ``iiv_z``; ``weight=None``: the drug's reference
+        weight for the PK, the model's default ``weight`` for doses) sets the PK fields
+        (``CL``, ``V1``, ``Q``, ``V2``, …) that the model has; the others are ignored.
+        ``params`` set any field and override the derived PK.
+        """
         d = get_drug(drug) if isinstance(drug, str) else drug
         names = set(cls.parameter_names())
-        pk = {**d.pk_parameters(), **{k: v for k, v in params.items() if k in d.pk_parameters()}}
-        fields = {k: v for k, v in pk.items() if k in names}
-        fields.update({k: v for k, v in params.items() if k not in pk})
-        return cls(**fields)
+        pk = individual_pk(d, weight=weight, covariates=covariates, iiv_z=iiv_z)
+        fields: dict[str, Any] = {k: v for k, v in pk.items() if k in names}
+        if weight is not None:
+            fields["weight"] = weight
+        fields.update(params)
+        return cls(drug=d.name, **fields)
 
 
-def is_drug_model(model: Model | type[Model]) -> bool:
-    """Whether a model (class or instance) accepts dosing regimens (see :class:`DrugModel`)."""
-    cls = model if isinstance(model, type) else type(model)
-    state = getattr(cls, "dosing_state", None)
-    return isinstance(state, int) and state >= 0 and hasattr(cls, "with_drug")
+_M = TypeVar("_M", bound=AbstractModel)
+_D = TypeVar("_D", bound=AbstractDrugModel)
+
+#: The name user models subclass (``class MyModel(Model)``); the same class as AbstractModel.
+Model = AbstractModel
+#: The name user drug models subclass; the same class as AbstractDrugModel.
+DrugModel = AbstractDrugModel
+
+
+def is_drug_model(model: AbstractModel | type[AbstractModel]) -> bool:
+    """Whether a model (class or instance) accepts dosing regimens: it is an
+    :class:`AbstractDrugModel`."""
+    if isinstance(model, type):
+        return issubclass(model, AbstractDrugModel)
+    return isinstance(model, AbstractDrugModel)
 
 
 def _common_length(shapes: dict[str, tuple[int, ...]]) -> int:

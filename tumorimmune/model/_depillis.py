@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from ._base import Model, nonneg, parameter
 
@@ -28,34 +28,34 @@ class DePillis2005(Model):
     Table 1). ``DT`` is evaluated as ``d·L^λ·T/(s·T^λ + L^λ)`` (0 when ``L = 0``).
     """
 
-    a: Float[ArrayLike, "*N"] = parameter(4.31e-1, unit="1/day", description="tumor growth rate")
-    b: Float[ArrayLike, "*N"] = parameter(
+    a: Real[ArrayLike, "*#N"] = parameter(4.31e-1, unit="1/day", description="tumor growth rate")
+    b: Real[ArrayLike, "*#N"] = parameter(
         1.02e-9, unit="1/cell", bounds=(1e-30, math.inf), description="inverse capacity"
     )
-    c: Float[ArrayLike, "*N"] = parameter(
+    c: Real[ArrayLike, "*#N"] = parameter(
         6.41e-11, unit="1/(cell·day)", description="NK kill of tumor"
     )
-    d: Float[ArrayLike, "*N"] = parameter(2.34, unit="1/day", description="max CD8⁺ kill")
-    lam: Float[ArrayLike, "*N"] = parameter(
+    d: Real[ArrayLike, "*#N"] = parameter(2.34, unit="1/day", description="max CD8⁺ kill")
+    lam: Real[ArrayLike, "*#N"] = parameter(
         2.09, unit="1", bounds=(1e-6, 10.0), description="CD8⁺ kill exponent λ"
     )
-    s: Float[ArrayLike, "*N"] = parameter(
+    s: Real[ArrayLike, "*#N"] = parameter(
         8.39e-2, unit="1", bounds=(1e-30, math.inf), description="(L/T)^λ of half-max kill"
     )
-    sigma: Float[ArrayLike, "*N"] = parameter(1.3e4, unit="cells/day", description="NK source")
-    f: Float[ArrayLike, "*N"] = parameter(4.12e-2, unit="1/day", description="NK death rate")
-    g: Float[ArrayLike, "*N"] = parameter(1.25e-2, unit="1/day", description="NK recruitment")
-    h: Float[ArrayLike, "*N"] = parameter(2.02e7, unit="cells²", description="NK recruit. T²")
-    p: Float[ArrayLike, "*N"] = parameter(
+    sigma: Real[ArrayLike, "*#N"] = parameter(1.3e4, unit="cells/day", description="NK source")
+    f: Real[ArrayLike, "*#N"] = parameter(4.12e-2, unit="1/day", description="NK death rate")
+    g: Real[ArrayLike, "*#N"] = parameter(1.25e-2, unit="1/day", description="NK recruitment")
+    h: Real[ArrayLike, "*#N"] = parameter(2.02e7, unit="cells²", description="NK recruit. T²")
+    p: Real[ArrayLike, "*#N"] = parameter(
         3.42e-6, unit="1/(cell·day)", description="NK inactivation by tumor"
     )
-    m: Float[ArrayLike, "*N"] = parameter(2.04e-1, unit="1/day", description="CD8⁺ death rate")
-    j: Float[ArrayLike, "*N"] = parameter(2.49e-2, unit="1/day", description="CD8⁺ recruitment")
-    k: Float[ArrayLike, "*N"] = parameter(3.66e7, unit="cells²", description="CD8⁺ recruit. half")
-    q: Float[ArrayLike, "*N"] = parameter(
+    m: Real[ArrayLike, "*#N"] = parameter(2.04e-1, unit="1/day", description="CD8⁺ death rate")
+    j: Real[ArrayLike, "*#N"] = parameter(2.49e-2, unit="1/day", description="CD8⁺ recruitment")
+    k: Real[ArrayLike, "*#N"] = parameter(3.66e7, unit="cells²", description="CD8⁺ recruit. half")
+    q: Real[ArrayLike, "*#N"] = parameter(
         1.42e-6, unit="1/(cell·day)", description="CD8⁺ inactivation by tumor"
     )
-    r: Float[ArrayLike, "*N"] = parameter(
+    r: Real[ArrayLike, "*#N"] = parameter(
         1.1e-7, unit="1/(cell·day)", description="CD8⁺ activation by NK-lysed tumor"
     )
 
@@ -80,7 +80,7 @@ class DePillis2005(Model):
         return jnp.asarray(self.sigma / self.f)
 
     def vector_field(
-        self, t: Float[ArrayLike, ""], y: Float[Array, " 3"], args: object = None
+        self, t: Real[ArrayLike, ""], y: Float[Array, " 3"], args: object = None
     ) -> Float[Array, " 3"]:
         T = nonneg(y[0])
         N = nonneg(y[1])

@@ -11,12 +11,42 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
-from ._base import Model, nonneg
+from ._base import AbstractModel, nonneg
 
 
-class Kuznetsov1994(Model):
+class AbstractKuznetsov(AbstractModel):
+    """Abstract base of the models built on Kuznetsov et al. (1994): the eight E–T fields
+    (defaults: the published values, see :class:`Kuznetsov1994`) and their rates.
+
+    Shared by :class:`Kuznetsov1994` and :class:`~tumorimmune.model.TumorImmunePD1`, which
+    define ``state_names`` and ``vector_field``.
+    """
+
+    s: Real[ArrayLike, "*#N"] = 1.3e4
+    p: Real[ArrayLike, "*#N"] = 0.1245
+    g: Real[ArrayLike, "*#N"] = 2.019e7
+    m: Real[ArrayLike, "*#N"] = 3.422e-10
+    d: Real[ArrayLike, "*#N"] = 0.0412
+    a: Real[ArrayLike, "*#N"] = 0.18
+    b: Real[ArrayLike, "*#N"] = 2.0e-9
+    n: Real[ArrayLike, "*#N"] = 1.101e-7
+
+    def carrying_capacity(self) -> np.ndarray:
+        """Tumor carrying capacity ``1/b`` (cells), as NumPy float64."""
+        return 1.0 / np.asarray(self.b, dtype=float)
+
+    def rates(
+        self, E: Float[Array, ""], T: Float[Array, ""], n: ArrayLike, m: ArrayLike
+    ) -> tuple[Float[Array, ""], Float[Array, ""]]:
+        """dE/dt and dT/dt for per-encounter rates ``n``, ``m`` (one patient, cells/day)."""
+        dE = self.s + self.p * E * T / (self.g + T) - m * E * T - self.d * E
+        dT = self.a * T * (1.0 - self.b * T) - n * E * T
+        return jnp.asarray(dE), jnp.asarray(dT)
+
+
+class Kuznetsov1994(AbstractKuznetsov):
     r"""Effector (E) – tumor (T) model of Kuznetsov et al. (1994), dimensional (cells, days).
 
     .. math::
@@ -37,33 +67,15 @@ class Kuznetsov1994(Model):
     ``n``     1.101e-7      1/(cell·day)     tumor kill per effector encounter
     ========  ============  ===============  ==============================================
 
-    Each field may be a scalar or a 1-D array of per-patient values.
+    Each field may be a scalar or a 1-D array of per-patient values. Final: models built on
+    it derive from :class:`AbstractKuznetsov`.
     """
-
-    s: Float[ArrayLike, "*N"] = 1.3e4
-    p: Float[ArrayLike, "*N"] = 0.1245
-    g: Float[ArrayLike, "*N"] = 2.019e7
-    m: Float[ArrayLike, "*N"] = 3.422e-10
-    d: Float[ArrayLike, "*N"] = 0.0412
-    a: Float[ArrayLike, "*N"] = 0.18
-    b: Float[ArrayLike, "*N"] = 2.0e-9
-    n: Float[ArrayLike, "*N"] = 1.101e-7
 
     state_names: ClassVar[tuple[str, ...]] = ("E", "T")
     state_units: ClassVar[dict[str, str]] = {"E": "cells", "T": "cells"}
 
-    def carrying_capacity(self) -> np.ndarray:
-        """Tumor carrying capacity ``1/b`` (cells), as NumPy float64."""
-        return 1.0 / np.asarray(self.b, dtype=float)
-
-    def rates(self, E: Array, T: Array, n: ArrayLike, m: ArrayLike) -> tuple[Array, Array]:
-        """dE/dt and dT/dt for per-encounter rates ``n``, ``m`` (shared with the PD-1 model)."""
-        dE = self.s + self.p * E * T / (self.g + T) - m * E * T - self.d * E
-        dT = self.a * T * (1.0 - self.b * T) - n * E * T
-        return jnp.asarray(dE), jnp.asarray(dT)
-
     def vector_field(
-        self, t: Float[ArrayLike, ""], y: Float[Array, " 2"], args: object = None
+        self, t: Real[ArrayLike, ""], y: Float[Array, " 2"], args: object = None
     ) -> Float[Array, " 2"]:
         """Right-hand side for one patient; negative round-off in ``y`` is clipped to 0."""
         E = nonneg(y[0])

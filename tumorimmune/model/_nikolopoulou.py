@@ -6,7 +6,7 @@ import math
 from typing import ClassVar
 
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from ._base import Model, nonneg, parameter
 
@@ -35,38 +35,38 @@ class Nikolopoulou2018(Model):
     ``λ_C < η·T₀*`` (tested in ``tests/model/test_published.py``).
     """
 
-    lambda_C: Float[ArrayLike, "*N"] = parameter(0.425, unit="1/day", description="growth")
-    C_K: Float[ArrayLike, "*N"] = parameter(
+    lambda_C: Real[ArrayLike, "*#N"] = parameter(0.425, unit="1/day", description="growth")
+    C_K: Real[ArrayLike, "*#N"] = parameter(
         0.8725, unit="g/cm³", bounds=(1e-30, math.inf), description="cancer capacity"
     )
-    eta: Float[ArrayLike, "*N"] = parameter(57.5, unit="cm³/(g·day)", description="T-cell kill")
-    lambda_TI_12: Float[ArrayLike, "*N"] = parameter(
+    eta: Real[ArrayLike, "*#N"] = parameter(57.5, unit="cm³/(g·day)", description="T-cell kill")
+    lambda_TI_12: Real[ArrayLike, "*#N"] = parameter(
         8.81, unit="1/day", description="T-cell activation by IL-12"
     )
-    T_N: Float[ArrayLike, "*N"] = parameter(6e-4, unit="g/cm³", description="naive T cells")
-    I_12: Float[ArrayLike, "*N"] = parameter(1.5e-10, unit="g/cm³", description="IL-12")
-    K_I_12: Float[ArrayLike, "*N"] = parameter(1.5e-10, unit="g/cm³", description="IL-12 half")
-    lambda_TI_2: Float[ArrayLike, "*N"] = parameter(
+    T_N: Real[ArrayLike, "*#N"] = parameter(6e-4, unit="g/cm³", description="naive T cells")
+    I_12: Real[ArrayLike, "*#N"] = parameter(1.5e-10, unit="g/cm³", description="IL-12")
+    K_I_12: Real[ArrayLike, "*#N"] = parameter(1.5e-10, unit="g/cm³", description="IL-12 half")
+    lambda_TI_2: Real[ArrayLike, "*#N"] = parameter(
         0.5, unit="1/day", description="T-cell proliferation by IL-2"
     )
-    I_2: Float[ArrayLike, "*N"] = parameter(2.37e-11, unit="g/cm³", description="IL-2")
-    K_I_2: Float[ArrayLike, "*N"] = parameter(2.37e-11, unit="g/cm³", description="IL-2 half")
-    K_TQ: Float[ArrayLike, "*N"] = parameter(
+    I_2: Real[ArrayLike, "*#N"] = parameter(2.37e-11, unit="g/cm³", description="IL-2")
+    K_I_2: Real[ArrayLike, "*#N"] = parameter(2.37e-11, unit="g/cm³", description="IL-2 half")
+    K_TQ: Real[ArrayLike, "*#N"] = parameter(
         1.365e-18, unit="(g/cm³)²", bounds=(1e-300, math.inf), description="Q inhibition"
     )
-    rho_L: Float[ArrayLike, "*N"] = parameter(1.1615e-6, unit="1", description="PD-L1/cell")
-    rho_P: Float[ArrayLike, "*N"] = parameter(5.84e-7, unit="1", description="PD-1 per T cell")
-    epsilon_C: Float[ArrayLike, "*N"] = parameter(50.5, unit="1", description="PD-L1 on C")
-    d_T: Float[ArrayLike, "*N"] = parameter(0.025, unit="1/day", description="T-cell death")
-    mu_PA: Float[ArrayLike, "*N"] = parameter(
+    rho_L: Real[ArrayLike, "*#N"] = parameter(1.1615e-6, unit="1", description="PD-L1/cell")
+    rho_P: Real[ArrayLike, "*#N"] = parameter(5.84e-7, unit="1", description="PD-1 per T cell")
+    epsilon_C: Real[ArrayLike, "*#N"] = parameter(50.5, unit="1", description="PD-L1 on C")
+    d_T: Real[ArrayLike, "*#N"] = parameter(0.025, unit="1/day", description="T-cell death")
+    mu_PA: Real[ArrayLike, "*#N"] = parameter(
         1.05954e8, unit="cm³/(g·day)", description="anti-PD-1 used by PD-1 blocking"
     )
-    gamma_A: Float[ArrayLike, "*N"] = parameter(
+    gamma_A: Real[ArrayLike, "*#N"] = parameter(
         0.0, unit="g/(cm³·day)", description="anti-PD-1 input"
     )
-    d_A: Float[ArrayLike, "*N"] = parameter(0.7115, unit="1/day", description="anti-PD-1 decay")
-    gamma: Float[ArrayLike, "*N"] = parameter(10.0, unit="cm³/g", description="PD-1 blocking")
-    sigma: Float[ArrayLike, "*N"] = parameter(0.002, unit="cm³/g", description="P-L binding")
+    d_A: Real[ArrayLike, "*#N"] = parameter(0.7115, unit="1/day", description="anti-PD-1 decay")
+    gamma: Real[ArrayLike, "*#N"] = parameter(10.0, unit="cm³/g", description="PD-1 blocking")
+    sigma: Real[ArrayLike, "*#N"] = parameter(0.002, unit="cm³/g", description="P-L binding")
 
     state_names: ClassVar[tuple[str, ...]] = ("C", "Tc", "A")
     state_units: ClassVar[dict[str, str]] = {"C": "g/cm³", "Tc": "g/cm³", "A": "g/cm³"}
@@ -93,7 +93,7 @@ class Nikolopoulou2018(Model):
         return jnp.asarray(self.sigma * P * self.rho_L * (T + self.epsilon_C * C))
 
     def vector_field(
-        self, t: Float[ArrayLike, ""], y: Float[Array, " 3"], args: object = None
+        self, t: Real[ArrayLike, ""], y: Float[Array, " 3"], args: object = None
     ) -> Float[Array, " 3"]:
         C = nonneg(y[0])
         T = nonneg(y[1])
@@ -108,6 +108,6 @@ class Nikolopoulou2018(Model):
         return jnp.stack([dC, dT, dA])
 
     def observables(
-        self, t: Float[Array, "..."], y: Float[Array, "... 3"]
-    ) -> dict[str, Float[Array, "..."]]:
+        self, t: Real[ArrayLike, "*#T"], y: Float[Array, "*#T 3"]
+    ) -> dict[str, Float[Array, "*#T"]]:
         return {"Q": self.complex(nonneg(y[..., 0]), nonneg(y[..., 1]), nonneg(y[..., 2]))}

@@ -23,14 +23,14 @@ from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
-from ._base import nonneg
-from ._kuznetsov import Kuznetsov1994
+from ._base import AbstractDrugModel, nonneg
+from ._kuznetsov import AbstractKuznetsov
 from ._pk import PEMBROLIZUMAB, Drug, clearance, get_drug, individual_pk
 
 
-class TumorImmunePD1(Kuznetsov1994):
+class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
     """Kuznetsov (1994) effector–tumor model with anti-PD-1 antibody and receptor occupancy.
 
     States ``("E", "T", "A1", "A2")``: effectors and tumor (cells), antibody amount in the
@@ -67,23 +67,22 @@ class TumorImmunePD1(Kuznetsov1994):
     weight and covariates. ``drug`` (static) names the drug whose PK the fields hold.
     """
 
-    L: Float[ArrayLike, "*N"] = 1.0
-    f_indep: Float[ArrayLike, "*N"] = 0.0
-    Imax: Float[ArrayLike, "*N"] = 1.0
-    h_kill: Float[ArrayLike, "*N"] = 0.0
-    eps_n: Float[ArrayLike, "*N"] = 1.0
-    eps_m: Float[ArrayLike, "*N"] = 0.5
-    EC50: Float[ArrayLike, "*N"] = 0.5
-    CL: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.CL
-    V1: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.V1
-    Q: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.Q
-    V2: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.V2
-    CL_emax: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.CL_emax
-    CL_T50: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.CL_T50
-    CL_gamma: Float[ArrayLike, "*N"] = PEMBROLIZUMAB.CL_gamma
-    t_dose0: Float[ArrayLike, "*N"] = 0.0
-    weight: Float[ArrayLike, "*N"] = 70.0
-    drug: str = eqx.field(default=PEMBROLIZUMAB.name, static=True)
+    L: Real[ArrayLike, "*#N"] = 1.0
+    f_indep: Real[ArrayLike, "*#N"] = 0.0
+    Imax: Real[ArrayLike, "*#N"] = 1.0
+    h_kill: Real[ArrayLike, "*#N"] = 0.0
+    eps_n: Real[ArrayLike, "*#N"] = 1.0
+    eps_m: Real[ArrayLike, "*#N"] = 0.5
+    EC50: Real[ArrayLike, "*#N"] = 0.5
+    CL: Real[ArrayLike, "*#N"] = PEMBROLIZUMAB.CL
+    V1: Real[ArrayLike, "*#N"] = PEMBROLIZUMAB.V1
+    Q: Real[ArrayLike, "*#N"] = PEMBROLIZUMAB.Q
+    V2: Real[ArrayLike, "*#N"] = PEMBROLIZUMAB.V2
+    CL_emax: Real[ArrayLike, "*#N"] = PEMBROLIZUMAB.CL_emax
+    CL_T50: Real[ArrayLike, "*#N"] = PEMBROLIZUMAB.CL_T50
+    CL_gamma: Real[ArrayLike, "*#N"] = PEMBROLIZUMAB.CL_gamma
+    t_dose0: Real[ArrayLike, "*#N"] = 0.0
+    drug: str | None = eqx.field(default=PEMBROLIZUMAB.name, static=True)
 
     state_names: ClassVar[tuple[str, ...]] = ("E", "T", "A1", "A2")
     state_units: ClassVar[dict[str, str]] = {"E": "cells", "T": "cells", "A1": "mg", "A2": "mg"}
@@ -94,21 +93,20 @@ class TumorImmunePD1(Kuznetsov1994):
         "Imax": (0.0, 1.0),
         "eps_m": (0.0, 1.0),
         "CL_emax": (-10.0, 10.0),
-        "weight": (1e-3, float("inf")),
         "V1": (1e-9, float("inf")),
         "V2": (1e-9, float("inf")),
         "EC50": (1e-12, float("inf")),
         "CL_T50": (1e-9, float("inf")),
         "t_dose0": (0.0, float("inf")),
     }
-    dosing_state: ClassVar[int] = 2  # boluses go into A1
+    dosing_compartment: ClassVar[str] = "A1"  # dosing_state 2
 
     @classmethod
     def with_drug(
         cls,
         drug: str | Drug = PEMBROLIZUMAB,
         *,
-        weight: Float[ArrayLike, "*N"] | None = None,
+        weight: Real[ArrayLike, "*#N"] | None = None,
         covariates: Mapping[str, ArrayLike] | None = None,
         iiv_z: Mapping[str, ArrayLike] | None = None,
         **params: ArrayLike,
@@ -155,7 +153,7 @@ class TumorImmunePD1(Kuznetsov1994):
         return jnp.asarray(jnp.where(den > 0, self.s / jnp.where(den > 0, den, 1.0), jnp.inf))
 
     def vector_field(
-        self, t: Float[ArrayLike, ""], y: Float[Array, " 4"], args: object = None
+        self, t: Real[ArrayLike, ""], y: Float[Array, " 4"], args: object = None
     ) -> Float[Array, " 4"]:
         E = nonneg(y[0])
         T = nonneg(y[1])
@@ -175,7 +173,7 @@ class TumorImmunePD1(Kuznetsov1994):
         return jnp.stack([dE, dT, dA1, dA2])
 
     def observables(
-        self, t: Float[Array, "..."], y: Float[Array, "... 4"]
-    ) -> dict[str, Float[Array, "..."]]:
+        self, t: Real[ArrayLike, "*#T"], y: Float[Array, "*#T 4"]
+    ) -> dict[str, Float[Array, "*#T"]]:
         C = nonneg(y[..., 2]) / self.V1
         return {"C": C, "RO": self.occupancy(C)}

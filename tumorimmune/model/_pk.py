@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 #: Model fields a drug preset sets (the typical PK).
 PK_PARAMETERS: tuple[str, ...] = ("CL", "V1", "Q", "V2", "CL_emax", "CL_T50", "CL_gamma")
@@ -83,14 +83,15 @@ class CovariateEffect:
         if self.form == "power" and not self.reference > 0:
             raise ValueError(f"a power effect needs a positive reference; got {self.reference!r}")
 
-    def factor(self, x: np.ndarray) -> np.ndarray:
-        """Multiplicative factor on the parameter for covariate values ``x``."""
+    def factor(self, x: Real[ArrayLike, "*#N"]) -> Float[np.ndarray, "*#N"]:
+        """Multiplicative factor on the parameter for covariate values ``x`` (scalar or (N,))."""
+        x = np.asarray(x, dtype=float)
         if self.form == "power":
-            return (x / self.reference) ** self.coef
+            return np.asarray((x / self.reference) ** self.coef)
         off = np.asarray(x != self.reference, dtype=float)
         if self.form == "exp":
-            return np.exp(self.coef * off)
-        return 1.0 + self.coef * off
+            return np.asarray(np.exp(self.coef * off))
+        return np.asarray(1.0 + self.coef * off)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -354,9 +355,9 @@ def clearance(
 
 
 def two_compartment_bolus(
-    t: Float[ArrayLike, " n"],
-    dose_times: Float[ArrayLike, " k"],
-    doses: Float[ArrayLike, " k"],
+    t: Real[ArrayLike, " n"] | Sequence[float],
+    dose_times: Real[ArrayLike, " k"] | Sequence[float],
+    doses: Real[ArrayLike, " k"] | Sequence[float],
     *,
     CL: float,
     V1: float,

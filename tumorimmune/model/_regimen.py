@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import numpy as np
+from jaxtyping import ArrayLike, Float, Real
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Regimen:
         drug = f"{self.drug} " if self.drug else ""
         return f"{drug}{self.dose:g} {self.unit} {q}"
 
-    def dose_times(self, t0: float, t1: float) -> np.ndarray:
+    def dose_times(self, t0: float | int, t1: float | int) -> np.ndarray:
         """Dose days within ``[t0, t1)`` (float64, sorted)."""
         last = t1 if self.end_day is None else min(t1, self.end_day + 1e-9)
         n_max = math.floor((last - self.start_day) / self.interval) + 1
@@ -73,10 +74,10 @@ class Regimen:
         times = self.start_day + self.interval * np.arange(max(n_max, 0), dtype=float)
         return times[(times >= t0) & (times < t1) & (times <= last)]
 
-    def dose_amount_mg(self, weight_kg: np.ndarray | float) -> np.ndarray:
-        """Dose in mg for patients of the given body weight (kg)."""
+    def dose_amount_mg(self, weight_kg: Real[ArrayLike, "*#N"]) -> Float[np.ndarray, "*#N"]:
+        """Dose in mg (float64, the shape of ``weight_kg``) for body weights in kg."""
         w = np.asarray(weight_kg, dtype=float)
-        return self.dose * w if self.unit == "mg/kg" else np.full_like(w, self.dose)
+        return np.asarray(self.dose * w) if self.unit == "mg/kg" else np.full_like(w, self.dose)
 
 
 def _preset(drug: str, dose: float, unit: str, weeks: int) -> Regimen:

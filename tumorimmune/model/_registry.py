@@ -69,4 +69,6 @@ def _import_model(path: str) -> type[Model]:
             f"model {path!r} is not a tumorimmune Model subclass (got {type(obj).__name__}); "
             "subclass tumorimmune.model.Model"
         )
+    if obj.__name__.startswith("Abstract"):
+        raise ValueError(f"model {path!r} is an abstract base class; name a concrete model")
     return obj

@@ -14,13 +14,17 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
-from ._base import Model, parameter
+from ._base import AbstractModel, parameter
+
+#: Names of model attributes that an SBML id must not shadow.
+_RESERVED = frozenset(dir(AbstractModel)) | frozenset(AbstractModel.__annotations__)
 
 
-class SBMLModel(Model):
-    """Base of the classes made by :func:`from_sbml` (fields: the SBML constant parameters)."""
+class AbstractSBMLModel(AbstractModel):
+    """Abstract base of the (final) classes made by :func:`from_sbml`; their fields are the
+    SBML constant parameters, their ``state_names`` the species."""
 
     #: SBML id of each state and parameter, by model name (after renaming).
     sbml_ids: ClassVar[dict[str, str]] = {}
@@ -29,7 +33,7 @@ class SBMLModel(Model):
     _w0: ClassVar[tuple[float, ...]] = ()
 
     def vector_field(
-        self, t: Float[ArrayLike, ""], y: Float[Array, " n_states"], args: object = None
+        self, t: Real[ArrayLike, ""], y: Float[Array, " n_states"], args: object = None
     ) -> Float[Array, " n_states"]:
         c = jnp.stack(
             [jnp.asarray(getattr(self, k), dtype=y.dtype) for k in self.parameter_names()]
@@ -44,7 +48,7 @@ def _python_name(sid: str, taken: set[str]) -> str:
     name = re.sub(r"\W", "_", sid)
     if not name.isidentifier() or keyword.iskeyword(name):
         name = f"p_{name}"
-    while name in taken or hasattr(Model, name) or name.startswith("_"):
+    while name in taken or name in _RESERVED or name.startswith("_"):
         name = f"{name}_"
     return name
 
@@ -57,7 +61,7 @@ def from_sbml(
     tumor: str | None = None,
     effector: str | None = None,
     tumor_cells_per_unit: float = 1.0,
-) -> type[SBMLModel]:
+) -> type[AbstractSBMLModel]:
     """A :class:`~tumorimmune.model.Model` class from an SBML file (e.g. a BioModels export).
 
     The SBML is converted by `sbmltoodejax <https://github.com/flowersteam/sbmltoodejax>`_
@@ -78,7 +82,7 @@ def from_sbml(
         tumor_cells_per_unit: tumor cells per unit of the tumor state (sweeps' readouts).
 
     Returns:
-        A subclass of :class:`SBMLModel`; instantiate it (``cls()``, keyword overrides) and
+        A subclass of :class:`AbstractSBMLModel`; instantiate it (``cls()``, keyword overrides) and
         pass it to ``simulate`` or name it in a sweep spec by import path.
 
     Raises:
@@ -144,7 +148,7 @@ def from_sbml(
         value = c_values[i]
         lo = min(0.0, value) if math.isfinite(value) else 0.0
         fields[new] = parameter(value, bounds=(lo if value >= 0 else -math.inf, math.inf))
-        annotations[new] = Float[ArrayLike, "*N"]
+        annotations[new] = Real[ArrayLike, "*#N"]
     tumor_state = tumor if tumor is not None else ("T" if "T" in states else None)
     if tumor_state is not None and tumor_state not in states:
         raise ValueError(f"tumor={tumor!r} is not a state of {sbml_id}; states: {states}")
@@ -175,4 +179,4 @@ def from_sbml(
         namespace["tumor_cells"] = lambda self, x: x * scale
         namespace["tumor_size"] = lambda self, cells: cells / scale
     cls_name = name or _python_name(sbml_id, set())
-    return type(cls_name, (SBMLModel,), namespace)  # type: ignore[return-value]
+    return type(cls_name, (AbstractSBMLModel,), namespace)  # type: ignore[return-value]

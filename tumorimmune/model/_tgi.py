@@ -6,7 +6,7 @@ import math
 from typing import ClassVar
 
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from ._base import Model, nonneg, parameter
 
@@ -35,14 +35,14 @@ class ClaretTGI(Model):
     sweeps' diameters (``response.cells_per_cm3 = 1e9``) equal the SLD.
     """
 
-    KL: Float[ArrayLike, "*N"] = parameter(0.003, unit="1/day", description="growth rate")
-    KD: Float[ArrayLike, "*N"] = parameter(
+    KL: Real[ArrayLike, "*#N"] = parameter(0.003, unit="1/day", description="growth rate")
+    KD: Real[ArrayLike, "*#N"] = parameter(
         0.02, unit="1/(day·exposure)", description="drug-induced decay rate"
     )
-    lam: Float[ArrayLike, "*N"] = parameter(
+    lam: Real[ArrayLike, "*#N"] = parameter(
         0.01, unit="1/day", bounds=(1e-12, math.inf), description="resistance rate λ"
     )
-    exposure: Float[ArrayLike, "*N"] = parameter(1.0, unit="exposure", description="E")
+    exposure: Real[ArrayLike, "*#N"] = parameter(1.0, unit="exposure", description="E")
 
     state_names: ClassVar[tuple[str, ...]] = ("SLD",)
     state_units: ClassVar[dict[str, str]] = {"SLD": "mm"}
@@ -64,7 +64,7 @@ class ClaretTGI(Model):
         return jnp.asarray(y0 * jnp.exp(self.KL * t - decay))
 
     def vector_field(
-        self, t: Float[ArrayLike, ""], y: Float[Array, " 1"], args: object = None
+        self, t: Real[ArrayLike, ""], y: Float[Array, " 1"], args: object = None
     ) -> Float[Array, " 1"]:
         Y = nonneg(y[0])
         kill = self.KD * jnp.exp(-jnp.asarray(self.lam * t)) * self.exposure

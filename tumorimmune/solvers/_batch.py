@@ -7,16 +7,18 @@ benchmarks) builds its batch with these functions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from jaxtyping import ArrayLike, Float
 
-from ..model import Model, Regimen, common_length, is_drug_model
+from ..model import AbstractDrugModel, Model, Regimen, common_length
 from ._schedule import Schedule
 
 
-def prepare_batch(model: Model, y0: Mapping[str, ArrayLike]) -> tuple[Model, np.ndarray, int]:
+def prepare_batch(
+    model: Model, y0: Mapping[str, ArrayLike | Sequence[float]]
+) -> tuple[Model, np.ndarray, int]:
     """Validate ``model`` and ``y0``; broadcast every parameter and state to length N.
 
     Returns the batched model (every field an array of shape ``(N,)``), ``y0`` as an array of
@@ -71,20 +73,20 @@ def make_schedule(
     """Schedule (output and dose times) for a batched model; doses in mg of shape (N, k)."""
     if regimen is None:
         return Schedule(ts=ts, dose_times=np.zeros(0)), None
-    if not is_drug_model(model):
+    if not isinstance(model, AbstractDrugModel):
         raise ValueError(
             f"regimen given but {type(model).__name__} has no drug compartment; use "
             "TumorImmunePD1 or a DrugModel (docs/models.md)"
         )
-    dosing_state = int(model.dosing_state)  # type: ignore[attr-defined]
-    model_drug = getattr(model, "drug", None)
+    dosing_state = model.dosing_state
+    model_drug = model.drug
     if regimen.drug is not None and model_drug is not None and regimen.drug != model_drug:
         raise ValueError(
             f"regimen.drug={regimen.drug!r} but the model holds {model_drug!r} PK; "
             f"use TumorImmunePD1.with_drug({regimen.drug!r}, ...)"
         )
     times = regimen.dose_times(float(ts[0]), float(ts[-1]))
-    weight = np.asarray(model.weight)  # type: ignore[attr-defined]
+    weight = np.asarray(model.weight)
     doses = np.repeat(regimen.dose_amount_mg(weight)[:, None], len(times), axis=1)
     return Schedule(ts=ts, dose_times=times, dosing_state=dosing_state), doses
 

@@ -294,20 +294,16 @@ class Pallas(AbstractBackend):
 class Auto(AbstractBackend):
     """The fastest backend for the model and platform (with this ``dtype``).
 
-    A model with an explicit ``vector_field`` (every model of this package): :class:`Pallas`
-    on a GPU, :class:`Fused` elsewhere; :class:`Diffrax` otherwise. Measured on one H100
-    (benchmarks/RESULTS.md): the Pallas kernel is 60–85× diffrax vmap in device time for the
-    PD-1 model, the fused loop 4×; on CPU the fused loop is 10–24×.
+    :class:`Pallas` on a GPU, :class:`Fused` elsewhere (every model has an explicit
+    ``vector_field``: it is abstract on :class:`~tumorimmune.model.AbstractModel`). Measured
+    figures, each with its machine, are in ``benchmarks/RESULTS.md`` (one H100: the Pallas kernel
+    58–84× diffrax vmap in device time for the PD-1 model; CPU: see the fused rows there).
     """
 
     name: ClassVar[str] = "auto"
 
     def resolve(self, model: Model | None = None) -> AbstractBackend:
-        from ..model import Model
-
-        explicit = model is None or type(model).vector_field is not Model.vector_field
-        if not explicit:
-            return Diffrax(dtype=self.dtype)
+        del model  # every model has an explicit vector field (abstract on AbstractModel)
         import jax
 
         if jax.default_backend() == "gpu":
@@ -370,8 +366,7 @@ def get_backend(
     """The concrete backend object for a name or object, ``Auto`` resolved for ``model``.
 
     ``get_backend("fused")`` is ``Fused()``; ``get_backend("auto", model)`` is ``Pallas`` on
-    a GPU, ``Fused`` elsewhere, ``Diffrax`` for a model without an explicit ``vector_field``
-    (``model=None``: every model of this package). The result is callable with the backend
+    a GPU and ``Fused`` elsewhere. The result is callable with the backend
     contract and has ``.name``.
 
     Raises:

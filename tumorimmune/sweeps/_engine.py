@@ -37,7 +37,7 @@ import jax
 import numpy as np
 from jaxtyping import Float
 
-from ..model import Model, get_drug
+from ..model import AbstractDrugModel, Model, get_drug
 from ..response import jax_readout, sum_of_diameters_mm
 from ..solvers import EXTINCTION_CELLS, make_schedule, prepare_batch, set_dose_clock, shard_solve
 from ._sampling import cell_table
@@ -157,10 +157,10 @@ class Engine:
         for k, v in table.items():
             if k not in (*INITIAL_NAMES, *PK_ETAS, *READOUT_NAMES, "cell"):
                 params[k] = v
-        if hasattr(cls, "with_drug"):
+        if issubclass(cls, AbstractDrugModel):
             drug = get_drug(arm.drug_name())
             # Individual PK through the same function as simulate (TumorImmunePD1.with_drug).
-            weight = params.pop("weight", cls().weight)  # type: ignore[attr-defined]
+            weight = params.pop("weight", cls().weight)
             z = {k.removeprefix("eta_"): table[k] for k in PK_ETAS} if spec.pk.variability else None
             pk_weight = weight if spec.pk.weight_scaling else drug.weight_ref
             model = cls.with_drug(drug, weight=pk_weight, iiv_z=z, **params)

@@ -689,7 +689,7 @@ def _cross_check(spec: SweepSpec) -> list[str]:
             else:
                 known[section].add(key)
     good = {k: v for k, v in spec.parameters.items() if k in known["parameters"]}
-    bounds = dict(getattr(cls, "parameter_bounds", {}))
+    bounds = {p: cls.bounds(p) for p in cls.parameter_names()}  # parameter() or the ClassVar
     for key, value in good.items():  # one line per bad value (not only the first)
         lo, hi = bounds.get(key, (0.0, math.inf))
         if not lo <= value <= hi:
