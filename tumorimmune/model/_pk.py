@@ -100,11 +100,15 @@ class Drug:
 
     Attributes:
         name: drug name.
-        CL: clearance, L/day. V1: central volume, L. Q: intercompartmental clearance, L/day.
-        V2: peripheral volume, L: typical values of the reference patient.
+        CL: typical clearance of the reference patient (L/day).
+        V1: typical central volume (L).
+        Q: typical intercompartmental clearance (L/day).
+        V2: typical peripheral volume (L).
         source: citation.
-        CL_emax, CL_T50 (days), CL_gamma: time-varying clearance
-            ``CL(t) = CL·exp(CL_emax·t^γ/(T50^γ + t^γ))`` (``CL_emax = 0``: constant).
+        CL_emax: maximal change of clearance,
+            ``CL(t) = CL·exp(CL_emax·t^γ/(T50^γ + t^γ))`` (``0``: constant clearance).
+        CL_T50: days to half the change of clearance.
+        CL_gamma: Hill exponent γ of the change of clearance.
         weight_ref: body weight of the reference patient, kg.
         weight_exp: allometric exponent per parameter (``"CL"``, ``"V1"``, ``"Q"``, ``"V2"``;
             missing: 0, no weight effect): ``P = P_ref·(weight/weight_ref)^exp``.
