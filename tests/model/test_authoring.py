@@ -33,7 +33,7 @@ class Decay(Model):
 
     def vector_field(self, t, y, args=None):
         total = jnp.sum(y)  # reduce_sum: the pallas kernel cannot evaluate it
-        return -self.k * y * total / total
+        return -jnp.asarray(self.k) * y * total / total
 
 
 class ReshapedDecay(Model):
@@ -44,7 +44,7 @@ class ReshapedDecay(Model):
     tumor_state: ClassVar[str | None] = "X"
 
     def vector_field(self, t, y, args=None):
-        dx = jnp.reshape(-self.k * y[0], (1,))
+        dx = jnp.reshape(-jnp.asarray(self.k) * y[0], (1,))
         return jnp.concatenate([dx, jnp.atleast_1d(-2.0 * self.k * y[1])])
 
 
@@ -58,7 +58,7 @@ class OneCompartmentDrug(DrugModel):
     effector_state: ClassVar[str | None] = None
 
     def vector_field(self, t, y, args=None):
-        return jnp.stack([-self.kill * y[1] * y[0], -self.ke * y[1]])
+        return jnp.stack([-jnp.asarray(self.kill) * y[1] * y[0], -jnp.asarray(self.ke) * y[1]])
 
 
 def test_parameter_declares_units_and_bounds():

@@ -69,7 +69,7 @@ def test_transcritical_bifurcation_at_sigma_alpha_delta():
 
 def _scipy_reference(E0, T0, t):
     m = Kuznetsov1994()
-    p = {k: float(v) for k, v in m.parameters().items()}
+    p = {k: float(np.asarray(v)) for k, v in m.parameters().items()}
 
     def rhs(_, y):
         E, T = y

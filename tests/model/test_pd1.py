@@ -99,7 +99,7 @@ def test_extinct_tumor_stays_at_zero():
 
 def test_with_drug_sets_pk_and_name():
     m = TumorImmunePD1.with_drug("nivolumab", L=0.5)
-    assert m.drug == "nivolumab" and float(m.CL) == pytest.approx(0.2256)
-    assert float(m.L) == 0.5
+    assert m.drug == "nivolumab" and float(np.asarray(m.CL)) == pytest.approx(0.2256)
+    assert float(np.asarray(m.L)) == 0.5
     with pytest.raises(ValueError, match="unknown drug"):
         TumorImmunePD1.with_drug("atezolizumab")

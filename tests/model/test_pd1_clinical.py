@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jaxtyping import ArrayLike
 
 import tumorimmune as ti
 from tumorimmune.model import TumorImmunePD1, two_compartment_bolus
@@ -30,7 +31,9 @@ def test_new_terms_switched_off_reduce_to_the_first_form():
         for E, T, A1, A2 in rng.uniform([1e3, 1e5, 0, 0], [1e7, 1e10, 300, 200], size=(25, 4)):
             y = np.array([E, T, A1, A2])
             got = np.asarray(m.vector_field(5.0, jnp.asarray(y), None))
-            np.testing.assert_allclose(got, _old_form(m, y, m.CL), rtol=1e-14, atol=0)
+            np.testing.assert_allclose(
+                got, _old_form(m, y, float(np.asarray(m.CL))), rtol=1e-14, atol=0
+            )
 
 
 def test_occupancy_has_published_potency():
@@ -71,11 +74,10 @@ def test_low_doses_matter_clinical_doses_do_not():
     """With IC50 0.535 µg/mL, RO at the first trough: 2 vs 10 mg/kg q3w within 5 %, 0.1 mg/kg
     far lower (KEYNOTE-001/-002 found no difference between 2 and 10 mg/kg)."""
     pk = TumorImmunePD1.with_drug("pembrolizumab", Imax=0.961, EC50=0.535)
+    CL, V1, Q, V2 = (float(np.asarray(v)) for v in (pk.CL, pk.V1, pk.Q, pk.V2))
     ro = {}
     for dose in (0.1, 2.0, 10.0):
-        C = two_compartment_bolus(
-            [21.0], [0.0], [dose * 70.0], CL=pk.CL, V1=pk.V1, Q=pk.Q, V2=pk.V2
-        )[0]
+        C = two_compartment_bolus([21.0], [0.0], [dose * 70.0], CL=CL, V1=V1, Q=Q, V2=V2)[0]
         ro[dose] = float(pk.occupancy(jnp.asarray(C)))
     assert ro[10.0] - ro[2.0] < 0.05 * ro[10.0]
     assert ro[0.1] < 0.75 * ro[2.0]
@@ -84,9 +86,8 @@ def test_low_doses_matter_clinical_doses_do_not():
 def test_clinical_model_runs_on_the_fast_backend_like_diffrax():
     from tumorimmune.calibrate import CLINICAL_FIXED
 
-    m = TumorImmunePD1.with_drug(
-        "pembrolizumab", **CLINICAL_FIXED, a=0.012, m=5e-12, s=700.0, h_kill=60.0, L=0.7
-    )
+    patient: dict[str, ArrayLike] = {"a": 0.012, "m": 5e-12, "s": 700.0, "h_kill": 60.0, "L": 0.7}
+    m = TumorImmunePD1.with_drug("pembrolizumab", **{**CLINICAL_FIXED, **patient})
     T0 = 6e10
     E0 = float(m.quasi_steady_effectors(T0))
     t = np.array([0.0, 84, 126, 168, 252, 365])

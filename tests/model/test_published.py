@@ -6,11 +6,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jaxtyping import ArrayLike
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
 from tumorimmune import simulate
 from tumorimmune.model import ClaretTGI, DePillis2005, Nikolopoulou2018
+
+
+def _num(x: ArrayLike) -> float:
+    """A scalar model field (typed ``ArrayLike``) as a Python float."""
+    return float(np.asarray(x))
+
+
+def _root(f, lo: float, hi: float) -> float:
+    """Root of ``f`` in ``[lo, hi]`` by Brent's method to near machine precision."""
+    root, _ = brentq(f, lo, hi, xtol=1e-16, rtol=np.float64(1e-14), full_output=True)
+    return float(root)
 
 
 def _jacobian(model, y):
@@ -42,15 +54,15 @@ def test_depillis_human_parameters_and_tumor_free_equilibrium():
     m = DePillis2005()
     # the human (patient 9) set of de Pillis et al. (2005), as tabulated in de Pillis 2006
     assert (m.a, m.b, m.c, m.d, m.lam, m.s) == (0.431, 1.02e-9, 6.41e-11, 2.34, 2.09, 0.0839)
-    N_star = m.sigma / m.f  # tumor-free equilibrium (0, σ/f, 0)
+    N_star = _num(m.sigma) / _num(m.f)  # tumor-free equilibrium (0, σ/f, 0)
     y = np.array([0.0, N_star, 0.0])
     np.testing.assert_allclose(np.asarray(m.vector_field(0.0, jnp.asarray(y))), 0.0, atol=1e-9)
     J = _jacobian(m, y)
     # tumor direction: the linear growth rate a − c·σ/f (positive: the equilibrium is unstable)
-    np.testing.assert_allclose(J[0, 0], m.a - m.c * N_star, rtol=1e-12)
+    np.testing.assert_allclose(J[0, 0], _num(m.a) - _num(m.c) * N_star, rtol=1e-12)
     assert J[0, 0] > 0
-    np.testing.assert_allclose(J[1, 1], -m.f, rtol=1e-12)
-    np.testing.assert_allclose(J[2, 2], -m.m, rtol=1e-12)
+    np.testing.assert_allclose(J[1, 1], -_num(m.f), rtol=1e-12)
+    np.testing.assert_allclose(J[2, 2], -_num(m.m), rtol=1e-12)
 
 
 def test_depillis_matches_independent_scipy_solve():
@@ -85,7 +97,7 @@ def _nik_T_nullcline(m, C):
 
 
 def _nik_tumor_free(m):
-    return brentq(_nik_T_nullcline(m, 0.0), 1e-12, 1.0, xtol=1e-16, rtol=1e-14)
+    return _root(_nik_T_nullcline(m, 0.0), 1e-12, 1.0)
 
 
 def test_nikolopoulou_tumor_free_equilibrium_and_stability_condition():
@@ -96,12 +108,12 @@ def test_nikolopoulou_tumor_free_equilibrium_and_stability_condition():
     np.testing.assert_allclose(f, 0.0, atol=1e-15)
     J = _jacobian(m, y)
     # eigenvalue in the cancer direction: λ_C − η·T0* (the paper's stability condition)
-    np.testing.assert_allclose(J[0, 0], m.lambda_C - m.eta * T0, rtol=1e-10)
+    np.testing.assert_allclose(J[0, 0], _num(m.lambda_C) - _num(m.eta) * T0, rtol=1e-10)
     eig_T = J[1, 1]
     assert eig_T < 0  # T-cell direction is stable
     # both regimes: change lambda_C across the threshold η·T0*
     for factor, stable in ((0.5, True), (1.5, False)):
-        mm = m.replace(lambda_C=factor * m.eta * T0)
+        mm = m.replace(lambda_C=factor * _num(m.eta) * T0)
         ds = simulate(mm, {"C": 1e-3, "Tc": T0}, np.array([0.0, 1500.0, 3000.0]),
                       backend="diffrax", rtol=1e-10, atol=1e-14)  # fmt: skip
         C_end = float(ds["C"].values[-1])
@@ -109,13 +121,13 @@ def test_nikolopoulou_tumor_free_equilibrium_and_stability_condition():
             assert C_end < 1e-6
         else:
             # converges to the tumorous equilibrium: C* = C_K(1 − ηT*/λ_C) with g(T*; C*) = 0
-            lam = float(mm.lambda_C)
+            lam = _num(mm.lambda_C)
 
             def h(T, mm=mm, lam=lam):
                 return _nik_T_nullcline(mm, mm.C_K * (1 - mm.eta * T / lam))(T)
 
-            T_star = brentq(h, 1e-12, lam / mm.eta, xtol=1e-16, rtol=1e-14)
-            C_star = mm.C_K * (1 - mm.eta * T_star / lam)
+            T_star = _root(h, 1e-12, lam / _num(mm.eta))
+            C_star = _num(mm.C_K) * (1 - _num(mm.eta) * T_star / lam)
             np.testing.assert_allclose(C_end, C_star, rtol=1e-5)
             np.testing.assert_allclose(float(ds["Tc"].values[-1]), T_star, rtol=1e-5)
 
@@ -125,7 +137,7 @@ def test_nikolopoulou_defaults_bistable_and_drug_input():
     T0 = _nik_tumor_free(m)
     # defaults: the tumor-free state is locally stable (λ_C < η·T0*): a small tumor is
     # eliminated, while the BioModels initial tumor (C = 0.3968) grows (bistability)
-    assert m.lambda_C < m.eta * T0
+    assert _num(m.lambda_C) < _num(m.eta) * T0
     t = np.array([0.0, 100.0, 300.0])
     small = simulate(m, {"C": 1e-4, "Tc": T0}, t, backend="diffrax", rtol=1e-10, atol=1e-14)
     large = simulate(m, {"C": 0.3968, "Tc": 0.006}, t, backend="diffrax", rtol=1e-10,
@@ -135,7 +147,8 @@ def test_nikolopoulou_defaults_bistable_and_drug_input():
     ds = simulate(m.replace(gamma_A=1e-10, mu_PA=0.0), {"C": 0.0, "Tc": 0.0, "A": 0.0},
                   np.array([0.0, 5.0, 40.0]), backend="diffrax", rtol=1e-10,
                   atol=1e-20)  # fmt: skip
-    a_exact = 1e-10 / m.d_A * (1 - np.exp(-m.d_A * np.array([5.0, 40.0])))
+    d_A = _num(m.d_A)
+    a_exact = 1e-10 / d_A * (1 - np.exp(-d_A * np.array([5.0, 40.0])))
     np.testing.assert_allclose(ds["A"].values[1:], a_exact, rtol=1e-8)
 
 
