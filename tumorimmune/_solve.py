@@ -71,9 +71,9 @@ class Dosing(eqx.Module):
         n_max: maximum number of doses (static).
     """
 
-    dose: Float[ArrayLike, "*N"]
-    interval: Float[ArrayLike, "*N"]
-    start: Float[ArrayLike, "*N"] = 0.0
+    dose: Float[ArrayLike, "*#N"]
+    interval: Float[ArrayLike, "*#N"]
+    start: Float[ArrayLike, "*#N"] = 0.0
     n_max: int = eqx.field(static=True, default=64)
 
     def times(self) -> Float[Array, " n_max"]:

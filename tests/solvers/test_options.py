@@ -81,7 +81,8 @@ def test_dtype_defaults_and_auto_resolution():
     assert ds.attrs["rtol"] == 1e-5  # float32 defaults
 
 
-def test_bad_options_give_one_line_errors():
+def test_bad_options_give_one_line_errors(unchecked):
+    """Ill-typed knobs (1.5 lanes) are passed on purpose: the library's own error."""
     msg = _one_line_error(ValueError, Fused, lanes=0)
     assert "Fused.lanes must be a positive integer; got 0" in msg
     assert "Fused.unroll" in _one_line_error(ValueError, Fused, unroll=1.5)

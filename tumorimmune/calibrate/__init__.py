@@ -69,6 +69,7 @@ __all__ = [
     "calibrate_allen",
     "calibrate_population",
     "calibrate_soft",
+    "cells_to_unit",
     "fit_figure",
     "fit_patients",
     "hard_orr",

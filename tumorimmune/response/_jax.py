@@ -124,7 +124,7 @@ def readout(
     scan_days: Float[Any, " scan"],
     follow_up: float,
     final_cells: Float[Any, " *batch"],
-    escape_cells: Float[Any, " *batch"],
+    escape_cells: float | Float[Any, "*#batch"],
     n_lesions: Any = 3,
     cells_per_cm3: float = 1e9,
     detection_limit_mm: float = 5.0,

@@ -8,6 +8,7 @@ schedule; doses may differ per patient (mg/kg dosing).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import diffrax
 import equinox as eqx
@@ -35,7 +36,7 @@ def _flat(x: object) -> Array:
 
 
 @jax.custom_jvp
-def rms_norm(x: Array) -> Array:
+def rms_norm(x: Any) -> Array:
     """RMS norm of an array or pytree, summed in a fixed order (the controller's error norm).
 
     A pytree (e.g. the augmented state of ``diffrax.BacksolveAdjoint``) is flattened leaf by

@@ -39,7 +39,14 @@ from jaxtyping import Float
 
 from ..model import AbstractDrugModel, Model, get_drug
 from ..response import jax_readout, sum_of_diameters_mm
-from ..solvers import EXTINCTION_CELLS, make_schedule, prepare_batch, set_dose_clock, shard_solve
+from ..solvers import (
+    EXTINCTION_CELLS,
+    Fused,
+    make_schedule,
+    prepare_batch,
+    set_dose_clock,
+    shard_solve,
+)
 from ._sampling import cell_table
 from ._spec import (
     INITIAL_NAMES,
@@ -84,7 +91,9 @@ class Engine:
     def create(cls, spec: SweepSpec, *, devices: Sequence[Any] | None = None) -> Engine:
         backend = spec.solver_backend().resolve()
         devs = list(devices) if devices is not None else jax.local_devices()
-        return cls(spec, backend.name, backend, devs)
+        given = backend.n_threads if isinstance(backend, Fused) else None
+        threads = given or os.cpu_count() or 1
+        return cls(spec, backend.name, backend, devs, threads=threads)
 
     # -------------------------------------------------------------------------- patients
     @property
@@ -208,7 +217,9 @@ class Engine:
                 )
                 ys, status, steps = np.asarray(ys), np.asarray(status), np.asarray(steps)
         elif piece:
-            one_pool = dataclasses.replace(self.solve, n_threads=1, chunk_size=n)
+            one_pool = dataclasses.replace(
+                self.solve, n_threads=1, chunk_size=self.solve.chunk_size or n
+            )
             ys, status, steps = one_pool(model, y0, schedule, doses, **kwargs)
         else:
             ys, status, steps = self.solve(model, y0, schedule, doses, **kwargs)
