@@ -222,18 +222,23 @@ def _run_share(
         progress(0, total, 0.0)
     todo = list(chunks)
     for _ in range(2):
-        for i in todo:
-            if max_chunks is not None and ran >= max_chunks:
-                return False
+        if max_chunks is not None and len(todo) > max_chunks - ran:
+            todo, stopped = todo[: max(max_chunks - ran, 0)], True
+        else:
+            stopped = False
+        # the same batches as a one-process run (several chunks per solve, one padded width)
+        for k, batch in enumerate(_batches(todo, engine.chunks_per_batch())):
             if phase is not None:
-                phase("compiling" if ran == 0 else "solving")
-            start, stop = store.chunk_range(i)
-            t0 = time.perf_counter()
-            store.write_chunk(i, engine.run_block(start, stop), time.perf_counter() - t0)
-            ran += 1
-            done += stop - start
-            if progress is not None:
-                progress(done, total, time.perf_counter() - t_start)
+                phase("compiling" if ran == 0 and k == 0 else "solving")
+            for i, block, seconds in _compute_batch(store, engine, batch):
+                store.write_chunk(i, block, seconds)
+                start, stop = store.chunk_range(i)
+                ran += 1
+                done += stop - start
+                if progress is not None:
+                    progress(done, total, time.perf_counter() - t_start)
+        if stopped:
+            return False
         todo = store.verify(repair=True, chunks=chunks)
         if not todo:
             break
