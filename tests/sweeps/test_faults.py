@@ -239,3 +239,52 @@ def _complete(path):
         return zarr.open_group(str(path), mode="r").attrs.get("tumorimmune_status") == "complete"
     except Exception:
         return False
+
+
+@pytest.mark.parametrize("window_chunks", [1, 2, 100])
+def test_windowed_checksums_equal_chunk_by_chunk(reference, tmp_path, monkeypatch, window_chunks):
+    """Verification reads consecutive chunks together: the same checksums as reading each
+    chunk alone, for windows of 1, 2 and all chunks and for a non-contiguous selection; a
+    damaged chunk inside a window marks only itself."""
+    from tumorimmune.sweeps import _store
+
+    _, spec, _ = reference
+    path = tmp_path / "w.zarr"
+    run_sweep(spec, output=path)
+    group = zarr.open_group(str(path), mode="r")
+    names = _store._chunk_arrays(group)
+    c, n = spec.chunk_size, spec.n_patients
+    one = {i: _store._chunk_checksum(group, names, i * c, min((i + 1) * c, n)) for i in range(5)}
+    assert len(set(one.values())) == 5 and None not in one.values()
+    per_patient = sum(
+        group[k].dtype.itemsize * int(np.prod(group[k].shape)) // n  # type: ignore[union-attr]
+        for k in names
+    )
+    monkeypatch.setattr(_store, "VERIFY_WINDOW_BYTES", window_chunks * c * per_patient)
+    assert _store._chunk_checksums(group, names, range(5), c, n) == one
+    assert _store._chunk_checksums(group, names, [4, 0, 2, 3], c, n) == {
+        i: one[i] for i in (0, 2, 3, 4)
+    }
+    _corrupt(_chunk_file(path, "diameter_mm", 3), "garbage")
+    got = _store._chunk_checksums(group, names, range(5), c, n)
+    assert got[3] is None and {i: got[i] for i in (0, 1, 2, 4)} == {i: one[i] for i in (0, 1, 2, 4)}
+    assert verify_store(path) == [3]
+
+
+def test_chunks_written_in_a_run_are_not_read_again_before_load(reference, tmp_path, monkeypatch):
+    """Each chunk is read back once when written; the end-of-run checks read no chunk again,
+    and the final load reads each once more (it still catches damage after the run)."""
+    from tumorimmune.sweeps import _store
+
+    _, spec, ref = reference
+    reads: list[int] = []
+    real = _store._chunk_checksums
+
+    def counting(group, names, chunks, chunk_size, n):
+        reads.extend(int(i) for i in chunks)
+        return real(group, names, chunks, chunk_size, n)
+
+    monkeypatch.setattr(_store, "_chunk_checksums", counting)
+    ds = run_sweep(spec, output=tmp_path / "once.zarr")
+    xr.testing.assert_equal(ds, ref)
+    assert sorted(reads) == sorted([*range(5), *range(5)])  # at write, and at load

@@ -129,7 +129,9 @@ def test_spec_mismatch_with_partial_store_is_an_error(finished, tmp_path):
 _KILL_SCRIPT = textwrap.dedent(
     """
     import json, sys
-    from tumorimmune.sweeps import run_sweep, validate_spec
+    from tumorimmune.sweeps import Engine, run_sweep, validate_spec
+    # batches of 2 chunks (each committed together), so that the kill lands between commits
+    Engine.chunks_per_batch = lambda self: 2
     run_sweep(validate_spec(json.loads(sys.argv[1])), output=sys.argv[2])
     """
 )
@@ -187,19 +189,19 @@ def test_a_failed_write_on_the_writer_thread_stops_the_run_and_resumes(tiny, tmp
 
     spec = validate_spec(tiny(n_trajectories=0))
     reference = run_sweep(spec, output=tmp_path / "ref.zarr")
-    real = SweepStore.write_chunk
+    real = SweepStore.write_chunks
 
-    def flaky(self, i, block, seconds):
-        if i == 1:
+    def flaky(self, items):
+        if any(i == 1 for i, _, _ in items):
             raise OSError("disk full (simulated)")
-        real(self, i, block, seconds)
+        real(self, items)
 
     monkeypatch.setattr(_runner.Engine, "chunks_per_batch", lambda self: 1)  # 3 batches
-    monkeypatch.setattr(SweepStore, "write_chunk", flaky)
+    monkeypatch.setattr(SweepStore, "write_chunks", flaky)
     path = tmp_path / "r.zarr"
     with pytest.raises(OSError, match="disk full"):
         run_sweep(spec, output=path)
-    monkeypatch.setattr(SweepStore, "write_chunk", real)
+    monkeypatch.setattr(SweepStore, "write_chunks", real)
     store = SweepStore.open(spec, path)
     try:
         done = store.done()

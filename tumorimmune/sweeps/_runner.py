@@ -23,8 +23,8 @@ from ._multihost import Processes, barrier, broadcast_text
 from ._spec import SweepSpec, spec_warnings, validate_spec
 from ._store import StoreLockedError, SweepStore, load
 
-#: ``progress(done_patients, total_patients, seconds_this_run)`` after every chunk is written
-#: (from the writer thread).
+#: ``progress(done_patients, total_patients, seconds_this_run)`` after the chunks of every batch
+#: are written (from the writer thread).
 ProgressCallback = Callable[[int, int, float], None]
 #: ``phase(name)``: ``"compiling"`` (before the first batch of this process: its solves
 #: include JIT compilation), ``"solving"`` (after it), ``"finalizing"`` (trajectories and
@@ -59,8 +59,8 @@ def run_sweep(
         spec: validated specification (:func:`load_spec`).
         output: store path (default ``spec.output``).
         overwrite: replace a finished store (or start an unfinished one over).
-        progress: called after each chunk with ``(done, total, seconds)``: patients finished
-            (all arms), the cohort size N and seconds spent in this call.
+        progress: called after each batch is written with ``(done, total, seconds)``:
+            patients finished (all arms), the cohort size N and seconds spent in this call.
         devices: JAX devices to shard the patient axis over (default: all local devices).
         max_chunks: stop after this many chunks in this call (the store stays resumable);
             ``None`` runs to the end.
@@ -141,8 +141,8 @@ def _run(
             for k, chunks in enumerate(_batches(todo, engine.chunks_per_batch())):
                 if phase is not None and ran == 0 and k == 0:
                     phase("compiling")  # the first batch compiles every arm's program
-                for i, block, seconds in _compute_batch(store, engine, chunks):
-                    writer.submit(i, block, seconds)  # written while the next batch solves
+                # written while the next batch solves
+                writer.submit(_compute_batch(store, engine, chunks))
                 if phase is not None and ran == 0 and k == 0:
                     phase("solving")
             ran += len(todo)
@@ -230,13 +230,14 @@ def _run_share(
         for k, batch in enumerate(_batches(todo, engine.chunks_per_batch())):
             if phase is not None:
                 phase("compiling" if ran == 0 and k == 0 else "solving")
-            for i, block, seconds in _compute_batch(store, engine, batch):
-                store.write_chunk(i, block, seconds)
+            blocks = _compute_batch(store, engine, batch)
+            store.write_chunks(blocks)
+            for i, _, _ in blocks:
                 start, stop = store.chunk_range(i)
                 ran += 1
                 done += stop - start
-                if progress is not None:
-                    progress(done, total, time.perf_counter() - t_start)
+            if progress is not None:
+                progress(done, total, time.perf_counter() - t_start)
         if stopped:
             return False
         todo = store.verify(repair=True, chunks=chunks)
@@ -313,12 +314,13 @@ def _compute_batch(
 
 
 class ChunkWriter:
-    """Writes finished chunks to the store on one background thread, in order, so that the
-    next batch is solved meanwhile; reports progress after each chunk is committed.
+    """Writes the finished chunks of each batch to the store on one background thread, in
+    order, so that the next batch is solved meanwhile; reports progress after each batch is
+    committed.
 
-    A chunk counts as done only when :meth:`SweepStore.write_chunk` has returned (data written,
-    read back, checksum stored, flag set), as without the thread. An error of a write is
-    raised by the next :meth:`submit` or on leaving the ``with`` block.
+    A chunk counts as done only when :meth:`SweepStore.write_chunks` has returned (data
+    written, read back, checksum stored, flag set), as without the thread. An error of a write
+    is raised by the next :meth:`submit` or on leaving the ``with`` block.
     """
 
     def __init__(
@@ -335,10 +337,11 @@ class ChunkWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zarr-writer")
         self._pending: list[Future[None]] = []
 
-    def _write(self, i: int, block: dict[str, np.ndarray], seconds: float) -> None:
-        self.store.write_chunk(i, block, seconds)
-        start, stop = self.store.chunk_range(i)
-        self.finished = min(self.finished + stop - start, self.store.spec.n_patients)
+    def _write(self, blocks: list[tuple[int, dict[str, np.ndarray], float]]) -> None:
+        self.store.write_chunks(blocks)
+        for i, _, _ in blocks:
+            start, stop = self.store.chunk_range(i)
+            self.finished = min(self.finished + stop - start, self.store.spec.n_patients)
         if self.progress is not None:
             elapsed = time.perf_counter() - self.t_start
             self.progress(self.finished, self.store.spec.n_patients, elapsed)
@@ -352,9 +355,10 @@ class ChunkWriter:
                 keep.append(f)
         self._pending = keep
 
-    def submit(self, i: int, block: dict[str, np.ndarray], seconds: float) -> None:
+    def submit(self, blocks: list[tuple[int, dict[str, np.ndarray], float]]) -> None:
+        """Queue one batch's chunks ``(index, block, seconds)`` for writing."""
         self._check(wait=False)
-        self._pending.append(self._pool.submit(self._write, i, block, seconds))
+        self._pending.append(self._pool.submit(self._write, blocks))
 
     def __enter__(self) -> ChunkWriter:
         return self

@@ -8,13 +8,18 @@ BLAKE2b of the chunk's values) stored; a rerun recomputes exactly the unfinished
 group attribute ``tumorimmune_status`` moves from ``"creating"`` to ``"running"`` to
 ``"complete"``.
 
-Integrity: every finished chunk is verified against its checksum when a store is resumed and
-again before it is marked complete; a chunk that is missing, unreadable (garbage, truncated)
-or different is recomputed, and a store that still fails verification is never marked
-complete. Concurrency: a writer holds an exclusive lock (``<store>.lock``, ``fcntl.flock``,
-holding its pid and host) for the whole run; a second writer is refused with a message naming
-the holder, and the lock of a killed process is released by the kernel, so the next run takes
-it over. ``overwrite`` never deletes the old store first: the new one is written next to it
+Integrity: every chunk is read back and checked against its checksum when it is written; the
+finished chunks of earlier runs are verified when a store is resumed, those of other processes
+before it is marked complete, and every chunk once more when a finished store is loaded
+(:func:`load`, also at the end of ``run_sweep``). A chunk that is missing, unreadable
+(garbage, truncated) or different is recomputed, and a store that still fails verification
+is never marked complete. Consecutive chunks are verified with one read per array
+(:func:`_chunk_checksums`).
+
+Concurrency: a writer holds an exclusive lock (``<store>.lock``, ``fcntl.flock``, holding its
+pid and host) for the whole run; a second writer is refused with a message naming the holder,
+and the lock of a killed process is released by the kernel, so the next run takes it over.
+``overwrite`` never deletes the old store first: the new one is written next to it
 (``.<name>.overwrite``) and swapped in when complete.
 """
 
@@ -177,25 +182,83 @@ def _chunk_checksum(group: zarr.Group, names: list[str], start: int, stop: int) 
         return None
 
 
+#: Bytes read at once when checksumming consecutive chunks (:func:`_chunk_checksums`).
+VERIFY_WINDOW_BYTES = 64 << 20
+
+
+def _chunk_checksums(
+    group: zarr.Group, names: list[str], chunks: Sequence[int], chunk_size: int, n: int
+) -> dict[int, int | None]:
+    """Checksums of the given chunks as stored now (``None``: unreadable), equal to
+    :func:`_chunk_checksum` chunk by chunk.
+
+    Consecutive chunks are read together, one Zarr read per array for a window of at most
+    ``VERIFY_WINDOW_BYTES`` (a chunk-by-chunk read costs about a millisecond of Zarr overhead
+    per array and chunk: 1.8 s against 0.5 s for 10^5 patients); a window that cannot be read
+    is checked chunk by chunk, so that a damaged chunk marks only itself.
+    """
+    arrays: dict[str, Any] = {k: group[k] for k in names}
+    per_patient = sum(
+        a.dtype.itemsize * int(np.prod(a.shape)) // max(int(a.shape[0 if a.ndim == 1 else 1]), 1)
+        for a in arrays.values()
+    )
+    per_window = max(1, VERIFY_WINDOW_BYTES // max(per_patient * chunk_size, 1))
+    out: dict[int, int | None] = {}
+    todo = sorted(set(int(i) for i in chunks))
+    while todo:
+        first = todo[0]
+        run = [first]
+        while len(run) < per_window and len(run) < len(todo) and todo[len(run)] == first + len(run):
+            run.append(first + len(run))
+        todo = todo[len(run) :]
+        lo, hi = first * chunk_size, min((run[-1] + 1) * chunk_size, n)
+        try:
+            window = {
+                k: np.asarray(a[lo:hi] if a.ndim == 1 else a[:, lo:hi]) for k, a in arrays.items()
+            }
+        except Exception:  # a damaged chunk in the window: find it chunk by chunk
+            for i in run:
+                out[i] = _chunk_checksum(group, names, i * chunk_size, min((i + 1) * chunk_size, n))
+            continue
+        for i in run:
+            a0, b0 = i * chunk_size - lo, min((i + 1) * chunk_size, n) - lo
+            out[i] = _digest([v[a0:b0] if v.ndim == 1 else v[:, a0:b0] for v in window.values()])
+    return out
+
+
+def _read_flags(group: zarr.Group, name: str, n_chunks: int) -> tuple[np.ndarray, np.ndarray]:
+    """An internal per-chunk array (``chunk_done``, ``chunk_checksum``) in one read:
+    ``(values, readable)``; entries of a damaged array chunk are 0 and not ``readable``."""
+    try:
+        values = np.asarray(group[name][...], dtype=np.int64).reshape(n_chunks)  # type: ignore[index]
+        return values, np.ones(n_chunks, bool)
+    except Exception:  # a damaged chunk of the array: entry by entry
+        values, ok = np.zeros(n_chunks, np.int64), np.zeros(n_chunks, bool)
+        for i in range(n_chunks):
+            with contextlib.suppress(Exception):
+                values[i] = int(group[name][i])  # type: ignore[index]
+                ok[i] = True
+        return values, ok
+
+
 def verify_store(path: str | Path) -> list[int]:
     """Chunks of a store whose data do not match the checksums recorded when they were
-    written (deleted, truncated, garbage or altered chunk files); ``[]`` when intact."""
+    written (deleted, truncated, garbage or altered chunk files, or unreadable flags);
+    ``[]`` when intact."""
     group = zarr.open_group(str(path), mode="r")
     if "chunk_checksum" not in group:
         return []
     names = _chunk_arrays(group)
     n = int(group["patient"].shape[0])  # type: ignore[union-attr]
     c = int(group.attrs["chunk_size"])  # type: ignore[arg-type]
-    bad = []
-    for i in range(-(-n // c)):
-        try:
-            flag, want = int(group["chunk_done"][i]), int(group["chunk_checksum"][i])  # type: ignore[index]
-        except Exception:
-            bad.append(i)
-            continue
-        if flag and _chunk_checksum(group, names, i * c, min((i + 1) * c, n)) != want:
-            bad.append(i)
-    return bad
+    n_chunks = -(-n // c)
+    flags, ok_flag = _read_flags(group, "chunk_done", n_chunks)
+    want, ok_want = _read_flags(group, "chunk_checksum", n_chunks)
+    bad = [i for i in range(n_chunks) if not (ok_flag[i] and ok_want[i])]
+    rest = [i for i in range(n_chunks) if ok_flag[i] and ok_want[i] and flags[i]]
+    got = _chunk_checksums(group, names, rest, c, n)
+    bad += [i for i in rest if got[i] != int(want[i])]
+    return sorted(bad)
 
 
 def _digest(arrays: list[np.ndarray]) -> int:
@@ -231,6 +294,10 @@ class SweepStore:
         self.n_chunks = n_chunks
         self.final_path = final_path if final_path is not None else path
         self.lock = lock
+        #: finished chunks whose data this object has read back and found matching their
+        #: checksum (written or verified here); :meth:`verify` does not read them again
+        self._clean: set[int] = set()
+        self._arrays: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------------- opening
     @classmethod
@@ -442,46 +509,77 @@ class SweepStore:
 
     def done(self) -> np.ndarray:
         """Boolean flag per chunk: finished (an unreadable flag counts as not finished)."""
-        return np.array([self._flag("chunk_done", i) == 1 for i in range(self.n_chunks)])
-
-    def _flag(self, name: str, i: int) -> int:
-        try:
-            return int(self.group[name][i])  # type: ignore[index]
-        except Exception:  # missing or damaged chunk of an internal array
-            return 0
+        flags, ok = _read_flags(self.group, "chunk_done", self.n_chunks)
+        return (flags == 1) & ok
 
     def _chunk_arrays(self) -> list[str]:
-        return _chunk_arrays(self.group)
+        return list(self._data_arrays())
 
-    def _checksum(self, i: int) -> int | None:
-        return _chunk_checksum(self.group, self._chunk_arrays(), *self.chunk_range(i))
+    def _data_arrays(self) -> dict[str, Any]:
+        """The per-patient arrays by name (sorted), opened once per store object."""
+        if self._arrays is None:
+            self._arrays = {k: self.group[k] for k in _chunk_arrays(self.group)}
+        return self._arrays
 
     def write_chunk(self, i: int, block: dict[str, np.ndarray], seconds: float) -> None:
         """Write a finished chunk, read it back and store its checksum, then flag it as done
-        (the flag is the commit).
+        (the flag is the commit); :meth:`write_chunks` for one chunk.
 
         Raises:
             OSError: the data read back differ from the data written.
         """
-        start, stop = self.chunk_range(i)
+        self.write_chunks([(i, block, seconds)])
+
+    def write_chunks(self, items: Sequence[tuple[int, dict[str, np.ndarray], float]]) -> None:
+        """Write finished chunks ``(index, block, seconds)``, read them back, store their
+        checksums, then flag them as done (the flag is each chunk's commit).
+
+        Consecutive chunks are written and read back together, one Zarr call per array (Zarr
+        then handles their files concurrently; a call costs about a millisecond, so a chunk
+        at a time spent 0.1 s per chunk of 2,500 patients on the writes alone).
+
+        Raises:
+            OSError: the data read back differ from the data written (no chunk of that run of
+                consecutive chunks is flagged done).
+        """
         g = self.group
-        g["chunk_done"][i] = 0  # type: ignore[index]
-        for k, v in block.items():
-            a: Any = g[k]
-            if a.ndim == 1:
-                a[start:stop] = v
-            elif a.ndim == 2:
-                a[:, start:stop] = v
+        arrays = self._data_arrays()
+        c, n = self.spec.chunk_size, self.spec.n_patients
+        items = sorted(items, key=lambda it: it[0])
+        runs: list[list[tuple[int, dict[str, np.ndarray], float]]] = []
+        for it in items:
+            if runs and runs[-1][-1][0] + 1 == it[0]:
+                runs[-1].append(it)
             else:
-                a[:, start:stop, :] = v
-        expected = _digest(
-            [np.asarray(block[k]).astype(g[k].dtype) for k in self._chunk_arrays()]  # type: ignore[union-attr]
-        )
-        if self._checksum(i) != expected:
-            raise OSError(f"{self.path}: chunk {i} reads back differently from what was written")
-        g["chunk_seconds"][i] = seconds  # type: ignore[index]
-        g["chunk_checksum"][i] = expected  # type: ignore[index]
-        g["chunk_done"][i] = 1  # type: ignore[index]
+                runs.append([it])
+        for run in runs:
+            first, last = run[0][0], run[-1][0]
+            lo, hi = first * c, min((last + 1) * c, n)
+            for i, _, _ in run:
+                self._clean.discard(i)
+            g["chunk_done"][first : last + 1] = 0  # type: ignore[index]
+            for k in run[0][1]:
+                a: Any = arrays[k] if k in arrays else g[k]
+                parts = [np.asarray(block[k]) for _, block, _ in run]
+                v = np.concatenate(parts, axis=0 if a.ndim == 1 else 1)
+                if a.ndim == 1:
+                    a[lo:hi] = v
+                else:
+                    a[:, lo:hi] = v
+            expected = [
+                _digest([np.asarray(block[k]).astype(a.dtype) for k, a in arrays.items()])
+                for _, block, _ in run
+            ]
+            got = _chunk_checksums(g, list(arrays), [i for i, _, _ in run], c, n)
+            for (i, _, _), want in zip(run, expected, strict=True):
+                if got[i] != want:
+                    raise OSError(
+                        f"{self.path}: chunk {i} reads back differently from what was written"
+                    )
+            g["chunk_seconds"][first : last + 1] = np.array([s for _, _, s in run])  # type: ignore[index]
+            g["chunk_checksum"][first : last + 1] = np.array(expected, np.int64)  # type: ignore[index]
+            g["chunk_done"][first : last + 1] = 1  # type: ignore[index]
+            self._clean.update(i for i, _, _ in run)
 
     def _ensure_checksums(self) -> None:
         """Stores made before checksums existed: add the array (their chunks are recomputed)."""
@@ -496,24 +594,33 @@ class SweepStore:
             )
             a[:] = 0
 
-    def verify(self, *, repair: bool = False, chunks: Sequence[int] | None = None) -> list[int]:
+    def verify(
+        self, *, repair: bool = False, chunks: Sequence[int] | None = None, recheck: bool = False
+    ) -> list[int]:
         """Chunks flagged finished whose data do not match their checksum (missing, garbage,
         truncated or changed chunk files). With ``repair`` they are flagged unfinished (and so
         recomputed by the next run). ``chunks``: check only these (a process of a multi-process
-        run checks its own)."""
-        bad = []
+        run checks its own). Chunks this object wrote or verified already (and read back
+        then) are not read again unless ``recheck``; :func:`load` checks every chunk of a
+        finished store once more."""
         done = self.done()
-        for i in np.flatnonzero(done) if chunks is None else [c for c in chunks if done[c]]:
-            i = int(i)
-            want = self._flag("chunk_checksum", i)
-            if want == 0 or self._checksum(i) != want:
-                bad.append(i)
+        want, ok = _read_flags(self.group, "chunk_checksum", self.n_chunks)
+        pick = np.flatnonzero(done) if chunks is None else [c for c in chunks if done[c]]
+        pick = [int(i) for i in pick if recheck or int(i) not in self._clean]
+        bad = [i for i in pick if not ok[i] or want[i] == 0]
+        rest = [i for i in pick if i not in bad]
+        got = _chunk_checksums(
+            self.group, self._chunk_arrays(), rest, self.spec.chunk_size, self.spec.n_patients
+        )
+        bad = sorted(bad + [i for i in rest if got[i] != int(want[i])])
+        self._clean.update(i for i in pick if i not in bad)
         if repair:
             for i in bad:
                 self._unflag(i)
         return bad
 
     def _unflag(self, i: int) -> None:
+        self._clean.discard(i)
         try:
             self.group["chunk_done"][i] = 0  # type: ignore[index]
         except Exception:  # the flag's own chunk is damaged: rewrite the flag array
@@ -537,6 +644,7 @@ class SweepStore:
     ) -> None:
         """Write (or replace) a whole, small array: summaries, trajectories, coordinates."""
         data = np.asarray(data)
+        self._arrays = None
         a = self.group.create_array(
             name,
             shape=data.shape,
