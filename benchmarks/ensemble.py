@@ -37,27 +37,22 @@ ENGINES = {
 }
 
 
-def scipy_rhs(cohort: _cohorts.Cohort, i: int):
-    """NumPy right-hand side of patient ``i`` (independent of the JAX models)."""
-    m = cohort.model  # fields read directly: parameters() rounds to float32 unless x64 is on
-    p = {k: float(np.asarray(getattr(m, k))[i]) for k in m.parameter_names()}
-    pd1 = cohort.y0.shape[1] == 4
+def scipy_rhs(cohort: _cohorts.Cohort, i: int, params: np.ndarray | None = None):
+    """Right-hand side of patient ``i`` for SciPy, independent of the JAX models: the
+    benchmarks' own field (``vs_alternatives.FIELDS``: the package's equations with its
+    clinical terms and extinction rule, checked against ``vector_field`` to 1e-12 in
+    ``tests/test_bench_alternatives.py``). ``params``: the cohort's parameter matrix, if
+    already built."""
+    from vs_alternatives import FIELDS, model_key, param_matrix
+
+    field, names = FIELDS[model_key(cohort)]
+    field = getattr(field, "py_func", field)  # plain Python (no numba dispatch per call)
+    p = [float(x) for x in (param_matrix(cohort, names) if params is None else params)[i]]
 
     def rhs(t: float, y: np.ndarray) -> list[float]:
-        E, T = max(y[0], 0.0), max(y[1], 0.0)
-        n_eff, m_eff = p["n"], p["m"]
-        if pd1:
-            A1, A2 = max(y[2], 0.0), max(y[3], 0.0)
-            ro = (A1 / p["V1"]) / (A1 / p["V1"] + p["EC50"])
-            n_eff = p["n"] * (1 + p["eps_n"] * p["L"] * ro)
-            m_eff = p["m"] * (1 - p["eps_m"] * p["L"] * ro)
-        dE = p["s"] + p["p"] * E * T / (p["g"] + T) - m_eff * E * T - p["d"] * E
-        dT = p["a"] * T * (1 - p["b"] * T) - n_eff * E * T
-        if not pd1:
-            return [dE, dT]
-        dA1 = -(p["CL"] + p["Q"]) / p["V1"] * A1 + p["Q"] / p["V2"] * A2
-        dA2 = p["Q"] / p["V1"] * A1 - p["Q"] / p["V2"] * A2
-        return [dE, dT, dA1, dA2]
+        du = [0.0] * len(y)
+        field(t, [float(v) for v in y], du, p)
+        return du
 
     return rhs
 
@@ -72,8 +67,11 @@ def solve_scipy(cohort: _cohorts.Cohort, rtol: float, atol: float):
     ys = np.full((cohort.n, len(ts), cohort.y0.shape[1]), np.nan)
     status = np.zeros(cohort.n, np.int32)
     nfev = np.zeros(cohort.n, np.int32)
+    from vs_alternatives import FIELDS, model_key, param_matrix
+
+    params = param_matrix(cohort, FIELDS[model_key(cohort)][1])
     for i in range(cohort.n):
-        rhs = scipy_rhs(cohort, i)
+        rhs = scipy_rhs(cohort, i, params)
         y = cohort.y0[i].astype(float).copy()
         ys[i, 0] = y
         for s, e in itertools.pairwise(cuts):
