@@ -4,6 +4,9 @@ import pytest
 
 # Tests run on CPU; keep XLA from grabbing every core's worth of threads for tiny problems.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The command line's persistent compilation cache stays off in tests (no writes to ~/.cache;
+# tests/test_cache.py turns it on in a temporary directory).
+os.environ.setdefault("TUMORIMMUNE_COMPILE_CACHE", "off")
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from . import sensitivity as sensitivity
     from . import solvers as solvers
     from . import sweeps as sweeps
+    from ._cache import enable_compilation_cache as enable_compilation_cache
     from ._simulate import simulate as simulate
     from ._solve import Dosing as Dosing
     from ._solve import Solution as Solution
@@ -44,6 +45,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "solvers": (".solvers", None),
     "sweeps": (".sweeps", None),
     "simulate": ("._simulate", "simulate"),
+    "enable_compilation_cache": ("._cache", "enable_compilation_cache"),
     "solve": ("._solve", "solve"),
     "Dosing": ("._solve", "Dosing"),
     "Solution": ("._solve", "Solution"),
@@ -76,6 +78,7 @@ __all__ = [
     "TumorImmunePD1",
     "__version__",
     "calibrate",
+    "enable_compilation_cache",
     "model",
     "optimize",
     "reports",

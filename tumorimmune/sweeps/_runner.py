@@ -23,8 +23,9 @@ from ._multihost import Processes, barrier, broadcast_text
 from ._spec import SweepSpec, spec_warnings, validate_spec
 from ._store import StoreLockedError, SweepStore, load
 
-#: ``progress(done_patients, total_patients, seconds_this_run)`` after the chunks of every batch
-#: are written (from the writer thread).
+#: ``progress(done_patients, total_patients, seconds_this_run)`` after every chunk is written
+#: (from the writer thread; the chunks of a batch are committed together, then reported one by
+#: one).
 ProgressCallback = Callable[[int, int, float], None]
 #: ``phase(name)``: ``"compiling"`` (before the first batch of this process: its solves
 #: include JIT compilation), ``"solving"`` (after it), ``"finalizing"`` (trajectories and
@@ -59,8 +60,8 @@ def run_sweep(
         spec: validated specification (:func:`load_spec`).
         output: store path (default ``spec.output``).
         overwrite: replace a finished store (or start an unfinished one over).
-        progress: called after each batch is written with ``(done, total, seconds)``:
-            patients finished (all arms), the cohort size N and seconds spent in this call.
+        progress: called after each chunk is written with ``(done, total, seconds)``: patients
+            finished (all arms), the cohort size N and seconds spent in this call.
         devices: JAX devices to shard the patient axis over (default: all local devices).
         max_chunks: stop after this many chunks in this call (the store stays resumable);
             ``None`` runs to the end.
@@ -236,8 +237,8 @@ def _run_share(
                 start, stop = store.chunk_range(i)
                 ran += 1
                 done += stop - start
-            if progress is not None:
-                progress(done, total, time.perf_counter() - t_start)
+                if progress is not None:
+                    progress(done, total, time.perf_counter() - t_start)
         if stopped:
             return False
         todo = store.verify(repair=True, chunks=chunks)
@@ -315,8 +316,8 @@ def _compute_batch(
 
 class ChunkWriter:
     """Writes the finished chunks of each batch to the store on one background thread, in
-    order, so that the next batch is solved meanwhile; reports progress after each batch is
-    committed.
+    order, so that the next batch is solved meanwhile; reports progress for each chunk once
+    its batch is committed.
 
     A chunk counts as done only when :meth:`SweepStore.write_chunks` has returned (data
     written, read back, checksum stored, flag set), as without the thread. An error of a write
@@ -342,9 +343,9 @@ class ChunkWriter:
         for i, _, _ in blocks:
             start, stop = self.store.chunk_range(i)
             self.finished = min(self.finished + stop - start, self.store.spec.n_patients)
-        if self.progress is not None:
-            elapsed = time.perf_counter() - self.t_start
-            self.progress(self.finished, self.store.spec.n_patients, elapsed)
+            if self.progress is not None:
+                elapsed = time.perf_counter() - self.t_start
+                self.progress(self.finished, self.store.spec.n_patients, elapsed)
 
     def _check(self, *, wait: bool) -> None:
         keep = []
