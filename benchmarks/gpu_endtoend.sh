@@ -10,7 +10,7 @@ OUT=${OUT:-/tmp/out}
 python3 - <<'PY'
 import time, numpy as np, jax, tumorimmune as ti
 from tumorimmune.model import TumorImmunePD1, PEMBROLIZUMAB_200MG_Q3W
-print("device:", jax.devices()[0].device_kind, "| auto backend:", ti.solvers.get_backend("auto").__name__)
+print("device:", jax.devices()[0].device_kind, "| auto backend:", ti.solvers.get_backend("auto").resolve().name)
 rng = np.random.default_rng(0); n = 4096
 m = TumorImmunePD1(L=rng.uniform(0, 1, n), a=0.18 * rng.lognormal(0, 0.2, n))
 y0 = {"E": 3.2e5, "T": rng.uniform(1e6, 5e7, n)}; t = np.arange(0, 366, 42.0)

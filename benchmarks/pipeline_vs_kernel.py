@@ -13,6 +13,9 @@ nivolumab 240 mg q2w) and ``--patients`` patients.
 * **pipeline**: ``run_sweep`` end to end into a fresh ``results.zarr`` (sampling, every arm,
   RECIST read-out, PFS, Zarr writes with checksums, trajectories, summaries, finalize), as
   ``tumorimmune run`` does it without the report.
+* **cli** (``--cli``): ``tumorimmune run SPEC --out DIR`` as a user types it, in a fresh
+  process (imports, compilation, store **and report**): once with an empty compilation cache
+  (``cold``) and then again with the cache it filled (``cached``).
 
 Both are run once untimed first (compilation), then ``--repeats`` times alternately; the
 medians are reported with their ratio (pipeline patients/s ÷ kernel patients/s). The first
@@ -86,12 +89,31 @@ def run_pipeline(spec: Any) -> float:
     return wall
 
 
+def run_cli(spec: Any, cache: Path) -> float:
+    """Wall seconds of ``tumorimmune --compile-cache CACHE run SPEC --out DIR`` (report included)
+    in a new process."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "spec.toml"
+        path.write_text(spec.to_toml())
+        cmd = [sys.executable, "-m", "tumorimmune", "--compile-cache", str(cache), "run"]
+        cmd += [str(path), "--out", str(Path(tmp) / "out")]
+        env = dict(os.environ)
+        env.pop("TUMORIMMUNE_COMPILE_CACHE", None)
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        return time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="Sweep pipeline vs its kernel, same patients.")
     ap.add_argument("--patients", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--chunk-size", type=int, default=None, help="default: the spec's")
     ap.add_argument("--quick", action="store_true", help="10^4 patients, 2 repeats")
+    ap.add_argument("--cli", action="store_true", help="also time `tumorimmune run` (cold, cached)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     n, reps = (10_000, 2) if args.quick else (args.patients, args.repeats)
@@ -105,6 +127,11 @@ def main() -> None:
         kern.append(run_kernel(eng, calls))
         pipe.append(run_pipeline(spec))
     k, p = statistics.median(kern), statistics.median(pipe)
+    cli: dict[str, float] = {}
+    if args.cli:
+        with tempfile.TemporaryDirectory() as cache:
+            cli["cold"] = run_cli(spec, Path(cache))
+            cli["cached"] = run_cli(spec, Path(cache))
     dev = jax.devices()[0]
     out = {
         "patients": n,
@@ -122,6 +149,9 @@ def main() -> None:
         "pipeline_patients_per_s": round(n / p, 1),
         "ratio": round(k / p, 3),
     }
+    for name, wall in cli.items():
+        out[f"cli_{name}_s"] = round(wall, 3)
+        out[f"cli_{name}_ratio"] = round(k / wall, 3)
     print(json.dumps(out, indent=2))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Issue #12's GPU target on a lent device, in one call: the three-arm virtual trial at 10^6 and
+# 10^7 patients end to end (store and report), each twice with one compilation cache (cold,
+# then cached). Needs the wheels named in benchmarks/RESULTS.md carried in .whl/ (pydantic,
+# zarr, plotly, typer, ...), as benchmarks/gpu_endtoend.sh does. Figures go to $OUT/*.json.
+set -uo pipefail
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}
+nvidia-smi --query-gpu=name,memory.total,clocks.sm,temperature.gpu --format=csv,noheader
+for n in 1000000 10000000; do
+  for run in cold cached; do
+    echo "== $n patients × 3 arms, $run"
+    python3 benchmarks/trial_scale.py --patients $n --cache /tmp/jaxcache_$n \
+      --json "$OUT/trial_scale_${n}_${run}.json" | tail -30
+  done
+done
+python3 - <<'PY'
+import json, glob, os
+rows = [json.load(open(f)) | {"file": os.path.basename(f)} for f in sorted(glob.glob(os.environ.get("OUT", "/tmp/out") + "/trial_scale_*.json"))]
+print("file | run s | report s | XLA compile s | trace+lower s | cache hits | patient-years/s")
+for r in rows:
+    print(f"{r['file']} | {r['run_s']} | {r['report_s']} | {r['xla_compile_s']} | "
+          f"{r['trace_s'] + r['lower_s']:.2f} | {r['cache_hits']} | {r['patient_years_per_s_end_to_end']:.3g}")
+PY
