@@ -123,7 +123,9 @@ _KILL_SCRIPT = textwrap.dedent(
     """
     import json, sys
     from tumorimmune.sensitivity import run_sensitivity
-    from tumorimmune.sweeps import validate_spec
+    from tumorimmune.sweeps import Engine, validate_spec
+    # one chunk per batch (each committed on its own), so that the kill lands between commits
+    Engine.chunks_per_batch = lambda self: 1
     run_sensitivity(validate_spec(json.loads(sys.argv[1])), output=sys.argv[2])
     """
 )
