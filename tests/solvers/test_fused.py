@@ -265,3 +265,32 @@ def test_bad_options_raise():
         solve_fused(batched, y0, schedule, doses, rtol=1e-6, atol=1e-6, lanes=0)
     with pytest.raises(ValueError, match="y0"):
         solve_fused(batched, y0[:, :2], schedule, doses, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cpu_compiler_options_keep_results_bitwise(dtype, monkeypatch):
+    """The CPU pool loop is compiled with its own XLA options (512-bit vectors); they may only
+    change speed: every output, status and step count is bitwise that of XLA's defaults.
+    Nivolumab exercises pow/exp (time-varying clearance); 37 lanes, a remainder of every
+    vector width."""
+    from tumorimmune.model import NIVOLUMAB_240MG_Q2W
+    from tumorimmune.solvers import _fused
+
+    assert _fused._CPU_COMPILER_OPTIONS  # else this test compares a function with itself
+    rng = np.random.default_rng(8)
+    n = 48
+    model = TumorImmunePD1.with_drug(
+        "nivolumab", iiv_z={"CL": rng.normal(size=n)}, a=0.18 * rng.lognormal(0, 0.2, n),
+        L=rng.random(n),
+    )  # fmt: skip
+    batched, y0, _ = prepare_batch(model, {"E": 3.2e5, "T": 5e6})
+    schedule, doses = make_schedule(batched, SCANS, NIVOLUMAB_240MG_Q2W)
+    assert doses is not None
+    rtol, atol = (1e-8, 1e-6) if dtype == "float64" else (1e-5, 1e-3)
+    kw: dict[str, Any] = dict(rtol=rtol, atol=atol, dtype=dtype, lanes=37, n_threads=1)
+    tuned = solve_fused(batched, y0, schedule, doses, **kw)
+    monkeypatch.setattr(_fused, "_solve_pool_cpu", _fused._solve_pool)  # XLA's defaults
+    plain = solve_fused(batched, y0, schedule, doses, **kw)
+    assert np.all(tuned[1] == 0)
+    for a, b in zip(tuned, plain, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -32,7 +32,9 @@ the slowest patient of a batch finishes. CPU: 512 lanes (their working set stays
 of up to 2^16 patients, one pool per core at a time (threads). GPU: one lane per patient, pools
 of up to 2^21 patients. Memory is bounded by the pool size, not by the cohort. Parameters
 equal for the whole cohort are passed once (not per lane); exact zeros become static constants
-so that model fast paths apply (e.g. constant antibody clearance when ``CL_emax = 0``).
+so that model fast paths apply (e.g. constant antibody clearance when ``CL_emax = 0``). On CPU
+the pool loop is compiled with its own XLA options (:data:`_CPU_COMPILER_OPTIONS`: 512-bit
+vectors), which change its speed, not its results.
 """
 
 from __future__ import annotations
@@ -59,6 +61,13 @@ from ._tsit5 import STATUS_OK, Field, Lanes, advance, initial_lanes, running, st
 _CPU_LANES = 512
 _CPU_POOL = 1 << 16
 _GPU_CHUNK = 1 << 21
+#: XLA options of the CPU pool loop only (per compiled function, no process-wide state):
+#: LLVM may use 512-bit vectors where the CPU has them (XLA's default prefers 256 bits).
+#: Elementwise code only, so the results are bitwise those of 256-bit vectors
+#: (``tests/solvers/test_fused.py::test_cpu_compiler_options_keep_results_bitwise``); about
+#: 7-16 % more patients/s on an AVX-512 Xeon (benchmarks/RESULTS.md, "CPU engine: passes per
+#: step"). Ignored by LLVM on CPUs without 512-bit vectors.
+_CPU_COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_prefer_vector_width": 512}
 
 
 def _batched_field(model: Model, tumor_index: int) -> Field:
@@ -263,8 +272,7 @@ def _refill(lanes: _LaneSet, nxt: Array, pool: _Pool, begin: _Start) -> tuple[_L
     return refilled, jnp.minimum(nxt + jnp.sum(free, dtype=jnp.int32), pool.n_valid)
 
 
-@eqx.filter_jit
-def _solve_pool(
+def _solve_pool_impl(
     pool: _Pool, *, cfg: _Config
 ) -> tuple[Float[Array, "P n_t S"], Int[Array, " P"], Int[Array, " P"]]:
     """Fused adaptive Tsit5 for a pool of P patients stepped on ``cfg.lanes`` lanes.
@@ -298,6 +306,13 @@ def _solve_pool(
     # (P, n_t, S): transposed on the device, so that the host only copies contiguous rows
     ys = jnp.transpose(out.ys.reshape(-1, cfg.n_t, n_pool), (2, 1, 0))
     return ys, out.status, out.nsteps
+
+
+#: The compiled pool loop: default XLA options (accelerators) and CPU options.
+_solve_pool = eqx.filter_jit(_solve_pool_impl)
+_solve_pool_cpu = eqx.filter_jit(  # pyright: ignore[reportCallIssue] (jit keywords: not typed)
+    _solve_pool_impl, compiler_options=_CPU_COMPILER_OPTIONS
+)
 
 
 def _stops_batch(
@@ -500,6 +515,7 @@ def solve_fused(
         max_steps=int(max_steps),
     )
     n_chunks = math.ceil(n / chunk)
+    solve_pool = _solve_pool_cpu if on_cpu else _solve_pool
     ys = np.empty((n, n_t, n_states), host.stop_t.dtype)
     status = np.empty(n, np.int32)
     steps = np.empty(n, np.int32)
@@ -508,7 +524,7 @@ def solve_fused(
         lo = c * chunk
         k = min(chunk, n - lo)
         with jax.enable_x64(host.x64):  # thread-local: enter in every worker
-            out_y, out_s, out_n = jax.device_get(_solve_pool(host.pool(lo, chunk), cfg=cfg))
+            out_y, out_s, out_n = jax.device_get(solve_pool(host.pool(lo, chunk), cfg=cfg))
         ys[lo : lo + k] = out_y[:k]
         status[lo : lo + k] = out_s[:k]
         steps[lo : lo + k] = out_n[:k]
