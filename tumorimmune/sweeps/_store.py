@@ -688,6 +688,7 @@ class SweepStore:
             shutil.rmtree(old, ignore_errors=True)
             self.path = self.final_path
             self.group = zarr.open_group(str(self.path), mode="r+")
+            self._arrays = None  # the handles named the aside path
 
     def close(self) -> None:
         """Release the writer lock."""
