@@ -7,33 +7,16 @@ typer), so that it runs on the bare GPU machine (jax, diffrax, equinox, numpy).
 from __future__ import annotations
 
 import dataclasses
-import pathlib
-import sys
-import types
 
+import numpy as np
 
-def import_engine_only() -> None:
-    """Make ``tumorimmune.model`` and ``tumorimmune.solvers`` importable without running
-    ``tumorimmune/__init__.py`` (which pulls in xarray & co. through ``simulate``)."""
-    if "tumorimmune" in sys.modules:
-        return
-    root = pathlib.Path(__file__).resolve().parents[1] / "tumorimmune"
-    pkg = types.ModuleType("tumorimmune")
-    pkg.__path__ = [str(root)]
-    sys.modules["tumorimmune"] = pkg
-
-
-import_engine_only()
-
-import numpy as np  # noqa: E402
-
-from tumorimmune.model import (  # noqa: E402
+from tumorimmune.model import (
     PEMBROLIZUMAB_200MG_Q3W,
     Kuznetsov1994,
     Model,
     TumorImmunePD1,
 )
-from tumorimmune.solvers import Schedule  # noqa: E402
+from tumorimmune.solvers import Schedule
 
 #: Scan days: baseline, then every 6 weeks, and day 365.
 SCANS = np.append(np.arange(0.0, 365.0, 42.0), 365.0)
