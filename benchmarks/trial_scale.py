@@ -55,11 +55,12 @@ def main() -> None:
     from pipeline_vs_kernel import trial_spec
 
     from tumorimmune.reports import write_report
-    from tumorimmune.sweeps import run_sweep
+    from tumorimmune.sweeps import run_sweep, validate_spec
 
     spec = trial_spec(args.patients, args.chunk_size)
-    if args.precision:
-        spec = spec.model_copy(update={"precision": args.precision})
+    if args.precision:  # validated like a spec's own value
+        d = spec.model_dump(mode="json", exclude_none=True)
+        spec = validate_spec({**d, "precision": args.precision})
     phases: list[tuple[str, float]] = []
     load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:

@@ -253,12 +253,21 @@ def verify_store(path: str | Path) -> list[int]:
     c = int(group.attrs["chunk_size"])  # type: ignore[arg-type]
     n_chunks = -(-n // c)
     flags, ok_flag = _read_flags(group, "chunk_done", n_chunks)
-    want, ok_want = _read_flags(group, "chunk_checksum", n_chunks)
-    bad = [i for i in range(n_chunks) if not (ok_flag[i] and ok_want[i])]
-    rest = [i for i in range(n_chunks) if ok_flag[i] and ok_want[i] and flags[i]]
-    got = _chunk_checksums(group, names, rest, c, n)
-    bad += [i for i in rest if got[i] != int(want[i])]
-    return sorted(bad)
+    unreadable = [i for i in range(n_chunks) if not ok_flag[i]]
+    finished = [i for i in range(n_chunks) if ok_flag[i] and flags[i]]
+    return sorted(unreadable + _mismatched(group, names, finished, c, n))
+
+
+def _mismatched(
+    group: zarr.Group, names: list[str], chunks: Sequence[int], chunk_size: int, n: int
+) -> list[int]:
+    """Those of ``chunks`` whose stored checksum is missing or unreadable or does not match
+    their data as stored now (:func:`_chunk_checksums`), sorted."""
+    want, ok = _read_flags(group, "chunk_checksum", -(-n // chunk_size))
+    bad = [i for i in chunks if not ok[i] or want[i] == 0]
+    rest = [i for i in chunks if ok[i] and want[i] != 0]
+    got = _chunk_checksums(group, names, rest, chunk_size, n)
+    return sorted(bad + [i for i in rest if got[i] != int(want[i])])
 
 
 def _digest(arrays: list[np.ndarray]) -> int:
@@ -521,15 +530,6 @@ class SweepStore:
             self._arrays = {k: self.group[k] for k in _chunk_arrays(self.group)}
         return self._arrays
 
-    def write_chunk(self, i: int, block: dict[str, np.ndarray], seconds: float) -> None:
-        """Write a finished chunk, read it back and store its checksum, then flag it as done
-        (the flag is the commit); :meth:`write_chunks` for one chunk.
-
-        Raises:
-            OSError: the data read back differ from the data written.
-        """
-        self.write_chunks([(i, block, seconds)])
-
     def write_chunks(self, items: Sequence[tuple[int, dict[str, np.ndarray], float]]) -> None:
         """Write finished chunks ``(index, block, seconds)``, read them back, store their
         checksums, then flag them as done (the flag is each chunk's commit).
@@ -594,25 +594,19 @@ class SweepStore:
             )
             a[:] = 0
 
-    def verify(
-        self, *, repair: bool = False, chunks: Sequence[int] | None = None, recheck: bool = False
-    ) -> list[int]:
+    def verify(self, *, repair: bool = False, chunks: Sequence[int] | None = None) -> list[int]:
         """Chunks flagged finished whose data do not match their checksum (missing, garbage,
         truncated or changed chunk files). With ``repair`` they are flagged unfinished (and so
         recomputed by the next run). ``chunks``: check only these (a process of a multi-process
         run checks its own). Chunks this object wrote or verified already (and read back
-        then) are not read again unless ``recheck``; :func:`load` checks every chunk of a
-        finished store once more."""
+        then) are not read again; :func:`load` checks every chunk of a finished store once
+        more."""
         done = self.done()
-        want, ok = _read_flags(self.group, "chunk_checksum", self.n_chunks)
         pick = np.flatnonzero(done) if chunks is None else [c for c in chunks if done[c]]
-        pick = [int(i) for i in pick if recheck or int(i) not in self._clean]
-        bad = [i for i in pick if not ok[i] or want[i] == 0]
-        rest = [i for i in pick if i not in bad]
-        got = _chunk_checksums(
-            self.group, self._chunk_arrays(), rest, self.spec.chunk_size, self.spec.n_patients
+        pick = [int(i) for i in pick if int(i) not in self._clean]
+        bad = _mismatched(
+            self.group, self._chunk_arrays(), pick, self.spec.chunk_size, self.spec.n_patients
         )
-        bad = sorted(bad + [i for i in rest if got[i] != int(want[i])])
         self._clean.update(i for i in pick if i not in bad)
         if repair:
             for i in bad:
