@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import jax
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -14,6 +15,7 @@ from tumorimmune.model import (
     Kuznetsov1994,
     Regimen,
     TumorImmunePD1,
+    get_regimen,
     two_compartment_bolus,
 )
 from tumorimmune.solvers import (
@@ -22,8 +24,10 @@ from tumorimmune.solvers import (
     get_backend,
     make_schedule,
     prepare_batch,
+    set_dose_clock,
     solve_diffrax,
     solve_fused,
+    solve_fused_groups,
 )
 
 SCANS = np.append(np.arange(0.0, 365.0, 42.0), 365.0)  # baseline + every 6 weeks, one year
@@ -294,3 +298,73 @@ def test_cpu_compiler_options_keep_results_bitwise(dtype, monkeypatch):
     assert np.all(tuned[1] == 0)
     for a, b in zip(tuned, plain, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _arm(regimen: Regimen | None, n: int, seed: int, drug: str = "pembrolizumab"):
+    """A PD-1 batch of ``n`` patients with ``regimen`` (None: untreated): the inputs of
+    :func:`solve_fused` as one group of :func:`solve_fused_groups`."""
+    rng = np.random.default_rng(seed)
+    model = TumorImmunePD1.with_drug(drug, weight=rng.uniform(50.0, 100.0, n)).replace(
+        a=0.18 * rng.lognormal(0.0, 0.15, n), L=rng.uniform(0.0, 1.0, n)
+    )
+    batched, y0, _ = prepare_batch(model, {"E": 3.2e5, "T": rng.lognormal(np.log(5e8), 1.0, n)})
+    batched = set_dose_clock(batched, regimen)
+    schedule, doses = make_schedule(batched, SCANS, regimen)
+    return batched, y0, schedule, np.zeros((n, 0)) if doses is None else doses
+
+
+def _empty(group):
+    model, y0, schedule, doses = group
+    return jax.tree_util.tree_map(lambda x: x[:0], model), y0[:0], schedule, doses[:0]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_groups_are_bitwise_the_separate_solves(dtype):
+    """Arms with different dose schedules (none, q3w flat, q2w per kg, and an empty one) solved
+    as one cohort: every patient's numbers are bit-for-bit those of its arm solved alone, with
+    lanes and pools that mix the arms."""
+    q2w = Regimen(drug="pembrolizumab", dose=10.0, unit="mg/kg", interval=14)
+    groups = [
+        _arm(None, 13, seed=1),
+        _arm(PEMBROLIZUMAB_200MG_Q3W, 29, seed=2),
+        _empty(_arm(q2w, 3, seed=3)),
+        _arm(q2w, 22, seed=4),
+    ]
+    assert len({g[2].dose_times.size for g in groups}) == 3  # three stop-table lengths
+    kw: dict[str, Any] = dict(rtol=1e-6, atol=1e-6, dtype=dtype, lanes=8, refill_every=2)
+    for opts in (dict(chunk_size=64, n_threads=1), dict(chunk_size=20, n_threads=2)):
+        together = solve_fused_groups(groups, **kw, **opts)
+        assert len(together) == len(groups)
+        for g, (alone, got) in enumerate(zip(
+            (solve_fused(*grp, **kw, chunk_size=64) for grp in groups), together, strict=True
+        )):  # fmt: skip
+            for name, a, b in zip(("ys", "status", "num_steps"), alone, got, strict=True):
+                assert a.shape == b.shape, (g, name)
+                assert np.array_equal(a, b, equal_nan=True), (g, name, opts)
+    ys0 = together[0][0]
+    assert np.all(ys0[..., 2:] == 0.0)  # the untreated arm gets no antibody from the others
+    assert np.all(together[3][0][:, 1:, 2] > 0)  # the q2w arm has antibody after day 0
+
+
+def test_groups_bad_input_raises():
+    a = _arm(None, 4, seed=1)
+    b = _arm(PEMBROLIZUMAB_200MG_Q3W, 4, seed=2)
+    kw: dict[str, Any] = dict(rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="groups is empty"):
+        solve_fused_groups([], **kw)
+    other_ts = Schedule(ts=SCANS[:-1], dose_times=b[2].dose_times, dosing_state=2)
+    with pytest.raises(ValueError, match="output times differ"):
+        solve_fused_groups([a, (b[0], b[1], other_ts, b[3][:, : other_ts.dose_times.size])], **kw)
+    with pytest.raises(ValueError, match="does not have the structure"):
+        nivo = _arm(get_regimen("nivolumab_240mg_q2w"), 4, 5, drug="nivolumab")
+        solve_fused_groups([b, nivo], **kw)
+    kuz, y0k, _ = prepare_batch(Kuznetsov1994(), {"E": np.full(4, 3.2e5), "T": 1e6})
+    with pytest.raises(ValueError, match="does not have the structure"):
+        solve_fused_groups(
+            [a, (kuz, y0k, Schedule(ts=SCANS, dose_times=np.zeros(0)), np.zeros((4, 0)))], **kw
+        )
+    wrong = Schedule(ts=SCANS, dose_times=b[2].dose_times, dosing_state=3)
+    with pytest.raises(ValueError, match="dose different states"):
+        solve_fused_groups([b, (b[0], b[1], wrong, b[3])], **kw)
+    with pytest.raises(ValueError, match=r"y0 must have shape \(N, 4\)"):
+        solve_fused_groups([a, (b[0], b[1][:, :2], b[2], b[3])], **kw)

@@ -295,3 +295,48 @@ def test_batches_of_a_run_compile_nothing_after_the_first(tiny, caplog):
         np.testing.assert_array_equal(
             np.concatenate([first[k], last[k]], axis=1 if v.ndim > 1 else 0), v, err_msg=k
         )
+
+
+def test_arms_of_one_structure_are_one_program(tiny, caplog, monkeypatch):
+    """Arms as a batch axis (fused backend): the untreated and pembrolizumab arms (one model
+    structure, the same constant-zero parameters) are one cohort solved by one compiled
+    program, nivolumab (another drug: other static fields, time-varying clearance) a second;
+    every arm's numbers are bit-for-bit those of solving the arms one by one."""
+    import logging
+
+    import jax
+
+    from tumorimmune.sweeps import _engine
+
+    arms = [
+        {"name": "control"},
+        {"name": "pembrolizumab 200 mg q3w", "regimen": "pembrolizumab_200mg_q3w"},
+        {"name": "pembrolizumab 10 mg/kg q2w", "drug": "pembrolizumab", "dose": 10.0,
+         "unit": "mg/kg", "interval": 14},
+        {"name": "nivolumab 3 mg/kg q2w", "drug": "nivolumab", "dose": 3.0, "unit": "mg/kg",
+         "interval": 14},
+    ]  # fmt: skip
+    # follow-up and scans of no other test: this process has not compiled these programs
+    spec = validate_spec(
+        tiny(
+            backend="fused", chunk_size=12, n_trajectories=3, axes={}, arms=arms,
+            follow_up_days=133, scan_interval_days=19, sampling={"cohort_size": 12},
+        )
+    )  # fmt: skip
+    eng = Engine.create(spec)
+    table = eng.rows(np.arange(12))
+    assert eng._programs([(a, *eng.arm_model(table, a)) for a in spec.arms]) == [[0, 1, 2], [3]]
+    caplog.clear()
+    with jax.log_compiles(True), caplog.at_level(logging.DEBUG):
+        grouped = eng.compute(np.arange(12))
+        traj = eng.run_trajectories()
+    pools = [r.getMessage() for r in caplog.records if "_solve_pool_impl" in r.getMessage()]
+    pools = [m for m in pools if m.startswith("Compiling")]
+    assert len(pools) == 4, pools  # 2 programs × (scan times, trajectory times)
+
+    monkeypatch.setattr(
+        _engine.Engine, "_programs", lambda self, arms: [[a] for a in range(len(arms))]
+    )
+    alone = Engine.create(spec)
+    _assert_same(alone.compute(np.arange(12)), grouped)
+    _assert_same(alone.run_trajectories(), traj)

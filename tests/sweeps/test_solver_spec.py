@@ -28,13 +28,13 @@ def test_solver_table_reaches_the_backend(tiny, monkeypatch):
     from tumorimmune.solvers import _fused
 
     seen: dict = {}
-    real = _fused.solve_fused
+    real = _fused.solve_fused_groups  # the engine solves the arms of a program together
 
     def spy(*args, **kwargs):
         seen.update(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_fused, "solve_fused", spy)
+    monkeypatch.setattr(_fused, "solve_fused_groups", spy)
     out = engine.run_block(0, 3)
     assert (seen["lanes"], seen["chunk_size"], seen["max_steps"], seen["rtol"]) == (
         4,

@@ -15,6 +15,7 @@ from ._diffrax import solve_patient as solve_patient
 from ._extinction import EXTINCTION_CELLS as EXTINCTION_CELLS
 from ._fused import default_sizes as default_sizes
 from ._fused import solve_fused as solve_fused
+from ._fused import solve_fused_groups as solve_fused_groups
 from ._options import BACKENDS as BACKENDS
 from ._options import DEFAULT_TOLERANCES as DEFAULT_TOLERANCES
 from ._options import MAX_STEPS as MAX_STEPS
@@ -65,6 +66,7 @@ __all__ = [
     "shard_solve",
     "solve_diffrax",
     "solve_fused",
+    "solve_fused_groups",
     "solve_pallas",
     "solve_patient",
     "validate_times",

@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -102,16 +103,20 @@ class _Config:
 class _Pool(eqx.Module):
     """Inputs of one pool of P patients (padding patients ``>= n_valid`` are never stepped).
 
-    ``stop_t``: every time a step must land on (outputs after t0 and doses in (t0, t1)),
-    increasing, last = t1; ``stop_out[k]``: output index of stop k or -1; ``stop_dose[:, k]``:
-    bolus given at stop k (0: none); ``dose0``: bolus at t0.
+    The patients follow one of G schedules (``group``: the schedule of each patient; ``None``
+    when G = 1). ``stop_t[g]``: every time a step of schedule g must land on (outputs after t0
+    and doses in (t0, t1)), increasing, ``stop_t[g, n_stops[g] - 1]`` = t1 (padded beyond with
+    t1, never visited); ``stop_out[g, k]``: output index of stop k or -1; ``stop_dose[:, k]``:
+    bolus given at the patient's stop k (0: none); ``dose0``: bolus at t0.
     """
 
     model: Model
     y0: Float[Array, "S P"]
     dose0: Float[Array, " P"]
-    stop_t: Float[Array, " n_stop"]
-    stop_out: Int[Array, " n_stop"]
+    stop_t: Float[Array, "G n_stop"]
+    stop_out: Int[Array, "G n_stop"]
+    n_stops: Int[Array, " G"]
+    group: Int[Array, " P"] | None
     stop_dose: Float[Array, "P n_stop"]
     t0: Float[Array, ""]
     rtol: Float[Array, ""]
@@ -130,6 +135,21 @@ class _LaneSet(eqx.Module):
     pid: Int[Array, " lanes"]  # pool index of the lane's patient; P: free
     params: tuple[Array, ...]  # the patient's varying parameters
     dose_row: Float[Array, "n_stop lanes"]  # the patient's boluses per stop
+    grp: Int[Array, " lanes"] | None  # the patient's schedule (None: one schedule)
+
+
+def _stops_of(pool: _Pool, grp: Array | None, js: Array) -> tuple[Any, Array, Array, Array]:
+    """``(end, jc, stop time, output index)`` of each lane's next stop ``js`` in its schedule:
+    ``end`` the number of stops of the schedule, ``jc`` the index clipped to it. One schedule:
+    a static count and a row lookup (the program of a single-schedule solve)."""
+    n_stop = pool.stop_t.shape[1]
+    if grp is None:
+        jc = jnp.minimum(js, n_stop - 1)
+        return n_stop, jc, pool.stop_t[0][jc], pool.stop_out[0][jc]
+    end = pool.n_stops[grp]
+    jc = jnp.minimum(js, end - 1)
+    flat = grp * n_stop + jc
+    return end, jc, pool.stop_t.reshape(-1)[flat], pool.stop_out.reshape(-1)[flat]
 
 
 class _Carry(eqx.Module):
@@ -182,7 +202,7 @@ def _start(pool: _Pool, cfg: _Config) -> _Start:
 
 def _initial_carry(pool: _Pool, begin: _Start, cfg: _Config) -> _Carry:
     """The first ``lanes`` patients on the lanes (lanes beyond ``n_valid`` free)."""
-    n_pool, n_stop = pool.size, pool.stop_t.shape[0]
+    n_pool, n_stop = pool.size, pool.stop_t.shape[1]
     pid0 = jnp.arange(cfg.lanes)
     held = pid0 < pool.n_valid
     num = initial_lanes(
@@ -197,6 +217,7 @@ def _initial_carry(pool: _Pool, begin: _Start, cfg: _Config) -> _Carry:
         pid=jnp.where(held, pid0, n_pool),
         params=_params_of(pool.model, pid0),
         dose_row=_take(pool.stop_dose.T, pid0),
+        grp=None if pool.group is None else _take(pool.group, pid0),
     )
     return _Carry(
         lanes=lanes,
@@ -213,21 +234,20 @@ def _initial_carry(pool: _Pool, begin: _Start, cfg: _Config) -> _Carry:
 def _step(c: _Carry, pool: _Pool, cfg: _Config) -> _Carry:
     """One iteration of every lane (:func:`~._tsit5.advance`); outputs, status and step count
     of the patients that reach a stop or leave are written to the pool's arrays."""
-    n_pool, n_stop = pool.size, pool.stop_t.shape[0]
+    n_pool = pool.size
     lanes, s = c.lanes, c.lanes.num
-    active = running(s, n_stop)
-    jc = jnp.minimum(s.js, n_stop - 1)
+    end, jc, stop, out_idx = _stops_of(pool, lanes.grp, s.js)
+    active = running(s, end)
     new, hit, y_stop = advance(
         _batched_field(_with_params(pool.model, lanes.params), cfg.tumor_index), s,
-        active=active, stop=pool.stop_t[jc],
+        active=active, stop=stop,
         dose=jnp.take_along_axis(lanes.dose_row, jc[None, :], axis=0)[0],
-        last=s.js + 1 >= n_stop, rtol=pool.rtol, atol=pool.atol, max_steps=cfg.max_steps,
+        last=s.js + 1 >= end, rtol=pool.rtol, atol=pool.atol, max_steps=cfg.max_steps,
         tumor_index=cfg.tumor_index, dosing_state=cfg.dosing_state,
     )  # fmt: skip
-    out_idx = pool.stop_out[jc]
     write = hit & (out_idx >= 0)
     flat = jnp.where(write, out_idx * n_pool + lanes.pid, cfg.n_t * n_pool)  # else dropped
-    leave = active & ~running(new, n_stop)
+    leave = active & ~running(new, end)
     where_pid = jnp.where(leave, lanes.pid, n_pool)
     return _Carry(
         lanes=dataclasses.replace(lanes, num=new, pid=jnp.where(leave, n_pool, lanes.pid)),
@@ -268,6 +288,9 @@ def _refill(lanes: _LaneSet, nxt: Array, pool: _Pool, begin: _Start) -> tuple[_L
         pid=jnp.where(take, new, lanes.pid),
         params=tuple(sel(p, o) for p, o in zip(params, lanes.params, strict=True)),
         dose_row=sel(_take(pool.stop_dose.T, idx), lanes.dose_row),
+        grp=None
+        if lanes.grp is None or pool.group is None
+        else sel(_take(pool.group, idx), lanes.grp),
     )
     return refilled, jnp.minimum(nxt + jnp.sum(free, dtype=jnp.int32), pool.n_valid)
 
@@ -397,8 +420,10 @@ class _Host:
     varying: dict[str, np.ndarray]
     y0: np.ndarray  # (N, S)
     dose0: np.ndarray  # (N,)
-    stop_t: np.ndarray  # (n_stop,) in the working precision
-    stop_out: np.ndarray
+    stop_t: np.ndarray  # (G, n_stop) in the working precision
+    stop_out: np.ndarray  # (G, n_stop)
+    n_stops: np.ndarray  # (G,)
+    group: np.ndarray | None  # (N,): the schedule of each patient (None: G = 1)
     stop_dose: np.ndarray  # (N, n_stop)
     t0: float
     rtol: float
@@ -421,6 +446,8 @@ class _Host:
             dose0=jnp.asarray(self.dose0[idx], jdt),
             stop_t=jnp.asarray(self.stop_t, jdt),
             stop_out=jnp.asarray(self.stop_out),
+            n_stops=jnp.asarray(self.n_stops),
+            group=None if self.group is None else jnp.asarray(self.group[idx]),
             stop_dose=jnp.asarray(self.stop_dose[idx], jdt),
             t0=jnp.asarray(self.t0, jdt),
             rtol=jnp.asarray(self.rtol, jdt),
@@ -429,20 +456,143 @@ class _Host:
         )
 
 
-def _prepare(
-    model: Model, y0: np.ndarray, schedule: Schedule, doses: np.ndarray, *, rtol: float,
-    atol: float, dtype: str,
-) -> _Host:  # fmt: skip
-    """Stop table, parameter split and initial states of a cohort (see :class:`_Host`)."""
+def _check_batch(model: Model, y0: np.ndarray, schedule: Schedule, doses: Any) -> np.ndarray:
+    """``doses`` as ``(N, k)`` floats; a clear error for ``y0`` of the wrong shape."""
+    if y0.ndim != 2 or y0.shape[1] != len(model.state_names):
+        raise ValueError(
+            f"y0 must have shape (N, {len(model.state_names)}) for {type(model).__name__}; "
+            f"got {y0.shape}"
+        )
     n = y0.shape[0]
-    doses = np.asarray(doses, dtype=float).reshape(n, len(schedule.dose_times))
+    return np.asarray(doses, dtype=float).reshape(n, len(schedule.dose_times))
+
+
+def _concat_models(models: list[Model], sizes: list[int]) -> Model:
+    """One batched model of ``sum(sizes)`` patients: the groups' models stacked (a field of a
+    group's model is a scalar or has that group's length)."""
+    flat = [jax.tree_util.tree_flatten(m) for m in models]
+    treedef = flat[0][1]
+    for g, (_, td) in enumerate(flat):
+        if td != treedef:
+            a, b = models[0], models[g]
+            if type(a) is not type(b):
+                why = f"{type(b).__name__}, not {type(a).__name__}"
+            else:
+                diff = [
+                    f.name
+                    for f in dataclasses.fields(a)
+                    if f.metadata.get("static") and getattr(a, f.name) != getattr(b, f.name)
+                ]
+                why = f"static field(s) {diff} differ" if diff else "its pytree structure differs"
+            raise ValueError(
+                f"group {g}'s model does not have the structure of group 0's ({why}): one"
+                " program solves models of one class with the same static fields"
+            )
+    pairs = list(zip([f[0] for f in flat], sizes, strict=True))
+    leaves = [
+        np.concatenate([np.broadcast_to(np.asarray(ls[i], float), (n,)) for ls, n in pairs])
+        for i in range(len(flat[0][0]))
+    ]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _prepare(
+    models: list[Model], y0s: list[np.ndarray], schedules: list[Schedule],
+    doses: list[np.ndarray], *, rtol: float, atol: float, dtype: str,
+) -> tuple[_Host, int]:  # fmt: skip
+    """Stop tables, parameter split and initial states of a cohort of one or more schedule
+    groups (see :class:`_Host`), and the dosing state of the program.
+
+    Every group has the output times of group 0. A group without a dosing state
+    (``dosing_state = -1``) gets no boluses; the others must share their dosing state.
+    """
     np_dtype = np.float64 if dtype == "float64" else np.float32
-    stop_t, stop_out, stop_dose, dose0 = _stops_batch(schedule, doses, np_dtype)
+    ts = np.asarray(schedules[0].ts, float)
+    dosing = sorted({s.dosing_state for s in schedules if s.dosing_state >= 0})
+    if len(dosing) > 1:
+        raise ValueError(f"the groups' schedules dose different states ({dosing}); give one")
+    tabs, sizes = [], [y.shape[0] for y in y0s]
+    for g, (sch, d, n) in enumerate(zip(schedules, doses, sizes, strict=True)):
+        if not np.array_equal(np.asarray(sch.ts, float), ts):
+            raise ValueError(f"group {g}'s output times differ from group 0's; give the same ts")
+        stop_t, stop_out, stop_dose, dose0 = _stops_batch(sch, d, np_dtype)
+        if sch.dosing_state < 0:  # no dosing state: nothing is given
+            stop_dose, dose0 = np.zeros((n, len(stop_t)), np_dtype), np.zeros(n, np_dtype)
+        tabs.append((stop_t, stop_out, stop_dose, dose0))
+    n_stops = np.array([len(t[0]) for t in tabs], np.int32)
+    width = int(n_stops.max())
+    stop_t = np.stack([np.pad(t[0], (0, width - len(t[0])), mode="edge") for t in tabs])
+    stop_out = np.stack([np.pad(t[1], (0, width - len(t[1])), constant_values=-1) for t in tabs])
+    if len(tabs) == 1:
+        stop_dose, dose0, group = tabs[0][2], tabs[0][3], None
+    else:
+        stop_dose = np.concatenate(
+            [np.pad(t[2], ((0, 0), (0, width - t[2].shape[1]))) for t in tabs]
+        )
+        dose0 = np.concatenate([t[3] for t in tabs])
+        group = np.repeat(np.arange(len(tabs), dtype=np.int32), sizes)
+    model = models[0] if len(models) == 1 else _concat_models(models, sizes)
+    n = sum(sizes)
     shared, varying = _split_parameters(model, n)
-    return _Host(
-        model, shared, varying, np.asarray(y0, float), dose0, stop_t, stop_out, stop_dose,
-        float(schedule.ts[0]), float(rtol), float(atol), dtype == "float64",
+    y0 = np.concatenate([np.asarray(y, float) for y in y0s])
+    host = _Host(
+        model, shared, varying, y0, dose0, stop_t, stop_out, n_stops, group, stop_dose,
+        float(ts[0]), float(rtol), float(atol), dtype == "float64",
     )  # fmt: skip
+    return host, dosing[0] if dosing else -1
+
+
+def _check_options(dtype: str, max_steps: int, refill_every: int, unroll: int) -> None:
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+    for name, v in (("max_steps", max_steps), ("refill_every", refill_every), ("unroll", unroll)):
+        if int(v) < 1:
+            raise ValueError(f"{name} must be a positive integer; got {v!r}")
+
+
+def _run_host(
+    host: _Host, model: Model, n_t: int, dosing_state: int, *, max_steps: int,
+    chunk_size: int | None, lanes: int | None, refill_every: int, unroll: int,
+    n_threads: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Solve a prepared cohort pool by pool (concurrently on the CPU threads)."""
+    n, n_states = host.y0.shape
+    on_cpu = jax.default_backend() == "cpu"
+    threads = (n_threads or os.cpu_count() or 1) if on_cpu else 1
+    chunk, n_lanes = _pool_sizes(n, n_t, n_states, threads, chunk_size=chunk_size, lanes=lanes)
+    cfg = _Config(
+        lanes=n_lanes,
+        refill_every=int(refill_every),
+        unroll=int(unroll),
+        n_t=n_t,
+        dosing_state=dosing_state,
+        tumor_index=_tumor_index(model),
+        max_steps=int(max_steps),
+    )
+    n_chunks = math.ceil(n / chunk)
+    solve_pool = _solve_pool_cpu if on_cpu else _solve_pool
+    ys = np.empty((n, n_t, n_states), host.stop_t.dtype)
+    status = np.empty(n, np.int32)
+    steps = np.empty(n, np.int32)
+
+    def run(c: int) -> None:
+        lo = c * chunk
+        k = min(chunk, n - lo)
+        with jax.enable_x64(host.x64):  # thread-local: enter in every worker
+            out_y, out_s, out_n = jax.device_get(solve_pool(host.pool(lo, chunk), cfg=cfg))
+        ys[lo : lo + k] = out_y[:k]
+        status[lo : lo + k] = out_s[:k]
+        steps[lo : lo + k] = out_n[:k]
+
+    if threads > 1 and n_chunks > 1:
+        # all pools at once (the first wave may compile concurrently, once per process)
+        with ThreadPoolExecutor(max_workers=min(threads, n_chunks)) as pool:
+            list(pool.map(run, range(n_chunks)))
+    else:
+        for c in range(n_chunks):
+            run(c)
+    ys[status != 0] = np.nan
+    return ys, status, steps
 
 
 def solve_fused(
@@ -485,56 +635,88 @@ def solve_fused(
         (NaN rows for failed patients), status per patient (0 = success, 1 = max_steps reached,
         10 = step size underflow; the ``diffrax.RESULTS`` codes) and accepted+rejected steps.
     """
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+    _check_options(dtype, max_steps, refill_every, unroll)
     y0 = np.asarray(y0, dtype=float)
-    if y0.ndim != 2 or y0.shape[1] != len(model.state_names):
-        raise ValueError(
-            f"y0 must have shape (N, {len(model.state_names)}) for {type(model).__name__}; "
-            f"got {y0.shape}"
-        )
+    doses = _check_batch(model, y0, schedule, doses)
     n, n_states = y0.shape
     if n == 0:
         return (np.zeros((0, len(schedule.ts), n_states)), np.zeros(0, np.int32),
                 np.zeros(0, np.int32))  # fmt: skip
-    for name, v in (("max_steps", max_steps), ("refill_every", refill_every), ("unroll", unroll)):
-        if int(v) < 1:
-            raise ValueError(f"{name} must be a positive integer; got {v!r}")
-    on_cpu = jax.default_backend() == "cpu"
-    threads = (n_threads or os.cpu_count() or 1) if on_cpu else 1
-    n_t = len(schedule.ts)
-    chunk, n_lanes = _pool_sizes(n, n_t, n_states, threads, chunk_size=chunk_size, lanes=lanes)
-    host = _prepare(model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dtype)
-    cfg = _Config(
-        lanes=n_lanes,
-        refill_every=int(refill_every),
-        unroll=int(unroll),
-        n_t=n_t,
-        dosing_state=schedule.dosing_state,
-        tumor_index=_tumor_index(model),
-        max_steps=int(max_steps),
+    host, dosing_state = _prepare(
+        [model], [y0], [schedule], [doses], rtol=rtol, atol=atol, dtype=dtype
     )
-    n_chunks = math.ceil(n / chunk)
-    solve_pool = _solve_pool_cpu if on_cpu else _solve_pool
-    ys = np.empty((n, n_t, n_states), host.stop_t.dtype)
-    status = np.empty(n, np.int32)
-    steps = np.empty(n, np.int32)
+    return _run_host(
+        host, model, len(schedule.ts), dosing_state, max_steps=max_steps,
+        chunk_size=chunk_size, lanes=lanes, refill_every=refill_every, unroll=unroll,
+        n_threads=n_threads,
+    )  # fmt: skip
 
-    def run(c: int) -> None:
-        lo = c * chunk
-        k = min(chunk, n - lo)
-        with jax.enable_x64(host.x64):  # thread-local: enter in every worker
-            out_y, out_s, out_n = jax.device_get(solve_pool(host.pool(lo, chunk), cfg=cfg))
-        ys[lo : lo + k] = out_y[:k]
-        status[lo : lo + k] = out_s[:k]
-        steps[lo : lo + k] = out_n[:k]
 
-    if threads > 1 and n_chunks > 1:
-        # all pools at once (the first wave may compile concurrently, once per process)
-        with ThreadPoolExecutor(max_workers=min(threads, n_chunks)) as pool:
-            list(pool.map(run, range(n_chunks)))
-    else:
-        for c in range(n_chunks):
-            run(c)
-    ys[status != 0] = np.nan
-    return ys, status, steps
+def solve_fused_groups(
+    groups: Sequence[
+        tuple[Model, Float[np.ndarray, "_N_g S"], Schedule, Float[np.ndarray, "_N_g _k_g"]]
+    ],
+    *,
+    rtol: float,
+    atol: float,
+    dtype: str = "float64",
+    max_steps: int = MAX_STEPS,
+    chunk_size: int | None = None,
+    lanes: int | None = None,
+    refill_every: int = 8,
+    unroll: int = 1,
+    n_threads: int | None = None,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Solve several batches with different dose schedules (e.g. the arms of a trial) as one
+    cohort: one compiled program, its pools and lanes shared by every group.
+
+    Each lane follows its own patient's stop table (the schedule of its group), so a patient's
+    numbers are bit-for-bit those of :func:`solve_fused` on its group alone, as long as the
+    parameter split is the same: a parameter that is exactly 0 for a whole group becomes a
+    constant of the program (a model fast path, e.g. constant clearance when ``CL_emax = 0``)
+    only when it is 0 in every group. Group batches whose zeros differ accordingly give the
+    same values to rounding, not bitwise; solve them separately where bits matter (the sweep
+    engine does).
+
+    Args:
+        groups: ``(model, y0, schedule, doses)`` per group, each as for :func:`solve_fused`:
+            models of one class with the same static fields, schedules with the same output
+            times ``ts`` and one dosing state (or ``-1``: no doses in that group).
+        rtol, atol, dtype, max_steps, chunk_size, lanes, refill_every, unroll, n_threads: as
+            for :func:`solve_fused`; ``chunk_size`` counts the patients of all groups.
+
+    Returns:
+        ``(ys, status, num_steps)`` per group, in the order given, as :func:`solve_fused`.
+    """
+    _check_options(dtype, max_steps, refill_every, unroll)
+    if len(groups) == 0:
+        raise ValueError("groups is empty; give at least one (model, y0, schedule, doses)")
+    models = [g[0] for g in groups]
+    schedules = [g[2] for g in groups]
+    y0s = [np.asarray(g[1], dtype=float) for g in groups]
+    doses = [
+        _check_batch(m, y, s, g[3])
+        for m, y, s, g in zip(models, y0s, schedules, groups, strict=True)
+    ]
+    sizes = [y.shape[0] for y in y0s]
+    n_t = len(schedules[0].ts)
+    keep = [g for g, n in enumerate(sizes) if n > 0]
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [
+        (np.zeros((0, n_t, y.shape[1])), np.zeros(0, np.int32), np.zeros(0, np.int32)) for y in y0s
+    ]
+    if not keep:
+        return out
+    host, dosing_state = _prepare(
+        [models[g] for g in keep], [y0s[g] for g in keep], [schedules[g] for g in keep],
+        [doses[g] for g in keep], rtol=rtol, atol=atol, dtype=dtype,
+    )  # fmt: skip
+    ys, status, steps = _run_host(
+        host, models[keep[0]], n_t, dosing_state, max_steps=max_steps, chunk_size=chunk_size,
+        lanes=lanes, refill_every=refill_every, unroll=unroll, n_threads=n_threads,
+    )  # fmt: skip
+    lo = 0
+    for g in keep:
+        hi = lo + sizes[g]
+        out[g] = (ys[lo:hi], status[lo:hi], steps[lo:hi])
+        lo = hi
+    return out

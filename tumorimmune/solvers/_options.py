@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
@@ -244,6 +245,28 @@ class Fused(AbstractBackend):
             model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps,
             lanes=self.lanes, chunk_size=self.chunk_size, refill_every=self.refill_every,
             unroll=self.unroll, n_threads=self.n_threads,
+        )  # fmt: skip
+
+    def solve_groups(
+        self,
+        groups: Sequence[tuple[Model, np.ndarray, Schedule, np.ndarray]],
+        *,
+        rtol: float,
+        atol: float,
+        dtype: str | None = None,
+        max_steps: int = MAX_STEPS,
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Solve several batches with different dose schedules as one cohort, in one compiled
+        program (:func:`tumorimmune.solvers.solve_fused_groups`): ``groups`` holds
+        ``(model, y0, schedule, doses)`` per batch; returns ``(ys, status, num_steps)`` per
+        batch, as :meth:`__call__` would for each."""
+        from ._fused import solve_fused_groups
+
+        dt = check_dtype(dtype) if dtype is not None else (self.dtype or self.default_dtype)
+        return solve_fused_groups(
+            groups, rtol=rtol, atol=atol, dtype=dt, max_steps=int(max_steps), lanes=self.lanes,
+            chunk_size=self.chunk_size, refill_every=self.refill_every, unroll=self.unroll,
+            n_threads=self.n_threads,
         )  # fmt: skip
 
 

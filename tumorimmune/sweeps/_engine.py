@@ -7,9 +7,15 @@ JAX devices the patient axis of each chunk is sharded across all of them (``jax.
 Batches: the runner hands the engine several store chunks at once (:meth:`Engine.compute`;
 :meth:`Engine.chunks_per_batch`: about ``CPU_BATCH_PER_THREAD`` patients per CPU thread,
 ``ACCELERATOR_BATCH`` per accelerator, bounded by memory), padded to one width for the whole
-run, so that each arm's solve is compiled once per process. On one CPU device with the fused
-backend every arm is cut into one piece per thread and all (arm, piece) solves of a batch run
-at once on the threads (no per-arm barrier; one fused pool per piece). The read-out of all arms
+run, so that every solve is compiled once per process. Arms as a batch axis: with the fused
+backend on one device, the arms of a batch are one cohort in which each patient follows its
+arm's dose schedule (:func:`tumorimmune.solvers.solve_fused_groups`), so one compiled program
+solves every arm that has the same model structure (class, drug) and the same parameters that
+are exactly 0 (the program's constants; :meth:`Engine._programs`): the default trial's five
+arms are two programs (the untreated and pembrolizumab arms; nivolumab), not five. On a CPU
+each program's cohort is cut into one piece per thread, each holding every arm's patients,
+and all pieces of a batch run at once on the threads (one fused pool per piece). Other
+backends, and several devices, solve arm by arm. The read-out of all arms
 is one compiled jnp program (:func:`tumorimmune.response.jax_readout`) fed with the NumPy
 reference's sums of diameters (bit-identical to :mod:`tumorimmune.response`).
 
@@ -187,15 +193,18 @@ class Engine:
         return set_dose_clock(batched, arm.regimen_obj()), y
 
     # ------------------------------------------------------------------------- solving
-    def _solve(
-        self, model: Model, y0: np.ndarray, ts: np.ndarray, arm: ArmSpec, *, piece: bool = False
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Backend call with the patient axis sharded over the devices; ``piece``: one fused
-        pool on the calling thread (the caller runs pieces concurrently)."""
-        n = y0.shape[0]
+    def _inputs(
+        self, model: Model, y0: np.ndarray, ts: np.ndarray, arm: ArmSpec
+    ) -> tuple[Model, np.ndarray, Any, np.ndarray]:
+        """``(model, y0, schedule, doses)`` of an arm's batch (doses ``(n, k)`` mg)."""
         schedule, doses = make_schedule(model, ts, arm.regimen_obj())
-        if doses is None:
-            doses = np.zeros((n, 0))
+        return model, y0, schedule, np.zeros((y0.shape[0], 0)) if doses is None else doses
+
+    def _solve(
+        self, model: Model, y0: np.ndarray, ts: np.ndarray, arm: ArmSpec
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One arm's backend call, the patient axis sharded over the devices."""
+        _, _, schedule, doses = self._inputs(model, y0, ts, arm)
         rtol, atol = self.spec.tolerances()
         dtype = self.spec.precision
         kwargs = {"rtol": rtol, "atol": atol, "dtype": dtype, "max_steps": self.spec.max_steps}
@@ -216,49 +225,82 @@ class Engine:
                     jax.tree_util.tree_map(put, model), put(y0), schedule, doses, **kwargs
                 )
                 ys, status, steps = np.asarray(ys), np.asarray(status), np.asarray(steps)
-        elif piece:
-            one_pool = dataclasses.replace(
-                self.solve, n_threads=1, chunk_size=self.solve.chunk_size or n
-            )
-            ys, status, steps = one_pool(model, y0, schedule, doses, **kwargs)
         else:
             ys, status, steps = self.solve(model, y0, schedule, doses, **kwargs)
         return np.asarray(ys), np.asarray(status), np.asarray(steps)
+
+    def _programs(self, arms: Sequence[tuple[ArmSpec, Model, np.ndarray]]) -> list[list[int]]:
+        """Arms (indices) solved together by one compiled program of the fused backend
+        (:func:`tumorimmune.solvers.solve_fused_groups`): models of the same structure (class,
+        drug) and the same parameters exactly 0 for every patient, so that every arm keeps the
+        program (and the bits) it would have alone. Other backends, or several devices: one
+        arm per program."""
+        if self.backend != "fused" or len(self.devices) > 1:
+            return [[a] for a in range(len(arms))]
+        keys: dict[Any, list[int]] = {}
+        for a, (_, model, _) in enumerate(arms):
+            zeros = frozenset(
+                k for k in model.parameter_names() if not np.any(np.asarray(getattr(model, k)))
+            )
+            keys.setdefault((jax.tree_util.tree_structure(model), zeros), []).append(a)
+        return list(keys.values())
 
     def _solve_arms(
         self, table: dict[str, np.ndarray], ts: np.ndarray
     ) -> list[tuple[Model, np.ndarray, np.ndarray, np.ndarray]]:
         """Every arm solved for the patients of ``table``: ``(model, ys, status, steps)``.
 
-        With several pieces (:meth:`_parts`), all (arm, piece) solves of the batch run at
-        once on the CPU threads, so that no thread waits for another arm's last pool.
+        Fused backend on one device: the arms of a program (:meth:`_programs`) are one cohort,
+        each patient with its arm's dose schedule (one compiled program for them, lanes shared
+        across arms). On a CPU the cohort is cut into one piece per thread, each piece holding
+        every arm's patients, and the pieces of all programs run at once on the threads.
         """
         arms = [(arm, *self.arm_model(table, arm)) for arm in self.spec.arms]
-        parts = self._parts()
-        if parts == 1:
+        programs = self._programs(arms)
+        if all(len(p) == 1 for p in programs) and self._parts() == 1:
             return [(m, *self._solve(m, y0, ts, arm)) for arm, m, y0 in arms]
         n = len(table["cell"])
+        parts = min(self._parts(), n)
+        inputs = [self._inputs(m, y0, ts, arm) for arm, m, y0 in arms]
 
-        def piece(a: int, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def piece(k: int, p: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
             # every parts-th patient: each piece spans the batch, so parameters that vary in
             # the batch vary in every piece (one program signature for all pieces)
-            arm, model, y0 = arms[a]
             sl = slice(p, None, parts)
-            sub = jax.tree_util.tree_map(lambda x: np.asarray(x)[sl] if np.ndim(x) else x, model)
-            return self._solve(sub, y0[sl], ts, arm, piece=True)
+            groups = []
+            for a in programs[k]:
+                model, y0, schedule, doses = inputs[a]
+                sub = jax.tree_util.tree_map(
+                    lambda x: np.asarray(x)[sl] if np.ndim(x) else x, model
+                )
+                groups.append((sub, y0[sl], schedule, doses[sl]))
+            solve = self.solve
+            if parts > 1:  # one pool per piece on the calling thread
+                m = sum(g[1].shape[0] for g in groups)
+                solve = dataclasses.replace(solve, n_threads=1, chunk_size=solve.chunk_size or m)
+            rtol, atol = self.spec.tolerances()
+            return solve.solve_groups(
+                groups, rtol=rtol, atol=atol, dtype=self.spec.precision,
+                max_steps=self.spec.max_steps,
+            )  # fmt: skip
 
-        jobs = [(a, p) for a in range(len(arms)) for p in range(min(parts, n))]
-        with ThreadPoolExecutor(max_workers=min(self.threads, len(jobs))) as pool:
-            done = list(pool.map(lambda j: piece(*j), jobs))
+        jobs = [(k, p) for k in range(len(programs)) for p in range(parts)]
+        if len(jobs) > 1:
+            with ThreadPoolExecutor(max_workers=min(self.threads, len(jobs))) as pool:
+                done = list(pool.map(lambda j: piece(*j), jobs))
+        else:
+            done = [piece(*jobs[0])]
         out = []
         for a, (_, model, _) in enumerate(arms):
+            k = next(i for i, prog in enumerate(programs) if a in prog)
+            g = programs[k].index(a)
             res = []
-            for k in range(3):  # ys, status, steps: interleave the pieces back
-                first = done[0][k]
+            for r in range(3):  # ys, status, steps: interleave the pieces back
+                first = done[jobs.index((k, 0))][g][r]
                 full = np.empty((n, *first.shape[1:]), first.dtype)
-                for (b, p), d in zip(jobs, done, strict=True):
-                    if b == a:
-                        full[p::parts] = d[k]
+                for (kk, p), d in zip(jobs, done, strict=True):
+                    if kk == k:
+                        full[p::parts] = d[g][r]
                 res.append(full)
             out.append((model, *res))
         return out
@@ -375,19 +417,17 @@ class Engine:
         ts = self.trajectory_times()
         if ids.size == 0:
             return {}
-        table = self.rows(ids)
+        n = ids.size
+        k = len(self.devices) * self._parts()
+        width = k * max(-(-n // k), MIN_DEVICE_BATCH)
+        # padded by repeating the patients (as in compute): all arms in one call per program
+        table = self.rows(ids[np.arange(width) % n])
         out: dict[str, list[np.ndarray]] = {}
-
-        def solve(arm: ArmSpec) -> tuple[Model, np.ndarray, np.ndarray]:
-            model, y0 = self.arm_model(table, arm)
-            ys, status, _ = self._solve_small(model, y0, ts, arm, piece=self._parts() > 1)
-            return model, ys, status
-
-        if self._parts() > 1:  # the arms at once, one pool each, on the CPU threads
-            with ThreadPoolExecutor(max_workers=min(self.threads, len(self.spec.arms))) as pool:
-                solved = list(pool.map(solve, self.spec.arms))
-        else:
-            solved = [solve(arm) for arm in self.spec.arms]
+        first = lambda x: np.asarray(x)[:n] if np.ndim(x) else x  # noqa: E731
+        solved = [
+            (jax.tree_util.tree_map(first, m), ys[:n], st[:n])
+            for m, ys, st, _ in self._solve_arms(table, ts)
+        ]
         for model, ys, status in solved:
             names = model.state_names
             res = {"T": tumor_cells(model.tumor_cells(ys[..., names.index(_tumor_state(model))]))}
@@ -406,19 +446,6 @@ class Engine:
                 v[status != 0] = np.nan
                 out.setdefault(f"traj_{k}", []).append(v)
         return {k: np.stack(v) for k, v in out.items()}
-
-    def _solve_small(
-        self, model: Model, y0: np.ndarray, ts: np.ndarray, arm: ArmSpec, *, piece: bool = False
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        k = len(self.devices)
-        n = y0.shape[0]
-        pad = k * max(-(-n // k), MIN_DEVICE_BATCH) - n
-        if pad:
-            idx = np.minimum(np.arange(n + pad), n - 1)
-            model = jax.tree_util.tree_map(lambda x: np.asarray(x)[idx], model)
-            y0 = y0[idx]
-        ys, status, steps = self._solve(model, y0, ts, arm, piece=piece)
-        return ys[:n], status[:n], steps[:n]
 
 
 def _tumor_state(model: Model) -> str:
