@@ -332,6 +332,7 @@ def test_groups_are_bitwise_the_separate_solves(dtype):
     ]
     assert len({g[2].dose_times.size for g in groups}) == 3  # three stop-table lengths
     kw: dict[str, Any] = dict(rtol=1e-6, atol=1e-6, dtype=dtype, lanes=8, refill_every=2)
+    opts: dict[str, Any]
     for opts in (dict(chunk_size=64, n_threads=1), dict(chunk_size=20, n_threads=2)):
         together = solve_fused_groups(groups, **kw, **opts)
         assert len(together) == len(groups)
