@@ -16,6 +16,15 @@ for n in 1000000 10000000; do
       --json "$OUT/trial_scale_${n}_${run}.json" | tail -30
   done
 done
+# arms as a batch axis on the GPU: the fused backend (arms of one structure in one program)
+# against the Pallas default (arm by arm), same cohort, cached
+for backend in fused pallas; do
+  echo "== 1000000 patients × 3 arms, backend $backend (cached)"
+  python3 benchmarks/trial_scale.py --patients 1000000 --backend $backend \
+    --cache /tmp/jaxcache_b --json "$OUT/trial_scale_1000000_${backend}.json" > /dev/null
+  python3 benchmarks/trial_scale.py --patients 1000000 --backend $backend \
+    --cache /tmp/jaxcache_b --json "$OUT/trial_scale_1000000_${backend}.json" | tail -30
+done
 python3 - <<'PY'
 import json, glob, os
 rows = [json.load(open(f)) | {"file": os.path.basename(f)} for f in sorted(glob.glob(os.environ.get("OUT", "/tmp/out") + "/trial_scale_*.json"))]

@@ -10,6 +10,9 @@ nivolumab 240 mg q2w) and ``--patients`` patients.
 * **kernel**: the backend alone (``spec.backend`` resolved as the sweep does), one call per
   arm on all patients at once, inputs built beforehand (patient table, arm models, schedules);
   seconds = the sum of the arms' calls.
+* **grouped kernel**: the backend alone as the sweep engine calls it on one device, the arms
+  of one model structure as one cohort (``Fused.solve_groups``: one call per program; the
+  same as **kernel** for other backends); reported next to the per-arm kernel.
 * **pipeline**: ``run_sweep`` end to end into a fresh ``results.zarr`` (sampling, every arm,
   RECIST read-out, PFS, Zarr writes with checksums, trajectories, summaries, finalize), as
   ``tumorimmune run`` does it without the report.
@@ -80,6 +83,19 @@ def run_kernel(eng: Engine, calls: list[tuple]) -> float:
     return time.perf_counter() - t0
 
 
+def run_grouped(eng: Engine, calls: list[tuple]) -> float:
+    """The kernel as the engine calls it: the arms of each program in one call."""
+    if not hasattr(eng.solve, "solve_groups"):
+        return run_kernel(eng, calls)
+    programs = eng._programs([(None, c[0], None) for c in calls])
+    t0 = time.perf_counter()
+    for prog in programs:
+        kw = calls[prog[0]][4]
+        out = eng.solve.solve_groups([calls[a][:4] for a in prog], **kw)
+        jax.block_until_ready(out)
+    return time.perf_counter() - t0
+
+
 def run_pipeline(spec: Any) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -122,11 +138,13 @@ def main() -> None:
     load0 = os.getloadavg()
     cold = run_pipeline(spec)
     run_kernel(eng, calls)  # compiles
-    kern, pipe = [], []
+    run_grouped(eng, calls)
+    kern, group, pipe = [], [], []
     for _ in range(reps):
         kern.append(run_kernel(eng, calls))
+        group.append(run_grouped(eng, calls))
         pipe.append(run_pipeline(spec))
-    k, p = statistics.median(kern), statistics.median(pipe)
+    k, g, p = statistics.median(kern), statistics.median(group), statistics.median(pipe)
     cli: dict[str, float] = {}
     if args.cli:
         with tempfile.TemporaryDirectory() as cache:
@@ -143,11 +161,15 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "load_avg_before_after": [round(load0[0], 2), round(os.getloadavg()[0], 2)],
         "kernel_s": [round(x, 3) for x in kern],
+        "grouped_kernel_s": [round(x, 3) for x in group],
         "pipeline_s": [round(x, 3) for x in pipe],
         "pipeline_cold_s": round(cold, 3),
         "kernel_patients_per_s": round(n / k, 1),
         "pipeline_patients_per_s": round(n / p, 1),
         "ratio": round(k / p, 3),
+        "grouped_kernel_patients_per_s": round(n / g, 1),
+        "ratio_to_grouped_kernel": round(g / p, 3),
+        "grouped_kernel_speedup": round(k / g, 3),
     }
     for name, wall in cli.items():
         out[f"cli_{name}_s"] = round(wall, 3)

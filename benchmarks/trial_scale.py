@@ -34,6 +34,9 @@ def main() -> None:
     ap.add_argument("--chunk-size", type=int, default=None, help="default: the spec's")
     ap.add_argument("--cache", type=Path, default=None, help="compilation cache directory")
     ap.add_argument("--precision", default=None, help="float32 / float64 (default: the spec's)")
+    ap.add_argument(
+        "--backend", default=None, help="auto / fused / pallas / diffrax (default: the spec's)"
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
@@ -58,9 +61,10 @@ def main() -> None:
     from tumorimmune.sweeps import run_sweep, validate_spec
 
     spec = trial_spec(args.patients, args.chunk_size)
-    if args.precision:  # validated like a spec's own value
-        d = spec.model_dump(mode="json", exclude_none=True)
-        spec = validate_spec({**d, "precision": args.precision})
+    for key in ("precision", "backend"):  # validated like a spec's own value
+        if getattr(args, key):
+            d = spec.model_dump(mode="json", exclude_none=True)
+            spec = validate_spec({**d, key: getattr(args, key)})
     phases: list[tuple[str, float]] = []
     load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:

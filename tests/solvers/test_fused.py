@@ -331,13 +331,18 @@ def test_groups_are_bitwise_the_separate_solves(dtype):
         _arm(q2w, 22, seed=4),
     ]
     assert len({g[2].dose_times.size for g in groups}) == 3  # three stop-table lengths
-    kw: dict[str, Any] = dict(rtol=1e-6, atol=1e-6, dtype=dtype, lanes=8, refill_every=2)
+    kw: dict[str, Any] = dict(rtol=1e-6, atol=1e-6, dtype=dtype, refill_every=2)
     opts: dict[str, Any]
-    for opts in (dict(chunk_size=64, n_threads=1), dict(chunk_size=20, n_threads=2)):
+    for opts in (
+        dict(chunk_size=64, lanes=8, n_threads=1),
+        dict(chunk_size=20, lanes=8, n_threads=2),
+        dict(chunk_size=64, lanes=64, n_threads=1),  # one lane per patient (GPU layout)
+    ):
         together = solve_fused_groups(groups, **kw, **opts)
         assert len(together) == len(groups)
         for g, (alone, got) in enumerate(zip(
-            (solve_fused(*grp, **kw, chunk_size=64) for grp in groups), together, strict=True
+            (solve_fused(*grp, **kw, chunk_size=64, lanes=8) for grp in groups), together,
+            strict=True,
         )):  # fmt: skip
             for name, a, b in zip(("ys", "status", "num_steps"), alone, got, strict=True):
                 assert a.shape == b.shape, (g, name)
