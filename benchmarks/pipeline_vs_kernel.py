@@ -87,7 +87,7 @@ def run_grouped(eng: Engine, calls: list[tuple]) -> float:
     """The kernel as the engine calls it: the arms of each program in one call."""
     if not hasattr(eng.solve, "solve_groups"):
         return run_kernel(eng, calls)
-    programs = eng._programs([(None, c[0], None) for c in calls])
+    programs = eng.programs([c[0] for c in calls])
     t0 = time.perf_counter()
     for prog in programs:
         kw = calls[prog[0]][4]

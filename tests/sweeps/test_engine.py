@@ -325,7 +325,7 @@ def test_arms_of_one_structure_are_one_program(tiny, caplog, monkeypatch):
     )  # fmt: skip
     eng = Engine.create(spec)
     table = eng.rows(np.arange(12))
-    assert eng._programs([(a, *eng.arm_model(table, a)) for a in spec.arms]) == [[0, 1, 2], [3]]
+    assert eng.programs([eng.arm_model(table, a)[0] for a in spec.arms]) == [[0, 1, 2], [3]]
     caplog.clear()
     with jax.log_compiles(True), caplog.at_level(logging.DEBUG):
         grouped = eng.compute(np.arange(12))
@@ -335,7 +335,7 @@ def test_arms_of_one_structure_are_one_program(tiny, caplog, monkeypatch):
     assert len(pools) == 4, pools  # 2 programs × (scan times, trajectory times)
 
     monkeypatch.setattr(
-        _engine.Engine, "_programs", lambda self, arms: [[a] for a in range(len(arms))]
+        _engine.Engine, "programs", lambda self, models: [[a] for a in range(len(models))]
     )
     alone = Engine.create(spec)
     _assert_same(alone.compute(np.arange(12)), grouped)

@@ -11,7 +11,7 @@ run, so that every solve is compiled once per process. Arms as a batch axis: wit
 backend on one device, the arms of a batch are one cohort in which each patient follows its
 arm's dose schedule (:func:`tumorimmune.solvers.solve_fused_groups`), so one compiled program
 solves every arm that has the same model structure (class, drug) and the same parameters that
-are exactly 0 (the program's constants; :meth:`Engine._programs`): the default trial's five
+are exactly 0 (the program's constants; :meth:`Engine.programs`): the default trial's five
 arms are two programs (the untreated and pembrolizumab arms; nivolumab), not five. On a CPU
 each program's cohort is cut into one piece per thread, each holding every arm's patients,
 and all pieces of a batch run at once on the threads (one fused pool per piece). Other
@@ -229,16 +229,17 @@ class Engine:
             ys, status, steps = self.solve(model, y0, schedule, doses, **kwargs)
         return np.asarray(ys), np.asarray(status), np.asarray(steps)
 
-    def _programs(self, arms: Sequence[tuple[ArmSpec, Model, np.ndarray]]) -> list[list[int]]:
-        """Arms (indices) solved together by one compiled program of the fused backend
+    def programs(self, models: Sequence[Model]) -> list[list[int]]:
+        """Arms (indices into ``models``, the arms' batched models) solved together by one
+        compiled program of the fused backend
         (:func:`tumorimmune.solvers.solve_fused_groups`): models of the same structure (class,
         drug) and the same parameters exactly 0 for every patient, so that every arm keeps the
         program (and the bits) it would have alone. Other backends, or several devices: one
         arm per program."""
         if self.backend != "fused" or len(self.devices) > 1:
-            return [[a] for a in range(len(arms))]
+            return [[a] for a in range(len(models))]
         keys: dict[Any, list[int]] = {}
-        for a, (_, model, _) in enumerate(arms):
+        for a, model in enumerate(models):
             zeros = frozenset(
                 k for k in model.parameter_names() if not np.any(np.asarray(getattr(model, k)))
             )
@@ -250,13 +251,13 @@ class Engine:
     ) -> list[tuple[Model, np.ndarray, np.ndarray, np.ndarray]]:
         """Every arm solved for the patients of ``table``: ``(model, ys, status, steps)``.
 
-        Fused backend on one device: the arms of a program (:meth:`_programs`) are one cohort,
+        Fused backend on one device: the arms of a program (:meth:`programs`) are one cohort,
         each patient with its arm's dose schedule (one compiled program for them, lanes shared
         across arms). On a CPU the cohort is cut into one piece per thread, each piece holding
         every arm's patients, and the pieces of all programs run at once on the threads.
         """
         arms = [(arm, *self.arm_model(table, arm)) for arm in self.spec.arms]
-        programs = self._programs(arms)
+        programs = self.programs([m for _, m, _ in arms])
         if all(len(p) == 1 for p in programs) and self._parts() == 1:
             return [(m, *self._solve(m, y0, ts, arm)) for arm, m, y0 in arms]
         n = len(table["cell"])
