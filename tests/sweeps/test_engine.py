@@ -162,6 +162,9 @@ _SHARD_SCRIPT = textwrap.dedent(
     spec = validate_spec(json.loads(sys.argv[1]))
     eng = Engine.create(spec)
     assert len(eng.devices) == 4, eng.devices
+    if spec.backend == "fused":
+        models = [eng.arm_model(eng.rows(np.arange(20)), a)[0] for a in spec.arms]
+        assert eng.programs(models) == [[0, 1], [2]], eng.programs(models)
     block = eng.run_block(0, 20)
     traj = eng.run_trajectories()
     np.savez(sys.argv[2], **block, **traj)
@@ -169,9 +172,13 @@ _SHARD_SCRIPT = textwrap.dedent(
 )
 
 
-def test_sharding_over_four_devices_gives_identical_results(tiny, tmp_path):
-    d = tiny(chunk_size=20)
-    d["arms"] = d["arms"][:2]
+@pytest.mark.parametrize("backend", ["diffrax", "fused"])
+def test_sharding_over_four_devices_gives_identical_results(tiny, tmp_path, backend):
+    """Four forced CPU devices give one device's numbers; fused: the untreated and
+    pembrolizumab arms are one program, solved as one piece per device (nivolumab another)."""
+    d = tiny(chunk_size=20, backend=backend)
+    if backend == "diffrax":
+        d["arms"] = d["arms"][:2]
     out = tmp_path / "sharded.npz"
     env = dict(
         os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"

@@ -8,14 +8,14 @@ Batches: the runner hands the engine several store chunks at once (:meth:`Engine
 :meth:`Engine.chunks_per_batch`: about ``CPU_BATCH_PER_THREAD`` patients per CPU thread,
 ``ACCELERATOR_BATCH`` per accelerator, bounded by memory), padded to one width for the whole
 run, so that every solve is compiled once per process. Arms as a batch axis: with the fused
-backend on one device, the arms of a batch are one cohort in which each patient follows its
+backend, the arms of a batch are one cohort in which each patient follows its
 arm's dose schedule (:func:`tumorimmune.solvers.solve_fused_groups`), so one compiled program
 solves every arm that has the same model structure (class, drug) and the same parameters that
 are exactly 0 (the program's constants; :meth:`Engine.programs`): the default trial's five
-arms are two programs (the untreated and pembrolizumab arms; nivolumab), not five. On a CPU
+arms are two programs (the untreated and pembrolizumab arms; nivolumab), not five. On one CPU
 each program's cohort is cut into one piece per thread, each holding every arm's patients,
-and all pieces of a batch run at once on the threads (one fused pool per piece). Other
-backends, and several devices, solve arm by arm. The read-out of all arms
+and all pieces of a batch run at once on the threads (one fused pool per piece); on several
+devices, into one piece per device. Other backends solve arm by arm. The read-out of all arms
 is one compiled jnp program (:func:`tumorimmune.response.jax_readout`) fed with the NumPy
 reference's sums of diameters (bit-identical to :mod:`tumorimmune.response`).
 
@@ -234,9 +234,8 @@ class Engine:
         compiled program of the fused backend
         (:func:`tumorimmune.solvers.solve_fused_groups`): models of the same structure (class,
         drug) and the same parameters exactly 0 for every patient, so that every arm keeps the
-        program (and the bits) it would have alone. Other backends, or several devices: one
-        arm per program."""
-        if self.backend != "fused" or len(self.devices) > 1:
+        program (and the bits) it would have alone. Other backends: one arm per program."""
+        if self.backend != "fused":
             return [[a] for a in range(len(models))]
         keys: dict[Any, list[int]] = {}
         for a, model in enumerate(models):
@@ -251,17 +250,20 @@ class Engine:
     ) -> list[tuple[Model, np.ndarray, np.ndarray, np.ndarray]]:
         """Every arm solved for the patients of ``table``: ``(model, ys, status, steps)``.
 
-        Fused backend on one device: the arms of a program (:meth:`programs`) are one cohort,
-        each patient with its arm's dose schedule (one compiled program for them, lanes shared
-        across arms). On a CPU the cohort is cut into one piece per thread, each piece holding
-        every arm's patients, and the pieces of all programs run at once on the threads.
+        Fused backend: the arms of a program (:meth:`programs`) are one cohort, each patient
+        with its arm's dose schedule (one compiled program for them, lanes shared across arms).
+        The cohort is cut into pieces, each holding every arm's patients: one per CPU thread on
+        one CPU device (the pieces of all programs run at once on the threads), or one per
+        device on several devices (each solved under ``jax.default_device``).
         """
         arms = [(arm, *self.arm_model(table, arm)) for arm in self.spec.arms]
         programs = self.programs([m for _, m, _ in arms])
         if all(len(p) == 1 for p in programs) and self._parts() == 1:
             return [(m, *self._solve(m, y0, ts, arm)) for arm, m, y0 in arms]
         n = len(table["cell"])
-        parts = min(self._parts(), n)
+        devs = self.devices
+        on_devices = len(devs) > 1  # n is a multiple of the devices (batch_width)
+        parts = len(devs) if on_devices else min(self._parts(), n)
         inputs = [self._inputs(m, y0, ts, arm) for arm, m, y0 in arms]
 
         def piece(k: int, p: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -276,18 +278,20 @@ class Engine:
                 )
                 groups.append((sub, y0[sl], schedule, doses[sl]))
             solve = self.solve
+            rtol, atol = self.spec.tolerances()
+            kw = {"rtol": rtol, "atol": atol, "dtype": self.spec.precision}
+            if on_devices:
+                with jax.default_device(devs[p]):
+                    return solve.solve_groups(groups, **kw, max_steps=self.spec.max_steps)
             if parts > 1:  # one pool per piece on the calling thread
                 m = sum(g[1].shape[0] for g in groups)
                 solve = dataclasses.replace(solve, n_threads=1, chunk_size=solve.chunk_size or m)
-            rtol, atol = self.spec.tolerances()
-            return solve.solve_groups(
-                groups, rtol=rtol, atol=atol, dtype=self.spec.precision,
-                max_steps=self.spec.max_steps,
-            )  # fmt: skip
+            return solve.solve_groups(groups, **kw, max_steps=self.spec.max_steps)
 
         jobs = [(k, p) for k in range(len(programs)) for p in range(parts)]
         if len(jobs) > 1:
-            with ThreadPoolExecutor(max_workers=min(self.threads, len(jobs))) as pool:
+            workers = len(jobs) if on_devices else min(self.threads, len(jobs))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 done = list(pool.map(lambda j: piece(*j), jobs))
         else:
             done = [piece(*jobs[0])]
