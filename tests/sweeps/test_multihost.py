@@ -42,16 +42,20 @@ _DEVICES_SCRIPT = textwrap.dedent(
     import json, sys
     import jax
     import numpy as np
-    from tumorimmune.sweeps import Engine, _engine, validate_spec
+    from tumorimmune.solvers import Fused
+    from tumorimmune.sweeps import Engine, validate_spec
     calls = []
-    def spy(solve, *args, devices=None, **kw):
-        calls.append(len(devices))
-        return shard_solve(solve, *args, devices=devices, **kw)
-    shard_solve, _engine.shard_solve = _engine.shard_solve, spy
+    real = Fused.solve_groups
+    def spy(self, groups, **kw):
+        calls.append((str(jax.config.jax_default_device), len(groups)))
+        return real(self, groups, **kw)
+    Fused.solve_groups = spy
     eng = Engine.create(validate_spec(json.loads(sys.argv[1])))
     assert len(eng.devices) == 4 and eng.backend == "fused", (eng.devices, eng.backend)
     np.savez(sys.argv[2], **eng.run_block(0, 20), **eng.run_trajectories())
-    assert calls == [4] * 4, calls  # 2 arms: chunk and trajectories, split over 4 devices
+    # the 2 arms are one program: chunk and trajectories, one piece per device, both arms each
+    assert len(calls) == 8 and {g for _, g in calls} == {2}, calls
+    assert len({d for d, _ in calls}) == 4, calls
     """
 )
 
@@ -59,7 +63,7 @@ _DEVICES_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_fused_engine_over_four_devices_equals_one(tiny, tmp_path):
     """A sweep chunk and the trajectories with the fused backend on 4 forced CPU devices (the
-    engine splits each solve with ``shard_solve``) equal those on one device, bit for bit."""
+    engine solves one piece of both arms per device) equal those on one device, bit for bit."""
     d = tiny(backend="fused", chunk_size=20)
     d["arms"] = d["arms"][:2]
     out = tmp_path / "four.npz"
