@@ -15,7 +15,8 @@ are exactly 0 (the program's constants; :meth:`Engine.programs`): the default tr
 arms are two programs (the untreated and pembrolizumab arms; nivolumab), not five. On one CPU
 each program's cohort is cut into one piece per thread, each holding every arm's patients,
 and all pieces of a batch run at once on the threads (one fused pool per piece); on several
-devices, into one piece per device. Other backends solve arm by arm. The read-out of all arms
+devices, into one piece per device. Other backends solve arm by arm (on accelerators the arms
+concurrently, so that their programs compile at once). The read-out of all arms
 is one compiled jnp program (:func:`tumorimmune.response.jax_readout`) fed with the NumPy
 reference's sums of diameters (bit-identical to :mod:`tumorimmune.response`).
 
@@ -259,6 +260,12 @@ class Engine:
         arms = [(arm, *self.arm_model(table, arm)) for arm in self.spec.arms]
         programs = self.programs([m for _, m, _ in arms])
         if all(len(p) == 1 for p in programs) and self._parts() == 1:
+            if len(arms) > 1 and self.devices[0].platform != "cpu":
+                # accelerators: the arms' programs compile on the host at once (and queue
+                # their solves on the device) instead of one after the other
+                with ThreadPoolExecutor(max_workers=len(arms)) as pool:
+                    res = list(pool.map(lambda x: self._solve(x[1], x[2], ts, x[0]), arms))
+                return [(m, *r) for (_, m, _), r in zip(arms, res, strict=True)]
             return [(m, *self._solve(m, y0, ts, arm)) for arm, m, y0 in arms]
         n = len(table["cell"])
         devs = self.devices
