@@ -42,6 +42,7 @@ import jax
 import numpy as np
 
 from tumorimmune._simulate import make_schedule
+from tumorimmune.solvers import Fused
 from tumorimmune.sweeps import Engine, run_sweep, validate_spec
 
 SPEC = Path(__file__).parents[1] / "examples" / "pd1_virtual_trial.toml"
@@ -85,7 +86,7 @@ def run_kernel(eng: Engine, calls: list[tuple]) -> float:
 
 def run_grouped(eng: Engine, calls: list[tuple]) -> float:
     """The kernel as the engine calls it: the arms of each program in one call."""
-    if not hasattr(eng.solve, "solve_groups"):
+    if not isinstance(eng.solve, Fused):  # other backends: arm by arm
         return run_kernel(eng, calls)
     programs = eng.programs([c[0] for c in calls])
     t0 = time.perf_counter()

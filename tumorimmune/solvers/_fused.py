@@ -635,21 +635,11 @@ def solve_fused(
         (NaN rows for failed patients), status per patient (0 = success, 1 = max_steps reached,
         10 = step size underflow; the ``diffrax.RESULTS`` codes) and accepted+rejected steps.
     """
-    _check_options(dtype, max_steps, refill_every, unroll)
-    y0 = np.asarray(y0, dtype=float)
-    doses = _check_batch(model, y0, schedule, doses)
-    n, n_states = y0.shape
-    if n == 0:
-        return (np.zeros((0, len(schedule.ts), n_states)), np.zeros(0, np.int32),
-                np.zeros(0, np.int32))  # fmt: skip
-    host, dosing_state = _prepare(
-        [model], [y0], [schedule], [doses], rtol=rtol, atol=atol, dtype=dtype
-    )
-    return _run_host(
-        host, model, len(schedule.ts), dosing_state, max_steps=max_steps,
+    return solve_fused_groups(
+        [(model, y0, schedule, doses)], rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps,
         chunk_size=chunk_size, lanes=lanes, refill_every=refill_every, unroll=unroll,
         n_threads=n_threads,
-    )  # fmt: skip
+    )[0]  # fmt: skip
 
 
 def solve_fused_groups(
