@@ -516,8 +516,9 @@ def _prepare(
         if not np.array_equal(np.asarray(sch.ts, float), ts):
             raise ValueError(f"group {g}'s output times differ from group 0's; give the same ts")
         stop_t, stop_out, stop_dose, dose0 = _stops_batch(sch, d, np_dtype)
-        if sch.dosing_state < 0:  # no dosing state: nothing is given
-            stop_dose, dose0 = np.zeros((n, len(stop_t)), np_dtype), np.zeros(n, np_dtype)
+        if sch.dosing_state < 0:  # no dosing state: nothing is given (broadcast zeros)
+            stop_dose = np.broadcast_to(np.zeros(len(stop_t), np_dtype), (n, len(stop_t)))
+            dose0 = np.broadcast_to(np.zeros((), np_dtype), (n,))
         tabs.append((stop_t, stop_out, stop_dose, dose0))
     n_stops = np.array([len(t[0]) for t in tabs], np.int32)
     width = int(n_stops.max())
