@@ -91,6 +91,33 @@ def test_readout_uses_per_patient_lesion_counts_and_detection_limit(tiny):
     np.testing.assert_array_equal(other["tumor_cells"], cells)
 
 
+def test_readout_on_patient_slices_in_threads_is_bitwise_one_call(tiny, monkeypatch):
+    """The host's read-out work on slices of the patient axis in threads (large batches):
+    per-patient lesion counts follow their patients, and every result is bit-equal to one
+    call over the whole batch."""
+    import dataclasses
+
+    from tumorimmune.sweeps import _engine
+
+    d = tiny(response={"n_lesions": 2, "detection_limit_mm": 8.0})
+    d["variability"]["n_lesions"] = {"dist": "discrete", "values": [1, 2, 5]}
+    eng = Engine.create(validate_spec(d))
+    whole = dataclasses.replace(eng, threads=1).compute(np.arange(20))
+    calls: list[int] = []
+    real = _engine.sum_of_diameters_mm
+
+    def spy(cells, **kw):
+        calls.append(cells.shape[1])
+        return real(cells, **kw)
+
+    monkeypatch.setattr(_engine, "sum_of_diameters_mm", spy)
+    monkeypatch.setattr(_engine, "HOST_SLICE", 4)
+    sliced = dataclasses.replace(eng, threads=3).compute(np.arange(20))
+    assert len(calls) == 3 and sum(calls) == eng.batch_width(20)
+    _assert_same(sliced, whole)
+    assert len(np.unique(whole["param_n_lesions"])) == 3
+
+
 def test_one_lesion_without_detection_limit_is_the_former_readout(tiny):
     spec = validate_spec(tiny(response={"n_lesions": 1, "detection_limit_mm": 0.0}))
     block = Engine.create(spec).run_block(0, 10)

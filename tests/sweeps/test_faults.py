@@ -280,11 +280,80 @@ def test_chunks_written_in_a_run_are_not_read_again_before_load(reference, tmp_p
     reads: list[int] = []
     real = _store._chunk_checksums
 
-    def counting(group, names, chunks, chunk_size, n):
+    def counting(group, names, chunks, chunk_size, n, **kw):
         reads.extend(int(i) for i in chunks)
-        return real(group, names, chunks, chunk_size, n)
+        return real(group, names, chunks, chunk_size, n, **kw)
 
     monkeypatch.setattr(_store, "_chunk_checksums", counting)
     ds = run_sweep(spec, output=tmp_path / "once.zarr")
     xr.testing.assert_equal(ds, ref)
     assert sorted(reads) == sorted([*range(5), *range(5)])  # at write, and at load
+
+
+def test_load_reads_each_data_chunk_file_once(reference, tmp_path, monkeypatch):
+    """``load`` checksums the finished chunks from the data it loads: every chunk file of a
+    per-patient array is read once (it was read twice: by the verification, then by xarray),
+    and damage is still caught (``test_damage_after_completion_is_refused_on_load``)."""
+    import collections
+
+    _, spec, ref = reference
+    path = tmp_path / "l.zarr"
+    run_sweep(spec, output=path)
+    reads: collections.Counter[str] = collections.Counter()
+    real = zarr.storage.LocalStore.get
+
+    async def get(self, key, *args, **kwargs):
+        reads[key] += 1
+        return await real(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(zarr.storage.LocalStore, "get", get)
+    xr.testing.assert_equal(load(path), ref)
+    for name in ("tumor_cells", "best_response", f"param_{spec.varying()[0]}"):
+        files = {k: v for k, v in reads.items() if k.startswith(f"{name}/c/")}
+        assert len(files) == 5, (name, files)  # the reference store's 5 chunks
+        assert set(files.values()) == {1}, (name, files)
+
+
+def test_chunk_checksum_is_crc32c_and_blake2b_stores_stay_valid(reference, tmp_path):
+    """New stores checksum chunks with CRC-32C (the library's published check value; equal to
+    the CRC of the headers and bytes concatenated); a store written before, with BLAKE2b
+    checksums and no algorithm attribute, still loads, and its damage is still caught."""
+    import google_crc32c
+
+    from tumorimmune.sweeps import _store
+
+    assert google_crc32c.value(b"123456789") == 0xE3069283  # CRC-32C check value (RFC 3720)
+    parts = [np.arange(7.0), np.zeros((3, 0), np.int8), np.ones((2, 3), np.float32)[:, :2]]
+    raw = b"".join(
+        str((p.dtype.str, p.shape)).encode() + np.ascontiguousarray(p).tobytes() for p in parts
+    )
+    assert _store._digest(parts) == google_crc32c.value(raw) | (1 << 32)
+    assert _store._digest(parts, "blake2b") != _store._digest(parts)
+
+    _, spec, ref = reference
+    path = tmp_path / "old.zarr"
+    run_sweep(spec, output=path)
+    group = zarr.open_group(str(path), mode="r+")
+    assert group.attrs[_store.CHECKSUM_KEY] == "crc32c"
+    # the store as an earlier version wrote it: BLAKE2b checksums, no attribute
+    names = _store._chunk_arrays(group)
+    c = spec.chunk_size
+    data = {k: np.asarray(group[k][...]) for k in names}  # type: ignore[index]
+    old = [
+        _store._digest(
+            [
+                v[i * c : (i + 1) * c] if v.ndim == 1 else v[:, i * c : (i + 1) * c]
+                for v in data.values()
+            ],
+            "blake2b",
+        )
+        for i in range(5)
+    ]
+    group["chunk_checksum"][:] = np.array(old, np.int64)  # type: ignore[index]
+    del group.attrs[_store.CHECKSUM_KEY]
+    assert verify_store(path) == []
+    xr.testing.assert_equal(load(path), ref)
+    _corrupt(_chunk_file(path, "diameter_mm", 4), "zeros")
+    assert verify_store(path) == [4]
+    with pytest.raises(ValueError, match=r"chunks \[4\]"):
+        load(path)

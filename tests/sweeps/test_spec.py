@@ -201,3 +201,49 @@ def test_lesion_count_variability_and_axis(tiny):
     assert msg == "axes.n_lesions: value 2.5 is not an integer in 1..5"
     msg = _error(tiny(parameters={"n_lesions": 3}))
     assert msg.startswith("parameters.n_lesions: 'n_lesions' is a read-out setting")
+
+
+def _sized(tiny, n_per_cell: int, **changes):
+    d = tiny(**changes)
+    d.pop("chunk_size", None)
+    d["sampling"] = {**d["sampling"], "cohort_size": n_per_cell}
+    return d
+
+
+def test_automatic_chunk_size_keeps_large_cohorts_to_about_128_chunks(tiny, monkeypatch):
+    """A spec without chunk_size: 4,096 up to 128 × 4,096 patients (the former default, so
+    such specs and their stores are unchanged), then a multiple of 4,096 giving at most 128
+    chunks, at most 2^18, within a sixteenth of the memory; kept when re-validated and in the
+    canonical TOML; an explicit chunk_size is kept as given."""
+    from tumorimmune.sweeps import _spec, auto_chunk_size
+
+    for n_cells_patients, want in [(10, 4096), (262_144, 4096), (262_145, 8192)]:
+        s = validate_spec(_sized(tiny, n_cells_patients))  # tiny has 2 grid cells
+        assert s.chunk_size == want == auto_chunk_size(s), n_cells_patients
+        assert validate_spec(s).chunk_size == want
+        assert f"chunk_size = {want}" in s.to_toml()
+    s = validate_spec(_sized(tiny, 5_000_000))  # 10^7 patients
+    assert s.chunk_size % 4096 == 0 and -(-s.n_patients // s.chunk_size) <= 128
+    assert -(-s.n_patients // (s.chunk_size - 4096)) > 128  # the smallest such multiple
+    s = validate_spec(_sized(tiny, 50_000_000))  # 10^8: capped at 2^18 patients per chunk
+    assert s.chunk_size == 1 << 18
+    assert validate_spec({**_sized(tiny, 5_000_000), "chunk_size": 2500}).chunk_size == 2500
+    # memory: a chunk within a sixteenth of the limit (but never below 4,096)
+    free = validate_spec(_sized(tiny, 500_000))  # 10^6 patients
+    assert free.chunk_size == 8192
+    per = _spec.memory_estimate(free)["chunk"] / free.chunk_size
+    monkeypatch.setattr(_spec, "memory_limit_bytes", lambda: int(16 * per * 6000))
+    assert 4096 <= validate_spec(_sized(tiny, 500_000)).chunk_size <= 6000
+
+
+def test_many_store_chunks_get_a_warning_naming_the_automatic_size(tiny):
+    from tumorimmune.sweeps import spec_warnings
+
+    many = validate_spec({**_sized(tiny, 5_000_000), "chunk_size": 2500})  # 4,000 chunks
+    lines = [w for w in spec_warnings(many) if w.startswith("chunk_size:")]
+    auto = validate_spec(_sized(tiny, 5_000_000)).chunk_size
+    assert len(lines) == 1 and "4000 store chunks" in lines[0] and f"automatic: {auto}" in lines[0]
+    assert not [w for w in spec_warnings(validate_spec(tiny())) if w.startswith("chunk_size:")]
+    assert not [
+        w for w in spec_warnings(validate_spec(_sized(tiny, 5_000_000))) if "chunk_size" in w
+    ]

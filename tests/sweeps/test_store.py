@@ -209,3 +209,43 @@ def test_a_failed_write_on_the_writer_thread_stops_the_run_and_resumes(tiny, tmp
         store.close()
     assert done[0] and not done[1]
     xr.testing.assert_equal(run_sweep(spec, output=path), reference)
+
+
+def test_batches_in_flight_overlap_and_give_the_same_store(tiny, tmp_path, monkeypatch):
+    """With several batches in flight (accelerators), batches after the first are computed
+    at once in threads (two of them must meet at a barrier, so the test fails if they run
+    one after the other), written in order, and the store equals a one-at-a-time run's; the
+    first batch (the compiling one) runs alone."""
+    import threading
+
+    from tumorimmune.sweeps import _engine, _runner
+
+    spec = validate_spec(tiny(n_trajectories=0, chunk_size=4))
+    reference = run_sweep(spec, output=tmp_path / "ref.zarr")
+    monkeypatch.setattr(_runner.Engine, "chunks_per_batch", lambda self: 1)  # 5 batches
+    monkeypatch.setattr(_engine.Engine, "batches_in_flight", lambda self: 2)
+    meet = threading.Barrier(2, timeout=120)
+    real = _engine.Engine.compute
+    starts: list[int] = []
+    written: list[int] = []
+
+    def compute(self, ids):
+        starts.append(int(ids[0]))
+        if int(ids[0]) in (4, 8):  # batches 1 and 2: in flight together
+            meet.wait()
+        return real(self, ids)
+
+    real_write = _runner.SweepStore.write_chunks
+
+    def write(self, items):
+        written.extend(i for i, _, _ in items)
+        real_write(self, items)
+
+    monkeypatch.setattr(_engine.Engine, "compute", compute)
+    monkeypatch.setattr(_runner.SweepStore, "write_chunks", write)
+    phases: list[str] = []
+    ds = run_sweep(spec, output=tmp_path / "r.zarr", phase=phases.append)
+    xr.testing.assert_equal(ds, reference)
+    assert starts[0] == 0 and sorted(starts) == [0, 4, 8, 12, 16]
+    assert written == [0, 1, 2, 3, 4]
+    assert phases == ["compiling", "solving", "finalizing"]

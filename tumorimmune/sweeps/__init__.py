@@ -45,6 +45,7 @@ from ._spec import AxisSpec as AxisSpec
 from ._spec import DistSpec as DistSpec
 from ._spec import SolverSpec as SolverSpec
 from ._spec import SweepSpec as SweepSpec
+from ._spec import auto_chunk_size as auto_chunk_size
 from ._spec import load_spec as load_spec
 from ._spec import spec_warnings as spec_warnings
 from ._spec import validate_spec as validate_spec
@@ -71,6 +72,7 @@ __all__ = [
     "SweepSpec",
     "SweepStore",
     "arm_summary",
+    "auto_chunk_size",
     "backend_names",
     "base_value",
     "best_overall_response",

@@ -35,6 +35,7 @@ only resumed with the settings it was started with (``resume_keys``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +75,10 @@ MIN_DEVICE_BATCH = 16
 CPU_BATCH_PER_THREAD = 1 << 14
 #: Patients per accelerator in one compute batch.
 ACCELERATOR_BATCH = 1 << 20
+#: Fewest patients per thread of the host's elementwise read-out work (:meth:`Engine.compute`).
+HOST_SLICE = 1 << 15
+#: Batches computed at once on accelerators (:meth:`Engine.batches_in_flight`).
+HOST_BATCHES_IN_FLIGHT = 3
 
 
 @dataclasses.dataclass
@@ -120,7 +125,8 @@ class Engine:
     def chunks_per_batch(self) -> int:
         """Store chunks solved together in one batch: about ``CPU_BATCH_PER_THREAD`` patients
         per thread on a CPU, ``ACCELERATOR_BATCH`` per accelerator, at most the number of
-        chunks and within a quarter of the memory a sweep may plan to use; then evened out
+        chunks and within a quarter of the memory a sweep may plan to use (shared by the
+        batches in flight); then evened out
         over the batches (40 chunks at 13 per batch → 4 batches of 10)."""
         spec = self.spec
         n_chunks = -(-spec.n_patients // spec.chunk_size)
@@ -130,9 +136,22 @@ class Engine:
             target = ACCELERATOR_BATCH * len(self.devices)
         k = max(1, round(target / spec.chunk_size))
         per_chunk = max(memory_estimate(spec)["chunk"], 1)
-        k = max(1, min(k, n_chunks, memory_limit_bytes() // 4 // per_chunk))
+        # a quarter of the memory for the batches in flight
+        k = max(
+            1, min(k, n_chunks, memory_limit_bytes() // 4 // self.batches_in_flight() // per_chunk)
+        )
         # equal batches: the last one is padded to the same width, so keep its padding small
         return -(-n_chunks // -(-n_chunks // k))
+
+    def batches_in_flight(self) -> int:
+        """Batches computed at once (:meth:`compute` in threads; results are written in
+        order). On accelerators ``HOST_BATCHES_IN_FLIGHT``: the host's share of a batch
+        (patients, models, read-out; single-threaded NumPy) then overlaps the device's solve
+        of the others and each other. On a CPU 1: the solve already keeps every core busy.
+        Results do not depend on it (batches are independent)."""
+        if self.devices[0].platform == "cpu":
+            return 1
+        return HOST_BATCHES_IN_FLIGHT
 
     def batch_width(self, n: int = 0) -> int:
         """Patients (padded) of every solve of a batch of ``n`` patients: the same for every
@@ -153,11 +172,12 @@ class Engine:
         cells = ids // c
         out: dict[str, list[np.ndarray]] = {k: [] for k in [*self.spec.varying(), "cell"]}
         for cell in np.unique(cells):
-            if int(cell) not in self._cells:
+            tab = self._cells.get(int(cell))
+            if tab is None:  # (several batches may ask at once: batches_in_flight)
+                tab = cell_table(self.spec, int(cell))
                 if len(self._cells) > 64:
                     self._cells.clear()
-                self._cells[int(cell)] = cell_table(self.spec, int(cell))
-            tab = self._cells[int(cell)]
+                self._cells[int(cell)] = tab
             sel = ids[cells == cell] - cell * c
             for k in out:
                 out[k].append(tab[k][sel])
@@ -380,11 +400,14 @@ class Engine:
         cells = np.stack(T)[..., scan_idx]
         lesions = np.asarray(table.get("n_lesions", spec.response.n_lesions), dtype=float)
         lesions = lesions[:, None] if lesions.ndim else lesions  # per patient: (width, 1)
-        diam = sum_of_diameters_mm(
-            cells,
-            n_lesions=lesions,
-            cells_per_cm3=spec.response.cells_per_cm3,
-            detection_limit_mm=spec.response.detection_limit_mm,
+        diam = self._by_patients(
+            lambda sl: sum_of_diameters_mm(
+                cells[:, sl],
+                n_lesions=lesions[sl] if lesions.ndim else lesions,
+                cells_per_cm3=spec.response.cells_per_cm3,
+                detection_limit_mm=spec.response.detection_limit_mm,
+            ),
+            width,
         )
         # on the padded width: the read-out program has one shape for every batch
         read = jax_readout(
@@ -403,6 +426,17 @@ class Engine:
         }
         out.update({k: v[:, :n] for k, v in fields.items()})
         return out
+
+    def _by_patients(self, fn: Callable[[slice], np.ndarray], n: int) -> np.ndarray:
+        """``fn`` of (arm, patient, ...) results on slices of the patient axis, on the CPU
+        threads at once (elementwise NumPy: the same bits as one call), joined along it."""
+        k = min(self.threads, max(n // HOST_SLICE, 1))
+        if k <= 1:
+            return fn(slice(None))
+        edges = np.linspace(0, n, k + 1).astype(int)
+        slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+        with ThreadPoolExecutor(max_workers=k, thread_name_prefix="host") as pool:
+            return np.concatenate(list(pool.map(fn, slices)), axis=1)
 
     # ------------------------------------------------------------------- trajectories
     def trajectory_patients(self) -> np.ndarray:

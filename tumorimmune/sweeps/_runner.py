@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
@@ -139,13 +140,10 @@ def _run(
         if max_chunks is not None:
             todo = todo[: max(max_chunks - ran, 0)]
         with ChunkWriter(store, progress, finished, t_start) as writer:
-            for k, chunks in enumerate(_batches(todo, engine.chunks_per_batch())):
-                if phase is not None and ran == 0 and k == 0:
-                    phase("compiling")  # the first batch compiles every arm's program
-                # written while the next batch solves
-                writer.submit(_compute_batch(store, engine, chunks))
-                if phase is not None and ran == 0 and k == 0:
-                    phase("solving")
+            batches = _batches(todo, engine.chunks_per_batch())
+            # written while the next batches solve
+            for blocks in _computed(store, engine, batches, phase if ran == 0 else None):
+                writer.submit(blocks)
             ran += len(todo)
         finished = writer.finished
         if max_chunks is not None and ran >= max_chunks and not np.all(store.done()):
@@ -228,10 +226,8 @@ def _run_share(
         else:
             stopped = False
         # the same batches as a one-process run (several chunks per solve, one padded width)
-        for k, batch in enumerate(_batches(todo, engine.chunks_per_batch())):
-            if phase is not None:
-                phase("compiling" if ran == 0 and k == 0 else "solving")
-            blocks = _compute_batch(store, engine, batch)
+        batches = _batches(todo, engine.chunks_per_batch())
+        for blocks in _computed(store, engine, batches, phase if ran == 0 else None):
             store.write_chunks(blocks)
             for i, _, _ in blocks:
                 start, stop = store.chunk_range(i)
@@ -291,6 +287,44 @@ def _run_processes(
 def _batches(todo: list[int], size: int) -> list[list[int]]:
     """Chunk iteration: the store chunks to compute, ``size`` at a time (one batch each)."""
     return [todo[i : i + size] for i in range(0, len(todo), size)]
+
+
+def _computed(
+    store: SweepStore,
+    engine: Engine,
+    batches: list[list[int]],
+    phase: PhaseCallback | None,
+) -> Iterator[list[tuple[int, dict[str, np.ndarray], float]]]:
+    """The batches' blocks (:func:`_compute_batch`), in order. The first batch is computed
+    alone (it compiles every program: phase ``"compiling"``, then ``"solving"``); then up to
+    :meth:`Engine.batches_in_flight` batches are computed at once in threads, so that on an
+    accelerator the host's work on one batch overlaps the others' (at most that many
+    batches' results are held besides the one being written)."""
+    if not batches:
+        return
+    if phase is not None:
+        phase("compiling")
+    yield _compute_batch(store, engine, batches[0])
+    if phase is not None:
+        phase("solving")
+    k = engine.batches_in_flight()
+    if k <= 1 or len(batches) <= 2:
+        for chunks in batches[1:]:
+            yield _compute_batch(store, engine, chunks)
+        return
+    with ThreadPoolExecutor(max_workers=k, thread_name_prefix="batch") as pool:
+        pending: collections.deque[Future[list[tuple[int, dict[str, np.ndarray], float]]]]
+        pending = collections.deque()
+        try:
+            for chunks in batches[1:]:
+                pending.append(pool.submit(_compute_batch, store, engine, chunks))
+                if len(pending) >= k:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:  # an error (or a closed generator): do not start the batches still queued
+            for f in pending:
+                f.cancel()
 
 
 def _compute_batch(
@@ -377,7 +411,7 @@ def clinical_attrs(
     best_response: np.ndarray,
     pfs_days: np.ndarray,
     pfs_event: np.ndarray,
-    params: dict[str, np.ndarray] | None = None,
+    params: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, str]:
     """``calibration`` (targets vs simulated, JSON) and ``caveats`` (JSON list) attributes."""
     out: dict[str, str] = {}
@@ -402,6 +436,27 @@ def clinical_attrs(
     return out
 
 
+class _Columns(Mapping[str, np.ndarray]):
+    """The store's per-patient parameter columns ``{name: param_<name>}``, each read when
+    first asked for."""
+
+    def __init__(self, store: SweepStore, names: Sequence[str]):
+        self._store, self._names, self._read = store, list(names), {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._names:
+            raise KeyError(key)
+        if key not in self._read:
+            self._read[key] = self._store.read(f"param_{key}")
+        return self._read[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 def _indices(mask: np.ndarray) -> list[int]:
     return [int(i) for i in np.flatnonzero(mask)]
 
@@ -421,7 +476,8 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
                 k, v, ("arm", "traj_patient", "time"), {"units": units.get(k[5:], "")}
             )
     br = store.read("best_response")
-    summary = arm_summary(br, store.read("pfs_days"), store.read("pfs_event"))
+    pfs_days, pfs_event = store.read("pfs_days"), store.read("pfs_event")
+    summary = arm_summary(br, pfs_days, pfs_event)
     for k, v in summary.items():
         store.write_extra(k, v, ("arm",), {"units": "days"} if "pfs" in k else None)
     axes = spec.axis_values()
@@ -440,9 +496,9 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
             **clinical_attrs(
                 spec,
                 br,
-                store.read("pfs_days"),
-                store.read("pfs_event"),
-                {k: store.read(f"param_{k}") for k in spec.varying()},
+                pfs_days,
+                pfs_event,
+                _Columns(store, spec.varying()),  # read only those a subgroup names
             ),
             "wall_time_s": wall,
             "solve_time_s": seconds,

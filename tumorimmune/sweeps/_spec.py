@@ -84,6 +84,17 @@ MAX_RTOL = 0.1
 MAX_ATOL = 1.0
 #: Fewest solver steps per patient (fewer fail every patient).
 MIN_MAX_STEPS = 100
+#: Store chunk size (patients) of a spec without ``chunk_size`` and at most 524,288 patients.
+DEFAULT_CHUNK_SIZE = 4096
+#: Store chunks an automatic ``chunk_size`` aims at for large cohorts (:func:`auto_chunk_size`).
+TARGET_CHUNKS = 128
+#: Largest automatic ``chunk_size`` (patients).
+MAX_AUTO_CHUNK = 1 << 18
+#: More store chunks than this get a warning (:func:`spec_warnings`).
+MANY_CHUNKS = 1024
+#: Fixed store cost of one chunk of the three-arm trial (benchmarks/host_pipeline.py, 2-core
+#: CPU; benchmarks/RESULTS.md, "Host pipeline").
+SECONDS_PER_CHUNK = 0.1
 
 
 class _Strict(BaseModel):
@@ -548,7 +559,12 @@ class SweepSpec(_Strict):
         None, description="explicit on-study scan days (overrides scan_interval_days)"
     )
     precision: Literal["float32", "float64"] = "float64"
-    chunk_size: int = Field(4096, ge=1)
+    chunk_size: int = Field(
+        DEFAULT_CHUNK_SIZE,
+        ge=1,
+        description="patients per store chunk (the unit of resuming and of progress); "
+        "omitted: automatic (auto_chunk_size)",
+    )
     output: str = "results.zarr"
     backend: str = "auto"
     n_trajectories: int = Field(16, ge=0, description="patients with stored dense trajectories")
@@ -978,6 +994,15 @@ def spec_warnings(spec: SweepSpec) -> list[str]:
             "patients that need more are marked failed"
         )
     n = spec.n_patients
+    n_chunks = -(-n // spec.chunk_size)
+    if n_chunks > MANY_CHUNKS:
+        out.append(
+            f"chunk_size: {spec.chunk_size} cuts the {n} patients into {n_chunks} store "
+            f"chunks, each with a fixed cost (a file per array written, read back and "
+            f"checksummed; about {SECONDS_PER_CHUNK} s on a 2-core CPU, so about "
+            f"{n_chunks * SECONDS_PER_CHUNK / 60:.0f} min); omit chunk_size (automatic: "
+            f"{auto_chunk_size(spec)}) or use chunk_size >= {-(-n // MANY_CHUNKS)}"
+        )
     if spec.n_trajectories > n:
         out.append(
             f"n_trajectories: {spec.n_trajectories} exceeds the {n} patients; all are stored"
@@ -1130,7 +1155,28 @@ def validate_spec(data: dict[str, Any] | SweepSpec) -> SweepSpec:
     errors = _cross_check(spec)
     if errors:
         raise ValueError(_join(errors))
+    if "chunk_size" not in spec.model_fields_set:  # automatic (kept when re-validated)
+        spec = spec.model_copy(update={"chunk_size": auto_chunk_size(spec)})
     return spec
+
+
+def auto_chunk_size(spec: SweepSpec) -> int:
+    """The store chunk size of a spec that does not set ``chunk_size``.
+
+    ``DEFAULT_CHUNK_SIZE`` (4,096) patients, or for larger cohorts about
+    ``n_patients / TARGET_CHUNKS`` rounded up to a multiple of 4,096, so that a run has about
+    128 store chunks (progress in steps of about 1 %, a resume loses at most one chunk's
+    work), at most ``MAX_AUTO_CHUNK`` patients and within a sixteenth of the memory a sweep
+    may use. Every store chunk costs a fixed amount besides its data: one file per
+    per-patient array written, read back and checksummed (about 0.1 s per chunk of the
+    three-arm trial on a 2-core CPU, benchmarks/RESULTS.md, "Host pipeline"); 10^7
+    patients in chunks of 4,096 would spend minutes on it.
+    """
+    n = spec.n_patients
+    size = DEFAULT_CHUNK_SIZE * max(1, -(-n // (TARGET_CHUNKS * DEFAULT_CHUNK_SIZE)))
+    per = memory_estimate(spec)["chunk"] / max(spec.chunk_size, 16)
+    fit = int(memory_limit_bytes() // 16 // max(per, 1))
+    return min(size, MAX_AUTO_CHUNK, max(fit, DEFAULT_CHUNK_SIZE))
 
 
 def load_spec(path: str | Path) -> SweepSpec:
