@@ -25,6 +25,13 @@ for backend in fused pallas; do
   python3 benchmarks/trial_scale.py --patients 1000000 --backend $backend \
     --cache /tmp/jaxcache_b --json "$OUT/trial_scale_1000000_${backend}.json" | tail -30
 done
+# the host's share alone (stand-in solve): what bounds the 10^7 run on this host's cores, with
+# one and with three batches in flight (Engine.batches_in_flight; 3 is the accelerator default)
+for k in 1 3; do
+  echo "== host pipeline, 10^7 patients × 3 arms, stand-in solve, $k batch(es) in flight"
+  python3 benchmarks/host_pipeline.py --patients 10000000 --in-flight $k \
+    --json "$OUT/host_pipeline_10000000_inflight$k.json" | tail -16
+done
 python3 - <<'PY'
 import json, glob, os
 rows = [json.load(open(f)) | {"file": os.path.basename(f)} for f in sorted(glob.glob(os.environ.get("OUT", "/tmp/out") + "/trial_scale_*.json"))]

@@ -170,19 +170,30 @@ class Engine:
         c = self.spec.sampling.cohort_size
         ids = np.asarray(ids, dtype=np.int64)
         cells = ids // c
-        out: dict[str, list[np.ndarray]] = {k: [] for k in [*self.spec.varying(), "cell"]}
+        names = [*self.spec.varying(), "cell"]
+        if ids.size and cells.min() == cells.max():  # one grid cell (e.g. a virtual trial)
+            sel = ids - int(cells[0]) * c
+            tab = self._cell(int(cells[0]))
+            return {k: tab[k][sel] for k in names}
+        out: dict[str, list[np.ndarray]] = {k: [] for k in names}
         for cell in np.unique(cells):
-            tab = self._cells.get(int(cell))
-            if tab is None:  # (several batches may ask at once: batches_in_flight)
-                tab = cell_table(self.spec, int(cell))
-                if len(self._cells) > 64:
-                    self._cells.clear()
-                self._cells[int(cell)] = tab
+            tab = self._cell(int(cell))
             sel = ids[cells == cell] - cell * c
             for k in out:
                 out[k].append(tab[k][sel])
         order = np.argsort(np.argsort(cells, kind="stable"), kind="stable")
         return {k: np.concatenate(v)[order] for k, v in out.items()}
+
+    def _cell(self, cell: int) -> dict[str, np.ndarray]:
+        """A grid cell's patient table (generated once, cached; several batches in flight
+        may ask at once)."""
+        tab = self._cells.get(cell)
+        if tab is None:
+            tab = cell_table(self.spec, cell)
+            if len(self._cells) > 64:
+                self._cells.clear()
+            self._cells[cell] = tab
+        return tab
 
     def arm_model(self, table: dict[str, np.ndarray], arm: ArmSpec) -> tuple[Model, np.ndarray]:
         """Batched model and initial states ``(n, n_states)`` of the patients in ``table``."""
