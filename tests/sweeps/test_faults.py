@@ -296,17 +296,19 @@ def test_load_reads_each_data_chunk_file_once(reference, tmp_path, monkeypatch):
     and damage is still caught (``test_damage_after_completion_is_refused_on_load``)."""
     import collections
 
+    from zarr.storage import LocalStore
+
     _, spec, ref = reference
     path = tmp_path / "l.zarr"
     run_sweep(spec, output=path)
     reads: collections.Counter[str] = collections.Counter()
-    real = zarr.storage.LocalStore.get
+    real = LocalStore.get
 
     async def get(self, key, *args, **kwargs):
         reads[key] += 1
         return await real(self, key, *args, **kwargs)
 
-    monkeypatch.setattr(zarr.storage.LocalStore, "get", get)
+    monkeypatch.setattr(LocalStore, "get", get)
     xr.testing.assert_equal(load(path), ref)
     for name in ("tumor_cells", "best_response", f"param_{spec.varying()[0]}"):
         files = {k: v for k, v in reads.items() if k.startswith(f"{name}/c/")}
