@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +52,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patients", type=int, default=1_000_000)
     ap.add_argument(
-        "--chunk-size",
-        default="auto",
-        help="store chunk size: an integer, 'spec' (the example's 2,500) or 'auto' (omitted: "
-        "the automatic size, where the version has one)",
+        "--chunk-size", default="auto", help="an integer, 'spec' or 'auto' (trial_spec)"
     )
     ap.add_argument("--batch", type=int, default=1 << 20, help="patients per compute batch")
     ap.add_argument(
@@ -72,20 +68,11 @@ def main() -> None:
     args = ap.parse_args()
 
     import jax
-    from pipeline_vs_kernel import ARMS, SPEC
+    from pipeline_vs_kernel import trial_spec
 
-    from tumorimmune.sweeps import _engine, _runner, _store, run_sweep, validate_spec
+    from tumorimmune.sweeps import _engine, _runner, _store, run_sweep
 
-    d = tomllib.loads(SPEC.read_text())
-    d["arms"] = [d["arms"][i] for i in ARMS]
-    names = {a["name"] for a in d["arms"]}
-    d["targets"] = [t for t in d.get("targets", []) if t["arm"] in names]
-    d["sampling"]["cohort_size"] = args.patients
-    if args.chunk_size == "auto":
-        d.pop("chunk_size")
-    elif args.chunk_size != "spec":
-        d["chunk_size"] = int(args.chunk_size)
-    spec = validate_spec(d)
+    spec = trial_spec(args.patients, args.chunk_size)
     threads = os.cpu_count() or 1
     _engine.CPU_BATCH_PER_THREAD = max(1, args.batch // threads)
     _engine.Engine._solve_arms = stand_in  # type: ignore[method-assign]

@@ -32,10 +32,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patients", type=int, default=10_000_000)
     ap.add_argument(
-        "--chunk-size",
-        default="auto",
-        help="store chunk size: an integer, 'spec' (the example's 2,500) or 'auto' (default: "
-        "the automatic size, 4,096 or about 1/128 of a large cohort; docs/scaling.md)",
+        "--chunk-size", default="auto", help="an integer, 'spec' or 'auto' (trial_spec)"
     )
     ap.add_argument("--cache", type=Path, default=None, help="compilation cache directory")
     ap.add_argument("--precision", default=None, help="float32 / float64 (default: the spec's)")
@@ -65,13 +62,7 @@ def main() -> None:
     from tumorimmune.reports import write_report
     from tumorimmune.sweeps import run_sweep, validate_spec
 
-    spec = trial_spec(args.patients, None)
-    if args.chunk_size != "spec":  # validated like a spec's own value
-        d = spec.model_dump(mode="json", exclude_none=True)
-        d.pop("chunk_size")
-        if args.chunk_size != "auto":
-            d["chunk_size"] = int(args.chunk_size)
-        spec = validate_spec(d)
+    spec = trial_spec(args.patients, args.chunk_size)
     for key in ("precision", "backend"):  # validated like a spec's own value
         if getattr(args, key):
             d = spec.model_dump(mode="json", exclude_none=True)

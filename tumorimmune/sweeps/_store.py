@@ -211,19 +211,15 @@ def _chunk_checksums(
     arrays already read whole (by :func:`load`), checksummed without reading them again.
     """
     algorithm = _algorithm(group)
+
+    def digest(window: list[np.ndarray], lo: int, i: int) -> int:
+        """Chunk ``i`` of arrays that start at patient ``lo``."""
+        a, b = i * chunk_size - lo, min((i + 1) * chunk_size, n) - lo
+        return _digest([v[a:b] if v.ndim == 1 else v[:, a:b] for v in window], algorithm)
+
     if data is not None:
-        return {
-            int(i): _digest(
-                [
-                    v[i * chunk_size : (i + 1) * chunk_size]
-                    if v.ndim == 1
-                    else v[:, i * chunk_size : (i + 1) * chunk_size]
-                    for v in (data[k] for k in names)
-                ],
-                algorithm,
-            )
-            for i in chunks
-        }
+        whole = [data[k] for k in names]
+        return {int(i): digest(whole, 0, int(i)) for i in chunks}
     arrays: dict[str, Any] = {k: group[k] for k in names}
     per_patient = sum(
         a.dtype.itemsize * int(np.prod(a.shape)) // max(int(a.shape[0 if a.ndim == 1 else 1]), 1)
@@ -248,10 +244,7 @@ def _chunk_checksums(
                 out[i] = _chunk_checksum(group, names, i * chunk_size, min((i + 1) * chunk_size, n))
             continue
         for i in run:
-            a0, b0 = i * chunk_size - lo, min((i + 1) * chunk_size, n) - lo
-            out[i] = _digest(
-                [v[a0:b0] if v.ndim == 1 else v[:, a0:b0] for v in window.values()], algorithm
-            )
+            out[i] = digest(list(window.values()), lo, i)
     return out
 
 
@@ -600,6 +593,7 @@ class SweepStore:
         g = self.group
         arrays = self._data_arrays()
         c, n = self.spec.chunk_size, self.spec.n_patients
+        algo = _algorithm(g)
         items = sorted(items, key=lambda it: it[0])
         runs: list[list[tuple[int, dict[str, np.ndarray], float]]] = []
         for it in items:
@@ -622,10 +616,7 @@ class SweepStore:
                 else:
                     a[:, lo:hi] = v
             expected = [
-                _digest(
-                    [np.asarray(block[k]).astype(a.dtype) for k, a in arrays.items()],
-                    _algorithm(g),
-                )
+                _digest([np.asarray(block[k]).astype(a.dtype) for k, a in arrays.items()], algo)
                 for _, block, _ in run
             ]
             got = _chunk_checksums(g, list(arrays), [i for i, _, _ in run], c, n)
