@@ -186,7 +186,7 @@ def _predict_tumor(
         max_steps=pb.max_steps,
         adjoint=adjoint,
     )
-    return ys[:, names.index("T")]
+    return model.burden(ys)
 
 
 def _nll(

@@ -217,7 +217,7 @@ def _arm_cells(
 
     def one(vals, t0):
         m = dataclasses.replace(model, **vals)  # type: ignore[type-var]
-        y0 = {"E": E0, "T": t0}
+        y0 = m.baseline_state({"E": E0, "T": t0})
         y = jnp.stack([jnp.asarray(y0.get(n, 0.0), ts.dtype) for n in names])
         ys, status, _ = solve_patient(
             m,
@@ -232,7 +232,7 @@ def _arm_cells(
             tumor_index=names.index("T"),
             max_steps=max_steps,
         )
-        return ys[:, names.index("T")], status
+        return m.burden(ys), status
 
     return jax.vmap(one)(values, T0)
 

@@ -53,10 +53,25 @@ from ..response import (
 )
 from ..solvers import AbstractBackend, Tolerances
 
-#: KEYNOTE-006 imaging in the first year: week 12, then every 6 weeks to week 48 (then every 12
-#: weeks; Robert et al., J Clin Oncol 35 suppl. 9504, 2017). Scans after the follow-up are not
-#: read (the default trial's follow-up is one year).
-KEYNOTE006_SCAN_DAYS: tuple[float, ...] = (0.0, 84, 126, 168, 210, 252, 294, 336)
+
+def keynote006_scan_days(follow_up: float = 1095.0) -> tuple[float, ...]:
+    """KEYNOTE-006 imaging: baseline, week 12, every 6 weeks to week 48, then every 12 weeks
+    (Robert et al., J Clin Oncol 35 suppl. 9504, 2017), up to ``follow_up`` days."""
+    days = [0.0, *(84.0 + 42.0 * k for k in range(7))]
+    nxt = 336.0 + 84.0
+    while nxt <= follow_up + 1e-9:
+        days.append(nxt)
+        nxt += 84.0
+    return tuple(d for d in days if d <= follow_up + 1e-9)
+
+
+#: Follow-up of the default trial: three years (days).
+FOLLOW_UP_DAYS = 1095.0
+#: Pembrolizumab was given for up to 24 months in KEYNOTE-006 (Robert et al. 2019, Lancet Oncol
+#: 20:1239): the last dose falls on or before day 730.
+TREATMENT_END_DAY = 730.0
+#: The KEYNOTE-006 scan days over the default follow-up (:func:`keynote006_scan_days`).
+KEYNOTE006_SCAN_DAYS: tuple[float, ...] = keynote006_scan_days(FOLLOW_UP_DAYS)
 
 _KN006 = "Robert et al. 2015, N Engl J Med 372:2521 (KEYNOTE-006)"
 _MONTH = 365.25 / 12
@@ -77,6 +92,8 @@ KEYNOTE006_Q2W_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("6-month PFS", "pfs_at", 0.473, n=279, day=182.6, source=_KN006),
     Endpoint("median PFS (days)", "median_pfs", 5.5 * _MONTH, n=279, source=_KN006),
 )
+#: Responses ongoing in 96.7 % of the q3w arm's responders at a median follow-up of 7.9 months —
+#: fitted (the prevalence selection's durability class).
 KEYNOTE006_DURABILITY = Endpoint(
     "responders progression-free at 7.9 months",
     "responders_pf_at",
@@ -85,6 +102,8 @@ KEYNOTE006_DURABILITY = Endpoint(
     day=7.9 * _MONTH,
     source=_KN006,
 )
+#: The calibration targets: the four endpoints and the responses' durability.
+KEYNOTE006_Q3W_TARGETS: tuple[Endpoint, ...] = (*KEYNOTE006_Q3W_ENDPOINTS, KEYNOTE006_DURABILITY)
 
 #: Regimens of KEYNOTE-006 (weight-based).
 KEYNOTE006_Q3W_REGIMEN = Regimen(
@@ -92,6 +111,7 @@ KEYNOTE006_Q3W_REGIMEN = Regimen(
     unit="mg/kg",
     interval=21.0,
     drug="pembrolizumab",
+    end_day=TREATMENT_END_DAY,
     name="pembrolizumab 10 mg/kg q3w (KEYNOTE-006)",
 )
 KEYNOTE006_Q2W_REGIMEN = Regimen(
@@ -99,6 +119,7 @@ KEYNOTE006_Q2W_REGIMEN = Regimen(
     unit="mg/kg",
     interval=14.0,
     drug="pembrolizumab",
+    end_day=TREATMENT_END_DAY,
     name="pembrolizumab 10 mg/kg q2w (KEYNOTE-006)",
 )
 
@@ -114,6 +135,8 @@ CLINICAL_FIXED: dict[str, float] = {
     "f_indep": 0.3,  # assumption: PD-L1-negative tumors keep 30 % of the effect
     "Imax": 0.961,  # Elassaiss-Schaap et al. 2017
     "EC50": 0.535,  # µg/mL, Elassaiss-Schaap et al. 2017
+    "b_E": 1e-10,  # effector ceiling 1e10 cells, ≤ 2.5 % of the body's ~4e11 T cells (assumption)
+    "k_R": 0.0,  # escape variants are not killed (antigen/B2M loss; assumption)
 }
 
 #: Bounds of the patient-specific parameters for plausible-patient sampling (log-uniform
@@ -123,8 +146,19 @@ CLINICAL_RANGES: dict[str, tuple[float, float, str]] = {
     "a": (0.004, 0.05, "log"),  # 1/day, maximal growth rate (volume doubling 14–170 days)
     "m": (5e-13, 5e-11, "log"),  # 1/(cell·day), effector exhaustion per encounter
     "s": (100.0, 3000.0, "log"),  # cells/day, effector influx
-    "h_kill": (20.0, 500.0, "log"),  # days; maximal kill 0.002–0.05 per day
+    "h_kill": (1.0, 50.0, "log"),  # days; maximal kill 0.02–1 per day
+    "f_R": (1e-6, 1.0, "log"),  # escape-variant fraction of the baseline tumor, if any
+    "kappa": (0.1, 3.0, "log"),  # infiltrate/debris cell equivalents per killed cell
+    "k_clear": (0.003, 0.1, "log"),  # 1/day, residual-mass clearance (half-life 7–230 days)
 }
+#: Share of candidates whose tumor carries no escape variants (``f_R = 0``; the others draw
+#: ``f_R`` from :data:`CLINICAL_RANGES`): an **assumption** (docs/science.md §6), chosen so that
+#: responses are as durable as in the long-term pembrolizumab reports.
+ZERO_SHARE: dict[str, float] = {"f_R": 0.6}
+#: Baseline sum of target-lesion diameters (mm) of the candidates: lognormal, median 102 mm
+#: (KEYNOTE-001 melanoma), truncated to this range (assumption; with 3 equal lesions 300 mm is
+#: 1.6e12 cells, a third of the carrying capacity).
+BASELINE_SLD_RANGE_MM: tuple[float, float] = (10.0, 300.0)
 
 
 def plausible_candidates(
@@ -134,6 +168,8 @@ def plausible_candidates(
     ranges: Mapping[str, tuple[float, float, str]] = CLINICAL_RANGES,
     baseline_sld_median_mm: float = 102.0,
     baseline_sld_cv: float = 0.8,
+    baseline_sld_range_mm: tuple[float, float] = BASELINE_SLD_RANGE_MM,
+    zero_share: Mapping[str, float] = ZERO_SHARE,
     n_lesions: float = 3.0,
     cells_per_cm3: float = 1e9,
     weight_mean_kg: float = 76.8,
@@ -141,10 +177,12 @@ def plausible_candidates(
 ) -> dict[str, np.ndarray]:
     """Space-filling candidate patients (scrambled Sobol', ``seed``): parameters and T0.
 
-    Patient-specific parameters within ``ranges``; baseline sum of diameters lognormal
+    Patient-specific parameters within ``ranges`` (a share ``zero_share[name]`` of the
+    candidates gets exactly 0 instead, e.g. tumors without escape variants); baseline sum of diameters lognormal
     (median 102 mm: KEYNOTE-001 melanoma, 583 patients, range 10–895 mm, Joseph et al. 2018,
-    Clin Cancer Res 24:4960; CV 0.8 an **assumption** for that range), PD-L1 ``L`` uniform on
-    [0, 1] (assumption), weight normal 76.8 ± 15 kg truncated to [40, 150].
+    Clin Cancer Res 24:4960; CV 0.8 an **assumption** for that range) truncated to
+    ``baseline_sld_range_mm``, PD-L1 ``L`` uniform on [0, 1] (assumption), weight normal
+    76.8 ± 15 kg truncated to [40, 150].
     """
     names = list(ranges)
     d = len(names) + 3
@@ -153,13 +191,23 @@ def plausible_candidates(
     out: dict[str, np.ndarray] = {}
     for j, k in enumerate(names):
         lo, hi, scale = ranges[k]
-        out[k] = (
-            np.exp(np.log(lo) + u[:, j] * (np.log(hi) - np.log(lo)))
+        z0 = float(zero_share.get(k, 0.0))
+        if not 0.0 <= z0 < 1.0:
+            raise ValueError(f"zero_share[{k!r}] must be in [0, 1); got {z0!r}")
+        v = np.clip((u[:, j] - z0) / (1.0 - z0), 0.0, 1.0)
+        val = (
+            np.exp(np.log(lo) + v * (np.log(hi) - np.log(lo)))
             if scale == "log"
-            else lo + u[:, j] * (hi - lo)
+            else lo + v * (hi - lo)
         )
+        out[k] = np.where(u[:, j] < z0, 0.0, val)
     sig = math.sqrt(math.log1p(baseline_sld_cv**2))
-    sld0 = baseline_sld_median_mm * np.exp(sig * scipy.stats.norm.ppf(u[:, -3]))
+    lo_s, hi_s = (
+        scipy.stats.norm.cdf(math.log(v / baseline_sld_median_mm) / sig)
+        for v in baseline_sld_range_mm
+    )
+    z = scipy.stats.norm.ppf(lo_s + u[:, -3] * (hi_s - lo_s))
+    sld0 = baseline_sld_median_mm * np.exp(sig * z)
     out["T0"] = cells_from_sum_of_diameters(sld0, n_lesions=n_lesions, cells_per_cm3=cells_per_cm3)
     out["L"] = u[:, -2]
     lo_z, hi_z = (40 - weight_mean_kg) / weight_sd_kg, (150 - weight_mean_kg) / weight_sd_kg
@@ -202,7 +250,8 @@ def simulate_scans(
         backend=backend,
         tolerances=tolerances,
     )
-    cells = np.asarray(ds["T"].values, float).reshape(len(T0), -1)
+    burden = ds["burden"] if "burden" in ds else ds["T"]  # imaged lesion: T + R + D
+    cells = np.asarray(burden.values, float).reshape(len(T0), -1)
     return cells, np.asarray(ds["status"].values).reshape(-1)
 
 
@@ -236,11 +285,13 @@ def readout(
     return {"bor": bor, "pfs_days": days, "pfs_event": event, "sld": sld}
 
 
-#: Read-out classes used for prevalence selection (NR: no objective response; PD: progression;
-#: "median scan": the first scan on or after the published median PFS).
+#: Read-out classes used for prevalence selection (NR: no objective response; PD: progression
+#: or death; "median scan": the first scan on or after the published median PFS; "durability
+#: landmark": the day at which the responses' durability was published).
 CLASSES: tuple[str, ...] = (
     "CR",
-    "PR",
+    "PR, progression-free at the durability landmark",
+    "PR, PD by the durability landmark",
     "NR, progression-free at the landmark",
     "NR, PD before the median scan",
     "NR, PD at the median scan",
@@ -257,45 +308,61 @@ def median_scan(scan_days: Sequence[float], median: float) -> float:
     return float(later[0])
 
 
-def classify(r: Mapping[str, np.ndarray], *, landmark: float, median_day: float) -> np.ndarray:
-    """Class index (see :data:`CLASSES`) of each patient's treated read-out; -1 not evaluable."""
+def classify(
+    r: Mapping[str, np.ndarray],
+    *,
+    landmark: float,
+    median_day: float,
+    durability_day: float = KEYNOTE006_DURABILITY.day or 240.4,
+) -> np.ndarray:
+    """Class index (see :data:`CLASSES`) of each patient's treated read-out; -1 not evaluable.
+
+    ``r`` holds ``bor`` (best overall response codes), ``pfs_days`` and ``pfs_event``.
+    """
     bor, days, event = r["bor"], r["pfs_days"], r["pfs_event"]
     cls = np.full(bor.shape, -1, np.int64)
     nr = (bor == 2) | (bor == 3)
     by_land = event & (days <= landmark)
     cls[bor == 0] = 0
-    cls[bor == 1] = 1
-    cls[nr & ~by_land] = 2
-    cls[nr & event & (days < median_day)] = 3
-    cls[nr & event & (days == median_day)] = 4
-    cls[nr & by_land & (days > median_day)] = 5
+    cls[(bor == 1) & ~(event & (days <= durability_day))] = 1
+    cls[(bor == 1) & event & (days <= durability_day)] = 2
+    cls[nr & ~by_land] = 3
+    cls[nr & event & (days < median_day)] = 4
+    cls[nr & event & (days == median_day)] = 5
+    cls[nr & by_land & (days > median_day)] = 6
     return cls
 
 
 def target_class_probabilities(
-    endpoints: Sequence[Endpoint], *, responder_pf: float = 0.967, delta: float = 0.015
+    endpoints: Sequence[Endpoint], *, responder_pf: float | None = None, delta: float = 0.015
 ) -> np.ndarray:
-    """Target probabilities of :data:`CLASSES` implied by ORR, CR, landmark PFS, median PFS.
+    """Target probabilities of :data:`CLASSES` implied by the published endpoints.
 
-    CR and PR come from the CR rate and ORR. Progression-free at the landmark:
-    ``PFS(landmark) = ORR·responder_pf + P(NR, progression-free)``, with ``responder_pf``
-    the share of responders still progression-free then (KEYNOTE-006: responses ongoing in
-    96.7 %). Progression is seen only at scans, so the Kaplan–Meier curve steps at scan days
-    and the published median falls on the first scan on or after it ("median scan"): the
-    curve is put at ``0.5 + delta`` just before that scan and ``0.5 − delta`` after it
-    (``delta`` = 1.5 points, an **assumption** of this read-out: the trial's scan-time jitter
-    is not modelled), and reaches ``PFS(landmark)`` at the landmark. Normalized to sum 1.
+    Needs ORR, CR rate, landmark PFS (``pfs_at``) and median PFS; the responders' durability
+    (``responders_pf_at``; else ``responder_pf``, default 0.967 of KEYNOTE-006) splits the
+    partial responses into those still progression-free at its day and those progressed by
+    then (complete responses are taken as durable to that day). Progression-free at the
+    landmark: ``PFS(landmark) = ORR·responder_pf + P(NR, progression-free)``. Progression is
+    seen only at scans, so the Kaplan–Meier curve steps at scan days and the published median
+    falls on the first scan on or after it ("median scan"): the curve is put at ``0.5 + delta``
+    just before that scan and ``0.5 − delta`` after it (``delta`` = 1.5 points, an
+    **assumption** of this read-out: the trial's scan-time jitter is not modelled), and
+    reaches ``PFS(landmark)`` at the landmark. Normalized to sum 1.
     """
     by = {e.kind: e for e in endpoints}
     missing = [k for k in ("orr", "cr", "pfs_at", "median_pfs") if k not in by]
     if missing:
         raise ValueError(f"endpoints lack {missing}; need orr, cr, pfs_at and median_pfs")
+    if responder_pf is None:
+        responder_pf = by["responders_pf_at"].value if "responders_pf_at" in by else 0.967
     orr, cr = by["orr"].value, by["cr"].value
     pf_land = by["pfs_at"].value
+    relapsed = orr * (1.0 - responder_pf)
     p = np.array(
         [
             cr,
-            orr - cr,
+            orr - cr - relapsed,
+            relapsed,
             pf_land - orr * responder_pf,
             0.5 - delta,
             2 * delta,
@@ -376,12 +443,12 @@ def calibrate_population(
     *,
     n_candidates: int = 2**18,
     seed: int = 2015,
-    endpoints: Sequence[Endpoint] = KEYNOTE006_Q3W_ENDPOINTS,
+    endpoints: Sequence[Endpoint] = KEYNOTE006_Q3W_TARGETS,
     regimen: Regimen = KEYNOTE006_Q3W_REGIMEN,
     fixed: Mapping[str, float] = CLINICAL_FIXED,
     ranges: Mapping[str, tuple[float, float, str]] = CLINICAL_RANGES,
     scan_days: Sequence[float] = KEYNOTE006_SCAN_DAYS,
-    follow_up: float = 365.0,
+    follow_up: float = FOLLOW_UP_DAYS,
     doubling_days: tuple[float, float] = (15.0, 300.0),
     n_lesions: float = 3.0,
     cells_per_cm3: float = 1e9,
@@ -437,7 +504,13 @@ def calibrate_population(
     landmark = float(next(e.day for e in endpoints if e.kind == "pfs_at") or 182.6)
     med_day = median_scan(scan_days, next(e.value for e in endpoints if e.kind == "median_pfs"))
     sub_t = {k: v[idx] for k, v in rt.items()}
-    classes = classify(sub_t, landmark=landmark, median_day=med_day)
+    durability = next((e.day for e in endpoints if e.kind == "responders_pf_at"), None)
+    classes = classify(
+        sub_t,
+        landmark=landmark,
+        median_day=med_day,
+        durability_day=float(durability or KEYNOTE006_DURABILITY.day or 240.4),
+    )
     target = target_class_probabilities(endpoints)
     accept, freq = prevalence_weights(classes, target)
     rng = np.random.default_rng([seed, 1])
@@ -470,7 +543,7 @@ def calibrate_population(
     return VirtualPopulation(
         table=table,
         fixed=dict(fixed),
-        endpoints=evaluate_endpoints(sel_t, [*endpoints, KEYNOTE006_DURABILITY]),
+        endpoints=evaluate_endpoints(sel_t, endpoints),
         info=info,
     )
 

@@ -159,6 +159,23 @@ class AbstractModel(eqx.Module):
         """
         return x
 
+    def baseline_state(self, y0: dict[str, Any]) -> dict[str, Any]:
+        """Initial states by name from the ones given (``simulate``, sweeps): identity here.
+
+        Models whose baseline lesion is split over several states (e.g. a pre-existing
+        escape-variant fraction) override it; values may be NumPy or JAX arrays.
+        """
+        return y0
+
+    def burden(self, y: Any) -> Any:
+        """Imaged tumor burden (cells) from states ``y`` (last axis: the states, any leading
+        axes; NumPy or JAX): what RECIST reads. Default: :meth:`tumor_cells` of the
+        ``tumor_state``; models whose lesions hold more than one state (e.g. escape variants,
+        infiltrate) override it."""
+        if self.tumor_state is None:
+            raise ValueError(f"{type(self).__name__} has no tumor_state")
+        return self.tumor_cells(y[..., self.state_names.index(self.tumor_state)])
+
     def tumor_size(self, cells: Any) -> Any:
         """Inverse of :meth:`tumor_cells`: the tumor-state value holding ``cells`` cells."""
         return cells

@@ -12,14 +12,29 @@ it in proportion to the receptor occupancy ``RO`` and (partly) the patient's PD-
 with ``C = A1/V1`` the serum antibody concentration from two-compartment PK. With the defaults
 ``Imax = 1``, ``f_indep = 0`` and ``h_kill = 0`` this is exactly the first form of the model
 (``n_eff = n·(1 + eps_n·L·RO)``, mass-action kill); the clinical parameterization
-(:func:`clinical_melanoma_parameters`) switches the three on. Sources and assumptions:
-``docs/science.md`` §2 and §6.
+(:func:`clinical_melanoma_parameters`) switches the three on.
+
+Response dynamics (docs/science.md §2b; every term off by default, so the model above is
+reproduced exactly):
+
+* **acquired resistance** — a fraction ``f_R`` of the baseline lesion are immune-escape
+  variants ``R`` (antigen, B2M or JAK1/2 loss); they grow like the sensitive cells (shared
+  carrying capacity) and are killed at ``k_R`` times the sensitive kill rate, so a controlled
+  tumor relapses once they have regrown;
+* **infiltrate** — every killed tumor cell leaves ``kappa`` cell-volume equivalents of immune
+  infiltrate, oedema and debris ``D`` in the lesion, cleared at ``k_clear`` per day; the imaged
+  lesion is ``T + R + D`` (:meth:`TumorImmunePD1.burden`), so fast early killing swells a lesion
+  before it shrinks (pseudo-progression);
+* **effector ceiling** — tumor-driven recruitment is damped by ``1 − b_E·E``: effectors stay
+  below ``1/b_E`` cells.
+
+Sources and assumptions: ``docs/science.md`` §2, §2b and §6.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -33,8 +48,10 @@ from ._pk import PEMBROLIZUMAB, Drug, clearance, get_drug, individual_pk
 class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
     """Kuznetsov (1994) effector–tumor model with anti-PD-1 antibody and receptor occupancy.
 
-    States ``("E", "T", "A1", "A2")``: effectors and tumor (cells), antibody amount in the
-    central and peripheral compartment (mg). Observables: ``C = A1/V1`` (µg/mL) and
+    States ``("E", "T", "A1", "A2", "R", "D")``: effectors and sensitive tumor cells (cells),
+    antibody amount in the central and peripheral compartment (mg), immune-escape tumor cells
+    and lesion infiltrate (cell-volume equivalents). The imaged lesion burden is
+    ``T + R + D`` (:meth:`burden`). Observables: ``C = A1/V1`` (µg/mL) and
     ``RO = C/(C + EC50)``. The eight Kuznetsov fields keep their published defaults (see
     :class:`Kuznetsov1994`). With no drug (``A1 = A2 = 0``) or ``eps_n = eps_m = 0`` the E–T
     equations are exactly Kuznetsov (1994).
@@ -57,6 +74,19 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
                                      RO > 0.9 at clinical troughs (> 4.5 µg/mL), cf.
                                      > 70 % occupancy for months (Brahmer et al. 2010)
     ============  ========  =======  ====================================================
+
+    Response-dynamics fields (docs/science.md §2b; all off by default; **assumptions** with the
+    clinical values chosen in docs/science.md §6):
+
+    ============  ========  ============  ===============================================
+    field         default   unit          meaning
+    ============  ========  ============  ===============================================
+    ``f_R``       0.0       —             escape-variant fraction of the baseline tumor
+    ``k_R``       0.0       —             kill of ``R`` relative to sensitive cells
+    ``kappa``     0.0       cells/cell    infiltrate/debris volume per killed tumor cell
+    ``k_clear``   0.05      1/day         clearance of the infiltrate ``D``
+    ``b_E``       0.0       1/cell        inverse effector ceiling (recruitment · (1 − b_E·E))
+    ============  ========  ============  ===============================================
 
     PK fields (defaults: typical pembrolizumab, Ahamadi et al. 2017; use :meth:`with_drug`):
     ``CL`` (L/day), ``V1`` (L), ``Q`` (L/day), ``V2`` (L): the patient's individual PK;
@@ -82,11 +112,24 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
     CL_T50: Real[ArrayLike, "*#N"] = PEMBROLIZUMAB.CL_T50
     CL_gamma: Real[ArrayLike, "*#N"] = PEMBROLIZUMAB.CL_gamma
     t_dose0: Real[ArrayLike, "*#N"] = 0.0
+    f_R: Real[ArrayLike, "*#N"] = 0.0
+    k_R: Real[ArrayLike, "*#N"] = 0.0
+    kappa: Real[ArrayLike, "*#N"] = 0.0
+    k_clear: Real[ArrayLike, "*#N"] = 0.05
+    b_E: Real[ArrayLike, "*#N"] = 0.0
     drug: str | None = eqx.field(default=PEMBROLIZUMAB.name, static=True)
 
-    state_names: ClassVar[tuple[str, ...]] = ("E", "T", "A1", "A2")
-    state_units: ClassVar[dict[str, str]] = {"E": "cells", "T": "cells", "A1": "mg", "A2": "mg"}
-    observable_units: ClassVar[dict[str, str]] = {"C": "µg/mL", "RO": "1"}
+    state_names: ClassVar[tuple[str, ...]] = ("E", "T", "A1", "A2", "R", "D")
+    state_units: ClassVar[dict[str, str]] = {
+        "E": "cells",
+        "T": "cells",
+        "A1": "mg",
+        "A2": "mg",
+        "R": "cells",
+        "D": "cells",
+    }
+    observable_units: ClassVar[dict[str, str]] = {"C": "µg/mL", "RO": "1", "burden": "cells"}
+    initial_state: ClassVar[dict[str, float]] = {"R": 0.0, "D": 0.0}
     parameter_bounds: ClassVar[dict[str, tuple[float, float]]] = {
         "L": (0.0, 1.0),
         "f_indep": (0.0, 1.0),
@@ -98,6 +141,8 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
         "EC50": (1e-12, float("inf")),
         "CL_T50": (1e-9, float("inf")),
         "t_dose0": (0.0, float("inf")),
+        "k_R": (0.0, 1.0),
+        "f_R": (0.0, 1.0),
     }
     dosing_compartment: ClassVar[str] = "A1"  # dosing_state 2
 
@@ -152,28 +197,51 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
         den = self.d + self.m * T - self.p * T / (self.g + T)
         return jnp.asarray(jnp.where(den > 0, self.s / jnp.where(den > 0, den, 1.0), jnp.inf))
 
+    def baseline_state(self, y0: dict[str, Any]) -> dict[str, Any]:
+        """Split a given baseline tumor ``T`` into sensitive ``(1 − f_R)·T`` and escape
+        variants ``R = f_R·T`` (unless ``R`` is given)."""
+        if "T" not in y0 or "R" in y0:
+            return y0
+        T = y0["T"]
+        return {**y0, "T": T * (1.0 - self.f_R), "R": T * self.f_R}
+
+    def burden(self, y: Any) -> Any:
+        """Imaged lesion burden ``T + R + D`` (cells) from states ``y`` (last axis: states).
+
+        Works on NumPy and JAX arrays; the sweeps read RECIST on it.
+        """
+        return y[..., 1] + y[..., 4] + y[..., 5]
+
     def vector_field(
-        self, t: Real[ArrayLike, ""], y: Float[Array, " 4"], args: object = None
-    ) -> Float[Array, " 4"]:
+        self, t: Real[ArrayLike, ""], y: Float[Array, " 6"], args: object = None
+    ) -> Float[Array, " 6"]:
         E = nonneg(y[0])
         T = nonneg(y[1])
         A1 = nonneg(y[2])
         A2 = nonneg(y[3])
+        R = nonneg(y[4])
+        D = nonneg(y[5])
         C = A1 / self.V1
         block = self.blockade(C)
         n_eff = self.n * (1.0 + self.eps_n * block)
         m_eff = self.m * (1.0 - self.eps_m * block)
-        dE, _ = self.rates(E, T, n_eff, m_eff)
-        dT = self.a * T * (1.0 - self.b * T) - self.kill_rate(E, n_eff) * T
+        recruit = self.p * E * T / (self.g + T) * (1.0 - self.b_E * E)
+        dE = self.s + recruit - m_eff * E * T - self.d * E
+        room = 1.0 - self.b * (T + R)
+        kill = self.kill_rate(E, n_eff)
+        dT = self.a * T * room - kill * T
+        # escape variants below one cell are extinct (as T: docs/science.md §2b)
+        dR = jnp.where(R >= 1.0, (self.a * room - self.k_R * kill) * R, 0.0)
+        dD = self.kappa * kill * (T + self.k_R * R) - self.k_clear * D
         cl = clearance(t, self.CL, self.CL_emax, self.CL_T50, self.CL_gamma, t_dose0=self.t_dose0)
         k12A1 = self.Q / self.V1 * A1
         k21A2 = self.Q / self.V2 * A2
         dA1 = -cl / self.V1 * A1 - k12A1 + k21A2
         dA2 = k12A1 - k21A2
-        return jnp.stack([dE, dT, dA1, dA2])
+        return jnp.stack([dE, dT, dA1, dA2, dR, dD])
 
     def observables(
-        self, t: Real[ArrayLike, "*#T"], y: Float[Array, "*#T 4"]
+        self, t: Real[ArrayLike, "*#T"], y: Float[Array, "*#T 6"]
     ) -> dict[str, Float[Array, "*#T"]]:
         C = nonneg(y[..., 2]) / self.V1
-        return {"C": C, "RO": self.occupancy(C)}
+        return {"C": C, "RO": self.occupancy(C), "burden": self.burden(nonneg(y))}

@@ -224,7 +224,7 @@ def regimen_endpoint(
         amount = dose * weight if unit == "mg/kg" else dose * jnp.ones_like(weight)
         dosing = Dosing(dose=amount, interval=interval, start=0.0, n_max=n_max)
         sol = solve(model, y0, days, dosing=dosing, rtol=rtol, atol=atol, adjoint=adjoint)
-        cells = jnp.where(sol.status[:, None] == 0, sol.ys[..., 1], jnp.nan)
+        cells = jnp.where(sol.status[:, None] == 0, model.burden(sol.ys), jnp.nan)
         ends = soft_endpoints(
             cells, days, temperature=temperature, landmark=landmark, cells_per_cm3=cells_per_cm3
         )

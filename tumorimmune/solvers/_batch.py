@@ -33,6 +33,7 @@ def prepare_batch(
         raise ValueError(
             f"unknown state {unknown[0]!r} in y0 for {type(model).__name__}; states: {list(names)}"
         )
+    y0 = model.baseline_state(dict(y0))
     # no antibody on board unless given; the model's declared initial states
     defaults = {"A1": 0.0, "A2": 0.0, **type(model).initial_state}
     missing = [k for k in names if k not in y0 and k not in defaults]

@@ -398,8 +398,8 @@ class Engine:
         out["cell"] = table["cell"][:n]
         T, caps, status, steps = [], [], [], []
         for model, ys, st, ns in self._solve_arms(table, ts):  # all `width` rows (padded)
-            iT = model.state_names.index(_tumor_state(model))
-            t = np.array(tumor_cells(model.tumor_cells(ys[..., iT])), dtype=np.float64)
+            _tumor_state(model)
+            t = np.array(tumor_cells(model.burden(ys)), dtype=np.float64)
             t[st != 0] = np.nan
             T.append(t)
             cap = np.asarray(model.carrying_capacity(), dtype=float)
@@ -487,7 +487,8 @@ class Engine:
         ]
         for model, ys, status in solved:
             names = model.state_names
-            res = {"T": tumor_cells(model.tumor_cells(ys[..., names.index(_tumor_state(model))]))}
+            _tumor_state(model)
+            res = {"T": tumor_cells(model.burden(ys))}
             if model.effector_state is not None:
                 res["E"] = np.maximum(ys[..., names.index(model.effector_state)], 0.0)
             if "A1" in names:

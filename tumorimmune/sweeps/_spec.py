@@ -280,12 +280,23 @@ class ArmSpec(_Strict):
     interval: float | None = Field(None, gt=0, description="days between doses")
     n_doses: int | None = Field(None, ge=1)
     start_day: float | None = Field(None, ge=0)
+    end_day: float | None = Field(
+        None, ge=0, description="last day a dose may be given (e.g. 730: two years)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ArmSpec:
+        if (
+            self.end_day is not None
+            and self.start_day is not None
+            and self.end_day < self.start_day
+        ):
+            raise ValueError(
+                f"end_day ({self.end_day}) must be >= start_day ({self.start_day})"
+            )
         explicit = [
             k
-            for k in ("dose", "unit", "interval", "n_doses", "start_day")
+            for k in ("dose", "unit", "interval", "n_doses", "start_day", "end_day")
             if getattr(self, k) is not None
         ]
         if self.regimen is not None and self.regimen.lower() != "none":
@@ -295,7 +306,7 @@ class ArmSpec(_Strict):
                 raise ValueError(
                     f"unknown regimen {self.regimen!r}; allowed: {sorted(REGIMENS)} or 'none'"
                 )
-            bad = [k for k in explicit if k not in ("n_doses", "start_day")]
+            bad = [k for k in explicit if k not in ("n_doses", "start_day", "end_day")]
             if bad:
                 raise ValueError(f"give either 'regimen' or explicit {bad}, not both")
             from ..model import get_regimen
@@ -330,7 +341,9 @@ class ArmSpec(_Strict):
         from ..model import Regimen, get_regimen
 
         extra = {
-            k: getattr(self, k) for k in ("n_doses", "start_day") if getattr(self, k) is not None
+            k: getattr(self, k)
+            for k in ("n_doses", "start_day", "end_day")
+            if getattr(self, k) is not None
         }
         if self.regimen is not None and self.regimen.lower() != "none":
             reg = get_regimen(self.regimen)
