@@ -31,8 +31,9 @@ import math
 
 import numpy as np
 from jaxtyping import Bool, Float, Int, Real
+from numpy.typing import ArrayLike
 
-from .._typing import NPArray, NPArrayLike, Numbers
+from .._typing import NPArrayLike, Numbers
 from ._endpoints import km_at
 from ._metrics import _nonnegative_array, _positive_scalar, km_median
 
@@ -112,7 +113,7 @@ class SurvivalLink:
         return h0 * self.factor(sld) + self.background_per_day
 
 
-def _grid(grid_days: object, n: int) -> np.ndarray:
+def _grid(grid_days: ArrayLike, n: int) -> np.ndarray:
     g = np.asarray(grid_days, dtype=np.float64)
     if g.ndim != 1 or g.shape[0] != n:
         raise ValueError(
@@ -126,7 +127,7 @@ def _grid(grid_days: object, n: int) -> np.ndarray:
     return g
 
 
-def _series(sld: object) -> np.ndarray:
+def _series(sld: ArrayLike) -> np.ndarray:
     s = _nonnegative_array("sld", sld, "mm")
     if s.ndim < 1 or s.shape[-1] < 1:
         raise ValueError(f"sld must have a grid axis (last axis); got shape {s.shape}")
@@ -161,7 +162,7 @@ def cumulative_hazard(
     link = _check_link(link)
     s = _series(sld)
     g = _grid(grid_days, s.shape[-1])
-    c = link.factor(s)
+    c = np.asarray(link.factor(s))
     inc = c[..., :-1] * np.diff(link.baseline_cumulative(g)) + link.background_per_day * np.diff(g)
     h = np.concatenate([np.zeros_like(c[..., :1]), np.cumsum(inc, axis=-1)], axis=-1)
     ok = np.all(np.isfinite(s), axis=-1, keepdims=True)
@@ -221,7 +222,7 @@ def sample_death_days(
     ok = np.all(np.isfinite(s), axis=-1)
     s = np.where(ok[..., None], s, link.sld_floor_mm)  # placeholders, masked at the end
     H = cumulative_hazard(s, g, link)
-    c = link.factor(s)
+    c = np.asarray(link.factor(s))
     E = -np.log(uu)
     # interval j: H[j] <= E < H[j+1] (the last one is open-ended)
     j = np.sum(H <= E[..., None], axis=-1) - 1
@@ -266,13 +267,13 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _STREAM = np.uint64(0x5D1E5EED0F05A1E5)
 
 
-def _splitmix64(x: NPArray) -> NPArray:
+def _splitmix64(x: np.ndarray) -> np.ndarray:
     """The splitmix64 finalizer (Steele, Lea & Flood 2014), on uint64 with wraparound."""
     with np.errstate(over="ignore"):
-        z = x.astype(np.uint64)
+        z = np.asarray(x, dtype=np.uint64)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+        return np.asarray(z ^ (z >> np.uint64(31)))
 
 
 def patient_uniforms(seed: int, ids: Int[NPArrayLike, " *n"] | Numbers) -> Float[np.ndarray, " *n"]:
@@ -294,9 +295,9 @@ def patient_uniforms(seed: int, ids: Int[NPArrayLike, " *n"] | Numbers) -> Float
     i = np.asarray(ids)
     if i.size and (i.dtype.kind not in "iu" or np.any(i < 0)):
         raise ValueError(f"ids must be integers >= 0; got dtype {i.dtype}")
-    key = _splitmix64(np.uint64(int(seed) % (1 << 64)) ^ _STREAM)
+    key = _splitmix64(np.array([int(seed) % (1 << 64)], dtype=np.uint64) ^ _STREAM)[0]
     with np.errstate(over="ignore"):
-        z = _splitmix64(key + (i.astype(np.uint64) + np.uint64(1)) * _GOLDEN)
+        z = _splitmix64(np.asarray(key + (i.astype(np.uint64) + np.uint64(1)) * _GOLDEN))
     return np.asarray(((z >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53)
 
 
