@@ -112,3 +112,89 @@ def test_figure_name_and_former_alias():
 
     assert reports.kaplan_meier is reports.kaplan_meier_figure
     assert reports.kaplan_meier_figure is not response.kaplan_meier
+
+
+def _with_os(results: xr.Dataset) -> xr.Dataset:
+    """``results`` with deaths drawn from its diameters at the scans (as a sweep with
+    ``[survival]`` stores them), the per-arm OS summary and two published OS targets."""
+    import json
+
+    from tumorimmune import response
+
+    ds = results.copy()
+    link = response.SurvivalLink(scale_days=400.0, shape=1.3, beta=1.0, sld_ref_mm=30.0)
+    diam = ds["diameter_mm"].transpose("arm", "patient", "scan").values
+    u = response.patient_uniforms(1, np.arange(ds.sizes["patient"]))
+    fu = float(ds["scan_day"].values[-1])
+    days, event = response.sample_death_days(diam, ds["scan_day"].values, u, link, follow_up=fu)
+    ds["os_days"] = (("arm", "patient"), days)
+    ds["os_event"] = (("arm", "patient"), event)
+    summary = response.os_summary(ds["best_response"].values, days, event, follow_up=fu)
+    for k, v in summary.items():
+        ds[k] = ("arm", v)
+    arm = str(ds["arm"].values[1])
+    targets = [
+        {
+            "name": f"{arm}: OS at 6 months",
+            "arm": arm,
+            "kind": "os_at",
+            "day": 182.0,
+            "target": 0.7,
+            "target_lo": 0.6,
+            "target_hi": 0.8,
+            "simulated": 0.7,
+            "unit": "fraction",
+            "fitted": False,
+            "source": "made up",
+        },
+        {
+            "name": f"{arm}: median OS",
+            "arm": arm,
+            "kind": "median_os",
+            "target": 250.0,
+            "target_lo": 200.0,
+            "target_hi": 300.0,
+            "simulated": 260.0,
+            "unit": "days",
+            "fitted": False,
+            "source": "made up",
+        },
+    ]
+    ds.attrs["calibration"] = json.dumps({"targets": targets, "caveats": [], "notes": ""})
+    return ds
+
+
+def test_overall_survival_figure_and_report_section(results):
+    from tumorimmune.reports import overall_survival_figure, render_report, summary_header
+
+    ds = _with_os(results)
+    fig = overall_survival_figure(ds)
+    curves = [t for t in fig.data if t.meta == "km-curve"]
+    assert len(curves) == ds.sizes["arm"] and "Overall survival" in fig.layout.title.text
+    assert "OS" in curves[0].hovertemplate
+    km = ti_km(ds, 0)
+    np.testing.assert_allclose(np.asarray(curves[0].y)[: km.size], km)
+    targets = [t for t in fig.data if t.meta == "target"]
+    assert len(targets) == 2
+    (landmark,) = [t for t in targets if "6 months" in t.name]
+    assert tuple(landmark.x) == (182.0,) and tuple(landmark.y) == (0.7,)
+    assert tuple(landmark.error_y.array) == pytest.approx((0.1,))
+    (median,) = [t for t in targets if "median" in t.name]
+    assert tuple(median.x) == (250.0,) and tuple(median.y) == (0.5,)
+    assert fig.layout.xaxis.range[1] >= 300.0  # the target's interval is in view
+    # the PFS figure is unchanged: no target markers, its own variables
+    assert not [t for t in kaplan_meier(ds).data if t.meta == "target"]
+    html = render_report(ds)
+    assert 'id="fig-os"' in html and "Overall survival" in html
+    assert "Median OS, days (95% CI)" in summary_header(ds)
+    assert "Median OS" in html
+    plain = render_report(results)
+    assert 'id="fig-os"' not in plain and "Median OS" not in plain
+
+
+def ti_km(ds: xr.Dataset, arm: int) -> np.ndarray:
+    from tumorimmune.response import kaplan_meier as km
+
+    d = ds["os_days"].values[arm]
+    d = np.where(ds["status"].values[arm] != 0, np.nan, d)
+    return km(d, ds["os_event"].values[arm]).survival

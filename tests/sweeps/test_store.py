@@ -51,6 +51,9 @@ def test_schema_of_results(finished):
     for k in ("param_a", "param_L", "param_T0", "param_eps_m", "param_eta_CL"):
         assert ds[k].dims == ("patient",)
     assert ds.attrs["precision"] == "float64" and ds.attrs["backend"] == "diffrax"
+    # no [survival]: no deaths, no OS variables or attributes
+    assert not any(k.startswith(("os_", "median_os")) for k in ds.variables)
+    assert not any(k.startswith("survival_") for k in ds.attrs)
     assert ds.attrs["n_lesions"] == 3 and ds.attrs["detection_limit_mm"] == 5.0  # read-out
     assert "SLD" in ds["diameter_mm"].attrs["description"]
     assert json.loads(ds.attrs["versions"])["jax"]

@@ -86,7 +86,10 @@ def summary_table(ds) -> object:
         caption="ORR, DCR: % of patients (95% Wilson CI); mPFS: median progression-free "
         "survival, days (NR: not reached)",
     )
-    for col in [*cols, "mPFS"]:
+    has_os = "median_os_days" in ds.variables  # a sweep with [survival]
+    if has_os:
+        table.caption = f"{table.caption}; mOS: median overall survival, days"
+    for col in [*cols, "mPFS", *(["mOS"] if has_os else [])]:
         if col == "arm":
             table.add_column(col, justify="left", ratio=1, min_width=8, overflow="fold")
         else:
@@ -103,6 +106,7 @@ def summary_table(ds) -> object:
             _fmt_pct(g("orr"), g("orr_lo"), g("orr_hi")),
             _fmt_pct(g("dcr"), g("dcr_lo"), g("dcr_hi")),
             _fmt_days(g("median_pfs_days")),
+            *([_fmt_days(g("median_os_days"))] if has_os else []),
         )
     return table
 

@@ -29,9 +29,12 @@ from ._sections import calibration_section as calibration_section
 from ._sections import html_table as html_table
 from ._style import OKABE_ITO as OKABE_ITO
 from ._survival import kaplan_meier_figure as kaplan_meier_figure
+from ._survival import overall_survival_figure as overall_survival_figure
+from ._survival import survival_figure as survival_figure
 from ._tables import metadata_rows as metadata_rows
 from ._tables import outcome_rows as outcome_rows
 from ._tables import run_metadata as run_metadata
+from ._tables import summary_header as summary_header
 from ._tables import summary_rows as summary_rows
 from ._tables import summary_table as summary_table
 from ._trajectories import trajectory_bands as trajectory_bands
@@ -50,13 +53,16 @@ __all__ = [
     "metadata_rows",
     "outcome_map",
     "outcome_rows",
+    "overall_survival_figure",
     "parameter_distributions",
     "render_report",
     "response_map",
     "run_metadata",
     "spider",
+    "summary_header",
     "summary_rows",
     "summary_table",
+    "survival_figure",
     "trajectory_bands",
     "waterfall",
     "write_report",

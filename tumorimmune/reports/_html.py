@@ -20,8 +20,8 @@ from ._parameters import inert_parameters, parameter_distributions
 from ._response import response_map, spider, waterfall
 from ._sections import DATASET_SECTIONS, Section, caveats, html_table
 from ._sensitivity import sensitivity_sections
-from ._survival import kaplan_meier_figure
-from ._tables import OUTCOME_HEADER, SUMMARY_HEADER, metadata_rows, outcome_rows, summary_rows
+from ._survival import kaplan_meier_figure, overall_survival_figure
+from ._tables import OUTCOME_HEADER, metadata_rows, outcome_rows, summary_header, summary_rows
 from ._trajectories import MIN_BAND_PATIENTS, band_label, trajectory_bands
 
 
@@ -120,7 +120,7 @@ def _sections(
                     "fewer than half progress."
                 ),
                 html=html_table(
-                    SUMMARY_HEADER,
+                    summary_header(ds),
                     summary_rows(ds),
                     caption="Response per arm (RECIST 1.1 best overall response, 95% CI)",
                     table_id="summary-table",
@@ -165,6 +165,18 @@ def _sections(
             ("pfs_days", "pfs_event"),
             lambda: kaplan_meier_figure(ds),
         )
+        if _has(ds, "os_days", "os_event"):  # a sweep with [survival]
+            add(
+                "os",
+                "Overall survival",
+                "Kaplan–Meier estimate per arm of the deaths drawn from the tumor-size-driven "
+                "hazard ([survival]; attributes survival_*), censored at the end of follow-up; "
+                "shaded: 95 % pointwise confidence band; diamonds: published targets with "
+                "their intervals. Deaths end follow-up: no response or progression is read "
+                "after death, and a death before progression is a PFS event.",
+                ("os_days", "os_event"),
+                lambda: overall_survival_figure(ds),
+            )
     n_traj = ds.sizes.get("traj_patient", 0)
     add(
         "trajectories",
@@ -327,7 +339,8 @@ def write_report(
     from JSON in which numeric arrays are base64 typed arrays. Sections, in order:
 
     * a treated study: summary (HTML table), response map (only with ≥ 2 grid axes),
-      waterfall, spider, progression-free survival;
+      waterfall, spider, progression-free survival, overall survival (with ``os_days``:
+      a sweep with ``[survival]``);
     * an untreated study (no arm has a drug, e.g. a dormant-vs-escape study of
       ``Kuznetsov1994``): outcome summary (extinct / controlled / escaped) and outcome map
       (with ≥ 2 grid axes) instead of the RECIST read-outs;

@@ -1,4 +1,5 @@
-"""Kaplan–Meier curves of progression-free survival per arm."""
+"""Kaplan–Meier curves per arm: progression-free survival and (with ``[survival]``) overall
+survival, from one function on the time and event variables (:func:`survival_figure`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import plotly.graph_objects as go
 import xarray as xr
 
 from ..response import kaplan_meier
-from ._data import arm_names, require, text
+from ._data import arm_names, attr_json, require, text
 from ._style import arm_color, band_traces, base_layout
 
 #: Two Kaplan–Meier curves closer than this everywhere (in probability) are drawn as
@@ -54,8 +55,9 @@ def kaplan_meier_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figur
     pointwise confidence bands (Greenwood, log-log) and censoring ticks.
 
     The estimate is :func:`tumorimmune.sweeps.kaplan_meier` on ``pfs_days`` (days)
-    and ``pfs_event`` (True = RECIST progression); failed solves (``status != 0`` or NaN
-    PFS) are left out.
+    and ``pfs_event`` (True = RECIST progression, or death with ``[survival]``); failed
+    solves (``status != 0`` or NaN PFS) are left out. The figure of
+    :func:`survival_figure` with the PFS variables.
 
     Curves that coincide (within :data:`COINCIDE_TOL` everywhere, e.g. two drugs with the same
     effect) would hide each other: they get different dash styles (:data:`COINCIDE_DASHES`) and
@@ -71,10 +73,131 @@ def kaplan_meier_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figur
         down to it, and the survival step curve (``line.shape = "hv"``, ``meta = "km-curve"``);
         plus a censoring-tick trace when some patients are censored before the last time.
     """
-    require(ds, "pfs_days", "pfs_event", figure="kaplan_meier_figure")
+    event = "RECIST progression at a scan"
+    if "os_days" in ds.variables:
+        event += " or death"
+    return survival_figure(
+        ds,
+        time="pfs_days",
+        event="pfs_event",
+        confidence=confidence,
+        label="PFS",
+        y_title="progression-free probability",
+        title=f"Progression-free survival (Kaplan–Meier, {confidence:.0%} log-log bands; "
+        f"event = {event})",
+        figure="kaplan_meier_figure",
+    )
+
+
+def overall_survival_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
+    """Kaplan–Meier curves of overall survival per arm (a sweep with ``[survival]``), with
+    the published targets of kinds ``os_at`` and ``median_os`` (attribute ``calibration``)
+    drawn as markers with their intervals.
+
+    The estimate is :func:`tumorimmune.sweeps.kaplan_meier` on ``os_days`` (days) and
+    ``os_event`` (True = death from the tumor-size-driven hazard; censored at the end of
+    follow-up); otherwise as :func:`kaplan_meier_figure` (:func:`survival_figure`).
+
+    Args:
+        ds: results dataset with ``os_days`` and ``os_event`` (arm, patient).
+        confidence: level of the bands, in (0, 1).
+    """
+    return survival_figure(
+        ds,
+        time="os_days",
+        event="os_event",
+        confidence=confidence,
+        label="OS",
+        y_title="probability alive",
+        title=f"Overall survival (Kaplan–Meier, {confidence:.0%} log-log bands; event = death)",
+        target_kinds=("os_at", "median_os"),
+        figure="overall_survival_figure",
+    )
+
+
+def _target_traces(ds: xr.Dataset, arms: list[str], kinds: tuple[str, ...]) -> list[go.Scatter]:
+    """Markers of the published targets of ``kinds`` (attribute ``calibration``): a landmark
+    (``*_at``) at ``(day, value)`` with its interval as a vertical bar, a median at
+    ``(value, 0.5)`` with a horizontal bar; colored by arm."""
+    cal = attr_json(ds, "calibration") if kinds else None
+    rows = cal.get("targets", []) if isinstance(cal, dict) else []
+    out = []
+    for r in rows:
+        if not isinstance(r, dict) or r.get("kind") not in kinds or r.get("arm") not in arms:
+            continue
+        i = arms.index(str(r["arm"]))
+        value = float(r.get("target", np.nan))
+        lo = float(r["target_lo"]) if r.get("target_lo") is not None else np.nan
+        hi = float(r["target_hi"]) if r.get("target_hi") is not None else np.nan
+        has_iv = bool(np.isfinite(lo) and np.isfinite(hi))
+        median = str(r["kind"]).startswith("median")
+        x, y = (value, 0.5) if median else (float(r.get("day") or np.nan), value)
+        bar = {"type": "data", "symmetric": False, "color": arm_color(i), "thickness": 1.5}
+        if has_iv:
+            bar.update(array=[hi - value], arrayminus=[value - lo])
+        unit = " days" if median else ""
+        out.append(
+            go.Scatter(
+                x=[x],
+                y=[y],
+                mode="markers",
+                marker={
+                    "symbol": "diamond",
+                    "size": 11,
+                    "color": arm_color(i),
+                    "line": {"color": "#000000", "width": 1},
+                },
+                error_x=bar if median and has_iv else None,
+                error_y=bar if not median and has_iv else None,
+                legendgroup=f"arm{i}",
+                name=f"{text(arms[i])}: target {text(str(r.get('name', '')))}",
+                meta="target",
+                hovertemplate=(
+                    f"<b>{text(str(r.get('name', '')))}</b><br>published {value:.3g}{unit}"
+                    + (f" ({lo:.3g}–{hi:.3g})" if has_iv else "")
+                    + f"<br>{text(str(r.get('source', '')))}<extra>target</extra>"
+                ),
+            )
+        )
+    return out
+
+
+def survival_figure(
+    ds: xr.Dataset,
+    *,
+    time: str,
+    event: str,
+    confidence: float = 0.95,
+    label: str = "S",
+    y_title: str = "survival probability",
+    title: str = "Kaplan–Meier",
+    target_kinds: tuple[str, ...] = (),
+    figure: str = "survival_figure",
+) -> go.Figure:
+    """Kaplan–Meier curves of the time-to-event variables ``time`` (days) and ``event``
+    (bool), both (arm, patient), one step curve per arm with pointwise confidence bands
+    (Greenwood, log-log), censoring ticks and, for ``target_kinds``, markers of the
+    published targets of the attribute ``calibration``.
+
+    Failed solves (``status != 0`` or NaN times) are left out; curves that coincide get
+    different dash styles (see :func:`kaplan_meier_figure`).
+
+    Args:
+        ds: results dataset.
+        time: name of the time variable (days), e.g. ``"pfs_days"``, ``"os_days"``.
+        event: name of the event variable (True = event, False = censored).
+        confidence: level of the bands, in (0, 1).
+        label: short name of the endpoint in hover texts (``"PFS"``, ``"OS"``).
+        y_title: title of the y axis.
+        title: figure title.
+        target_kinds: kinds of calibration targets drawn as markers (e.g. ``("os_at",
+            "median_os")``).
+        figure: name used in the error for a missing variable.
+    """
+    require(ds, time, event, figure=figure)
     arms = arm_names(ds)
-    days_all = np.asarray(ds["pfs_days"].transpose("arm", "patient").values, dtype=float)
-    ev_all = np.asarray(ds["pfs_event"].transpose("arm", "patient").values).astype(bool)
+    days_all = np.asarray(ds[time].transpose("arm", "patient").values, dtype=float)
+    ev_all = np.asarray(ds[event].transpose("arm", "patient").values).astype(bool)
     if "status" in ds.variables:
         failed = np.asarray(ds["status"].transpose("arm", "patient").values) != 0
         days_all = np.where(failed, np.nan, days_all)
@@ -95,6 +218,7 @@ def kaplan_meier_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figur
         for k, i in enumerate(g):
             dash = COINCIDE_DASHES[k % len(COINCIDE_DASHES)]
             style[i] = (dash, CURVE_WIDTH + 2.0 * (len(g) - 1 - k), g)
+    what = text(label)
     fig = go.Figure()
     t_max = 0.0
     for i, arm in enumerate(arms):
@@ -137,7 +261,7 @@ def kaplan_meier_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figur
                 name=name,
                 meta="km-curve",
                 hovertemplate=(
-                    f"<b>{label}</b><br>from day %{{x:.0f}}: PFS %{{y:.1%}} "
+                    f"<b>{label}</b><br>from day %{{x:.0f}}: {what} %{{y:.1%}} "
                     f"({confidence:.0%} CI %{{customdata[0]:.1%}}–%{{customdata[1]:.1%}})<br>"
                     "at risk: %{customdata[2]:,.0f}<extra>Kaplan–Meier</extra>"
                 ),
@@ -180,15 +304,16 @@ def kaplan_meier_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figur
             font={"size": 12},
             name="coincide-note",
         )
+    for trace in _target_traces(ds, arms, target_kinds):
+        fig.add_trace(trace)
+        x = float(np.asarray(trace.x)[0]) + float(np.max(trace.error_x.array or [0.0]))  # type: ignore[attr-defined]
+        t_max = max(t_max, x) if np.isfinite(x) else t_max
     fig.add_hline(y=0.5, line={"dash": "dot", "color": "#777777", "width": 1})
     fig.update_xaxes(title_text="days since start of treatment", range=[0, t_max * 1.02 or 1])
-    fig.update_yaxes(title_text="progression-free probability", range=[0, 1.03], tickformat=".0%")
+    fig.update_yaxes(title_text=y_title, range=[0, 1.03], tickformat=".0%")
     return base_layout(
         fig,
-        title=(
-            f"Progression-free survival (Kaplan–Meier, {confidence:.0%} log-log bands; "
-            "event = RECIST progression at a scan)"
-        ),
+        title=title,
         height=460,
         legend={"orientation": "h", "y": -0.2, "yanchor": "top", "x": 0.0},
     )

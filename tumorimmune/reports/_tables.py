@@ -43,13 +43,33 @@ SUMMARY_HEADER: tuple[str, ...] = (
 )
 
 
+def _os_columns(ds: xr.Dataset) -> list[tuple[str, str]]:
+    """``(header, variable)`` of the overall-survival columns present (``[survival]``)."""
+    if "median_os_days" not in ds.variables:
+        return []
+    cols = [("Median OS, days (95% CI)", "median_os_days")]
+    for y in (1, 2, 3, 5):
+        if f"os_{y}y" in ds.variables:
+            cols.append((f"OS at {y} y, % (95% CI)", f"os_{y}y"))
+    return cols
+
+
+def summary_header(ds: xr.Dataset) -> tuple[str, ...]:
+    """Columns of :func:`summary_rows` for ``ds``: :data:`SUMMARY_HEADER`, and after the
+    median PFS the overall-survival columns when the results have them (median OS and OS at
+    1, 2, 3, 5 years within follow-up)."""
+    i = SUMMARY_HEADER.index("Median PFS, days (95% CI)") + 1
+    return (*SUMMARY_HEADER[:i], *(h for h, _ in _os_columns(ds)), *SUMMARY_HEADER[i:])
+
+
 def summary_rows(ds: xr.Dataset) -> list[list[str]]:
-    """Rows of the per-arm summary (columns :data:`SUMMARY_HEADER`), one per arm, as text.
+    """Rows of the per-arm summary (columns :func:`summary_header`), one per arm, as text.
 
     Needs the per-arm variables ``n``, ``orr``, ``orr_lo``, ``orr_hi``, ``dcr`` (+ ``_lo``/
     ``_hi``), ``median_pfs_days`` (+ ``_lo``/``_hi``), ``n_cr``, ``n_pr``, ``n_sd``, ``n_pd``,
-    ``n_failed``. A median PFS that the data do not reach (NaN) reads "not reached"; an
-    unreached confidence bound reads "NR".
+    ``n_failed``; with ``median_os_days`` (a sweep with ``[survival]``) also median OS and
+    the OS landmarks ``os_<y>y`` (+ ``_lo``/``_hi``). A median PFS or OS that the data do
+    not reach (NaN) reads "not reached"; an unreached confidence bound reads "NR".
     """
     rates = ("orr", "dcr", "median_pfs_days")
     counts = ("n", "n_cr", "n_pr", "n_sd", "n_pd", "n_failed")
@@ -71,12 +91,26 @@ def summary_rows(ds: xr.Dataset) -> list[list[str]]:
     def ints(name: str) -> list[str]:
         return [f"{int(v):,}" for v in np.asarray(ds[name].values)]
 
+    os_cols = []
+    for _, name in _os_columns(ds):
+        require(ds, f"{name}_lo", f"{name}_hi", figure="summary_table")
+        if name == "median_os_days":
+            m3 = [np.asarray(ds[f"{name}{s}"].values, dtype=float) for s in ("", "_lo", "_hi")]
+            os_cols.append(
+                [
+                    f"{_days(m)} ({_days(a)}–{_days(b)})" if np.isfinite(m) else "not reached"
+                    for m, a, b in zip(*m3, strict=True)
+                ]
+            )
+        else:
+            os_cols.append(_rate_ci(ds, name))
     columns = [
         arms,
         ints("n"),
         _rate_ci(ds, "orr"),
         _rate_ci(ds, "dcr"),
         pfs,
+        *os_cols,
         ints("n_cr"),
         ints("n_pr"),
         ints("n_sd"),
@@ -127,12 +161,13 @@ def summary_table(ds: xr.Dataset) -> go.Figure:
         not reach (NaN) reads "not reached"; an unreached confidence bound reads "NR".
     """
     rows = summary_rows(ds)
-    header = [f"<b>{h}</b>" for h in SUMMARY_HEADER]
+    header = [f"<b>{h}</b>" for h in summary_header(ds)]
+    widths = [2.2, 1.0, 1.8, 1.8, 2.2] + [2.2] * (len(header) - 10) + [0.8] * 4 + [0.9]
     cells = [[text(r[j]) for r in rows] for j in range(len(header))]
     fills = [[_ROW_FILLS[i % 2] for i in range(len(rows))]] * len(header)
     fig = go.Figure(
         go.Table(
-            columnwidth=[2.2, 1.0, 1.8, 1.8, 2.2, 0.8, 0.8, 0.8, 0.8, 0.9],
+            columnwidth=widths,
             header={
                 "values": header,
                 "fill_color": _HEADER_FILL,

@@ -1,5 +1,6 @@
 """Response statistics of a virtual trial: RECIST 1.1 read-out, PFS, Kaplan–Meier, Wilson
-intervals, per-arm summaries and published endpoints.
+intervals, per-arm summaries, published endpoints and overall survival from tumor kinetics
+(:class:`SurvivalLink`, :func:`sample_death_days`).
 
 A leaf package (NumPy and SciPy; ``jax_readout``, the same read-out in ``jax.numpy`` for the
 device, imports jax on use): :mod:`tumorimmune.sweeps`, :mod:`tumorimmune.calibrate`
@@ -41,21 +42,32 @@ from ._metrics import sum_of_diameters_mm as sum_of_diameters_mm
 from ._metrics import wilson_ci as wilson_ci
 from ._summary import arm_summary as arm_summary
 from ._summary import cell_summary as cell_summary
+from ._survival import DAYS_PER_YEAR as DAYS_PER_YEAR
+from ._survival import OS_LANDMARKS as OS_LANDMARKS
+from ._survival import SurvivalLink as SurvivalLink
+from ._survival import cumulative_hazard as cumulative_hazard
+from ._survival import os_summary as os_summary
+from ._survival import patient_uniforms as patient_uniforms
+from ._survival import sample_death_days as sample_death_days
 
 __all__ = [
+    "DAYS_PER_YEAR",
     "DEFAULT_DETECTION_LIMIT_MM",
     "DEFAULT_N_LESIONS",
+    "OS_LANDMARKS",
     "OUTCOME_CODES",
     "RESPONSE_CODES",
     "Endpoint",
     "EndpointKind",
     "KaplanMeier",
+    "SurvivalLink",
     "TargetLike",
     "arm_summary",
     "best_overall_response",
     "best_pct_change",
     "cell_summary",
     "cells_from_sum_of_diameters",
+    "cumulative_hazard",
     "diameter_mm",
     "evaluate_endpoints",
     "evaluate_targets",
@@ -63,10 +75,13 @@ __all__ = [
     "kaplan_meier",
     "km_at",
     "km_median",
+    "os_summary",
     "outcome_class",
     "parse_subgroup",
+    "patient_uniforms",
     "pct_change",
     "pfs",
+    "sample_death_days",
     "scan_responses",
     "subgroup_mask",
     "sum_of_diameters_mm",

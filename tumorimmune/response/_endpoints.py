@@ -15,7 +15,13 @@ import numpy as np
 
 from ._metrics import kaplan_meier, km_median, wilson_ci
 
-EndpointKind = Literal["orr", "cr", "dcr", "pfs_at", "median_pfs", "responders_pf_at"]
+EndpointKind = Literal[
+    "orr", "cr", "dcr", "pfs_at", "median_pfs", "responders_pf_at", "os_at", "median_os"
+]
+#: Kinds read on overall survival (``os_days``, ``os_event``: a sweep with ``[survival]``).
+OS_KINDS: tuple[str, ...] = ("os_at", "median_os")
+#: Kinds whose value is in days (the others are fractions).
+DAY_KINDS: tuple[str, ...] = ("median_pfs", "median_os")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,10 +33,12 @@ class Endpoint:
         kind: ``"orr"`` (CR + PR fraction), ``"cr"`` (CR fraction), ``"dcr"`` (CR + PR + SD
             fraction), ``"pfs_at"``
             (Kaplan–Meier progression-free fraction at ``day``), ``"median_pfs"`` (days),
-            ``"responders_pf_at"`` (fraction of responders progression-free at ``day``).
-        value: the published value (fraction, or days for ``median_pfs``).
+            ``"responders_pf_at"`` (fraction of responders progression-free at ``day``),
+            ``"os_at"`` (Kaplan–Meier overall survival fraction at ``day``), ``"median_os"``
+            (days).
+        value: the published value (fraction, or days for ``median_pfs``/``median_os``).
         n: patients behind the value (for a Wilson interval of a proportion).
-        day: landmark day for ``pfs_at`` / ``responders_pf_at``.
+        day: landmark day for ``pfs_at`` / ``responders_pf_at`` / ``os_at``.
         lo, hi: the published 95 % interval where the paper gives one (else Wilson or none).
         source: citation.
     """
@@ -48,7 +56,7 @@ class Endpoint:
         """The published 95 % interval, or the Wilson interval of a proportion."""
         if self.lo is not None and self.hi is not None:
             return (self.lo, self.hi)
-        if self.kind != "median_pfs" and self.n:
+        if self.kind not in DAY_KINDS and self.n:
             lo, hi = wilson_ci(round(self.value * self.n), self.n)
             return float(lo), float(hi)
         if self.kind == "median_pfs":  # a simulated median falls on a scan day: ±3 weeks
@@ -62,8 +70,9 @@ def evaluate_endpoints(
     """Each endpoint recomputed on a read-out, with its 95 % interval.
 
     Proportions: Wilson intervals; Kaplan–Meier landmarks: Greenwood (log-log) intervals from
-    :func:`~tumorimmune.sweeps.kaplan_meier`; median PFS: Brookmeyer–Crowley interval from
-    :func:`~tumorimmune.sweeps.km_median`.
+    :func:`~tumorimmune.sweeps.kaplan_meier`; median PFS and OS: Brookmeyer–Crowley interval
+    from :func:`~tumorimmune.sweeps.km_median`. ``r`` holds ``bor``, ``pfs_days``,
+    ``pfs_event`` and, for the kinds ``os_at``/``median_os``, ``os_days`` and ``os_event``.
     """
     bor = r["bor"]
     ok = bor >= 0
@@ -71,7 +80,20 @@ def evaluate_endpoints(
     n = int(bor.size)
     rows: list[dict[str, object]] = []
     for e in endpoints:
-        if e.kind in ("orr", "cr", "dcr"):
+        if e.kind in OS_KINDS:
+            if "os_days" not in r or "os_event" not in r:
+                raise ValueError(
+                    f"endpoint {e.name!r} of kind {e.kind!r} needs overall survival "
+                    "(os_days, os_event: a sweep with a [survival] section)"
+                )
+            os_days, os_event = r["os_days"][ok], r["os_event"][ok]
+            if e.kind == "os_at":
+                val, lo, hi = km_at(os_days, os_event, float(e.day or 0.0))
+            else:
+                med, lo, hi = km_median(os_days, os_event)
+                val = float(med)
+            rows.append(_row(e, val, float(lo), float(hi)))
+        elif e.kind in ("orr", "cr", "dcr"):
             code = {"orr": 1, "cr": 0, "dcr": 2}[e.kind]
             k = int(np.sum(bor <= code))
             lo, hi = wilson_ci(k, n)
@@ -111,7 +133,7 @@ def _row(e: Endpoint, val: float, lo: float, hi: float) -> dict[str, object]:
         "simulated_lo": lo,
         "simulated_hi": hi,
         "within": bool(iv is not None and iv[0] <= val <= iv[1]) if math.isfinite(val) else False,
-        "unit": "days" if e.kind == "median_pfs" else "fraction",
+        "unit": "days" if e.kind in DAY_KINDS else "fraction",
         "day": e.day,
         "source": e.source,
     }
@@ -172,6 +194,9 @@ def evaluate_targets(
     pfs_days: np.ndarray,
     pfs_event: np.ndarray,
     params: Mapping[str, np.ndarray] | None = None,
+    *,
+    os_days: np.ndarray | None = None,
+    os_event: np.ndarray | None = None,
 ) -> list[dict[str, object]]:
     """Rows of the report's "Calibration and validation" table for a sweep's ``[[targets]]``.
 
@@ -182,6 +207,9 @@ def evaluate_targets(
         pfs_days: ``(arm, patient)`` progression-free survival times (days).
         pfs_event: ``(arm, patient)`` bool, progression observed.
         params: per-patient columns ``{name: (patient,)}`` for targets with a ``subgroup``.
+        os_days: ``(arm, patient)`` overall survival times (days), for targets of the kinds
+            ``os_at`` / ``median_os``.
+        os_event: ``(arm, patient)`` bool, death observed.
 
     Returns:
         One dict per target (see :func:`evaluate_endpoints`) plus ``arm`` and ``fitted``.
@@ -210,6 +238,9 @@ def evaluate_targets(
             "pfs_days": pfs_days[i][sel],
             "pfs_event": pfs_event[i][sel],
         }
+        if os_days is not None and os_event is not None:
+            r["os_days"] = os_days[i][sel]
+            r["os_event"] = os_event[i][sel]
         (row,) = evaluate_endpoints(r, [e])
         row.update(arm=str(t.arm), fitted=bool(t.fitted), subgroup=sub)
         rows.append(row)

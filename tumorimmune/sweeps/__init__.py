@@ -44,6 +44,7 @@ from ._spec import ArmSpec as ArmSpec
 from ._spec import AxisSpec as AxisSpec
 from ._spec import DistSpec as DistSpec
 from ._spec import SolverSpec as SolverSpec
+from ._spec import SurvivalSpec as SurvivalSpec
 from ._spec import SweepSpec as SweepSpec
 from ._spec import auto_chunk_size as auto_chunk_size
 from ._spec import load_spec as load_spec
@@ -69,6 +70,7 @@ __all__ = [
     "Processes",
     "ProgressCallback",
     "SolverSpec",
+    "SurvivalSpec",
     "SweepSpec",
     "SweepStore",
     "arm_summary",

@@ -43,10 +43,10 @@ from typing import Any
 
 import jax
 import numpy as np
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 
 from ..model import AbstractDrugModel, Model, get_drug
-from ..response import jax_readout, sum_of_diameters_mm
+from ..response import jax_readout, patient_uniforms, sample_death_days, sum_of_diameters_mm
 from ..solvers import (
     EXTINCTION_CELLS,
     Fused,
@@ -349,11 +349,27 @@ class Engine:
         return out
 
     def times(self) -> tuple[np.ndarray, np.ndarray]:
-        """(output times, scan indices into them): scans plus the end of follow-up."""
+        """(output times, scan indices into them): scans plus the end of follow-up, and with
+        ``[survival]`` the days of the hazard grid (:meth:`survival_times`) merged in."""
         scans = self.spec.scan_schedule()
         fu = self.spec.follow_up_days
         ts = scans if np.isclose(scans[-1], fu) else np.append(scans, fu)
-        return ts, np.arange(len(scans))
+        if self.spec.survival is None:
+            return ts, np.arange(len(scans))
+        ts = _merge_times(ts, self.spec.survival_grid())
+        return ts, np.searchsorted(ts, scans)
+
+    def survival_times(self) -> tuple[np.ndarray, np.ndarray]:
+        """(days of the hazard grid, their indices into the output times of :meth:`times`);
+        empty without ``[survival]``. A grid day within 1e-9 days of a scan is read at the
+        scan."""
+        grid = self.spec.survival_grid()
+        if grid.size == 0:
+            return grid, np.zeros(0, np.int64)
+        ts, _ = self.times()
+        i = np.clip(np.searchsorted(ts, grid), 1, ts.size - 1)
+        nearest = np.where(np.abs(ts[i - 1] - grid) <= np.abs(ts[i] - grid), i - 1, i)
+        return grid, nearest
 
     def run_block(
         self, start: int, stop: int, *, on_arm: Callable[[int], None] | None = None
@@ -377,12 +393,21 @@ class Engine:
         (:func:`tumorimmune.response.jax_readout`; the sums of diameters come from the NumPy
         reference, so that results are bit-identical to it).
 
+        With ``[survival]``: the SLD on the hazard grid gives each patient's death day
+        (:func:`tumorimmune.response.sample_death_days`, one uniform per patient id from
+        :func:`tumorimmune.response.patient_uniforms`, the same in every arm), and **deaths
+        end follow-up** (:func:`apply_deaths`): the read-out sees the diameters of the scans
+        after death replaced by the last one on or before it, PFS ends at death (an event)
+        when death comes first, and a death before the first post-baseline scan is PD. The
+        stored ``tumor_cells`` and ``diameter_mm`` stay the model's.
+
         Returns:
             per-patient columns ``param_<name>`` and ``cell`` (patient,), and per arm × patient
             ``tumor_cells``, ``diameter_mm`` (SLD, see ``[response]``), ``pct_change``
             (arm, patient, scan),
             ``best_pct_change``, ``best_response``, ``pfs_days``, ``pfs_event``, ``outcome``,
-            ``status``, ``num_steps`` (arm, patient).
+            ``status``, ``num_steps`` (arm, patient); with ``[survival]`` also ``os_days``
+            and ``os_event`` (arm, patient).
         """
         spec = self.spec
         ids = np.asarray(ids, dtype=np.int64)
@@ -411,23 +436,39 @@ class Engine:
         cells = np.stack(T)[..., scan_idx]
         lesions = np.asarray(table.get("n_lesions", spec.response.n_lesions), dtype=float)
         lesions = lesions[:, None] if lesions.ndim else lesions  # per patient: (width, 1)
-        diam = self._by_patients(
-            lambda sl: sum_of_diameters_mm(
-                cells[:, sl],
-                n_lesions=lesions[sl] if lesions.ndim else lesions,
-                cells_per_cm3=spec.response.cells_per_cm3,
-                detection_limit_mm=spec.response.detection_limit_mm,
-            ),
-            width,
-        )
+
+        def sld(c: np.ndarray) -> np.ndarray:
+            return self._by_patients(
+                lambda sl: sum_of_diameters_mm(
+                    c[:, sl],
+                    n_lesions=lesions[sl] if lesions.ndim else lesions,
+                    cells_per_cm3=spec.response.cells_per_cm3,
+                    detection_limit_mm=spec.response.detection_limit_mm,
+                ),
+                width,
+            )
+
+        diam = sld(cells)
+        deaths = None
+        if spec.survival is not None:
+            grid, grid_idx = self.survival_times()
+            os_days, os_event = sample_death_days(
+                sld(np.stack(T)[..., grid_idx]),
+                grid,
+                patient_uniforms(spec.survival_seed(), ids)[None, :],  # common to the arms
+                spec.survival.link(),
+                follow_up=spec.follow_up_days,
+            )
+            deaths = (os_days, os_event)
+        scan_days = spec.scan_schedule()
         # on the padded width: the read-out program has one shape for every batch
         read = jax_readout(
             cells,
-            scan_days=spec.scan_schedule(),
+            scan_days=scan_days,
             follow_up=spec.follow_up_days,
             final_cells=np.stack(T)[..., -1],
             escape_cells=ESCAPE_FRACTION * np.stack(caps),
-            diameters=diam,
+            diameters=diam if deaths is None else censor_after_death(diam, scan_days, *deaths),
         )
         fields = {
             "tumor_cells": cells,
@@ -435,6 +476,9 @@ class Engine:
             "status": np.stack(status),
             "num_steps": np.stack(steps),
         }
+        if deaths is not None:
+            fields["diameter_mm"] = diam  # the model's, not the read-out's
+            fields.update(apply_deaths(fields, scan_days, *deaths))
         out.update({k: v[:, :n] for k, v in fields.items()})
         return out
 
@@ -504,6 +548,63 @@ class Engine:
                 v[status != 0] = np.nan
                 out.setdefault(f"traj_{k}", []).append(v)
         return {k: np.stack(v) for k, v in out.items()}
+
+
+def _merge_times(ts: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """``ts`` with the days of ``extra`` inserted (sorted; days within 1e-9 of one of ``ts``
+    are not added)."""
+    i = np.clip(np.searchsorted(ts, extra), 1, ts.size - 1)
+    near = np.minimum(np.abs(ts[i - 1] - extra), np.abs(ts[i] - extra)) <= 1e-9
+    return np.union1d(ts, extra[~near])
+
+
+def censor_after_death(
+    diam: Float[np.ndarray, "*batch scan"],
+    scan_days: Float[np.ndarray, " scan"],
+    os_days: Float[np.ndarray, " *#batch"],
+    os_event: Bool[np.ndarray, " *#batch"],
+) -> Float[np.ndarray, "*batch scan"]:
+    """Diameters as the read-out sees them when deaths end follow-up: at the scans after a
+    patient's death day, the last diameter observed on or before it (last observation
+    carried forward: no response or progression is read after death).
+
+    Args:
+        diam: sums of diameters (mm), last axis = scans.
+        scan_days: scan days, ``(n_scans,)``.
+        os_days: death (or censoring) days, the leading shape.
+        os_event: True where the patient died at ``os_days``.
+    """
+    d = np.asarray(diam)
+    n = d.shape[-1]
+    with np.errstate(invalid="ignore"):
+        last = np.searchsorted(scan_days, np.nan_to_num(os_days, nan=np.inf), side="right") - 1
+    last = np.where(os_event, np.maximum(last, 0), n - 1)
+    idx = np.minimum(np.arange(n), np.broadcast_to(last, d.shape[:-1])[..., None])
+    return np.take_along_axis(d, idx, axis=-1)
+
+
+def apply_deaths(
+    read: dict[str, np.ndarray],
+    scan_days: Float[np.ndarray, " scan"],
+    os_days: Float[np.ndarray, " *batch"],
+    os_event: Bool[np.ndarray, " *batch"],
+) -> dict[str, np.ndarray]:
+    """The read-out's PFS and best response when deaths end follow-up, with ``os_days`` and
+    ``os_event``: PFS is ``min(first PD scan, death)``, an event if either happened; a
+    patient dead before the first post-baseline scan is PD (an intention-to-treat
+    non-responder); failed solves stay not evaluable."""
+    pfs_days = np.asarray(read["pfs_days"])
+    with np.errstate(invalid="ignore"):
+        first = os_event & (os_days <= pfs_days)
+        early = os_event & (os_days < scan_days[1])
+    br = np.asarray(read["best_response"])
+    return {
+        "pfs_days": np.where(first, os_days, pfs_days),
+        "pfs_event": np.asarray(read["pfs_event"]) | first,
+        "best_response": np.where(early & (br >= 0), np.int8(3), br).astype(np.int8),
+        "os_days": np.asarray(os_days, np.float64),
+        "os_event": np.asarray(os_event, bool),
+    }
 
 
 def _tumor_state(model: Model) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
-from ..response import arm_summary, cell_summary, evaluate_targets
+from ..response import arm_summary, cell_summary, evaluate_targets, os_summary
 from ._engine import Engine
 from ._multihost import Processes, barrier, broadcast_text
 from ._spec import SweepSpec, spec_warnings, validate_spec
@@ -412,14 +412,25 @@ def clinical_attrs(
     pfs_days: np.ndarray,
     pfs_event: np.ndarray,
     params: Mapping[str, np.ndarray] | None = None,
+    *,
+    os_days: np.ndarray | None = None,
+    os_event: np.ndarray | None = None,
 ) -> dict[str, str]:
-    """``calibration`` (targets vs simulated, JSON) and ``caveats`` (JSON list) attributes."""
+    """``calibration`` (targets vs simulated, JSON) and ``caveats`` (JSON list) attributes;
+    ``os_days``/``os_event`` (arm, patient) for targets on overall survival."""
     out: dict[str, str] = {}
     if spec.caveats:
         out["caveats"] = json.dumps(list(spec.caveats))
     if spec.targets:
         rows = evaluate_targets(
-            spec.targets, [a.name for a in spec.arms], best_response, pfs_days, pfs_event, params
+            spec.targets,
+            [a.name for a in spec.arms],
+            best_response,
+            pfs_days,
+            pfs_event,
+            params,
+            os_days=os_days,
+            os_event=os_event,
         )
         for r in rows:
             sub = f" [{r['subgroup']}]" if r.get("subgroup") else ""
@@ -480,6 +491,11 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
     summary = arm_summary(br, pfs_days, pfs_event)
     for k, v in summary.items():
         store.write_extra(k, v, ("arm",), {"units": "days"} if "pfs" in k else None)
+    os_days = os_event = None
+    if spec.survival is not None:
+        os_days, os_event = store.read("os_days"), store.read("os_event").astype(bool)
+        for k, v in os_summary(br, os_days, os_event, follow_up=spec.follow_up_days).items():
+            store.write_extra(k, v, ("arm",), {"units": "days" if "days" in k else "1"})
     axes = spec.axis_values()
     if axes:
         dims = ("arm", *(f"axis_{k}" for k in axes))
@@ -499,6 +515,8 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
                 pfs_days,
                 pfs_event,
                 _Columns(store, spec.varying()),  # read only those a subgroup names
+                os_days=os_days,
+                os_event=os_event,
             ),
             "wall_time_s": wall,
             "solve_time_s": seconds,

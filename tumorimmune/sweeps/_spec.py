@@ -54,7 +54,12 @@ from pydantic import (
     model_validator,
 )
 
-from ..response import DEFAULT_DETECTION_LIMIT_MM, DEFAULT_N_LESIONS, parse_subgroup
+from ..response import (
+    DEFAULT_DETECTION_LIMIT_MM,
+    DEFAULT_N_LESIONS,
+    SurvivalLink,
+    parse_subgroup,
+)
 from ..solvers import DEFAULT_TOLERANCES, MAX_STEPS, AbstractBackend, Tolerances, as_backend
 from ._sensitivity_spec import SensitivitySpec
 
@@ -400,6 +405,41 @@ class ResponseSpec(_Strict):
     detection_limit_mm: float = Field(DEFAULT_DETECTION_LIMIT_MM, ge=0, allow_inf_nan=False)
 
 
+class SurvivalSpec(_Strict):
+    """``[survival]``: deaths from a tumor-size-driven hazard, and overall survival (OS).
+
+    The hazard of death is ``h(t) = h0(t)·(max(SLD(t), sld_floor_mm)/sld_ref_mm)^beta +
+    background`` with the Weibull baseline ``h0(t) = (k/λ)(t/λ)^(k−1)`` (λ = ``scale_days``,
+    k = ``shape``) and ``SLD(t)`` the model's sum of diameters (``[response]`` read-out) held
+    constant over each step of ``grid_days`` (:class:`tumorimmune.response.SurvivalLink`,
+    Claret 2009 / Bruno 2020). Each patient's death day is drawn exactly by inverse transform
+    from one uniform per patient, hashed from ``seed`` (default: the sampling seed) and the
+    patient id: the same in every arm (common random numbers) and in any chunking. Deaths end
+    follow-up: no response or progression is read after death, and PFS counts a death before
+    progression as an event. Without the section nobody dies (results as before).
+    """
+
+    scale_days: float = Field(gt=0, description="Weibull scale λ of the baseline hazard, days")
+    shape: float = Field(gt=0, description="Weibull shape k")
+    beta: float = Field(description="exponent of (SLD/sld_ref_mm) in the hazard")
+    sld_ref_mm: float = Field(100.0, gt=0, description="reference SLD, mm")
+    sld_floor_mm: float = Field(5.0, gt=0, description="SLDs below count as this, mm")
+    background_per_year: float = Field(0.0, ge=0, description="tumor-independent hazard, 1/year")
+    seed: int | None = Field(None, ge=0, description="seed of the deaths (default: sampling.seed)")
+    grid_days: float = Field(14.0, gt=0, description="step of the hazard's time grid, days")
+
+    def link(self) -> SurvivalLink:
+        """The hazard's :class:`~tumorimmune.response.SurvivalLink`."""
+        return SurvivalLink(
+            scale_days=self.scale_days,
+            shape=self.shape,
+            beta=self.beta,
+            sld_ref_mm=self.sld_ref_mm,
+            sld_floor_mm=self.sld_floor_mm,
+            background_per_year=self.background_per_year,
+        )
+
+
 #: Virtual populations shipped with the package (``[population] file = NAME``).
 PACKAGED_POPULATIONS: dict[str, str] = {"keynote006": "keynote006_vpop.npz"}
 
@@ -469,13 +509,17 @@ class TargetSpec(_Strict):
 
     ``kind``: ``orr``, ``cr``, ``dcr`` (fractions), ``pfs_at`` (Kaplan–Meier progression-free
     fraction at ``day``), ``responders_pf_at`` (the same among CR/PR patients),
-    ``median_pfs`` (days). ``n``: patients behind the published value (Wilson interval);
+    ``median_pfs`` (days), ``os_at`` (Kaplan–Meier overall survival fraction at ``day``) and
+    ``median_os`` (days); the OS kinds need a ``[survival]`` section. ``n``: patients behind
+    the published value (Wilson interval);
     ``lo``/``hi``: the published 95 % interval where one is given.
     """
 
     arm: str = Field(min_length=1)
     name: str = Field(min_length=1)
-    kind: Literal["orr", "cr", "dcr", "pfs_at", "responders_pf_at", "median_pfs"]
+    kind: Literal[
+        "orr", "cr", "dcr", "pfs_at", "responders_pf_at", "median_pfs", "os_at", "median_os"
+    ]
     value: float
     n: int | None = Field(None, ge=1)
     day: float | None = Field(None, gt=0)
@@ -491,9 +535,11 @@ class TargetSpec(_Strict):
     def _check(self) -> TargetSpec:
         if self.subgroup is not None:
             parse_subgroup(self.subgroup)
-        if self.kind in ("pfs_at", "responders_pf_at") and self.day is None:
+        if self.kind in ("pfs_at", "responders_pf_at", "os_at") and self.day is None:
             raise ValueError(f"kind = {self.kind!r} needs 'day' (days after the first dose)")
-        if self.kind != "median_pfs" and not 0.0 <= self.value <= 1.0:
+        if self.kind == "median_os" and not self.value > 0:
+            raise ValueError(f"kind = 'median_os' is a time in days > 0; got {self.value}")
+        if self.kind not in ("median_pfs", "median_os") and not 0.0 <= self.value <= 1.0:
             raise ValueError(f"kind = {self.kind!r} is a fraction in [0, 1]; got {self.value}")
         return self
 
@@ -563,6 +609,7 @@ class SweepSpec(_Strict):
     response: ResponseSpec = Field(default_factory=ResponseSpec)  # type: ignore[arg-type]
     population: PopulationSpec | None = None
     sensitivity: SensitivitySpec | None = None
+    survival: SurvivalSpec | None = None
     arms: list[ArmSpec] = Field(min_length=1)
     targets: list[TargetSpec] = Field(default_factory=list)
     caveats: list[str] = Field(default_factory=list)
@@ -637,6 +684,20 @@ class SweepSpec(_Strict):
             return np.concatenate([[0.0], s[(s > 0) & (s <= self.follow_up_days + 1e-9)]])
         n = math.floor(self.follow_up_days / self.scan_interval_days + 1e-9)
         return self.scan_interval_days * np.arange(n + 1, dtype=float)
+
+    def survival_grid(self) -> np.ndarray:
+        """Days of the hazard's time grid (``[survival]``): 0, ``grid_days``, ... before
+        ``follow_up_days``; empty without ``[survival]``."""
+        if self.survival is None:
+            return np.zeros(0)
+        step = self.survival.grid_days
+        n = math.ceil(self.follow_up_days / step - 1e-9)
+        return step * np.arange(max(n, 1), dtype=float)
+
+    def survival_seed(self) -> int:
+        """Seed of the deaths: ``survival.seed``, else the sampling seed."""
+        given = self.survival.seed if self.survival is not None else None
+        return int(self.sampling.seed if given is None else given)
 
     def population_columns(self) -> list[str]:
         """Per-patient columns that come from ``[population]`` (empty without one)."""
@@ -822,6 +883,11 @@ def _cross_check(spec: SweepSpec) -> list[str]:
     for i, t in enumerate(spec.targets):
         if t.arm not in arm_names:
             errors.append(f"targets[{i}].arm: no arm named {t.arm!r}; arms: {sorted(arm_names)}")
+        if t.kind in ("os_at", "median_os") and spec.survival is None:
+            errors.append(
+                f"targets[{i}].kind: {t.kind!r} needs overall survival; add a [survival] "
+                "section (scale_days, shape, beta)"
+            )
         if t.subgroup is not None:
             col = parse_subgroup(t.subgroup)[0]
             if col not in columns:
@@ -900,7 +966,7 @@ def memory_estimate(spec: SweepSpec) -> dict[str, int]:
     """
     n_arms = len(spec.arms)
     n_states = 4 if "pd1" in spec.model.lower() else 2
-    n_t = len(spec.scan_schedule()) + 1
+    n_t = len(spec.scan_schedule()) + 1 + len(spec.survival_grid())
     n_cols = len(spec.varying()) + 1
     # ys float64 (solver output, host copy, tumor copy) + 3 read-outs per scan + scalars
     per_patient = n_arms * (3 * n_t * n_states * 8 + 3 * n_t * 8 + 64) + n_cols * 8
@@ -925,6 +991,14 @@ def _size_errors(spec: SweepSpec, limit: int) -> list[str]:
         else len(spec.scan_days)
     )
     n_traj = spec.follow_up_days / spec.trajectory_step_days
+    if spec.survival is not None:
+        n_grid = spec.follow_up_days / spec.survival.grid_days
+        if n_grid > MAX_SCANS:
+            return [
+                f"survival.grid_days: {_num(spec.survival.grid_days)} gives {n_grid:.3g} "
+                f"hazard grid days over follow_up_days = {_num(spec.follow_up_days)}; at most "
+                f"{MAX_SCANS}"
+            ]
     too_long = spec.n_trajectories and n_traj > MAX_TRAJECTORY_TIMES
     if n_scans > MAX_SCANS and too_long:
         return [

@@ -63,6 +63,11 @@ _ARM_PATIENT: dict[str, tuple[str, Any]] = {
     "status": ("int32", -1),
     "num_steps": ("int32", -1),
 }
+#: Per arm × patient results of a spec with ``[survival]`` (absent otherwise).
+_ARM_PATIENT_SURVIVAL: dict[str, tuple[str, Any]] = {
+    "os_days": ("float64", np.nan),
+    "os_event": ("bool", False),
+}
 
 _DESCRIPTIONS = {
     "tumor_cells": ("cells", "tumor cells at each scan (0 once extinct)"),
@@ -79,8 +84,35 @@ _DESCRIPTIONS = {
     "outcome": ("1", "final outcome: 0=extinct 1=controlled 2=escaped -1=failed"),
     "status": ("1", "solver status: 0 = success, else a diffrax.RESULTS code"),
     "num_steps": ("1", "solver steps (accepted + rejected)"),
+    "os_days": (
+        "days",
+        "overall survival time: death day (tumor-size-driven hazard, [survival]; deaths end "
+        "follow-up: no response or progression is read after death), or censoring at "
+        "follow-up",
+    ),
+    "os_event": ("1", "True: death observed; False: censored at the end of follow-up"),
     "cell": ("1", "flat index of the patient's grid cell (C order over the axes)"),
 }
+
+
+def _survival_attrs(spec: SweepSpec) -> dict[str, float | int]:
+    """The hazard of ``[survival]`` as store attributes ``survival_<name>`` (none without)."""
+    if spec.survival is None:
+        return {}
+    out: dict[str, float | int] = {
+        f"survival_{k}": float(getattr(spec.survival, k))
+        for k in (
+            "scale_days",
+            "shape",
+            "beta",
+            "sld_ref_mm",
+            "sld_floor_mm",
+            "background_per_year",
+            "grid_days",
+        )
+    }
+    out["survival_seed"] = spec.survival_seed()
+    return out
 
 
 def spec_key(spec: SweepSpec) -> str:
@@ -531,7 +563,10 @@ class SweepStore:
                 np.nan,
                 ("arm", "patient", "scan"),
             )
-        for k, (dt, fill) in _ARM_PATIENT.items():
+        per_arm = dict(_ARM_PATIENT)
+        if spec.survival is not None:
+            per_arm.update(_ARM_PATIENT_SURVIVAL)
+        for k, (dt, fill) in per_arm.items():
             dtype = fdt if dt == "float" else np.dtype(dt)
             arr(k, (n_arm, n), (n_arm, c), dtype, fill, ("arm", "patient"))
         arr("chunk_done", (n_chunks,), (1,), np.int8, 0, ("chunk",))
@@ -553,6 +588,7 @@ class SweepStore:
                 "cells_per_cm3": spec.response.cells_per_cm3,
                 "n_lesions": spec.response.n_lesions,
                 "detection_limit_mm": spec.response.detection_limit_mm,
+                **_survival_attrs(spec),
                 **attrs,
             }
         )
@@ -786,8 +822,9 @@ def load(path: str | Path, *, lazy: bool = False, allow_partial: bool = False) -
     ds = ds.set_coords([k for k in ("scan_day",) if k in ds])
     if "arm" in ds.coords:
         ds = ds.assign_coords(arm=np.array([str(a) for a in ds["arm"].values]))
-    if "pfs_event" in ds:
-        ds["pfs_event"] = ds["pfs_event"].astype(bool)
+    for k in ("pfs_event", "os_event"):
+        if k in ds:
+            ds[k] = ds[k].astype(bool)
     if lazy:
         return ds
     try:

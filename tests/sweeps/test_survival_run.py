@@ -1,0 +1,147 @@
+"""Sweeps with ``[survival]``: deaths from the model's tumor sizes, deaths end follow-up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tumorimmune.response import SurvivalLink, patient_uniforms, sample_death_days
+from tumorimmune.sweeps import Engine, load, run_sweep, validate_spec
+
+SURVIVAL = {"scale_days": 150.0, "shape": 1.2, "beta": 1.0, "grid_days": 14.0}
+#: Scans on every day of the hazard grid (and at follow-up), so that the stored model SLD
+#: holds the hazard's covariate.
+GRID_SCANS = [14.0 * k for k in range(1, 9)] + [126.0]
+
+
+@pytest.fixture(scope="module")
+def blocks(tiny):
+    """One engine block of the 20 tiny patients with and without ``[survival]``."""
+    on = validate_spec(tiny(survival=SURVIVAL, chunk_size=20))
+    off = validate_spec(tiny(chunk_size=20))
+    return on, Engine.create(on).run_block(0, 20), Engine.create(off).run_block(0, 20)
+
+
+def test_death_days_are_sampled_from_the_model_sld_on_the_grid(tiny):
+    spec = validate_spec(tiny(survival=SURVIVAL, scan_days=GRID_SCANS, chunk_size=20))
+    eng = Engine.create(spec)
+    grid, idx = eng.survival_times()
+    np.testing.assert_array_equal(grid, 14.0 * np.arange(9))
+    ts, scans = eng.times()
+    np.testing.assert_array_equal(ts[scans], spec.scan_schedule())
+    np.testing.assert_array_equal(idx, np.arange(9))  # the grid days are the first 9 scans
+    b = eng.run_block(0, 20)
+    assert b["os_days"].dtype == np.float64 and b["os_event"].dtype == bool
+    u = patient_uniforms(spec.sampling.seed, np.arange(20))  # default: the sampling seed
+    days, event = sample_death_days(
+        b["diameter_mm"][..., :9],  # the model's SLD, not carried forward
+        grid,
+        u,
+        SurvivalLink(scale_days=150.0, shape=1.2, beta=1.0),
+        follow_up=126.0,
+    )
+    np.testing.assert_array_equal(b["os_days"], days)
+    np.testing.assert_array_equal(b["os_event"], event)
+    assert 0 < event.sum() < event.size
+
+
+def test_deaths_end_follow_up(blocks):
+    spec, on, off = blocks
+    # the model's values are stored unmasked (and the grid does not change the solves here)
+    np.testing.assert_array_equal(on["tumor_cells"], off["tumor_cells"])
+    np.testing.assert_array_equal(on["diameter_mm"], off["diameter_mm"])
+    dead, os_days = on["os_event"], on["os_days"]
+    assert dead.any() and not dead.all()
+    assert np.all(on["pfs_days"] <= os_days)
+    first = dead & (os_days <= off["pfs_days"])  # death before (or at) the first PD scan
+    assert first.any()
+    np.testing.assert_array_equal(on["pfs_days"][first], os_days[first])
+    assert on["pfs_event"][first].all()
+    np.testing.assert_array_equal(on["pfs_days"][~first], off["pfs_days"][~first])
+    np.testing.assert_array_equal(on["pfs_event"][~first], off["pfs_event"][~first])
+    early = dead & (os_days < spec.scan_schedule()[1])
+    assert np.all(on["best_response"][early] == 3)
+    np.testing.assert_array_equal(on["best_response"][~dead], off["best_response"][~dead])
+    np.testing.assert_array_equal(np.isnan(os_days), np.isnan(on["pfs_days"]))
+
+
+def test_death_days_do_not_depend_on_chunks_or_resuming(tiny, blocks, tmp_path):
+    _, on, _ = blocks
+    spec = validate_spec(tiny(survival=SURVIVAL, chunk_size=6))
+    eng = Engine.create(spec)
+    parts = [eng.run_block(s, min(s + 6, 20)) for s in range(0, 20, 6)]
+    for k in ("os_days", "os_event", "pfs_days", "best_response"):
+        np.testing.assert_array_equal(np.concatenate([p[k] for p in parts], axis=1), on[k])
+    path = tmp_path / "r.zarr"
+    assert run_sweep(spec, output=path, max_chunks=1) is None
+    ds = run_sweep(spec, output=path)  # resumed
+    assert ds is not None
+    np.testing.assert_array_equal(ds["os_days"].values, on["os_days"])
+    np.testing.assert_array_equal(ds["os_event"].values, on["os_event"])
+    assert ds["os_days"].dims == ("arm", "patient") and ds["os_event"].dtype == bool
+    assert ds["os_days"].attrs["units"] == "days"
+    assert ds.attrs["survival_scale_days"] == 150.0 and ds.attrs["survival_seed"] == 3
+    assert ds["median_os_days"].dims == ("arm",)
+    assert "os_1y" not in ds  # a 126-day follow-up reaches no landmark
+    again = load(path)
+    np.testing.assert_array_equal(again["os_days"].values, on["os_days"])
+
+
+def test_os_targets_are_evaluated(tiny, tmp_path):
+    targets = [
+        {"arm": "control", "name": "OS at 3 months", "kind": "os_at", "day": 90.0, "value": 0.6},
+        {
+            "arm": "control",
+            "name": "median OS",
+            "kind": "median_os",
+            "value": 100.0,
+            "lo": 80.0,
+            "hi": 120.0,
+        },
+    ]
+    spec = validate_spec(tiny(survival=SURVIVAL, targets=targets, n_trajectories=0))
+    ds = run_sweep(spec, output=tmp_path / "t.zarr")
+    assert ds is not None
+    import json
+
+    rows = json.loads(ds.attrs["calibration"])["targets"]
+    assert [r["kind"] for r in rows] == ["os_at", "median_os"]
+    assert rows[1]["unit"] == "days" and rows[0]["unit"] == "fraction"
+    np.testing.assert_allclose(rows[1]["simulated"], float(ds["median_os_days"].values[0]))
+
+
+def test_survival_spec_validation(tiny):
+    spec = validate_spec(tiny(survival={"scale_days": 300, "shape": 1.0, "beta": 0.5}))
+    assert spec.survival is not None and spec.survival.grid_days == 14.0
+    assert spec.survival.sld_ref_mm == 100.0 and spec.survival.sld_floor_mm == 5.0
+    assert spec.survival_seed() == 3 and spec.survival.link().beta == 0.5
+    assert validate_spec(tiny(survival={**SURVIVAL, "seed": 9})).survival_seed() == 9
+    assert validate_spec(tiny()).survival is None
+    assert "survival" not in validate_spec(tiny()).to_toml()
+    cases = {
+        "survival.scale_days: Input should be greater than 0": {
+            "scale_days": 0,
+            "shape": 1,
+            "beta": 1,
+        },
+        "survival.shape: required key is missing": {"scale_days": 1, "beta": 1},
+        "survival.beta: Input should be a valid number": {"scale_days": 1, "shape": 1, "beta": "1"},
+        "survival.background_per_year: Input should be greater than or equal to 0": {
+            **SURVIVAL,
+            "background_per_year": -0.1,
+        },
+        "survival.grid_days: Input should be greater than 0": {**SURVIVAL, "grid_days": 0},
+        "survival.sld_floor_mm: Input should be greater than 0": {**SURVIVAL, "sld_floor_mm": 0},
+        "survival.lambda: unknown key": {**SURVIVAL, "lambda": 3},
+        "survival.grid_days: 0.001 gives": {**SURVIVAL, "grid_days": 1e-3},
+    }
+    for message, section in cases.items():
+        with pytest.raises(ValueError, match=message.replace(".", r"\.")) as err:
+            validate_spec(tiny(survival=section))
+        assert "\n" not in str(err.value)
+    bad_target = [{"arm": "control", "name": "OS", "kind": "os_at", "value": 0.5}]
+    with pytest.raises(ValueError, match=r"os_at.*needs 'day'"):
+        validate_spec(tiny(survival=SURVIVAL, targets=bad_target))
+    no_survival = [{"arm": "control", "name": "mOS", "kind": "median_os", "value": 300.0}]
+    with pytest.raises(ValueError, match=r"targets\[0\]\.kind: 'median_os' needs overall survival"):
+        validate_spec(tiny(targets=no_survival))
