@@ -43,6 +43,9 @@ import scipy.stats.qmc
 
 from ..model import Regimen, TumorImmunePD1
 from ..response import (
+    SurvivalLink,
+    patient_uniforms,
+    sample_death_days,
     Endpoint,
     best_overall_response,
     cells_from_sum_of_diameters,
@@ -52,6 +55,7 @@ from ..response import (
     sum_of_diameters_mm,
 )
 from ..solvers import AbstractBackend, Tolerances
+from ._os import KEYNOTE006_OS_TARGETS, OSTarget, fit_survival_link
 
 
 def keynote006_scan_days(follow_up: float = 1095.0) -> tuple[float, ...]:
@@ -70,6 +74,9 @@ FOLLOW_UP_DAYS = 1095.0
 #: Pembrolizumab was given for up to 24 months in KEYNOTE-006 (Robert et al. 2019, Lancet Oncol
 #: 20:1239): the last dose falls on or before day 730.
 TREATMENT_END_DAY = 730.0
+#: Data cut-off of KEYNOTE-006's first report (Robert et al. 2015): its endpoints (ORR, CR,
+#: PFS, durability) are read on the scans up to the median follow-up of 7.9 months.
+KEYNOTE006_CUTOFF_DAY = 7.9 * 365.25 / 12
 #: The KEYNOTE-006 scan days over the default follow-up (:func:`keynote006_scan_days`).
 KEYNOTE006_SCAN_DAYS: tuple[float, ...] = keynote006_scan_days(FOLLOW_UP_DAYS)
 
@@ -148,8 +155,8 @@ CLINICAL_RANGES: dict[str, tuple[float, float, str]] = {
     "s": (100.0, 3000.0, "log"),  # cells/day, effector influx
     "h_kill": (1.0, 50.0, "log"),  # days; maximal kill 0.02–1 per day
     "f_R": (1e-6, 1.0, "log"),  # escape-variant fraction of the baseline tumor, if any
-    "kappa": (0.1, 3.0, "log"),  # infiltrate/debris cell equivalents per killed cell
-    "k_clear": (0.003, 0.1, "log"),  # 1/day, residual-mass clearance (half-life 7–230 days)
+    "kappa": (0.05, 10.0, "log"),  # infiltrate/debris cell equivalents per killed cell
+    "k_clear": (0.005, 0.2, "log"),  # 1/day, residual-mass clearance (half-life 3.5–140 days)
 }
 #: Share of candidates whose tumor carries no escape variants (``f_R = 0``; the others draw
 #: ``f_R`` from :data:`CLINICAL_RANGES`): an **assumption** (docs/science.md §6), chosen so that
@@ -453,6 +460,10 @@ def calibrate_population(
     n_lesions: float = 3.0,
     cells_per_cm3: float = 1e9,
     detection_limit_mm: float = 5.0,
+    cutoff_day: float = KEYNOTE006_CUTOFF_DAY,
+    os_targets: Sequence[OSTarget] = KEYNOTE006_OS_TARGETS,
+    survival_passes: int = 2,
+    grid_days: float = 14.0,
     backend: str | AbstractBackend = "auto",
     tolerances: Tolerances | None = None,
     progress: bool = False,
@@ -463,7 +474,16 @@ def calibrate_population(
     module docstring for the three steps and what replaces the paper's optimization.
     ``backend`` (a name or a :mod:`tumorimmune.solvers` backend object) and ``tolerances``
     (:class:`~tumorimmune.solvers.Tolerances`, float64 defaults) are those of the
-    simulations (:func:`tumorimmune.simulate`).
+    simulations (:func:`tumorimmune.simulate`). The endpoints are read as published: on the
+    scans up to ``cutoff_day`` (the data cut-off of the report that gave them; KEYNOTE-006's
+    first report: median follow-up 7.9 months), while the population is simulated over the
+    whole ``follow_up``.
+
+    Survival (``survival_passes`` > 0): the tumor-size-driven hazard of death is fitted to
+    ``os_targets`` on the selected patients (:func:`fit_survival_link`, on the hazard grid
+    of ``grid_days``); the selection is then repeated with deaths ending follow-up (a death
+    before progression is a PFS event, as in the trial), and the link fitted again, in all
+    ``survival_passes`` times. The link is in ``info["survival"]``.
     """
     clock = _time.perf_counter()
     say = print if progress else (lambda *a, **k: None)
@@ -482,9 +502,20 @@ def calibrate_population(
     keep0 = np.flatnonzero(finite & grows)
     vals = {k: v[keep0] for k, v in cand.items()}
     say(f"candidates {n_candidates}, growing at baseline {keep0.size}; simulating 2 arms …")
-    kw = dict(fixed=fixed, scan_days=scan_days, backend=backend, tolerances=tolerances)
+    # one solve per arm at the scans and the hazard grid of the survival link
+    grid = np.arange(0.0, follow_up + 1e-9, grid_days)
+    times = np.union1d(np.asarray(scan_days), grid)
+    i_scan, i_grid = np.searchsorted(times, scan_days), np.searchsorted(times, grid)
+    kw = dict(fixed=fixed, scan_days=tuple(times), backend=backend, tolerances=tolerances)
     cells_u, st_u = simulate_scans(vals, None, **kw)  # type: ignore[arg-type]
-    cells_t, st_t = simulate_scans(vals, regimen, **kw)  # type: ignore[arg-type]
+    cells_all, st_t = simulate_scans(vals, regimen, **kw)  # type: ignore[arg-type]
+    cells_u, cells_t = cells_u[:, i_scan], cells_all[:, i_scan]
+    sld_grid = sum_of_diameters_mm(
+        cells_all[:, i_grid],
+        n_lesions=n_lesions,
+        cells_per_cm3=cells_per_cm3,
+        detection_limit_mm=detection_limit_mm,
+    )
     ro = dict(
         n_lesions=n_lesions,
         cells_per_cm3=cells_per_cm3,
@@ -503,20 +534,40 @@ def calibrate_population(
     idx = np.flatnonzero(plaus)
     landmark = float(next(e.day for e in endpoints if e.kind == "pfs_at") or 182.6)
     med_day = median_scan(scan_days, next(e.value for e in endpoints if e.kind == "median_pfs"))
-    sub_t = {k: v[idx] for k, v in rt.items()}
+    n_cut = int(np.searchsorted(np.asarray(scan_days), cutoff_day, side="right"))
+    if n_cut < 2:
+        raise ValueError(f"cutoff_day {cutoff_day} leaves no on-study scan; scans: {scan_days}")
     durability = next((e.day for e in endpoints if e.kind == "responders_pf_at"), None)
-    classes = classify(
-        sub_t,
-        landmark=landmark,
-        median_day=med_day,
-        durability_day=float(durability or KEYNOTE006_DURABILITY.day or 240.4),
-    )
     target = target_class_probabilities(endpoints)
-    accept, freq = prevalence_weights(classes, target)
-    rng = np.random.default_rng([seed, 1])
-    chosen = rng.uniform(size=idx.size) < accept
-    sel = idx[chosen]
-    sel_t = {k: v[sel] for k, v in rt.items()}
+    first_pd = rt["bor"] == 3  # PD at the first on-study scan (best response PD)
+    u_death = patient_uniforms(seed, np.arange(cells_t.shape[0]))
+    link: SurvivalLink | None = None
+    os_info: dict[str, object] = {}
+    for _pass in range(1 + survival_passes):
+        if link is None:  # first pass: nobody dies
+            deaths = (np.full(len(u_death), np.inf), np.zeros(len(u_death), bool))
+        else:
+            deaths = sample_death_days(sld_grid, grid, u_death, link, follow_up=follow_up)
+        rc = _cutoff_readout(
+            cells_t, scan_days, n_cut, cutoff_day, deaths, ro  # type: ignore[arg-type]
+        )
+        sub_t = {k: v[idx] for k, v in rc.items()}
+        classes = classify(
+            sub_t,
+            landmark=landmark,
+            median_day=med_day,
+            durability_day=float(durability or KEYNOTE006_DURABILITY.day or 240.4),
+        )
+        accept, freq = prevalence_weights(classes, target)
+        rng = np.random.default_rng([seed, 1])
+        chosen = rng.uniform(size=idx.size) < accept
+        sel = idx[chosen]
+        if survival_passes:
+            say(f"pass {_pass + 1}: selected {sel.size}; fitting the survival link …")
+            link, os_info = fit_survival_link(
+                sld_grid[sel], grid, first_pd[sel], targets=os_targets
+            )
+    sel_t = {k: v[sel] for k, v in rc.items()}
     counts = np.bincount(classes[chosen], minlength=len(target))
     chi2 = scipy.stats.chisquare(counts, target * counts.sum())
     table = {k: np.asarray(v[sel], float) for k, v in vals.items()}
@@ -537,6 +588,10 @@ def calibrate_population(
         "untreated_pfs_at_365": km_at(ru["pfs_days"][sel], ru["pfs_event"][sel], 365.0)[0],
         "regimen": regimen.label,
         "scan_days": list(map(float, scan_days)),
+        "cutoff_day": float(cutoff_day),
+        "survival": os_info,
+        "survival_grid_days": float(grid_days),
+        "follow_up_days": float(follow_up),
         "ranges": {k: list(v) for k, v in ranges.items()},
         "wall_time_s": _time.perf_counter() - clock,
     }
@@ -546,6 +601,44 @@ def calibrate_population(
         endpoints=evaluate_endpoints(sel_t, endpoints),
         info=info,
     )
+
+
+def _cutoff_readout(
+    cells: np.ndarray,
+    scan_days: Sequence[float],
+    n_cut: int,
+    cutoff_day: float,
+    deaths: tuple[np.ndarray, np.ndarray],
+    ro: Mapping[str, float],
+) -> dict[str, np.ndarray]:
+    """RECIST read-out on the scans up to the cut-off, deaths ending follow-up (as the sweep
+    engine reads them: no scan read after death, a death before progression is a PFS event)."""
+    from ..sweeps._engine import apply_deaths, censor_after_death
+
+    days = np.asarray(scan_days[:n_cut], float)
+    os_days, os_event = deaths
+    os_event = os_event & (os_days <= cutoff_day)
+    sld = sum_of_diameters_mm(
+        cells[:, :n_cut],
+        n_lesions=ro["n_lesions"],
+        cells_per_cm3=ro["cells_per_cm3"],
+        detection_limit_mm=ro["detection_limit_mm"],
+    )
+    seen = censor_after_death(sld, days, os_days, os_event)
+    bor = best_overall_response(seen)
+    pfs_days, pfs_event = pfs(seen, days, follow_up=cutoff_day)
+    read = apply_deaths(
+        {"best_response": bor, "pfs_days": pfs_days, "pfs_event": pfs_event},
+        days,
+        os_days,
+        os_event,
+    )
+    return {
+        "bor": read["best_response"],
+        "pfs_days": read["pfs_days"],
+        "pfs_event": read["pfs_event"],
+        "sld": seen,
+    }
 
 
 def _kill(model: TumorImmunePD1, E: np.ndarray) -> np.ndarray:
