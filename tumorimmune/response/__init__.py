@@ -1,5 +1,6 @@
 """Response statistics of a virtual trial: RECIST 1.1 read-out, PFS, Kaplan–Meier, Wilson
-intervals, per-arm summaries and published endpoints.
+intervals, per-arm summaries and published endpoints; RECIST over time (time to and duration
+of response, confirmation, pseudo-progression, iRECIST) in ``_timecourse``.
 
 A leaf package (NumPy and SciPy; ``jax_readout``, the same read-out in ``jax.numpy`` for the
 device, imports jax on use): :mod:`tumorimmune.sweeps`, :mod:`tumorimmune.calibrate`
@@ -41,11 +42,23 @@ from ._metrics import sum_of_diameters_mm as sum_of_diameters_mm
 from ._metrics import wilson_ci as wilson_ci
 from ._summary import arm_summary as arm_summary
 from ._summary import cell_summary as cell_summary
+from ._timecourse import ONGOING_LANDMARKS_DAYS as ONGOING_LANDMARKS_DAYS
+from ._timecourse import PSEUDO_PROGRESSION_CODES as PSEUDO_PROGRESSION_CODES
+from ._timecourse import confirmed_best_response as confirmed_best_response
+from ._timecourse import duration_of_response as duration_of_response
+from ._timecourse import increase_then_response as increase_then_response
+from ._timecourse import irecist_pfs as irecist_pfs
+from ._timecourse import pseudo_progression as pseudo_progression
+from ._timecourse import time_to_response as time_to_response
+from ._timecourse import timecourse_readout as timecourse_readout
+from ._timecourse import timecourse_summary as timecourse_summary
 
 __all__ = [
     "DEFAULT_DETECTION_LIMIT_MM",
     "DEFAULT_N_LESIONS",
+    "ONGOING_LANDMARKS_DAYS",
     "OUTCOME_CODES",
+    "PSEUDO_PROGRESSION_CODES",
     "RESPONSE_CODES",
     "Endpoint",
     "EndpointKind",
@@ -56,9 +69,13 @@ __all__ = [
     "best_pct_change",
     "cell_summary",
     "cells_from_sum_of_diameters",
+    "confirmed_best_response",
     "diameter_mm",
+    "duration_of_response",
     "evaluate_endpoints",
     "evaluate_targets",
+    "increase_then_response",
+    "irecist_pfs",
     "jax_readout",
     "kaplan_meier",
     "km_at",
@@ -67,8 +84,12 @@ __all__ = [
     "parse_subgroup",
     "pct_change",
     "pfs",
+    "pseudo_progression",
     "scan_responses",
     "subgroup_mask",
     "sum_of_diameters_mm",
+    "time_to_response",
+    "timecourse_readout",
+    "timecourse_summary",
     "wilson_ci",
 ]
