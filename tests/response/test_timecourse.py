@@ -307,3 +307,43 @@ def test_timecourse_summary_by_hand():
     assert s["n_responders"][0] == 0
     assert np.isnan(s["median_ttr_days"][0]) and np.isnan(s["median_dor_days"][0])
     assert np.isnan(s["pseudo_progression_early"][0])
+
+
+# ------------------------------------------------------------------------ published endpoints
+
+
+def test_endpoints_median_ttr_and_pseudo_progression():
+    from tumorimmune.response import Endpoint, evaluate_endpoints
+
+    # 9 evaluable patients (one failed solve, bor -1, left out): TTR 42 ×5, 84 ×3, never ×1
+    bor = np.array([1] * 8 + [2, -1])
+    ttr = np.array([42.0] * 5 + [84.0] * 3 + [np.nan, 42.0])
+    pp = np.array([1, 0, 0, 2, 0, 0, 0, 0, 0, -1], dtype=np.int8)
+    r = {
+        "bor": bor,
+        "pfs_days": np.full(10, 100.0),
+        "pfs_event": np.zeros(10, bool),
+        "ttr_days": ttr,
+        "pseudo_progression": pp,
+    }
+    med, pseudo = evaluate_endpoints(
+        r,
+        [
+            Endpoint("TTR", "median_ttr", 84.0),
+            Endpoint("pseudo-progression", "pseudo_progression", 0.07, n=327),
+        ],
+    )
+    # median of 8 responders (42 ×5, 84 ×3) = 42; published 84 ± 21 does not cover it
+    assert med["simulated"] == 42.0 and med["unit"] == "days" and med["within"] is False
+    assert (med["target_lo"], med["target_hi"]) == (63.0, 105.0)
+    # binomial(8, 1/2) 2.5 % quantile is 1: the interval is (x_(1), x_(8)) = (42, 84)
+    assert (med["simulated_lo"], med["simulated_hi"]) == (42.0, 84.0)
+    assert pseudo["simulated"] == pytest.approx(2 / 9) and pseudo["unit"] == "fraction"
+    with pytest.raises(ValueError, match="ttr_days"):
+        evaluate_endpoints({k: r[k] for k in ("bor", "pfs_days", "pfs_event")}, [med_ep()])
+
+
+def med_ep():
+    from tumorimmune.response import Endpoint
+
+    return Endpoint("TTR", "median_ttr", 84.0)

@@ -12,10 +12,22 @@ from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
+import scipy.stats
 
 from ._metrics import kaplan_meier, km_median, wilson_ci
 
-EndpointKind = Literal["orr", "cr", "dcr", "pfs_at", "median_pfs", "responders_pf_at"]
+EndpointKind = Literal[
+    "orr",
+    "cr",
+    "dcr",
+    "pfs_at",
+    "median_pfs",
+    "responders_pf_at",
+    "median_ttr",
+    "pseudo_progression",
+]
+#: Kinds whose value is in days (the others are fractions).
+DAY_KINDS = ("median_pfs", "median_ttr")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,10 +60,10 @@ class Endpoint:
         """The published 95 % interval, or the Wilson interval of a proportion."""
         if self.lo is not None and self.hi is not None:
             return (self.lo, self.hi)
-        if self.kind != "median_pfs" and self.n:
+        if self.kind not in DAY_KINDS and self.n:
             lo, hi = wilson_ci(round(self.value * self.n), self.n)
             return float(lo), float(hi)
-        if self.kind == "median_pfs":  # a simulated median falls on a scan day: ±3 weeks
+        if self.kind in DAY_KINDS:  # a simulated median falls on a scan day: ±3 weeks
             return (self.value - 21.0, self.value + 21.0)
         return None
 
@@ -63,11 +75,20 @@ def evaluate_endpoints(
 
     Proportions: Wilson intervals; Kaplan–Meier landmarks: Greenwood (log-log) intervals from
     :func:`~tumorimmune.sweeps.kaplan_meier`; median PFS: Brookmeyer–Crowley interval from
-    :func:`~tumorimmune.sweeps.km_median`.
+    :func:`~tumorimmune.sweeps.km_median`; median time to response: the distribution-free
+    interval of a median (order statistics, binomial ranks).
+
+    ``r`` holds ``bor``, ``pfs_days``, ``pfs_event`` (patient,) and, for ``median_ttr`` and
+    ``pseudo_progression``, ``ttr_days`` and ``pseudo_progression`` (the sweep's stored
+    variables).
     """
     bor = r["bor"]
     ok = bor >= 0
     bor, days, event = bor[ok], r["pfs_days"][ok], r["pfs_event"][ok]
+    for e in endpoints:
+        need = {"median_ttr": "ttr_days", "pseudo_progression": "pseudo_progression"}
+        if e.kind in need and need[e.kind] not in r:
+            raise ValueError(f"endpoint {e.name!r} of kind {e.kind!r} needs r[{need[e.kind]!r}]")
     n = int(bor.size)
     rows: list[dict[str, object]] = []
     for e in endpoints:
@@ -84,10 +105,31 @@ def evaluate_endpoints(
                 continue
             val, lo, hi = km_at(days[sel], event[sel], float(e.day or 0.0))
             rows.append(_row(e, val, lo, hi))
+        elif e.kind == "median_ttr":
+            rows.append(_row(e, *_median_ci(np.asarray(r["ttr_days"], float)[ok])))
+        elif e.kind == "pseudo_progression":
+            pp = np.asarray(r["pseudo_progression"])[ok]
+            m, k = int(np.sum(pp >= 0)), int(np.sum(pp >= 1))
+            lo, hi = wilson_ci(k, m)
+            rows.append(_row(e, k / m if m else math.nan, float(lo), float(hi)))
         else:
             med, lo, hi = km_median(days, event)
             rows.append(_row(e, float(med), float(lo), float(hi)))
     return rows
+
+
+def _median_ci(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Median of the finite values and its distribution-free confidence interval: the order
+    statistics ``x_(j)``, ``x_(n+1−j)`` with ``j`` the binomial(n, 1/2) lower quantile (NaN
+    bounds when n is too small)."""
+    x = np.sort(x[np.isfinite(x)])
+    n = x.size
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    j = int(scipy.stats.binom.ppf((1 - confidence) / 2, n, 0.5))  # 1-based rank of the bound
+    if j < 1:
+        return float(np.median(x)), math.nan, math.nan
+    return float(np.median(x)), float(x[j - 1]), float(x[n - j])
 
 
 def km_at(days: np.ndarray, event: np.ndarray, day: float) -> tuple[float, float, float]:
@@ -111,7 +153,7 @@ def _row(e: Endpoint, val: float, lo: float, hi: float) -> dict[str, object]:
         "simulated_lo": lo,
         "simulated_hi": hi,
         "within": bool(iv is not None and iv[0] <= val <= iv[1]) if math.isfinite(val) else False,
-        "unit": "days" if e.kind == "median_pfs" else "fraction",
+        "unit": "days" if e.kind in DAY_KINDS else "fraction",
         "day": e.day,
         "source": e.source,
     }
@@ -172,6 +214,9 @@ def evaluate_targets(
     pfs_days: np.ndarray,
     pfs_event: np.ndarray,
     params: Mapping[str, np.ndarray] | None = None,
+    *,
+    ttr_days: np.ndarray | None = None,
+    pseudo_progression: np.ndarray | None = None,
 ) -> list[dict[str, object]]:
     """Rows of the report's "Calibration and validation" table for a sweep's ``[[targets]]``.
 
@@ -182,6 +227,8 @@ def evaluate_targets(
         pfs_days: ``(arm, patient)`` progression-free survival times (days).
         pfs_event: ``(arm, patient)`` bool, progression observed.
         params: per-patient columns ``{name: (patient,)}`` for targets with a ``subgroup``.
+        ttr_days: ``(arm, patient)`` time to response (days), for ``median_ttr`` targets.
+        pseudo_progression: ``(arm, patient)`` int8 codes, for ``pseudo_progression`` targets.
 
     Returns:
         One dict per target (see :func:`evaluate_endpoints`) plus ``arm`` and ``fitted``.
@@ -210,6 +257,9 @@ def evaluate_targets(
             "pfs_days": pfs_days[i][sel],
             "pfs_event": pfs_event[i][sel],
         }
+        for key, arr in (("ttr_days", ttr_days), ("pseudo_progression", pseudo_progression)):
+            if arr is not None:
+                r[key] = np.asarray(arr)[i][sel]
         (row,) = evaluate_endpoints(r, [e])
         row.update(arm=str(t.arm), fitted=bool(t.fitted), subgroup=sub)
         rows.append(row)

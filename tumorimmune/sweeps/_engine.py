@@ -46,7 +46,7 @@ import numpy as np
 from jaxtyping import Float
 
 from ..model import AbstractDrugModel, Model, get_drug
-from ..response import jax_readout, sum_of_diameters_mm
+from ..response import jax_readout, sum_of_diameters_mm, timecourse_readout
 from ..solvers import (
     EXTINCTION_CELLS,
     Fused,
@@ -382,7 +382,10 @@ class Engine:
             ``tumor_cells``, ``diameter_mm`` (SLD, see ``[response]``), ``pct_change``
             (arm, patient, scan),
             ``best_pct_change``, ``best_response``, ``pfs_days``, ``pfs_event``, ``outcome``,
-            ``status``, ``num_steps`` (arm, patient).
+            ``status``, ``num_steps``, and RECIST over time from the same diameters
+            (:func:`tumorimmune.response.timecourse_readout`, ``[response] confirm`` /
+            ``confirm_days``): ``ttr_days``, ``dor_days``, ``dor_event``,
+            ``confirmed_response``, ``pseudo_progression`` (arm, patient).
         """
         spec = self.spec
         ids = np.asarray(ids, dtype=np.int64)
@@ -429,9 +432,24 @@ class Engine:
             escape_cells=ESCAPE_FRACTION * np.stack(caps),
             diameters=diam,
         )
+        # RECIST over time (TTR, DoR, confirmation, pseudo-progression): NumPy on the host,
+        # from the same diameters as the read-out
+        timecourse = self._by_patients(
+            lambda sl: _stack_fields(
+                timecourse_readout(
+                    diam[:, sl],
+                    spec.scan_schedule(),
+                    follow_up=spec.follow_up_days,
+                    confirm=spec.response.confirm,
+                    min_confirm_days=spec.response.confirm_days,
+                )
+            ),
+            width,
+        )
         fields = {
             "tumor_cells": cells,
             **{k: np.asarray(v) for k, v in read.items()},
+            **_unstack_fields(timecourse),
             "status": np.stack(status),
             "num_steps": np.stack(steps),
         }
@@ -503,6 +521,27 @@ class Engine:
                 v[status != 0] = np.nan
                 out.setdefault(f"traj_{k}", []).append(v)
         return {k: np.stack(v) for k, v in out.items()}
+
+
+#: Fields of :func:`tumorimmune.response.timecourse_readout`, in the order they are stacked.
+_TIMECOURSE = (
+    ("ttr_days", np.float64),
+    ("dor_days", np.float64),
+    ("dor_event", np.bool_),
+    ("confirmed_response", np.int8),
+    ("pseudo_progression", np.int8),
+)
+
+
+def _stack_fields(fields: dict[str, np.ndarray]) -> np.ndarray:
+    """The time-course fields (arm, patient) as one float64 array (arm, patient, field), so
+    that :meth:`Engine._by_patients` can join the slices (exact: codes and flags are small
+    integers)."""
+    return np.stack([np.asarray(fields[k], np.float64) for k, _ in _TIMECOURSE], axis=-1)
+
+
+def _unstack_fields(stacked: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: stacked[..., i].astype(dt) for i, (k, dt) in enumerate(_TIMECOURSE)}
 
 
 def _tumor_state(model: Model) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
-from ..response import arm_summary, cell_summary, evaluate_targets
+from ..response import arm_summary, cell_summary, evaluate_targets, timecourse_summary
 from ._engine import Engine
 from ._multihost import Processes, barrier, broadcast_text
 from ._spec import SweepSpec, spec_warnings, validate_spec
@@ -412,14 +412,26 @@ def clinical_attrs(
     pfs_days: np.ndarray,
     pfs_event: np.ndarray,
     params: Mapping[str, np.ndarray] | None = None,
+    timecourse: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, str]:
-    """``calibration`` (targets vs simulated, JSON) and ``caveats`` (JSON list) attributes."""
+    """``calibration`` (targets vs simulated, JSON) and ``caveats`` (JSON list) attributes.
+
+    ``timecourse``: the stored ``ttr_days`` and ``pseudo_progression`` (arm, patient), for
+    targets of kind ``median_ttr`` / ``pseudo_progression``."""
     out: dict[str, str] = {}
     if spec.caveats:
         out["caveats"] = json.dumps(list(spec.caveats))
     if spec.targets:
+        tc = timecourse or {}
         rows = evaluate_targets(
-            spec.targets, [a.name for a in spec.arms], best_response, pfs_days, pfs_event, params
+            spec.targets,
+            [a.name for a in spec.arms],
+            best_response,
+            pfs_days,
+            pfs_event,
+            params,
+            ttr_days=tc.get("ttr_days"),
+            pseudo_progression=tc.get("pseudo_progression"),
         )
         for r in rows:
             sub = f" [{r['subgroup']}]" if r.get("subgroup") else ""
@@ -480,6 +492,17 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
     summary = arm_summary(br, pfs_days, pfs_event)
     for k, v in summary.items():
         store.write_extra(k, v, ("arm",), {"units": "days"} if "pfs" in k else None)
+    tc = {k: store.read(k) for k in ("ttr_days", "dor_days", "dor_event", "pseudo_progression")}
+    timecourse = timecourse_summary(
+        tc["ttr_days"],
+        tc["dor_days"],
+        tc["dor_event"],
+        tc["pseudo_progression"],
+        scan_days=spec.scan_schedule(),
+        follow_up=spec.follow_up_days,
+    )
+    for k, v in timecourse.items():
+        store.write_extra(k, v, ("arm",), {"units": "days"} if "days" in k else None)
     axes = spec.axis_values()
     if axes:
         dims = ("arm", *(f"axis_{k}" for k in axes))
@@ -499,6 +522,7 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
                 pfs_days,
                 pfs_event,
                 _Columns(store, spec.varying()),  # read only those a subgroup names
+                tc,
             ),
             "wall_time_s": wall,
             "solve_time_s": seconds,

@@ -380,11 +380,19 @@ class ResponseSpec(_Strict):
     per lesion, 5 mm by default (RECIST 1.1 records a lesion too small to measure as 5 mm, a
     disappeared one as 0): a lesion below it has disappeared, and CR is the disappearance of
     every target lesion; 0 means CR only for an extinct tumor.
+
+    ``confirm``: count only confirmed responses (RECIST 1.1: a later scan at least
+    ``confirm_days`` days after the response still shows CR/PR, before PD) for the time to
+    response and the duration of response (``ttr_days``, ``dor_days``, ``dor_event``); the
+    stored ``confirmed_response`` always uses confirmation with ``confirm_days``, and
+    ``best_response`` never does (:func:`tumorimmune.response.timecourse_readout`).
     """
 
     cells_per_cm3: float = Field(1e9, gt=0)
     n_lesions: int = Field(DEFAULT_N_LESIONS, ge=1, le=MAX_LESIONS)
     detection_limit_mm: float = Field(DEFAULT_DETECTION_LIMIT_MM, ge=0, allow_inf_nan=False)
+    confirm: bool = False
+    confirm_days: float = Field(28.0, ge=0, allow_inf_nan=False, description="days")
 
 
 #: Virtual populations shipped with the package (``[population] file = NAME``).
@@ -456,13 +464,24 @@ class TargetSpec(_Strict):
 
     ``kind``: ``orr``, ``cr``, ``dcr`` (fractions), ``pfs_at`` (Kaplan–Meier progression-free
     fraction at ``day``), ``responders_pf_at`` (the same among CR/PR patients),
-    ``median_pfs`` (days). ``n``: patients behind the published value (Wilson interval);
-    ``lo``/``hi``: the published 95 % interval where one is given.
+    ``median_pfs`` (days), ``median_ttr`` (median time to response among responders, days),
+    ``pseudo_progression`` (fraction with early or delayed pseudo-progression). ``n``:
+    patients behind the published value (Wilson interval); ``lo``/``hi``: the published 95 %
+    interval where one is given.
     """
 
     arm: str = Field(min_length=1)
     name: str = Field(min_length=1)
-    kind: Literal["orr", "cr", "dcr", "pfs_at", "responders_pf_at", "median_pfs"]
+    kind: Literal[
+        "orr",
+        "cr",
+        "dcr",
+        "pfs_at",
+        "responders_pf_at",
+        "median_pfs",
+        "median_ttr",
+        "pseudo_progression",
+    ]
     value: float
     n: int | None = Field(None, ge=1)
     day: float | None = Field(None, gt=0)
@@ -480,7 +499,7 @@ class TargetSpec(_Strict):
             parse_subgroup(self.subgroup)
         if self.kind in ("pfs_at", "responders_pf_at") and self.day is None:
             raise ValueError(f"kind = {self.kind!r} needs 'day' (days after the first dose)")
-        if self.kind != "median_pfs" and not 0.0 <= self.value <= 1.0:
+        if self.kind not in ("median_pfs", "median_ttr") and not 0.0 <= self.value <= 1.0:
             raise ValueError(f"kind = {self.kind!r} is a fraction in [0, 1]; got {self.value}")
         return self
 

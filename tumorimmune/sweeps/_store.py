@@ -62,6 +62,12 @@ _ARM_PATIENT: dict[str, tuple[str, Any]] = {
     "outcome": ("int8", -1),
     "status": ("int32", -1),
     "num_steps": ("int32", -1),
+    # RECIST over time (tumorimmune.response.timecourse_readout)
+    "ttr_days": ("float64", np.nan),
+    "dor_days": ("float64", np.nan),
+    "dor_event": ("bool", False),
+    "confirmed_response": ("int8", -1),
+    "pseudo_progression": ("int8", -1),
 }
 
 _DESCRIPTIONS = {
@@ -79,6 +85,26 @@ _DESCRIPTIONS = {
     "outcome": ("1", "final outcome: 0=extinct 1=controlled 2=escaped -1=failed"),
     "status": ("1", "solver status: 0 = success, else a diffrax.RESULTS code"),
     "num_steps": ("1", "solver steps (accepted + rejected)"),
+    "ttr_days": (
+        "days",
+        "time to response: first scan with CR/PR before PD (confirmed when [response] "
+        "confirm); NaN for non-responders",
+    ),
+    "dor_days": (
+        "days",
+        "duration of response: first response scan to the first PD scan or censoring at the "
+        "last scan; NaN for non-responders",
+    ),
+    "dor_event": ("1", "True: response ended in progression; False: censored or no response"),
+    "confirmed_response": (
+        "1",
+        "RECIST 1.1 best overall response with confirmation ([response] confirm_days): "
+        "0=CR 1=PR 2=SD 3=PD -1=failed",
+    ),
+    "pseudo_progression": (
+        "1",
+        "pseudo-progression (Hodi et al. 2016): 0=none 1=early (by day 84) 2=delayed -1=failed",
+    ),
     "cell": ("1", "flat index of the patient's grid cell (C order over the axes)"),
 }
 
