@@ -28,12 +28,15 @@ from ._sections import Section as Section
 from ._sections import calibration_section as calibration_section
 from ._sections import html_table as html_table
 from ._style import OKABE_ITO as OKABE_ITO
+from ._survival import duration_of_response_figure as duration_of_response_figure
 from ._survival import kaplan_meier_figure as kaplan_meier_figure
 from ._tables import metadata_rows as metadata_rows
 from ._tables import outcome_rows as outcome_rows
 from ._tables import run_metadata as run_metadata
 from ._tables import summary_rows as summary_rows
 from ._tables import summary_table as summary_table
+from ._tables import timecourse_rows as timecourse_rows
+from ._timecourse import time_to_response_figure as time_to_response_figure
 from ._trajectories import trajectory_bands as trajectory_bands
 
 #: Former name of :func:`kaplan_meier_figure` (the statistic is
@@ -44,6 +47,7 @@ __all__ = [
     "OKABE_ITO",
     "Section",
     "calibration_section",
+    "duration_of_response_figure",
     "html_table",
     "kaplan_meier",
     "kaplan_meier_figure",
@@ -57,6 +61,8 @@ __all__ = [
     "spider",
     "summary_rows",
     "summary_table",
+    "time_to_response_figure",
+    "timecourse_rows",
     "trajectory_bands",
     "waterfall",
     "write_report",

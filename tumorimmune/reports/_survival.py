@@ -1,4 +1,5 @@
-"""Kaplan–Meier curves of progression-free survival per arm."""
+"""Kaplan–Meier curves per arm: progression-free survival, and duration of response among
+the responders of the treated arms (one drawing function, :func:`km_figure`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import plotly.graph_objects as go
 import xarray as xr
 
 from ..response import kaplan_meier
-from ._data import arm_names, require, text
+from ._data import arm_names, arm_treatments, require, text
 from ._style import arm_color, band_traces, base_layout
 
 #: Two Kaplan–Meier curves closer than this everywhere (in probability) are drawn as
@@ -72,12 +73,83 @@ def kaplan_meier_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figur
         plus a censoring-tick trace when some patients are censored before the last time.
     """
     require(ds, "pfs_days", "pfs_event", figure="kaplan_meier_figure")
-    arms = arm_names(ds)
-    days_all = np.asarray(ds["pfs_days"].transpose("arm", "patient").values, dtype=float)
-    ev_all = np.asarray(ds["pfs_event"].transpose("arm", "patient").values).astype(bool)
+    return km_figure(
+        ds,
+        time_var="pfs_days",
+        event_var="pfs_event",
+        confidence=confidence,
+        quantity="PFS",
+        y_title="progression-free probability",
+        title=(
+            f"Progression-free survival (Kaplan–Meier, {confidence:.0%} log-log bands; "
+            "event = RECIST progression at a scan)"
+        ),
+    )
+
+
+def duration_of_response_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
+    """Kaplan–Meier curves of the duration of response among the responders of each treated
+    arm (``dor_days`` from the first response scan, ``dor_event`` = progression; see
+    :func:`tumorimmune.response.duration_of_response`), with confidence bands and censoring
+    ticks as in :func:`kaplan_meier_figure`. Non-responders (NaN) and failed solves are left
+    out; arms without a drug (from the spec) or without responders are not drawn.
+
+    Args:
+        ds: results dataset with ``dor_days`` and ``dor_event`` (arm, patient).
+        confidence: level of the bands, in (0, 1).
+    """
+    require(ds, "dor_days", "dor_event", figure="duration_of_response_figure")
+    return km_figure(
+        ds,
+        time_var="dor_days",
+        event_var="dor_event",
+        arm_indices=responder_arms(ds, "dor_days"),
+        confidence=confidence,
+        quantity="in response",
+        y_title="probability of response ongoing",
+        x_title="days since the first response scan",
+        title=(f"Duration of response (Kaplan–Meier among responders, {confidence:.0%} bands)"),
+    )
+
+
+def responder_arms(ds: xr.Dataset, var: str) -> list[int]:
+    """Indices of the treated arms (all arms when the spec does not say) with at least one
+    finite value of ``var`` (a responder)."""
+    names = arm_names(ds)
+    treatments = arm_treatments(ds)
+    vals = np.asarray(ds[var].transpose("arm", "patient").values, dtype=float)
+    return [
+        i
+        for i, a in enumerate(names)
+        if (treatments is None or a not in treatments or treatments[a].treated)
+        and np.isfinite(vals[i]).any()
+    ]
+
+
+def km_figure(
+    ds: xr.Dataset,
+    *,
+    time_var: str,
+    event_var: str,
+    title: str,
+    y_title: str,
+    quantity: str,
+    x_title: str = "days since start of treatment",
+    arm_indices: list[int] | None = None,
+    confidence: float = 0.95,
+) -> go.Figure:
+    """Kaplan–Meier step curves of ``time_var`` (days) with events ``event_var`` (bool), one
+    per arm (``arm_indices``: indices into the dataset's arms, default all), drawn as described in
+    :func:`kaplan_meier_figure`; ``quantity`` names the probability in the hover text."""
+    all_arms = arm_names(ds)
+    pick = list(range(len(all_arms))) if arm_indices is None else list(arm_indices)
+    arms = [all_arms[i] for i in pick]
+    days_all = np.asarray(ds[time_var].transpose("arm", "patient").values, dtype=float)
+    ev_all = np.asarray(ds[event_var].transpose("arm", "patient").values).astype(bool)
     if "status" in ds.variables:
         failed = np.asarray(ds["status"].transpose("arm", "patient").values) != 0
         days_all = np.where(failed, np.nan, days_all)
+    days_all, ev_all = days_all[pick], ev_all[pick]
     estimates = []
     for i in range(len(arms)):
         days, ev = days_all[i], ev_all[i]
@@ -109,7 +181,7 @@ def kaplan_meier_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figur
 
         s, lo, hi = ext(km.survival), ext(km.lower), ext(km.upper)
         risk = ext(km.at_risk.astype(np.float64))
-        color = arm_color(i)
+        color = arm_color(pick[i])
         group = f"arm{i}"
         dash, width, members = style[i]
         others = [text(arms[j]) for j in members if j != i]
@@ -137,7 +209,7 @@ def kaplan_meier_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figur
                 name=name,
                 meta="km-curve",
                 hovertemplate=(
-                    f"<b>{label}</b><br>from day %{{x:.0f}}: PFS %{{y:.1%}} "
+                    f"<b>{label}</b><br>from day %{{x:.0f}}: {quantity} %{{y:.1%}} "
                     f"({confidence:.0%} CI %{{customdata[0]:.1%}}–%{{customdata[1]:.1%}})<br>"
                     "at risk: %{customdata[2]:,.0f}<extra>Kaplan–Meier</extra>"
                 ),
@@ -181,14 +253,11 @@ def kaplan_meier_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figur
             name="coincide-note",
         )
     fig.add_hline(y=0.5, line={"dash": "dot", "color": "#777777", "width": 1})
-    fig.update_xaxes(title_text="days since start of treatment", range=[0, t_max * 1.02 or 1])
-    fig.update_yaxes(title_text="progression-free probability", range=[0, 1.03], tickformat=".0%")
+    fig.update_xaxes(title_text=x_title, range=[0, t_max * 1.02 or 1])
+    fig.update_yaxes(title_text=y_title, range=[0, 1.03], tickformat=".0%")
     return base_layout(
         fig,
-        title=(
-            f"Progression-free survival (Kaplan–Meier, {confidence:.0%} log-log bands; "
-            "event = RECIST progression at a scan)"
-        ),
+        title=title,
         height=460,
         legend={"orientation": "h", "y": -0.2, "yanchor": "top", "x": 0.0},
     )
