@@ -183,6 +183,19 @@ def make_results(
         "outcome": (("arm", "patient"), outcome.astype(np.int8)),
         "status": (("arm", "patient"), status),
     }
+    timecourse = met.timecourse_readout(diam, scan_day, follow_up=float(scan_day[-1]))
+    for key, vals in timecourse.items():
+        data_vars[key] = (("arm", "patient"), vals)
+    tc_summary = met.timecourse_summary(
+        timecourse["ttr_days"],
+        timecourse["dor_days"],
+        timecourse["dor_event"],
+        timecourse["pseudo_progression"],
+        scan_days=scan_day,
+        follow_up=float(scan_day[-1]),
+    )
+    for key, vals in tc_summary.items():
+        data_vars[key] = (("arm",), vals)
     data_vars["param_a"] = (("patient",), a, {"units": "1/day"})
     data_vars["param_T0"] = (("patient",), T0, {"units": "cells"})
     if pk_etas:

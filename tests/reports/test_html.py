@@ -18,6 +18,8 @@ SECTIONS = (
     "waterfall",
     "spider",
     "pfs",
+    "time-to-response",
+    "duration-of-response",
     "trajectories",
     "parameters",
     "metadata",
@@ -128,7 +130,14 @@ def test_missing_optional_parts(results_factory):
     html = render_report(ds)
     ids = [f["id"] for f in _figures(html)]
     assert "fig-response-map" not in ids and "fig-trajectories" not in ids
-    assert ids == ["fig-waterfall", "fig-spider", "fig-pfs", "fig-parameters"]
+    assert ids == [
+        "fig-waterfall",
+        "fig-spider",
+        "fig-pfs",
+        "fig-time-to-response",
+        "fig-duration-of-response",
+        "fig-parameters",
+    ]
     assert "Not shown" in html and "needs two swept grid axes" in html
     assert "the results lack traj_T" in html
     # no varying parameter at all: no parameter section

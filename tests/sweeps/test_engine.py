@@ -400,3 +400,29 @@ def test_on_accelerators_arms_solved_one_by_one_run_concurrently(tiny, monkeypat
     monkeypatch.setattr(_engine.Engine, "_solve", solve)
     gpu = dataclasses.replace(eng, devices=[types.SimpleNamespace(platform="gpu")])
     _assert_same(gpu.compute(np.arange(10)), ref)
+
+
+def test_confirmation_changes_only_the_time_course_fields(tiny):
+    """``[response] confirm`` only changes TTR/DoR; the JAX read-out's fields are bit-equal,
+    and the time-course fields are the NumPy functions of the same diameters."""
+    from tumorimmune.response import timecourse_readout
+
+    plain = Engine.create(validate_spec(tiny())).compute(np.arange(20))
+    spec = validate_spec(tiny(response={"confirm": True, "confirm_days": 50}))
+    conf = Engine.create(spec).compute(np.arange(20))
+    changed = {"ttr_days", "dor_days", "dor_event", "confirmed_response"}
+    for k, v in plain.items():
+        if k not in changed:
+            np.testing.assert_array_equal(conf[k], v, err_msg=k)
+    want = timecourse_readout(
+        conf["diameter_mm"],
+        spec.scan_schedule(),
+        follow_up=spec.follow_up_days,
+        confirm=True,
+        min_confirm_days=50.0,
+    )
+    for k, v in want.items():
+        np.testing.assert_array_equal(conf[k], v, err_msg=k)
+    # scans every 42 days: a 50-day window confirms at the second scan, so fewer responders
+    assert np.isfinite(conf["ttr_days"]).sum() <= np.isfinite(plain["ttr_days"]).sum()
+    assert np.isfinite(plain["ttr_days"]).sum() > 0

@@ -247,3 +247,22 @@ def test_many_store_chunks_get_a_warning_naming_the_automatic_size(tiny):
     assert not [
         w for w in spec_warnings(validate_spec(_sized(tiny, 5_000_000))) if "chunk_size" in w
     ]
+
+
+def test_response_confirmation_options_and_new_target_kinds(tiny):
+    from tumorimmune.sweeps._spec import TargetSpec
+
+    spec = validate_spec(tiny(response={"confirm": True, "confirm_days": 35}))
+    assert spec.response.confirm is True and spec.response.confirm_days == 35.0
+    assert validate_spec(tiny()).response.confirm is False
+    with pytest.raises(ValueError, match="confirm_days"):
+        validate_spec(tiny(response={"confirm_days": -1}))
+    t = TargetSpec.model_validate({"arm": "a", "name": "TTR", "kind": "median_ttr", "value": 84})
+    assert t.value == 84.0
+    TargetSpec.model_validate(
+        {"arm": "a", "name": "pp", "kind": "pseudo_progression", "value": 0.07, "n": 327}
+    )
+    with pytest.raises(ValueError, match="fraction"):
+        TargetSpec.model_validate(
+            {"arm": "a", "name": "pp", "kind": "pseudo_progression", "value": 7.0}
+        )

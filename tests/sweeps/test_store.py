@@ -15,6 +15,7 @@ import pytest
 import xarray as xr
 import zarr
 
+from tumorimmune.response import timecourse_readout, timecourse_summary
 from tumorimmune.sweeps import (
     arm_summary,
     km_median,
@@ -79,6 +80,33 @@ def test_summaries_agree_with_patient_rows(finished):
             assert float(ds["cell_orr"][a, c]) == pytest.approx(np.mean(rows <= 1))
     s = arm_summary(br, ds["pfs_days"].values, ds["pfs_event"].values)
     np.testing.assert_array_equal(s["n_pd"], ds["n_pd"].values)
+
+
+def test_recist_over_time_from_the_stored_diameters(finished):
+    spec, _, ds = finished
+    assert spec.response.confirm is False and spec.response.confirm_days == 28.0
+    want = timecourse_readout(
+        ds["diameter_mm"].values, ds["scan_day"].values, follow_up=spec.follow_up_days
+    )
+    for k, v in want.items():
+        assert ds[k].dims == ("arm", "patient") and ds[k].dtype == v.dtype
+        np.testing.assert_array_equal(ds[k].values, v)
+        assert ds[k].attrs["description"]
+    # unconfirmed responders are exactly the CR/PR patients of best_response
+    np.testing.assert_array_equal(
+        np.isfinite(ds["ttr_days"].values), ds["best_response"].values.astype(int) <= 1
+    )
+    s = timecourse_summary(
+        ds["ttr_days"].values,
+        ds["dor_days"].values,
+        ds["dor_event"].values,
+        ds["pseudo_progression"].values,
+        scan_days=ds["scan_day"].values,
+        follow_up=spec.follow_up_days,
+    )
+    for k, v in s.items():
+        assert ds[k].dims == ("arm",)
+        np.testing.assert_array_equal(ds[k].values, v)
 
 
 def test_load_round_trip(finished):

@@ -145,3 +145,65 @@ def test_survival_spec_validation(tiny):
     no_survival = [{"arm": "control", "name": "mOS", "kind": "median_os", "value": 300.0}]
     with pytest.raises(ValueError, match=r"targets\[0\]\.kind: 'median_os' needs overall survival"):
         validate_spec(tiny(targets=no_survival))
+
+
+def test_survival_with_response_over_time(tiny, tmp_path):
+    """A sweep with ``[survival]`` and the time-course read-out: both read the scans after
+    death carried forward, no response is read after death, and a responder's DoR (like PFS)
+    ends at death when death comes first."""
+    from tumorimmune.response import timecourse_readout
+    from tumorimmune.sweeps._engine import censor_after_death
+
+    survival = {"scale_days": 120.0, "shape": 1.0, "beta": 0.5}
+    scans = [14.0 * k for k in range(1, 9)] + [126.0]
+    targets = [
+        {"arm": "pembrolizumab 200 mg q3w", "name": "TTR", "kind": "median_ttr", "value": 42.0}
+    ]
+    spec = validate_spec(
+        tiny(survival=survival, scan_days=scans, chunk_size=10, n_trajectories=0, targets=targets)
+    )
+    ds = run_sweep(spec, output=tmp_path / "tc.zarr")
+    assert ds is not None
+    v = {k: ds[k].values for k in ("ttr_days", "dor_days", "dor_event", "os_days", "os_event")}
+    pfs = ds["pfs_days"].values
+    ttr, dor, dor_event, os_days, dead = (
+        v["ttr_days"],
+        v["dor_days"],
+        v["dor_event"].astype(bool),
+        v["os_days"],
+        v["os_event"].astype(bool),
+    )
+    resp = np.isfinite(ttr)
+    assert (resp & dead).any() and (resp & ~dead).any() and (~resp & dead).any()
+    # no response is read after death; PFS ends at death at the latest
+    assert np.all(ttr[resp] <= os_days[resp])
+    assert np.all(pfs <= os_days)
+    # a responder who dies: the response ends at death at the latest, an event
+    rd = resp & dead
+    assert np.all(dor[rd] <= os_days[rd] - ttr[rd] + 1e-9)
+    assert dor_event[rd].all()
+    # the time course is read on the carried-forward diameters (those the RECIST read-out
+    # got); deaths then end the responses that were still ongoing
+    seen = censor_after_death(ds["diameter_mm"].values, spec.scan_schedule(), os_days, dead)
+    ref = timecourse_readout(seen, spec.scan_schedule(), follow_up=spec.follow_up_days)
+    for k in ("ttr_days", "pseudo_progression"):
+        np.testing.assert_array_equal(ds[k].values, ref[k])
+    # a death before the first post-baseline scan is PD, confirmed or not
+    early = dead & (os_days < spec.scan_schedule()[1])
+    assert early.any()
+    conf = np.where(early, 3, ref["confirmed_response"])
+    np.testing.assert_array_equal(ds["confirmed_response"].values, conf)
+    assert np.all(ds["best_response"].values[early] == 3)
+    ended = rd & (~ref["dor_event"] | (os_days <= ttr + ref["dor_days"]))
+    assert ended.any()
+    np.testing.assert_allclose(dor[ended], os_days[ended] - ttr[ended])
+    np.testing.assert_array_equal(dor[~ended], ref["dor_days"][~ended])
+    np.testing.assert_array_equal(dor_event[~ended], ref["dor_event"][~ended])
+    # summaries and targets see the same variables
+    assert ds["median_dor_days"].dims == ("arm",) and ds["median_os_days"].dims == ("arm",)
+    import json
+
+    (row,) = json.loads(ds.attrs["calibration"])["targets"]
+    assert row["kind"] == "median_ttr"
+    arm = [str(a) for a in ds["arm"].values].index("pembrolizumab 200 mg q3w")
+    np.testing.assert_allclose(row["simulated"], float(ds["median_ttr_days"].values[arm]))

@@ -185,9 +185,10 @@ def plausible_candidates(
     """Space-filling candidate patients (scrambled Sobol', ``seed``): parameters and T0.
 
     Patient-specific parameters within ``ranges`` (a share ``zero_share[name]`` of the
-    candidates gets exactly 0 instead, e.g. tumors without escape variants); baseline sum of diameters lognormal
-    (median 102 mm: KEYNOTE-001 melanoma, 583 patients, range 10–895 mm, Joseph et al. 2018,
-    Clin Cancer Res 24:4960; CV 0.8 an **assumption** for that range) truncated to
+    candidates gets exactly 0 instead, e.g. tumors without escape variants); baseline sum of
+    diameters lognormal (median 102 mm: KEYNOTE-001 melanoma, 583 patients, range 10–895 mm,
+    Joseph et al. 2018, Clin Cancer Res 24:4960; CV 0.8 an **assumption** for that range)
+    truncated to
     ``baseline_sld_range_mm``, PD-L1 ``L`` uniform on [0, 1] (assumption), weight normal
     76.8 ± 15 kg truncated to [40, 150].
     """

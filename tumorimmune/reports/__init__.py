@@ -28,6 +28,7 @@ from ._sections import Section as Section
 from ._sections import calibration_section as calibration_section
 from ._sections import html_table as html_table
 from ._style import OKABE_ITO as OKABE_ITO
+from ._survival import duration_of_response_figure as duration_of_response_figure
 from ._survival import kaplan_meier_figure as kaplan_meier_figure
 from ._survival import overall_survival_figure as overall_survival_figure
 from ._survival import survival_figure as survival_figure
@@ -37,6 +38,8 @@ from ._tables import run_metadata as run_metadata
 from ._tables import summary_header as summary_header
 from ._tables import summary_rows as summary_rows
 from ._tables import summary_table as summary_table
+from ._tables import timecourse_rows as timecourse_rows
+from ._timecourse import time_to_response_figure as time_to_response_figure
 from ._trajectories import trajectory_bands as trajectory_bands
 
 #: Former name of :func:`kaplan_meier_figure` (the statistic is
@@ -47,6 +50,7 @@ __all__ = [
     "OKABE_ITO",
     "Section",
     "calibration_section",
+    "duration_of_response_figure",
     "html_table",
     "kaplan_meier",
     "kaplan_meier_figure",
@@ -63,6 +67,8 @@ __all__ = [
     "summary_rows",
     "summary_table",
     "survival_figure",
+    "time_to_response_figure",
+    "timecourse_rows",
     "trajectory_bands",
     "waterfall",
     "write_report",

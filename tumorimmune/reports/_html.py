@@ -20,8 +20,23 @@ from ._parameters import inert_parameters, parameter_distributions
 from ._response import response_map, spider, waterfall
 from ._sections import DATASET_SECTIONS, Section, caveats, html_table
 from ._sensitivity import sensitivity_sections
-from ._survival import kaplan_meier_figure, overall_survival_figure
-from ._tables import OUTCOME_HEADER, metadata_rows, outcome_rows, summary_header, summary_rows
+from ._survival import (
+    duration_of_response_figure,
+    kaplan_meier_figure,
+    overall_survival_figure,
+    responder_arms,
+)
+from ._tables import (
+    OUTCOME_HEADER,
+    TIMECOURSE_HEADER,
+    TIMECOURSE_VARIABLES,
+    metadata_rows,
+    outcome_rows,
+    summary_header,
+    summary_rows,
+    timecourse_rows,
+)
+from ._timecourse import time_to_response_figure
 from ._trajectories import MIN_BAND_PATIENTS, band_label, trajectory_bands
 
 
@@ -124,6 +139,20 @@ def _sections(
                     summary_rows(ds),
                     caption="Response per arm (RECIST 1.1 best overall response, 95% CI)",
                     table_id="summary-table",
+                )
+                + (
+                    html_table(
+                        TIMECOURSE_HEADER,
+                        timecourse_rows(ds),
+                        caption=(
+                            "Response over time per arm: time to response (TTR) and duration "
+                            "of response (DoR, Kaplan–Meier among responders), "
+                            "pseudo-progression (Hodi et al. 2016)"
+                        ),
+                        table_id="timecourse-table",
+                    )
+                    if _has(ds, *TIMECOURSE_VARIABLES)
+                    else ""
                 ),
             ),
         )
@@ -177,6 +206,32 @@ def _sections(
                 ("os_days", "os_event"),
                 lambda: overall_survival_figure(ds),
             )
+        no_responders = (
+            "no treated arm has a responder"
+            if _has(ds, "ttr_days") and not responder_arms(ds, "ttr_days")
+            else None
+        )
+        add(
+            "time-to-response",
+            "Time to response",
+            "Share of each treated arm's responders (CR/PR before progression"
+            + (", confirmed" if _confirmed(ds) else "")
+            + ") by the scan day at which the response was first seen.",
+            ("ttr_days", "scan_day"),
+            lambda: time_to_response_figure(ds),
+            why=no_responders,
+        )
+        add(
+            "duration-of-response",
+            "Duration of response",
+            "Kaplan–Meier estimate among each treated arm's responders, from the first "
+            "response scan to progression"
+            + (" or death" if _has(ds, "os_days") else "")
+            + "; shaded: 95 % pointwise confidence band; ticks: censored responders.",
+            ("dor_days", "dor_event"),
+            lambda: duration_of_response_figure(ds),
+            why=no_responders,
+        )
     n_traj = ds.sizes.get("traj_patient", 0)
     add(
         "trajectories",
@@ -213,6 +268,12 @@ def _sections(
         if section is not None:
             sections.append(section)
     return sections, missing
+
+
+def _confirmed(ds: xr.Dataset) -> bool:
+    """Whether the spec asks for confirmed responses (``[response] confirm``)."""
+    response = spec_table(ds).get("response")
+    return isinstance(response, dict) and response.get("confirm") is True
 
 
 def _parameters_missing(ds: xr.Dataset) -> str | None:
@@ -338,9 +399,10 @@ def write_report(
     plotly.js is inlined once (no CDN); each figure is a ``<div id="fig-<section>">`` drawn
     from JSON in which numeric arrays are base64 typed arrays. Sections, in order:
 
-    * a treated study: summary (HTML table), response map (only with ≥ 2 grid axes),
-      waterfall, spider, progression-free survival, overall survival (with ``os_days``:
-      a sweep with ``[survival]``);
+    * a treated study: summary (HTML tables: response, and response over time), response map
+      (only with ≥ 2 grid axes), waterfall, spider, progression-free survival, overall
+      survival (with ``os_days``: a sweep with ``[survival]``), time to response and
+      duration of response (treated arms with responders);
     * an untreated study (no arm has a drug, e.g. a dormant-vs-escape study of
       ``Kuznetsov1994``): outcome summary (extinct / controlled / escaped) and outcome map
       (with ≥ 2 grid axes) instead of the RECIST read-outs;

@@ -1,5 +1,6 @@
-"""Kaplan–Meier curves per arm: progression-free survival and (with ``[survival]``) overall
-survival, from one function on the time and event variables (:func:`survival_figure`)."""
+"""Kaplan–Meier curves per arm: progression-free survival, (with ``[survival]``) overall
+survival and duration of response among the responders of the treated arms, from one function
+on the time and event variables (:func:`survival_figure`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import plotly.graph_objects as go
 import xarray as xr
 
 from ..response import kaplan_meier
-from ._data import arm_names, attr_json, require, text
+from ._data import arm_names, arm_treatments, attr_json, require, text
 from ._style import arm_color, band_traces, base_layout
 
 #: Two Kaplan–Meier curves closer than this everywhere (in probability) are drawn as
@@ -115,10 +116,58 @@ def overall_survival_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.F
     )
 
 
-def _target_traces(ds: xr.Dataset, arms: list[str], kinds: tuple[str, ...]) -> list[go.Scatter]:
-    """Markers of the published targets of ``kinds`` (attribute ``calibration``): a landmark
-    (``*_at``) at ``(day, value)`` with its interval as a vertical bar, a median at
-    ``(value, 0.5)`` with a horizontal bar; colored by arm."""
+def duration_of_response_figure(ds: xr.Dataset, *, confidence: float = 0.95) -> go.Figure:
+    """Kaplan–Meier curves of the duration of response among the responders of each treated
+    arm (``dor_days`` from the first response scan, ``dor_event`` = progression, or death
+    with ``[survival]``; see :func:`tumorimmune.response.duration_of_response`), with
+    confidence bands and censoring ticks as in :func:`kaplan_meier_figure`
+    (:func:`survival_figure`). Non-responders (NaN) and failed solves are left out; arms
+    without a drug (from the spec) or without responders are not drawn.
+
+    Args:
+        ds: results dataset with ``dor_days`` and ``dor_event`` (arm, patient).
+        confidence: level of the bands, in (0, 1).
+    """
+    require(ds, "dor_days", "dor_event", figure="duration_of_response_figure")
+    event = "progression or death" if "os_days" in ds.variables else "progression"
+    return survival_figure(
+        ds,
+        time="dor_days",
+        event="dor_event",
+        arm_indices=responder_arms(ds, "dor_days"),
+        confidence=confidence,
+        label="in response",
+        y_title="probability of response ongoing",
+        x_title="days since the first response scan",
+        title=(
+            f"Duration of response (Kaplan–Meier among responders, {confidence:.0%} bands; "
+            f"event = {event})"
+        ),
+        figure="duration_of_response_figure",
+    )
+
+
+def responder_arms(ds: xr.Dataset, var: str) -> list[int]:
+    """Indices of the treated arms (all arms when the spec does not say) with at least one
+    finite value of ``var`` (a responder)."""
+    names = arm_names(ds)
+    treatments = arm_treatments(ds)
+    vals = np.asarray(ds[var].transpose("arm", "patient").values, dtype=float)
+    return [
+        i
+        for i, a in enumerate(names)
+        if (treatments is None or a not in treatments or treatments[a].treated)
+        and np.isfinite(vals[i]).any()
+    ]
+
+
+def _target_traces(
+    ds: xr.Dataset, arms: list[str], kinds: tuple[str, ...], colors: list[int]
+) -> list[go.Scatter]:
+    """Markers of the published targets of ``kinds`` (attribute ``calibration``) of the
+    ``arms`` drawn: a landmark (``*_at``) at ``(day, value)`` with its interval as a vertical
+    bar, a median at ``(value, 0.5)`` with a horizontal bar; colored by arm (``colors[i]``:
+    the :func:`arm_color` index of ``arms[i]``)."""
     cal = attr_json(ds, "calibration") if kinds else None
     rows = cal.get("targets", []) if isinstance(cal, dict) else []
     out = []
@@ -132,7 +181,7 @@ def _target_traces(ds: xr.Dataset, arms: list[str], kinds: tuple[str, ...]) -> l
         has_iv = bool(np.isfinite(lo) and np.isfinite(hi))
         median = str(r["kind"]).startswith("median")
         x, y = (value, 0.5) if median else (float(r.get("day") or np.nan), value)
-        bar = {"type": "data", "symmetric": False, "color": arm_color(i), "thickness": 1.5}
+        bar = {"type": "data", "symmetric": False, "color": arm_color(colors[i]), "thickness": 1.5}
         if has_iv:
             bar.update(array=[hi - value], arrayminus=[value - lo])
         unit = " days" if median else ""
@@ -144,7 +193,7 @@ def _target_traces(ds: xr.Dataset, arms: list[str], kinds: tuple[str, ...]) -> l
                 marker={
                     "symbol": "diamond",
                     "size": 11,
-                    "color": arm_color(i),
+                    "color": arm_color(colors[i]),
                     "line": {"color": "#000000", "width": 1},
                 },
                 error_x=bar if median and has_iv else None,
@@ -173,6 +222,8 @@ def survival_figure(
     title: str = "Kaplan–Meier",
     target_kinds: tuple[str, ...] = (),
     figure: str = "survival_figure",
+    x_title: str = "days since start of treatment",
+    arm_indices: list[int] | None = None,
 ) -> go.Figure:
     """Kaplan–Meier curves of the time-to-event variables ``time`` (days) and ``event``
     (bool), both (arm, patient), one step curve per arm with pointwise confidence bands
@@ -193,14 +244,20 @@ def survival_figure(
         target_kinds: kinds of calibration targets drawn as markers (e.g. ``("os_at",
             "median_os")``).
         figure: name used in the error for a missing variable.
+        x_title: title of the x axis (the origin of ``time``).
+        arm_indices: the arms drawn, as indices into the dataset's arms (default all); each
+            keeps its arm color.
     """
     require(ds, time, event, figure=figure)
-    arms = arm_names(ds)
+    all_arms = arm_names(ds)
+    pick = list(range(len(all_arms))) if arm_indices is None else list(arm_indices)
+    arms = [all_arms[i] for i in pick]
     days_all = np.asarray(ds[time].transpose("arm", "patient").values, dtype=float)
     ev_all = np.asarray(ds[event].transpose("arm", "patient").values).astype(bool)
     if "status" in ds.variables:
         failed = np.asarray(ds["status"].transpose("arm", "patient").values) != 0
         days_all = np.where(failed, np.nan, days_all)
+    days_all, ev_all = days_all[pick], ev_all[pick]
     estimates = []
     for i in range(len(arms)):
         days, ev = days_all[i], ev_all[i]
@@ -233,7 +290,7 @@ def survival_figure(
 
         s, lo, hi = ext(km.survival), ext(km.lower), ext(km.upper)
         risk = ext(km.at_risk.astype(np.float64))
-        color = arm_color(i)
+        color = arm_color(pick[i])
         group = f"arm{i}"
         dash, width, members = style[i]
         others = [text(arms[j]) for j in members if j != i]
@@ -304,12 +361,12 @@ def survival_figure(
             font={"size": 12},
             name="coincide-note",
         )
-    for trace in _target_traces(ds, arms, target_kinds):
+    for trace in _target_traces(ds, arms, target_kinds, pick):
         fig.add_trace(trace)
         x = float(np.asarray(trace.x)[0]) + float(np.max(trace.error_x.array or [0.0]))  # type: ignore[attr-defined]
         t_max = max(t_max, x) if np.isfinite(x) else t_max
     fig.add_hline(y=0.5, line={"dash": "dot", "color": "#777777", "width": 1})
-    fig.update_xaxes(title_text="days since start of treatment", range=[0, t_max * 1.02 or 1])
+    fig.update_xaxes(title_text=x_title, range=[0, t_max * 1.02 or 1])
     fig.update_yaxes(title_text=y_title, range=[0, 1.03], tickformat=".0%")
     return base_layout(
         fig,

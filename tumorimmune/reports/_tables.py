@@ -120,6 +120,65 @@ def summary_rows(ds: xr.Dataset) -> list[list[str]]:
     return [list(r) for r in zip(*columns, strict=True)]
 
 
+#: Columns of the per-arm time-course table (:func:`timecourse_rows`).
+TIMECOURSE_HEADER: tuple[str, ...] = (
+    "Arm",
+    "Responders",
+    "Median TTR, days",
+    "Response at first scan, %",
+    "Median DoR, days (95% CI)",
+    "Response ongoing at 1 / 2 / 3 years, %",
+    "Pseudo-progression early / delayed, %",
+)
+
+#: Per-arm variables :func:`timecourse_rows` reads.
+TIMECOURSE_VARIABLES: tuple[str, ...] = (
+    "n_responders",
+    "median_ttr_days",
+    "ttr_first_scan",
+    "median_dor_days",
+    "median_dor_days_lo",
+    "median_dor_days_hi",
+    "response_ongoing_1y",
+    "response_ongoing_2y",
+    "response_ongoing_3y",
+    "pseudo_progression_early",
+    "pseudo_progression_delayed",
+)
+
+
+def timecourse_rows(ds: xr.Dataset) -> list[list[str]]:
+    """Rows (one per arm, columns :data:`TIMECOURSE_HEADER`) of RECIST over time: responders,
+    median time to response (days), share of responses seen at the first on-study scan,
+    Kaplan–Meier median duration of response with 95 % CI ("not reached"), responders still in
+    response at 1, 2, 3 years ("–" beyond follow-up), early / delayed pseudo-progression
+    (``tumorimmune.response.timecourse_summary``)."""
+    require(ds, *TIMECOURSE_VARIABLES, figure="timecourse_table")
+    v = {k: np.asarray(ds[k].values, dtype=float) for k in TIMECOURSE_VARIABLES}
+    rows = []
+    for i, arm in enumerate(arm_names(ds)):
+        m, lo, hi = (v[f"median_dor_days{s}"][i] for s in ("", "_lo", "_hi"))
+        k = int(v["n_responders"][i])
+        dor = (
+            f"{_days(m)} ({_days(lo)}–{_days(hi)})"
+            if np.isfinite(m)
+            else ("not reached" if k else "–")
+        )
+        ttr = v["median_ttr_days"][i]
+        rows.append(
+            [
+                arm,
+                f"{k:,}",
+                f"{ttr:.0f}" if np.isfinite(ttr) else "–",
+                _pct(v["ttr_first_scan"][i]),
+                dor,
+                " / ".join(_pct(v[f"response_ongoing_{y}"][i]) for y in ("1y", "2y", "3y")),
+                " / ".join(_pct(v[f"pseudo_progression_{w}"][i]) for w in ("early", "delayed")),
+            ]
+        )
+    return rows
+
+
 #: Outcome classes of the results dataset (``outcome``), in table order.
 OUTCOME_LABELS: dict[int, str] = {0: "extinct", 1: "controlled", 2: "escaped", -1: "failed"}
 

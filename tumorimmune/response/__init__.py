@@ -1,6 +1,7 @@
 """Response statistics of a virtual trial: RECIST 1.1 read-out, PFS, Kaplan–Meier, Wilson
-intervals, per-arm summaries, published endpoints and overall survival from tumor kinetics
-(:class:`SurvivalLink`, :func:`sample_death_days`).
+intervals, per-arm summaries, published endpoints, overall survival from tumor kinetics
+(:class:`SurvivalLink`, :func:`sample_death_days`) and RECIST over time (time to and duration
+of response, confirmation, pseudo-progression, iRECIST) in ``_timecourse``.
 
 A leaf package (NumPy and SciPy; ``jax_readout``, the same read-out in ``jax.numpy`` for the
 device, imports jax on use): :mod:`tumorimmune.sweeps`, :mod:`tumorimmune.calibrate`
@@ -49,13 +50,25 @@ from ._survival import cumulative_hazard as cumulative_hazard
 from ._survival import os_summary as os_summary
 from ._survival import patient_uniforms as patient_uniforms
 from ._survival import sample_death_days as sample_death_days
+from ._timecourse import ONGOING_LANDMARKS_DAYS as ONGOING_LANDMARKS_DAYS
+from ._timecourse import PSEUDO_PROGRESSION_CODES as PSEUDO_PROGRESSION_CODES
+from ._timecourse import confirmed_best_response as confirmed_best_response
+from ._timecourse import duration_of_response as duration_of_response
+from ._timecourse import increase_then_response as increase_then_response
+from ._timecourse import irecist_pfs as irecist_pfs
+from ._timecourse import pseudo_progression as pseudo_progression
+from ._timecourse import time_to_response as time_to_response
+from ._timecourse import timecourse_readout as timecourse_readout
+from ._timecourse import timecourse_summary as timecourse_summary
 
 __all__ = [
     "DAYS_PER_YEAR",
     "DEFAULT_DETECTION_LIMIT_MM",
     "DEFAULT_N_LESIONS",
+    "ONGOING_LANDMARKS_DAYS",
     "OS_LANDMARKS",
     "OUTCOME_CODES",
+    "PSEUDO_PROGRESSION_CODES",
     "RESPONSE_CODES",
     "Endpoint",
     "EndpointKind",
@@ -67,10 +80,14 @@ __all__ = [
     "best_pct_change",
     "cell_summary",
     "cells_from_sum_of_diameters",
+    "confirmed_best_response",
     "cumulative_hazard",
     "diameter_mm",
+    "duration_of_response",
     "evaluate_endpoints",
     "evaluate_targets",
+    "increase_then_response",
+    "irecist_pfs",
     "jax_readout",
     "kaplan_meier",
     "km_at",
@@ -81,9 +98,13 @@ __all__ = [
     "patient_uniforms",
     "pct_change",
     "pfs",
+    "pseudo_progression",
     "sample_death_days",
     "scan_responses",
     "subgroup_mask",
     "sum_of_diameters_mm",
+    "time_to_response",
+    "timecourse_readout",
+    "timecourse_summary",
     "wilson_ci",
 ]

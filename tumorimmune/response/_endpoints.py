@@ -12,16 +12,34 @@ from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
+import scipy.stats
 
 from ._metrics import kaplan_meier, km_median, wilson_ci
 
 EndpointKind = Literal[
-    "orr", "cr", "dcr", "pfs_at", "median_pfs", "responders_pf_at", "os_at", "median_os"
+    "orr",
+    "cr",
+    "dcr",
+    "pfs_at",
+    "median_pfs",
+    "responders_pf_at",
+    "os_at",
+    "median_os",
+    "median_ttr",
+    "pseudo_progression",
 ]
 #: Kinds read on overall survival (``os_days``, ``os_event``: a sweep with ``[survival]``).
 OS_KINDS: tuple[str, ...] = ("os_at", "median_os")
 #: Kinds whose value is in days (the others are fractions).
-DAY_KINDS: tuple[str, ...] = ("median_pfs", "median_os")
+DAY_KINDS: tuple[str, ...] = ("median_pfs", "median_os", "median_ttr")
+#: The read-out variables beyond ``bor``/``pfs_days``/``pfs_event`` each kind needs (the
+#: sweep's stored variables of the same names); :func:`evaluate_targets` passes them on.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "os_at": ("os_days", "os_event"),
+    "median_os": ("os_days", "os_event"),
+    "median_ttr": ("ttr_days",),
+    "pseudo_progression": ("pseudo_progression",),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +53,9 @@ class Endpoint:
             (Kaplan–Meier progression-free fraction at ``day``), ``"median_pfs"`` (days),
             ``"responders_pf_at"`` (fraction of responders progression-free at ``day``),
             ``"os_at"`` (Kaplan–Meier overall survival fraction at ``day``), ``"median_os"``
-            (days).
-        value: the published value (fraction, or days for ``median_pfs``/``median_os``).
+            (days), ``"median_ttr"`` (median time to response among responders, days),
+            ``"pseudo_progression"`` (fraction with early or delayed pseudo-progression).
+        value: the published value (fraction, or days for the :data:`DAY_KINDS`).
         n: patients behind the value (for a Wilson interval of a proportion).
         day: landmark day for ``pfs_at`` / ``responders_pf_at`` / ``os_at``.
         lo, hi: the published 95 % interval where the paper gives one (else Wilson or none).
@@ -59,7 +78,7 @@ class Endpoint:
         if self.kind not in DAY_KINDS and self.n:
             lo, hi = wilson_ci(round(self.value * self.n), self.n)
             return float(lo), float(hi)
-        if self.kind == "median_pfs":  # a simulated median falls on a scan day: ±3 weeks
+        if self.kind in DAY_KINDS:  # a simulated median falls on a scan day: ±3 weeks
             return (self.value - 21.0, self.value + 21.0)
         return None
 
@@ -71,21 +90,30 @@ def evaluate_endpoints(
 
     Proportions: Wilson intervals; Kaplan–Meier landmarks: Greenwood (log-log) intervals from
     :func:`~tumorimmune.sweeps.kaplan_meier`; median PFS and OS: Brookmeyer–Crowley interval
-    from :func:`~tumorimmune.sweeps.km_median`. ``r`` holds ``bor``, ``pfs_days``,
-    ``pfs_event`` and, for the kinds ``os_at``/``median_os``, ``os_days`` and ``os_event``.
+    from :func:`~tumorimmune.sweeps.km_median`; median time to response: the distribution-free
+    interval of a median (order statistics, binomial ranks).
+
+    ``r`` holds ``bor``, ``pfs_days``, ``pfs_event`` (patient,) and the variables of
+    :data:`NEEDS` the kinds ask for: ``os_days``/``os_event`` for ``os_at``/``median_os``,
+    ``ttr_days`` for ``median_ttr``, ``pseudo_progression`` for ``pseudo_progression`` (the
+    sweep's stored variables).
     """
     bor = r["bor"]
     ok = bor >= 0
     bor, days, event = bor[ok], r["pfs_days"][ok], r["pfs_event"][ok]
+    for e in endpoints:
+        missing = [k for k in NEEDS.get(e.kind, ()) if k not in r]
+        if missing and e.kind in OS_KINDS:
+            raise ValueError(
+                f"endpoint {e.name!r} of kind {e.kind!r} needs overall survival "
+                "(os_days, os_event: a sweep with a [survival] section)"
+            )
+        if missing:
+            raise ValueError(f"endpoint {e.name!r} of kind {e.kind!r} needs r[{missing[0]!r}]")
     n = int(bor.size)
     rows: list[dict[str, object]] = []
     for e in endpoints:
         if e.kind in OS_KINDS:
-            if "os_days" not in r or "os_event" not in r:
-                raise ValueError(
-                    f"endpoint {e.name!r} of kind {e.kind!r} needs overall survival "
-                    "(os_days, os_event: a sweep with a [survival] section)"
-                )
             os_days, os_event = r["os_days"][ok], r["os_event"][ok]
             if e.kind == "os_at":
                 val, lo, hi = km_at(os_days, os_event, float(e.day or 0.0))
@@ -106,10 +134,31 @@ def evaluate_endpoints(
                 continue
             val, lo, hi = km_at(days[sel], event[sel], float(e.day or 0.0))
             rows.append(_row(e, val, lo, hi))
+        elif e.kind == "median_ttr":
+            rows.append(_row(e, *_median_ci(np.asarray(r["ttr_days"], float)[ok])))
+        elif e.kind == "pseudo_progression":
+            pp = np.asarray(r["pseudo_progression"])[ok]
+            m, k = int(np.sum(pp >= 0)), int(np.sum(pp >= 1))
+            lo, hi = wilson_ci(k, m)
+            rows.append(_row(e, k / m if m else math.nan, float(lo), float(hi)))
         else:
             med, lo, hi = km_median(days, event)
             rows.append(_row(e, float(med), float(lo), float(hi)))
     return rows
+
+
+def _median_ci(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Median of the finite values and its distribution-free confidence interval: the order
+    statistics ``x_(j)``, ``x_(n+1−j)`` with ``j`` the binomial(n, 1/2) lower quantile (NaN
+    bounds when n is too small)."""
+    x = np.sort(x[np.isfinite(x)])
+    n = x.size
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    j = int(scipy.stats.binom.ppf((1 - confidence) / 2, n, 0.5))  # 1-based rank of the bound
+    if j < 1:
+        return float(np.median(x)), math.nan, math.nan
+    return float(np.median(x)), float(x[j - 1]), float(x[n - j])
 
 
 def km_at(days: np.ndarray, event: np.ndarray, day: float) -> tuple[float, float, float]:
@@ -197,6 +246,8 @@ def evaluate_targets(
     *,
     os_days: np.ndarray | None = None,
     os_event: np.ndarray | None = None,
+    ttr_days: np.ndarray | None = None,
+    pseudo_progression: np.ndarray | None = None,
 ) -> list[dict[str, object]]:
     """Rows of the report's "Calibration and validation" table for a sweep's ``[[targets]]``.
 
@@ -210,6 +261,8 @@ def evaluate_targets(
         os_days: ``(arm, patient)`` overall survival times (days), for targets of the kinds
             ``os_at`` / ``median_os``.
         os_event: ``(arm, patient)`` bool, death observed.
+        ttr_days: ``(arm, patient)`` time to response (days), for ``median_ttr`` targets.
+        pseudo_progression: ``(arm, patient)`` int8 codes, for ``pseudo_progression`` targets.
 
     Returns:
         One dict per target (see :func:`evaluate_endpoints`) plus ``arm`` and ``fitted``.
@@ -238,9 +291,16 @@ def evaluate_targets(
             "pfs_days": pfs_days[i][sel],
             "pfs_event": pfs_event[i][sel],
         }
-        if os_days is not None and os_event is not None:
-            r["os_days"] = os_days[i][sel]
-            r["os_event"] = os_event[i][sel]
+        extra = {
+            "os_days": os_days,
+            "os_event": os_event,
+            "ttr_days": ttr_days,
+            "pseudo_progression": pseudo_progression,
+        }
+        for key in NEEDS.get(t.kind, ()):
+            arr = extra[key]
+            if arr is not None:
+                r[key] = np.asarray(arr)[i][sel]
         (row,) = evaluate_endpoints(r, [e])
         row.update(arm=str(t.arm), fitted=bool(t.fitted), subgroup=sub)
         rows.append(row)

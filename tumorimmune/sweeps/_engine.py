@@ -46,7 +46,13 @@ import numpy as np
 from jaxtyping import Bool, Float
 
 from ..model import AbstractDrugModel, Model, get_drug
-from ..response import jax_readout, patient_uniforms, sample_death_days, sum_of_diameters_mm
+from ..response import (
+    jax_readout,
+    patient_uniforms,
+    sample_death_days,
+    sum_of_diameters_mm,
+    timecourse_readout,
+)
 from ..solvers import (
     EXTINCTION_CELLS,
     Fused,
@@ -396,18 +402,22 @@ class Engine:
         With ``[survival]``: the SLD on the hazard grid gives each patient's death day
         (:func:`tumorimmune.response.sample_death_days`, one uniform per patient id from
         :func:`tumorimmune.response.patient_uniforms`, the same in every arm), and **deaths
-        end follow-up** (:func:`apply_deaths`): the read-out sees the diameters of the scans
-        after death replaced by the last one on or before it, PFS ends at death (an event)
-        when death comes first, and a death before the first post-baseline scan is PD. The
-        stored ``tumor_cells`` and ``diameter_mm`` stay the model's.
+        end follow-up** (:func:`censor_after_death`, :func:`apply_deaths`): the read-out and
+        the time-course read-out see the diameters of the scans after death replaced by the
+        last one on or before it, PFS and a responder's DoR end at death (an event) when death
+        comes first, and a death before the first post-baseline scan is PD (best and confirmed
+        best response). The stored ``tumor_cells`` and ``diameter_mm`` stay the model's.
 
         Returns:
             per-patient columns ``param_<name>`` and ``cell`` (patient,), and per arm × patient
             ``tumor_cells``, ``diameter_mm`` (SLD, see ``[response]``), ``pct_change``
             (arm, patient, scan),
             ``best_pct_change``, ``best_response``, ``pfs_days``, ``pfs_event``, ``outcome``,
-            ``status``, ``num_steps`` (arm, patient); with ``[survival]`` also ``os_days``
-            and ``os_event`` (arm, patient).
+            ``status``, ``num_steps``, RECIST over time from the same diameters as the
+            read-out (:func:`tumorimmune.response.timecourse_readout`, ``[response] confirm``
+            / ``confirm_days``): ``ttr_days``, ``dor_days``, ``dor_event``,
+            ``confirmed_response``, ``pseudo_progression`` (arm, patient); with
+            ``[survival]`` also ``os_days`` and ``os_event`` (arm, patient).
         """
         spec = self.spec
         ids = np.asarray(ids, dtype=np.int64)
@@ -461,6 +471,9 @@ class Engine:
             )
             deaths = (os_days, os_event)
         scan_days = spec.scan_schedule()
+        # what the read-outs see: with deaths, the scans after death carry the last diameter
+        # on or before it forward (no response or progression is read after death)
+        seen = diam if deaths is None else censor_after_death(diam, scan_days, *deaths)
         # on the padded width: the read-out program has one shape for every batch
         read = jax_readout(
             cells,
@@ -468,11 +481,26 @@ class Engine:
             follow_up=spec.follow_up_days,
             final_cells=np.stack(T)[..., -1],
             escape_cells=ESCAPE_FRACTION * np.stack(caps),
-            diameters=diam if deaths is None else censor_after_death(diam, scan_days, *deaths),
+            diameters=seen,
+        )
+        # RECIST over time (TTR, DoR, confirmation, pseudo-progression): NumPy on the host,
+        # from the same diameters as the read-out
+        timecourse = self._by_patients(
+            lambda sl: _stack_fields(
+                timecourse_readout(
+                    seen[:, sl],
+                    scan_days,
+                    follow_up=spec.follow_up_days,
+                    confirm=spec.response.confirm,
+                    min_confirm_days=spec.response.confirm_days,
+                )
+            ),
+            width,
         )
         fields = {
             "tumor_cells": cells,
             **{k: np.asarray(v) for k, v in read.items()},
+            **_unstack_fields(timecourse),
             "status": np.stack(status),
             "num_steps": np.stack(steps),
         }
@@ -589,22 +617,63 @@ def apply_deaths(
     os_days: Float[np.ndarray, " *batch"],
     os_event: Bool[np.ndarray, " *batch"],
 ) -> dict[str, np.ndarray]:
-    """The read-out's PFS and best response when deaths end follow-up, with ``os_days`` and
-    ``os_event``: PFS is ``min(first PD scan, death)``, an event if either happened; a
-    patient dead before the first post-baseline scan is PD (an intention-to-treat
-    non-responder); failed solves stay not evaluable."""
+    """The read-out's PFS, best response and (when ``read`` has them, from
+    :func:`~tumorimmune.response.timecourse_readout`) confirmed best response and duration of
+    response when deaths end follow-up, with ``os_days`` and ``os_event``: PFS is
+    ``min(first PD scan, death)``, an event if either happened; a patient dead before the
+    first post-baseline scan is PD (best and confirmed best response: an intention-to-treat
+    non-responder); a responder's DoR ends at ``min(first PD scan, death)``, an event if
+    either happened (``dor_days = os_days − ttr_days`` when death comes first, or when the
+    response was censored at a scan before the death); failed solves stay not evaluable.
+
+    ``read`` must come from the diameters of :func:`censor_after_death` (no response or
+    progression after death, so ``ttr_days <= os_days`` for those who die)."""
     pfs_days = np.asarray(read["pfs_days"])
     with np.errstate(invalid="ignore"):
         first = os_event & (os_days <= pfs_days)
         early = os_event & (os_days < scan_days[1])
     br = np.asarray(read["best_response"])
-    return {
+    out = {
         "pfs_days": np.where(first, os_days, pfs_days),
         "pfs_event": np.asarray(read["pfs_event"]) | first,
         "best_response": np.where(early & (br >= 0), np.int8(3), br).astype(np.int8),
         "os_days": np.asarray(os_days, np.float64),
         "os_event": np.asarray(os_event, bool),
     }
+    if "confirmed_response" in read:
+        cr = np.asarray(read["confirmed_response"])
+        out["confirmed_response"] = np.where(early & (cr >= 0), np.int8(3), cr).astype(np.int8)
+    if "dor_days" in read:
+        ttr, dor = np.asarray(read["ttr_days"]), np.asarray(read["dor_days"])
+        dor_event = np.asarray(read["dor_event"], bool)
+        with np.errstate(invalid="ignore"):
+            # a responder (finite DoR) who dies before the end of the response read on scans
+            # (or after a response censored at the last scan, before the end of follow-up)
+            died = np.isfinite(dor) & os_event & (~dor_event | (os_days <= ttr + dor))
+        out["dor_days"] = np.where(died, os_days - ttr, dor)
+        out["dor_event"] = dor_event | died
+    return out
+
+
+#: Fields of :func:`tumorimmune.response.timecourse_readout`, in the order they are stacked.
+_TIMECOURSE = (
+    ("ttr_days", np.float64),
+    ("dor_days", np.float64),
+    ("dor_event", np.bool_),
+    ("confirmed_response", np.int8),
+    ("pseudo_progression", np.int8),
+)
+
+
+def _stack_fields(fields: dict[str, np.ndarray]) -> np.ndarray:
+    """The time-course fields (arm, patient) as one float64 array (arm, patient, field), so
+    that :meth:`Engine._by_patients` can join the slices (exact: codes and flags are small
+    integers)."""
+    return np.stack([np.asarray(fields[k], np.float64) for k, _ in _TIMECOURSE], axis=-1)
+
+
+def _unstack_fields(stacked: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: stacked[..., i].astype(dt) for i, (k, dt) in enumerate(_TIMECOURSE)}
 
 
 def _tumor_state(model: Model) -> str:

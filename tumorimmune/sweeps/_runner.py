@@ -18,7 +18,13 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
-from ..response import arm_summary, cell_summary, evaluate_targets, os_summary
+from ..response import (
+    arm_summary,
+    cell_summary,
+    evaluate_targets,
+    os_summary,
+    timecourse_summary,
+)
 from ._engine import Engine
 from ._multihost import Processes, barrier, broadcast_text
 from ._spec import SweepSpec, spec_warnings, validate_spec
@@ -413,15 +419,19 @@ def clinical_attrs(
     pfs_event: np.ndarray,
     params: Mapping[str, np.ndarray] | None = None,
     *,
-    os_days: np.ndarray | None = None,
-    os_event: np.ndarray | None = None,
+    readout: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, str]:
-    """``calibration`` (targets vs simulated, JSON) and ``caveats`` (JSON list) attributes;
-    ``os_days``/``os_event`` (arm, patient) for targets on overall survival."""
+    """``calibration`` (targets vs simulated, JSON) and ``caveats`` (JSON list) attributes.
+
+    ``readout``: further stored variables (arm, patient) for the targets that need them
+    (:data:`tumorimmune.response._endpoints.NEEDS`): ``ttr_days`` and ``pseudo_progression``
+    for ``median_ttr`` / ``pseudo_progression``, ``os_days`` and ``os_event`` (with
+    ``[survival]``) for ``os_at`` / ``median_os``."""
     out: dict[str, str] = {}
     if spec.caveats:
         out["caveats"] = json.dumps(list(spec.caveats))
     if spec.targets:
+        tc = readout or {}
         rows = evaluate_targets(
             spec.targets,
             [a.name for a in spec.arms],
@@ -429,8 +439,10 @@ def clinical_attrs(
             pfs_days,
             pfs_event,
             params,
-            os_days=os_days,
-            os_event=os_event,
+            os_days=tc.get("os_days"),
+            os_event=tc.get("os_event"),
+            ttr_days=tc.get("ttr_days"),
+            pseudo_progression=tc.get("pseudo_progression"),
         )
         for r in rows:
             sub = f" [{r['subgroup']}]" if r.get("subgroup") else ""
@@ -491,10 +503,25 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
     summary = arm_summary(br, pfs_days, pfs_event)
     for k, v in summary.items():
         store.write_extra(k, v, ("arm",), {"units": "days"} if "pfs" in k else None)
-    os_days = os_event = None
+    tc = {k: store.read(k) for k in ("ttr_days", "dor_days", "dor_event", "pseudo_progression")}
+    timecourse = timecourse_summary(
+        tc["ttr_days"],
+        tc["dor_days"],
+        tc["dor_event"],
+        tc["pseudo_progression"],
+        scan_days=spec.scan_schedule(),
+        follow_up=spec.follow_up_days,
+    )
+    for k, v in timecourse.items():
+        store.write_extra(k, v, ("arm",), {"units": "days"} if "days" in k else None)
     if spec.survival is not None:
-        os_days, os_event = store.read("os_days"), store.read("os_event").astype(bool)
-        for k, v in os_summary(br, os_days, os_event, follow_up=spec.follow_up_days).items():
+        tc["os_days"], tc["os_event"] = (
+            store.read("os_days"),
+            store.read("os_event").astype(bool),
+        )
+        for k, v in os_summary(
+            br, tc["os_days"], tc["os_event"], follow_up=spec.follow_up_days
+        ).items():
             store.write_extra(k, v, ("arm",), {"units": "days" if "days" in k else "1"})
     axes = spec.axis_values()
     if axes:
@@ -515,8 +542,7 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
                 pfs_days,
                 pfs_event,
                 _Columns(store, spec.varying()),  # read only those a subgroup names
-                os_days=os_days,
-                os_event=os_event,
+                readout=tc,
             ),
             "wall_time_s": wall,
             "solve_time_s": seconds,

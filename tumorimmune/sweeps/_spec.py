@@ -296,9 +296,7 @@ class ArmSpec(_Strict):
             and self.start_day is not None
             and self.end_day < self.start_day
         ):
-            raise ValueError(
-                f"end_day ({self.end_day}) must be >= start_day ({self.start_day})"
-            )
+            raise ValueError(f"end_day ({self.end_day}) must be >= start_day ({self.start_day})")
         explicit = [
             k
             for k in ("dose", "unit", "interval", "n_doses", "start_day", "end_day")
@@ -398,11 +396,19 @@ class ResponseSpec(_Strict):
     per lesion, 5 mm by default (RECIST 1.1 records a lesion too small to measure as 5 mm, a
     disappeared one as 0): a lesion below it has disappeared, and CR is the disappearance of
     every target lesion; 0 means CR only for an extinct tumor.
+
+    ``confirm``: count only confirmed responses (RECIST 1.1: a later scan at least
+    ``confirm_days`` days after the response still shows CR/PR, before PD) for the time to
+    response and the duration of response (``ttr_days``, ``dor_days``, ``dor_event``); the
+    stored ``confirmed_response`` always uses confirmation with ``confirm_days``, and
+    ``best_response`` never does (:func:`tumorimmune.response.timecourse_readout`).
     """
 
     cells_per_cm3: float = Field(1e9, gt=0)
     n_lesions: int = Field(DEFAULT_N_LESIONS, ge=1, le=MAX_LESIONS)
     detection_limit_mm: float = Field(DEFAULT_DETECTION_LIMIT_MM, ge=0, allow_inf_nan=False)
+    confirm: bool = False
+    confirm_days: float = Field(28.0, ge=0, allow_inf_nan=False, description="days")
 
 
 class SurvivalSpec(_Strict):
@@ -415,8 +421,9 @@ class SurvivalSpec(_Strict):
     Claret 2009 / Bruno 2020). Each patient's death day is drawn exactly by inverse transform
     from one uniform per patient, hashed from ``seed`` (default: the sampling seed) and the
     patient id: the same in every arm (common random numbers) and in any chunking. Deaths end
-    follow-up: no response or progression is read after death, and PFS counts a death before
-    progression as an event. Without the section nobody dies (results as before).
+    follow-up: no response or progression is read after death, and PFS (and a responder's
+    duration of response) counts a death before progression as an event. Without the section
+    nobody dies (results as before).
     """
 
     scale_days: float = Field(gt=0, description="Weibull scale λ of the baseline hazard, days")
@@ -509,16 +516,26 @@ class TargetSpec(_Strict):
 
     ``kind``: ``orr``, ``cr``, ``dcr`` (fractions), ``pfs_at`` (Kaplan–Meier progression-free
     fraction at ``day``), ``responders_pf_at`` (the same among CR/PR patients),
-    ``median_pfs`` (days), ``os_at`` (Kaplan–Meier overall survival fraction at ``day``) and
-    ``median_os`` (days); the OS kinds need a ``[survival]`` section. ``n``: patients behind
-    the published value (Wilson interval);
-    ``lo``/``hi``: the published 95 % interval where one is given.
+    ``median_pfs`` (days), ``os_at`` (Kaplan–Meier overall survival fraction at ``day``),
+    ``median_os`` (days), ``median_ttr`` (median time to response among responders, days),
+    ``pseudo_progression`` (fraction with early or delayed pseudo-progression); the OS kinds
+    need a ``[survival]`` section. ``n``: patients behind the published value (Wilson
+    interval); ``lo``/``hi``: the published 95 % interval where one is given.
     """
 
     arm: str = Field(min_length=1)
     name: str = Field(min_length=1)
     kind: Literal[
-        "orr", "cr", "dcr", "pfs_at", "responders_pf_at", "median_pfs", "os_at", "median_os"
+        "orr",
+        "cr",
+        "dcr",
+        "pfs_at",
+        "responders_pf_at",
+        "median_pfs",
+        "os_at",
+        "median_os",
+        "median_ttr",
+        "pseudo_progression",
     ]
     value: float
     n: int | None = Field(None, ge=1)
@@ -539,7 +556,9 @@ class TargetSpec(_Strict):
             raise ValueError(f"kind = {self.kind!r} needs 'day' (days after the first dose)")
         if self.kind == "median_os" and not self.value > 0:
             raise ValueError(f"kind = 'median_os' is a time in days > 0; got {self.value}")
-        if self.kind not in ("median_pfs", "median_os") and not 0.0 <= self.value <= 1.0:
+        if self.kind not in ("median_pfs", "median_os", "median_ttr") and not (
+            0.0 <= self.value <= 1.0
+        ):
             raise ValueError(f"kind = {self.kind!r} is a fraction in [0, 1]; got {self.value}")
         return self
 

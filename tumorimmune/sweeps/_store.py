@@ -62,6 +62,12 @@ _ARM_PATIENT: dict[str, tuple[str, Any]] = {
     "outcome": ("int8", -1),
     "status": ("int32", -1),
     "num_steps": ("int32", -1),
+    # RECIST over time (tumorimmune.response.timecourse_readout)
+    "ttr_days": ("float64", np.nan),
+    "dor_days": ("float64", np.nan),
+    "dor_event": ("bool", False),
+    "confirmed_response": ("int8", -1),
+    "pseudo_progression": ("int8", -1),
 }
 #: Per arm × patient results of a spec with ``[survival]`` (absent otherwise).
 _ARM_PATIENT_SURVIVAL: dict[str, tuple[str, Any]] = {
@@ -91,6 +97,29 @@ _DESCRIPTIONS = {
         "follow-up",
     ),
     "os_event": ("1", "True: death observed; False: censored at the end of follow-up"),
+    "ttr_days": (
+        "days",
+        "time to response: first scan with CR/PR before PD (confirmed when [response] "
+        "confirm); NaN for non-responders",
+    ),
+    "dor_days": (
+        "days",
+        "duration of response: first response scan to the first PD scan (or death, with "
+        "[survival]) or censoring at the last scan; NaN for non-responders",
+    ),
+    "dor_event": (
+        "1",
+        "True: response ended in progression (or death); False: censored or no response",
+    ),
+    "confirmed_response": (
+        "1",
+        "RECIST 1.1 best overall response with confirmation ([response] confirm_days): "
+        "0=CR 1=PR 2=SD 3=PD -1=failed",
+    ),
+    "pseudo_progression": (
+        "1",
+        "pseudo-progression (Hodi et al. 2016): 0=none 1=early (by day 84) 2=delayed -1=failed",
+    ),
     "cell": ("1", "flat index of the patient's grid cell (C order over the axes)"),
 }
 
