@@ -128,10 +128,12 @@ def _state_vector(model: Model, y0: Mapping[str, ArrayLike] | ArrayLike) -> Arra
     unknown = sorted(set(y0) - set(names))
     if unknown:
         raise ValueError(f"unknown state {unknown[0]!r} in y0; states: {list(names)}")
-    missing = [k for k in names if k not in y0 and k not in ("A1", "A2")]
+    y0 = model.baseline_state(dict(y0))  # e.g. escape variants split off the baseline tumor
+    defaults = {"A1": 0.0, "A2": 0.0, **type(model).initial_state}
+    missing = [k for k in names if k not in y0 and k not in defaults]
     if missing:
         raise ValueError(f"y0 is missing state {missing[0]!r}; required: {missing}")
-    cols = [jnp.asarray(y0.get(k, 0.0), jnp.result_type(float)) for k in names]
+    cols = [jnp.asarray(y0.get(k, defaults.get(k, 0.0)), jnp.result_type(float)) for k in names]
     cols = jnp.broadcast_arrays(*cols)
     return jnp.stack(cols, axis=-1)
 

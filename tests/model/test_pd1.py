@@ -16,7 +16,7 @@ def test_no_drug_vector_field_is_exactly_kuznetsov():
     k, p = Kuznetsov1994(a=0.25), TumorImmunePD1(a=0.25)
     for E, Tc in rng.uniform(1e3, 1e9, size=(20, 2)):
         fk = np.asarray(k.vector_field(3.0, jnp.array([E, Tc]), None))
-        fp = np.asarray(p.vector_field(3.0, jnp.array([E, Tc, 0.0, 0.0]), None))
+        fp = np.asarray(p.vector_field(3.0, jnp.array([E, Tc, 0.0, 0.0, 0.0, 0.0]), None))
         np.testing.assert_array_equal(fp[:2], fk)  # bitwise: RO = 0 leaves n and m untouched
         np.testing.assert_array_equal(fp[2:], 0.0)
 

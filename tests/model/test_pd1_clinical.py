@@ -30,10 +30,11 @@ def test_new_terms_switched_off_reduce_to_the_first_form():
         m = TumorImmunePD1(L=0.6, eps_n=1.3, eps_m=0.4)  # Imax = 1, f_indep = 0, h_kill = 0
         for E, T, A1, A2 in rng.uniform([1e3, 1e5, 0, 0], [1e7, 1e10, 300, 200], size=(25, 4)):
             y = np.array([E, T, A1, A2])
-            got = np.asarray(m.vector_field(5.0, jnp.asarray(y), None))
+            got = np.asarray(m.vector_field(5.0, jnp.asarray([*y, 0.0, 0.0]), None))
             np.testing.assert_allclose(
-                got, _old_form(m, y, float(np.asarray(m.CL))), rtol=1e-14, atol=0
+                got[:4], _old_form(m, y, float(np.asarray(m.CL))), rtol=1e-14, atol=0
             )
+            assert got[4] == 0.0 and got[5] == 0.0  # no escape variants, no infiltrate
 
 
 def test_occupancy_has_published_potency():
@@ -64,7 +65,7 @@ def test_quasi_steady_effectors_are_on_the_nullcline():
         T = np.array([5e10, 1e11, 2e11])
         E = np.asarray(m.quasi_steady_effectors(T))
         for e, t in zip(E, T, strict=True):
-            f = np.asarray(m.vector_field(0.0, jnp.asarray([e, t, 0.0, 0.0]), None))
+            f = np.asarray(m.vector_field(0.0, jnp.asarray([e, t, 0.0, 0.0, 0.0, 0.0]), None))
             assert abs(f[0]) < 1e-9 * m.s
         # small tumors: recruitment beats exhaustion and decay → no steady state
         assert np.isinf(np.asarray(m.quasi_steady_effectors(np.array([1e10]))))[0]

@@ -1,4 +1,4 @@
-"""Escape variants, lesion infiltrate and the effector ceiling of TumorImmunePD1 (docs/science.md §2b).
+"""Escape variants, lesion infiltrate and effector ceiling of TumorImmunePD1 (science.md §2b).
 
 Each term against a closed form (effectors held constant, so the kill rate is constant), and
 the reduction to the model without them.
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import tumorimmune as ti
-from tumorimmune.solvers import Tolerances
 from tumorimmune.model import PEMBROLIZUMAB_200MG_Q3W, TumorImmunePD1
+from tumorimmune.solvers import Tolerances
 
 jax.config.update("jax_enable_x64", True)
 
@@ -35,8 +35,18 @@ def _old_field(m: TumorImmunePD1, t: float, y: np.ndarray) -> np.ndarray:
 
 def test_terms_off_reduce_to_the_model_of_section_2():
     m = TumorImmunePD1(
-        a=0.02, b=2e-13, s=800.0, m=3e-12, d=0.01, g=1e9, h_kill=10.0, f_indep=0.3, L=0.6,
-        eps_n=3.0, eps_m=0.95, CL_emax=0.0,
+        a=0.02,
+        b=2e-13,
+        s=800.0,
+        m=3e-12,
+        d=0.01,
+        g=1e9,
+        h_kill=10.0,
+        f_indep=0.3,
+        L=0.6,
+        eps_n=3.0,
+        eps_m=0.95,
+        CL_emax=0.0,
     )
     rng = np.random.default_rng(1)
     for _ in range(20):

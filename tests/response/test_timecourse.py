@@ -208,11 +208,13 @@ def test_pseudo_progression_early_delayed_confirmed():
 
 
 def test_pseudo_progression_confirmation_needs_pd_over_the_nadir():
-    # 12 -> 16 mm (+33 %, flagged); next 17: larger than 16 but only +5... 17 − 12 = 5 mm and
-    # 17 >= 14.4: PD over the nadir -> confirmed. Next 16.5: smaller than 16? no, larger, but
-    # 16.5 − 12 = 4.5 mm < 5 mm: not PD over the nadir -> not confirmed (early)
-    d = rows([12, 16, 17, 17, 17, 17], [12, 16, 16.5, 16.5, 16.5, 16.5])
-    np.testing.assert_array_equal(pseudo_progression(d, DAYS), [0, 1])
+    # 20 -> 26 mm (+30 %, +6 mm: flagged); next 27: larger and RECIST PD over the nadir
+    # (27 >= 24 and 27 − 20 >= 5 mm) -> confirmed. Next 25: smaller than the flagged scan ->
+    # not confirmed (early). 12 -> 16 mm (+33 % but only 4 mm): no increase at all.
+    d = rows(
+        [20, 26, 27, 27, 27, 27], [20, 26, 25, 25, 25, 25], [12, 16, 12, 12, 12, 12]
+    )
+    np.testing.assert_array_equal(pseudo_progression(d, DAYS), [0, 1, 0])
 
 
 def test_pseudo_progression_one_on_study_scan():
@@ -347,3 +349,13 @@ def med_ep():
     from tumorimmune.response import Endpoint
 
     return Endpoint("TTR", "median_ttr", 84.0)
+
+
+def test_pseudo_progression_needs_an_absolute_increase_after_a_complete_response():
+    from tumorimmune.response import pseudo_progression
+
+    days = np.array([0.0, 84.0, 126.0, 168.0, 210.0])
+    cr = np.array([[40.0, 0.0, 0.0, 0.0, 0.0]])  # complete response, stays: nothing flagged
+    swell = np.array([[40.0, 52.0, 30.0, 20.0, 10.0]])  # +30 % at week 12, then response
+    assert pseudo_progression(cr, days).tolist() == [0]
+    assert pseudo_progression(swell, days).tolist() == [1]

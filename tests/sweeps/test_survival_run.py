@@ -151,8 +151,7 @@ def test_survival_with_response_over_time(tiny, tmp_path):
     """A sweep with ``[survival]`` and the time-course read-out: both read the scans after
     death carried forward, no response is read after death, and a responder's DoR (like PFS)
     ends at death when death comes first."""
-    from tumorimmune.response import timecourse_readout
-    from tumorimmune.sweeps._engine import censor_after_death
+    from tumorimmune.response import censor_after_death, timecourse_readout
 
     survival = {"scale_days": 120.0, "shape": 1.0, "beta": 0.5}
     scans = [14.0 * k for k in range(1, 9)] + [126.0]

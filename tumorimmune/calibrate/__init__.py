@@ -13,12 +13,12 @@ from ._figure import write_fit_report as write_fit_report
 from ._fit import FitResult as FitResult
 from ._fit import fit_patients as fit_patients
 from ._optimize import OptimizeResult as OptimizeResult
+from ._optimize import minimize as minimize
 from ._os import KEYNOTE006_OS_TARGETS as KEYNOTE006_OS_TARGETS
 from ._os import OSTarget as OSTarget
 from ._os import expected_survival as expected_survival
 from ._os import fit_survival_link as fit_survival_link
 from ._os import os_predictions as os_predictions
-from ._optimize import minimize as minimize
 from ._population import KEYNOTE006_Q2W as KEYNOTE006_Q2W
 from ._population import KEYNOTE006_Q3W as KEYNOTE006_Q3W
 from ._population import KEYNOTE024 as KEYNOTE024
@@ -44,44 +44,42 @@ from ._trial import KEYNOTE006_Q3W_ENDPOINTS as KEYNOTE006_Q3W_ENDPOINTS
 from ._trial import KEYNOTE006_Q3W_REGIMEN as KEYNOTE006_Q3W_REGIMEN
 from ._trial import KEYNOTE006_Q3W_TARGETS as KEYNOTE006_Q3W_TARGETS
 from ._trial import KEYNOTE006_SCAN_DAYS as KEYNOTE006_SCAN_DAYS
-from ._trial import VirtualPopulation as VirtualPopulation
 from ._trial import TREATMENT_END_DAY as TREATMENT_END_DAY
 from ._trial import ZERO_SHARE as ZERO_SHARE
+from ._trial import VirtualPopulation as VirtualPopulation
 from ._trial import calibrate_population as calibrate_population
 from ._trial import keynote006_scan_days as keynote006_scan_days
 from ._trial import load_population as load_population
 from ._trial import plausible_candidates as plausible_candidates
 from ._trial import target_class_probabilities as target_class_probabilities
+from ._uncertainty import calibration_arm as calibration_arm
+from ._uncertainty import reselection_intervals as reselection_intervals
 from ._vpsoft import VPCalibration as VPCalibration
 from ._vpsoft import calibrate_soft as calibrate_soft
 
 __all__ = [
     "CLINICAL_FIXED",
+    "CLINICAL_RANGES",
     "FOLLOW_UP_DAYS",
     "KEYNOTE006_CUTOFF_DAY",
-    "KEYNOTE006_OS_TARGETS",
-    "KEYNOTE006_Q3W_TARGETS",
-    "TREATMENT_END_DAY",
-    "ZERO_SHARE",
-    "OSTarget",
-    "expected_survival",
-    "fit_survival_link",
-    "keynote006_scan_days",
-    "os_predictions",
-    "CLINICAL_RANGES",
     "KEYNOTE006_DURABILITY",
+    "KEYNOTE006_OS_TARGETS",
     "KEYNOTE006_Q2W",
     "KEYNOTE006_Q2W_ENDPOINTS",
     "KEYNOTE006_Q2W_REGIMEN",
     "KEYNOTE006_Q3W",
     "KEYNOTE006_Q3W_ENDPOINTS",
     "KEYNOTE006_Q3W_REGIMEN",
+    "KEYNOTE006_Q3W_TARGETS",
     "KEYNOTE006_SCAN_DAYS",
     "KEYNOTE024",
+    "TREATMENT_END_DAY",
     "UNITS",
+    "ZERO_SHARE",
     "ClinicalTarget",
     "Dist",
     "FitResult",
+    "OSTarget",
     "OptimizeResult",
     "SoftReadout",
     "TrialArm",
@@ -91,17 +89,23 @@ __all__ = [
     "calibrate_allen",
     "calibrate_population",
     "calibrate_soft",
+    "calibration_arm",
     "cells_to_unit",
+    "expected_survival",
     "fit_figure",
     "fit_patients",
+    "fit_survival_link",
     "hard_orr",
+    "keynote006_scan_days",
     "load_measurements",
     "load_population",
     "minimize",
+    "os_predictions",
     "plausible_candidates",
     "plausible_patients",
     "prevalence_select",
     "rescale_tumor",
+    "reselection_intervals",
     "simulate_arm",
     "soft_complete_response",
     "soft_progression_free",

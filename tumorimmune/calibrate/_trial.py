@@ -43,15 +43,16 @@ import scipy.stats.qmc
 
 from ..model import Regimen, TumorImmunePD1
 from ..response import (
-    SurvivalLink,
-    patient_uniforms,
-    sample_death_days,
     Endpoint,
+    SurvivalLink,
     best_overall_response,
     cells_from_sum_of_diameters,
+    cutoff_readout,
     evaluate_endpoints,
     km_at,
+    patient_uniforms,
     pfs,
+    sample_death_days,
     sum_of_diameters_mm,
 )
 from ..solvers import AbstractBackend, Tolerances
@@ -224,7 +225,7 @@ def plausible_candidates(
 
 
 def _model(values: Mapping[str, np.ndarray], fixed: Mapping[str, float]) -> TumorImmunePD1:
-    params = {k: v for k, v in values.items() if k not in ("T0", "E0")}
+    params = {k: v for k, v in values.items() if k not in ("T0", "E0", "u_death")}
     return TumorImmunePD1.with_drug("pembrolizumab", **{**fixed, **params})
 
 
@@ -549,9 +550,7 @@ def calibrate_population(
             deaths = (np.full(len(u_death), np.inf), np.zeros(len(u_death), bool))
         else:
             deaths = sample_death_days(sld_grid, grid, u_death, link, follow_up=follow_up)
-        rc = _cutoff_readout(
-            cells_t, scan_days, n_cut, cutoff_day, deaths, ro  # type: ignore[arg-type]
-        )
+        rc = _cutoff_readout(cells_t, scan_days, cutoff_day, deaths, ro)  # type: ignore[arg-type]
         sub_t = {k: v[idx] for k, v in rc.items()}
         classes = classify(
             sub_t,
@@ -572,6 +571,8 @@ def calibrate_population(
     counts = np.bincount(classes[chosen], minlength=len(target))
     chi2 = scipy.stats.chisquare(counts, target * counts.sum())
     table = {k: np.asarray(v[sel], float) for k, v in vals.items()}
+    if survival_passes:  # each patient keeps the death quantile it was selected with
+        table["u_death"] = np.asarray(u_death[sel], float)
     info: dict[str, object] = {
         "method": "Allen et al. 2016 (plausible patients by rejection; exact prevalence "
         "selection on RECIST read-out classes)",
@@ -607,39 +608,22 @@ def calibrate_population(
 def _cutoff_readout(
     cells: np.ndarray,
     scan_days: Sequence[float],
-    n_cut: int,
     cutoff_day: float,
     deaths: tuple[np.ndarray, np.ndarray],
     ro: Mapping[str, float],
 ) -> dict[str, np.ndarray]:
-    """RECIST read-out on the scans up to the cut-off, deaths ending follow-up (as the sweep
-    engine reads them: no scan read after death, a death before progression is a PFS event)."""
-    from ..sweeps._engine import apply_deaths, censor_after_death
-
-    days = np.asarray(scan_days[:n_cut], float)
-    os_days, os_event = deaths
-    os_event = os_event & (os_days <= cutoff_day)
+    """RECIST read-out at the data cut-off, deaths ending follow-up as in the sweep engine
+    (:func:`~tumorimmune.response.cutoff_readout`), plus the SLD (mm)."""
     sld = sum_of_diameters_mm(
-        cells[:, :n_cut],
+        cells,
         n_lesions=ro["n_lesions"],
         cells_per_cm3=ro["cells_per_cm3"],
         detection_limit_mm=ro["detection_limit_mm"],
     )
-    seen = censor_after_death(sld, days, os_days, os_event)
-    bor = best_overall_response(seen)
-    pfs_days, pfs_event = pfs(seen, days, follow_up=cutoff_day)
-    read = apply_deaths(
-        {"best_response": bor, "pfs_days": pfs_days, "pfs_event": pfs_event},
-        days,
-        os_days,
-        os_event,
+    r = cutoff_readout(
+        sld, np.asarray(scan_days, float), cutoff_day, os_days=deaths[0], os_event=deaths[1]
     )
-    return {
-        "bor": read["best_response"],
-        "pfs_days": read["pfs_days"],
-        "pfs_event": read["pfs_event"],
-        "sld": seen,
-    }
+    return {"bor": r["bor"], "pfs_days": r["pfs_days"], "pfs_event": r["pfs_event"], "sld": sld}
 
 
 def _kill(model: TumorImmunePD1, E: np.ndarray) -> np.ndarray:

@@ -191,7 +191,9 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
         ``E* = s/(d + m·T − p·T/(g + T))``; ``inf`` where the denominator is not positive
         (untreated effectors would expand without bound: not a steady state). Used as the
         pre-treatment effector level of clinical patients, whose tumors have grown for
-        months before the baseline scan (an **assumption**, docs/science.md §6).
+        months before the baseline scan (an **assumption**, docs/science.md §6). The effector
+        ceiling ``b_E`` is left out: where a steady state exists it lies far below the ceiling
+        (``b_E·E* ≪ 1`` for the clinical values), and without one the tumor is not plausible.
         """
         T = jnp.asarray(T)
         den = self.d + self.m * T - self.p * T / (self.g + T)

@@ -177,7 +177,7 @@ def population_model(
     ``[pk] weight_scaling = true`` and no PK variability).
     """
     d = get_drug(drug)
-    params = {**fixed, **{k: v for k, v in table.items() if k not in ("T0", "E0")}}
+    params = {**fixed, **{k: v for k, v in table.items() if k not in ("T0", "E0", "u_death")}}
     weight = params.pop("weight", None)
     if (
         weight_scaling and weight is not None

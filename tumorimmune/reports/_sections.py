@@ -150,9 +150,10 @@ CALIBRATION_HEADER = (
     "Target",
     "Role",
     "Target value (interval)",
-    "Simulated (interval)",
+    "Simulated (95 % CI)",
+    "Prediction interval (re-selected trials)",
     "Unit",
-    "Within interval",
+    "Published within prediction",
     "Source",
 )
 
@@ -163,8 +164,11 @@ def calibration_rows(ds: xr.Dataset) -> tuple[list[list[str]], list[str]]:
 
     The attribute is JSON: ``{"targets": [{"name", "target", "target_lo", "target_hi",
     "simulated", "simulated_lo", "simulated_hi", "unit", "source", "fitted"}], "caveats":
-    [str], "notes": str}``. "Within interval" says whether the simulated value lies in the
-    target's interval (``[target_lo, target_hi]``), "–" when the target has none.
+    [str], "notes": str}``, optionally ``prediction_lo``/``prediction_hi`` (the interval of
+    re-selected virtual trials of the published size:
+    :func:`tumorimmune.calibrate.reselection_intervals`). "Within interval" says whether the
+    published value lies in that prediction interval, else whether the simulated value lies in
+    the target's interval (``[target_lo, target_hi]``), "–" when there is neither.
 
     Raises:
         ValueError: the attribute is not of that shape (names the offending key).
@@ -184,7 +188,11 @@ def calibration_rows(ds: xr.Dataset) -> tuple[list[list[str]], list[str]]:
         sim, slo, shi = (
             _number(t.get(key)) for key in ("simulated", "simulated_lo", "simulated_hi")
         )
-        if math.isfinite(lo) and math.isfinite(hi) and math.isfinite(sim):
+        plo, phi = (_number(t.get(key)) for key in ("prediction_lo", "prediction_hi"))
+        if math.isfinite(plo) and math.isfinite(phi) and math.isfinite(target):
+            # the published value within the interval of re-selected virtual trials
+            inside = "yes" if plo <= target <= phi else "no"
+        elif math.isfinite(lo) and math.isfinite(hi) and math.isfinite(sim):
             inside = "yes" if lo <= sim <= hi else "no"
         else:
             inside = "–"
@@ -196,6 +204,7 @@ def calibration_rows(ds: xr.Dataset) -> tuple[list[list[str]], list[str]]:
                     "fitted" if fitted else "validation (held out)",
                     _interval(target, lo, hi),
                     _interval(sim, slo, shi),
+                    _interval(sim, plo, phi) if math.isfinite(plo) else "–",
                     str(t.get("unit", "")),
                     inside,
                     str(t.get("source", "")),
@@ -218,7 +227,7 @@ def calibration_section(ds: xr.Dataset) -> Section | None:
         html_table(
             CALIBRATION_HEADER,
             rows,
-            numeric=[False, False, True, True, False, False, False],
+            numeric=[False, False, True, True, True, False, False, False],
             row_classes=roles,
             table_id="calibration-table",
         )
@@ -237,7 +246,10 @@ def calibration_section(ds: xr.Dataset) -> Section | None:
         id="calibration",
         note=(
             f"{n_fit} target{'s' if n_fit != 1 else ''} fitted (shaded rows) and "
-            f"{len(roles) - n_fit} held out for validation; intervals in parentheses."
+            f"{len(roles) - n_fit} held out for validation. Simulated: binomial / Kaplan–"
+            "Meier 95 % interval of the virtual cohort. Prediction interval: 95 % of virtual "
+            "trials of the published size drawn from populations re-selected under the "
+            "calibration targets' own uncertainty (no extra solves)."
         ),
         html=Markup("").join(parts),
     )

@@ -15,6 +15,7 @@ Typical use::
     km = response.kaplan_meier(pfs_days, pfs_event)
 """
 
+from ._endpoints import OUTCOME_COLUMNS as OUTCOME_COLUMNS
 from ._endpoints import Endpoint as Endpoint
 from ._endpoints import EndpointKind as EndpointKind
 from ._endpoints import TargetLike as TargetLike
@@ -22,6 +23,7 @@ from ._endpoints import evaluate_endpoints as evaluate_endpoints
 from ._endpoints import evaluate_targets as evaluate_targets
 from ._endpoints import km_at as km_at
 from ._endpoints import parse_subgroup as parse_subgroup
+from ._endpoints import parse_subgroups as parse_subgroups
 from ._endpoints import subgroup_mask as subgroup_mask
 from ._jax import readout as jax_readout
 from ._metrics import DEFAULT_DETECTION_LIMIT_MM as DEFAULT_DETECTION_LIMIT_MM
@@ -46,7 +48,10 @@ from ._summary import cell_summary as cell_summary
 from ._survival import DAYS_PER_YEAR as DAYS_PER_YEAR
 from ._survival import OS_LANDMARKS as OS_LANDMARKS
 from ._survival import SurvivalLink as SurvivalLink
+from ._survival import apply_deaths as apply_deaths
+from ._survival import censor_after_death as censor_after_death
 from ._survival import cumulative_hazard as cumulative_hazard
+from ._survival import cutoff_readout as cutoff_readout
 from ._survival import os_summary as os_summary
 from ._survival import patient_uniforms as patient_uniforms
 from ._survival import sample_death_days as sample_death_days
@@ -68,6 +73,7 @@ __all__ = [
     "ONGOING_LANDMARKS_DAYS",
     "OS_LANDMARKS",
     "OUTCOME_CODES",
+    "OUTCOME_COLUMNS",
     "PSEUDO_PROGRESSION_CODES",
     "RESPONSE_CODES",
     "Endpoint",
@@ -75,13 +81,16 @@ __all__ = [
     "KaplanMeier",
     "SurvivalLink",
     "TargetLike",
+    "apply_deaths",
     "arm_summary",
     "best_overall_response",
     "best_pct_change",
     "cell_summary",
     "cells_from_sum_of_diameters",
+    "censor_after_death",
     "confirmed_best_response",
     "cumulative_hazard",
+    "cutoff_readout",
     "diameter_mm",
     "duration_of_response",
     "evaluate_endpoints",
@@ -95,6 +104,7 @@ __all__ = [
     "os_summary",
     "outcome_class",
     "parse_subgroup",
+    "parse_subgroups",
     "patient_uniforms",
     "pct_change",
     "pfs",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.stats
@@ -188,6 +188,14 @@ def _row(e: Endpoint, val: float, lo: float, hi: float) -> dict[str, object]:
     }
 
 
+def cutoff_readout(*args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
+    """:func:`tumorimmune.response.cutoff_readout` (imported on use: ``_survival`` imports
+    this module)."""
+    from ._survival import cutoff_readout as f
+
+    return f(*args, **kwargs)
+
+
 @runtime_checkable
 class TargetLike(Protocol):
     """What :func:`evaluate_targets` reads of a target (e.g. a sweep spec's ``TargetSpec``)."""
@@ -205,20 +213,33 @@ class TargetLike(Protocol):
     subgroup: str | None
 
 
-_OPS = ("<=", ">=", "<", ">")
+_OPS = ("<=", ">=", "==", "<", ">")
+#: Per-arm read-outs a subgroup may name besides the per-patient columns (e.g. the patients
+#: alive at week 12 whose best response is PD: ``"os_days > 84 and best_response == 3"``).
+OUTCOME_COLUMNS: tuple[str, ...] = ("best_response", "pfs_days", "os_days", "ttr_days")
 
 
-def parse_subgroup(text: str) -> tuple[str, str, str]:
-    """``"T0 < median"`` → ``("T0", "<", "median")``; the value is a number or ``median``."""
+def _condition(text: str) -> tuple[str, str, str]:
     for op in _OPS:
         if op in text:
             name, value = (x.strip() for x in text.split(op, 1))
             if name and value and (value == "median" or _is_number(value)):
                 return name, op, value
     raise ValueError(
-        f"subgroup must read 'PARAMETER OP VALUE' with OP one of {list(_OPS)} and VALUE a "
-        f"number or 'median'; got {text!r}"
+        f"subgroup must read 'NAME OP VALUE' (conditions joined by 'and') with OP one of "
+        f"{list(_OPS)} and VALUE a number or 'median'; got {text!r}"
     )
+
+
+def parse_subgroups(text: str) -> list[tuple[str, str, str]]:
+    """``"T0 < median and L >= 0.5"`` → ``[("T0", "<", "median"), ("L", ">=", "0.5")]``."""
+    return [_condition(part) for part in text.split(" and ")]
+
+
+def parse_subgroup(text: str) -> tuple[str, str, str]:
+    """``"T0 < median"`` → ``("T0", "<", "median")``; the value is a number or ``median``
+    (the first condition of a conjunction, see :func:`parse_subgroups`)."""
+    return parse_subgroups(text)[0]
 
 
 def _is_number(text: str) -> bool:
@@ -229,11 +250,37 @@ def _is_number(text: str) -> bool:
 
 
 def subgroup_mask(text: str, params: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Patients of a subgroup such as ``"T0 < median"`` (median over all patients)."""
-    name, op, value = parse_subgroup(text)
-    x = np.asarray(params[name], float)
-    v = float(np.nanmedian(x)) if value == "median" else float(value)
-    return {"<": x < v, "<=": x <= v, ">": x > v, ">=": x >= v}[op]
+    """Patients of a subgroup such as ``"T0 < median"`` (median over all patients); several
+    conditions joined by ``and`` must all hold."""
+    mask: np.ndarray | None = None
+    for name, op, value in parse_subgroups(text):
+        x = np.asarray(params[name], float)
+        v = float(np.nanmedian(x)) if value == "median" else float(value)
+        with np.errstate(invalid="ignore"):
+            m = {"<": x < v, "<=": x <= v, ">": x > v, ">=": x >= v, "==": x == v}[op]
+        mask = m if mask is None else mask & m
+    assert mask is not None
+    return mask
+
+
+class _ArmColumns(Mapping[str, np.ndarray]):
+    """Per-patient columns plus one arm's read-outs (:data:`OUTCOME_COLUMNS`)."""
+
+    def __init__(self, params: Mapping[str, np.ndarray] | None, outcomes: dict[str, np.ndarray]):
+        self._params = params or {}
+        self._outcomes = outcomes
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key in self._outcomes:
+            return self._outcomes[key]
+        return self._params[key]
+
+    def __iter__(self):
+        yield from self._outcomes
+        yield from self._params
+
+    def __len__(self) -> int:
+        return len(self._outcomes) + len(self._params)
 
 
 def evaluate_targets(
@@ -248,6 +295,8 @@ def evaluate_targets(
     os_event: np.ndarray | None = None,
     ttr_days: np.ndarray | None = None,
     pseudo_progression: np.ndarray | None = None,
+    diameters: np.ndarray | None = None,
+    scan_days: np.ndarray | None = None,
 ) -> list[dict[str, object]]:
     """Rows of the report's "Calibration and validation" table for a sweep's ``[[targets]]``.
 
@@ -263,6 +312,12 @@ def evaluate_targets(
         os_event: ``(arm, patient)`` bool, death observed.
         ttr_days: ``(arm, patient)`` time to response (days), for ``median_ttr`` targets.
         pseudo_progression: ``(arm, patient)`` int8 codes, for ``pseudo_progression`` targets.
+        diameters: ``(arm, patient, scan)`` the model's sums of diameters (mm), and
+            ``scan_days`` ``(scan,)``: for targets with a ``cutoff_day`` (read as a report at
+            that data cut-off, :func:`~tumorimmune.response.cutoff_readout`).
+
+    A ``subgroup`` may name per-patient columns and the arm's read-outs
+    (:data:`OUTCOME_COLUMNS`), e.g. ``"os_days > 84 and best_response == 3"``.
 
     Returns:
         One dict per target (see :func:`evaluate_endpoints`) plus ``arm`` and ``fitted``.
@@ -280,16 +335,10 @@ def evaluate_targets(
             source=str(t.source),
         )
         i = list(arms).index(str(t.arm))
-        sel = np.ones(best_response.shape[-1], bool)
-        sub = getattr(t, "subgroup", None)
-        if sub is not None:
-            if params is None:
-                raise ValueError(f"target {t.name!r} has a subgroup but no parameters were given")
-            sel = subgroup_mask(sub, params)
-        r = {
-            "bor": best_response[i][sel],
-            "pfs_days": pfs_days[i][sel],
-            "pfs_event": pfs_event[i][sel],
+        arm_read: dict[str, np.ndarray] = {
+            "bor": best_response[i],
+            "pfs_days": pfs_days[i],
+            "pfs_event": pfs_event[i],
         }
         extra = {
             "os_days": os_days,
@@ -297,10 +346,35 @@ def evaluate_targets(
             "ttr_days": ttr_days,
             "pseudo_progression": pseudo_progression,
         }
-        for key in NEEDS.get(t.kind, ()):
-            arr = extra[key]
+        for key, arr in extra.items():
             if arr is not None:
-                r[key] = np.asarray(arr)[i][sel]
+                arm_read[key] = np.asarray(arr)[i]
+        cutoff = getattr(t, "cutoff_day", None)
+        if cutoff is not None:
+            if diameters is None or scan_days is None:
+                raise ValueError(f"target {t.name!r} has a cutoff_day but no diameters were given")
+            arm_read.update(
+                cutoff_readout(
+                    np.asarray(diameters)[i],
+                    np.asarray(scan_days),
+                    float(cutoff),
+                    os_days=arm_read.get("os_days"),
+                    os_event=arm_read.get("os_event"),
+                )
+            )
+        sel = np.ones(best_response.shape[-1], bool)
+        sub = getattr(t, "subgroup", None)
+        if sub is not None:
+            outcomes = {"best_response": arm_read["bor"], "pfs_days": arm_read["pfs_days"]}
+            for k in ("os_days", "ttr_days"):
+                if k in arm_read:
+                    outcomes[k] = arm_read[k]
+            sel = subgroup_mask(sub, _ArmColumns(params, outcomes))
+        r = {"bor": arm_read["bor"][sel], "pfs_days": arm_read["pfs_days"][sel]}
+        r["pfs_event"] = arm_read["pfs_event"][sel]
+        for key in NEEDS.get(t.kind, ()):
+            if key in arm_read:
+                r[key] = arm_read[key][sel]
         (row,) = evaluate_endpoints(r, [e])
         row.update(arm=str(t.arm), fitted=bool(t.fitted), subgroup=sub)
         rows.append(row)

@@ -335,3 +335,120 @@ def os_summary(
             for s, v in zip(("", "_lo", "_hi"), at, strict=True):
                 out.setdefault(f"os_{y}y{s}", []).append(float(v))
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+
+
+def censor_after_death(
+    diam: Float[np.ndarray, "*batch scan"],
+    scan_days: Float[np.ndarray, " scan"],
+    os_days: Float[np.ndarray, " *#batch"],
+    os_event: Bool[np.ndarray, " *#batch"],
+) -> Float[np.ndarray, "*batch scan"]:
+    """Diameters as the read-out sees them when deaths end follow-up: at the scans after a
+    patient's death day, the last diameter observed on or before it (last observation
+    carried forward: no response or progression is read after death).
+
+    Args:
+        diam: sums of diameters (mm), last axis = scans.
+        scan_days: scan days, ``(n_scans,)``.
+        os_days: death (or censoring) days, the leading shape.
+        os_event: True where the patient died at ``os_days``.
+    """
+    d = np.asarray(diam)
+    n = d.shape[-1]
+    with np.errstate(invalid="ignore"):
+        last = np.searchsorted(scan_days, np.nan_to_num(os_days, nan=np.inf), side="right") - 1
+    last = np.where(os_event, np.maximum(last, 0), n - 1)
+    idx = np.minimum(np.arange(n), np.broadcast_to(last, d.shape[:-1])[..., None])
+    return np.take_along_axis(d, idx, axis=-1)
+
+
+def apply_deaths(
+    read: dict[str, np.ndarray],
+    scan_days: Float[np.ndarray, " scan"],
+    os_days: Float[np.ndarray, " *batch"],
+    os_event: Bool[np.ndarray, " *batch"],
+) -> dict[str, np.ndarray]:
+    """The read-out's PFS, best response and (when ``read`` has them, from
+    :func:`~tumorimmune.response.timecourse_readout`) confirmed best response and duration of
+    response when deaths end follow-up, with ``os_days`` and ``os_event``: PFS is
+    ``min(first PD scan, death)``, an event if either happened; a patient dead before the
+    first post-baseline scan is PD (best and confirmed best response: an intention-to-treat
+    non-responder); a responder's DoR ends at ``min(first PD scan, death)``, an event if
+    either happened (``dor_days = os_days − ttr_days`` when death comes first, or when the
+    response was censored at a scan before the death); failed solves stay not evaluable.
+
+    ``read`` must come from the diameters of :func:`censor_after_death` (no response or
+    progression after death, so ``ttr_days <= os_days`` for those who die)."""
+    pfs_days = np.asarray(read["pfs_days"])
+    with np.errstate(invalid="ignore"):
+        first = os_event & (os_days <= pfs_days)
+        early = os_event & (os_days < scan_days[1])
+    br = np.asarray(read["best_response"])
+    out = {
+        "pfs_days": np.where(first, os_days, pfs_days),
+        "pfs_event": np.asarray(read["pfs_event"]) | first,
+        "best_response": np.where(early & (br >= 0), np.int8(3), br).astype(np.int8),
+        "os_days": np.asarray(os_days, np.float64),
+        "os_event": np.asarray(os_event, bool),
+    }
+    if "confirmed_response" in read:
+        cr = np.asarray(read["confirmed_response"])
+        out["confirmed_response"] = np.where(early & (cr >= 0), np.int8(3), cr).astype(np.int8)
+    if "dor_days" in read:
+        ttr, dor = np.asarray(read["ttr_days"]), np.asarray(read["dor_days"])
+        dor_event = np.asarray(read["dor_event"], bool)
+        with np.errstate(invalid="ignore"):
+            # a responder (finite DoR) who dies before the end of the response read on scans
+            # (or after a response censored at the last scan, before the end of follow-up)
+            died = np.isfinite(dor) & os_event & (~dor_event | (os_days <= ttr + dor))
+        out["dor_days"] = np.where(died, os_days - ttr, dor)
+        out["dor_event"] = dor_event | died
+    return out
+
+
+def cutoff_readout(
+    diameters: Float[np.ndarray, "*batch scan"],
+    scan_days: Float[np.ndarray, " scan"],
+    cutoff_day: float,
+    *,
+    os_days: Float[np.ndarray, " *batch"] | None = None,
+    os_event: Bool[np.ndarray, " *batch"] | None = None,
+) -> dict[str, np.ndarray]:
+    """RECIST read-out as a trial report at a data cut-off reads it: best overall response and
+    PFS on the scans up to ``cutoff_day`` (censored there), deaths (if given) ending
+    follow-up as in the sweeps (:func:`censor_after_death`, :func:`apply_deaths`) and OS
+    censored at the cut-off.
+
+    Args:
+        diameters: the model's sums of diameters (mm), last axis = scans.
+        scan_days: scan days ``(n_scans,)``, scan 0 the baseline.
+        cutoff_day: the cut-off (days); at least one on-study scan must fall before it.
+        os_days, os_event: death (or censoring) days and flags, the leading shape.
+
+    Returns:
+        ``bor`` (int8), ``pfs_days``, ``pfs_event``, and with deaths ``os_days``/``os_event``.
+    """
+    from ._metrics import best_overall_response, pfs
+
+    days = np.asarray(scan_days, np.float64)
+    n_cut = int(np.searchsorted(days, float(cutoff_day), side="right"))
+    if n_cut < 2:
+        raise ValueError(
+            f"cutoff_day {cutoff_day!r} leaves no on-study scan; scans: {days.tolist()}"
+        )
+    d = np.asarray(diameters, np.float64)[..., :n_cut]
+    days = days[:n_cut]
+    if os_days is not None and os_event is not None:
+        ev = np.asarray(os_event, bool) & (np.asarray(os_days) <= cutoff_day)
+        od = np.where(ev, os_days, np.minimum(np.asarray(os_days, float), cutoff_day))
+        d = censor_after_death(d, days, od, ev)
+    bor = best_overall_response(d)
+    pfs_days, pfs_event = pfs(d, days, follow_up=float(cutoff_day))
+    read = {"best_response": bor, "pfs_days": pfs_days, "pfs_event": pfs_event}
+    out: dict[str, np.ndarray]
+    if os_days is not None and os_event is not None:
+        out = apply_deaths(read, days, od, ev)
+    else:
+        out = {k: np.asarray(v) for k, v in read.items()}
+    out["bor"] = out.pop("best_response")
+    return out

@@ -206,7 +206,7 @@ def duration_of_response(
     confirmation after it does not), as in :func:`~._metrics.pfs`; for a responder
     ``dor_days = pfs_days − ttr`` and ``dor_event = pfs_event`` (``pfs`` censored at the last
     scan). Death is not modelled here (a sweep with ``[survival]`` ends a response at a death
-    before progression: ``tumorimmune.sweeps._engine.apply_deaths``).
+    before progression: ``tumorimmune.response.apply_deaths``).
 
     Args:
         diam: SLDs (mm), last axis = scans.
@@ -314,8 +314,9 @@ def pseudo_progression(
     assessment. Made precise here:
 
     * a post-baseline scan ``j`` is an **increase** when ``D_j >= (1 + increase_pct/100)·N_j``
-      with ``N_j = min(D_0, ..., D_{j−1})`` the nadir before it (baseline included; at the
-      first on-study scan, the baseline);
+      and ``D_j − N_j >= min_increase_mm`` with ``N_j = min(D_0, ..., D_{j−1})`` the nadir
+      before it (baseline included; at the first on-study scan, the baseline; the absolute
+      rule, as RECIST's, keeps a scan after a complete response from counting);
     * the increase is **confirmed** as PD when the next scan shows further progression:
       ``D_{j+1} >= D_j`` **and** ``D_{j+1}`` is RECIST PD over the same nadir
       (``>= (1 + pd_increase_pct/100)·N_j`` and ``>= N_j + min_increase_mm``); otherwise
@@ -350,7 +351,9 @@ def pseudo_progression(
     nadir = np.minimum.accumulate(d, axis=-1)[..., :-1]  # before each post-baseline scan
     cur = d[..., 1:]
     with np.errstate(invalid="ignore"):
-        flag = cur >= nadir * (1.0 + inc / 100.0)
+        # an increase of at least min_increase_mm too: after a complete response (nadir 0) a
+        # 0 mm scan is no increase
+        flag = (cur >= nadir * (1.0 + inc / 100.0)) & (cur - nadir >= min_increase_mm)
         nxt = d[..., 2:]
         confirmed = (
             (nxt >= cur[..., :-1])

@@ -43,10 +43,12 @@ from typing import Any
 
 import jax
 import numpy as np
-from jaxtyping import Bool, Float
+from jaxtyping import Float
 
 from ..model import AbstractDrugModel, Model, get_drug
 from ..response import (
+    apply_deaths,
+    censor_after_death,
     jax_readout,
     patient_uniforms,
     sample_death_days,
@@ -66,6 +68,7 @@ from ._spec import (
     INITIAL_NAMES,
     PK_ETAS,
     READOUT_NAMES,
+    SURVIVAL_NAMES,
     ArmSpec,
     SweepSpec,
     memory_estimate,
@@ -208,7 +211,7 @@ class Engine:
         cls = spec.model_class()
         params: dict[str, Any] = dict(spec.parameters)
         for k, v in table.items():
-            if k not in (*INITIAL_NAMES, *PK_ETAS, *READOUT_NAMES, "cell"):
+            if k not in (*INITIAL_NAMES, *PK_ETAS, *READOUT_NAMES, *SURVIVAL_NAMES, "cell"):
                 params[k] = v
         if issubclass(cls, AbstractDrugModel):
             drug = get_drug(arm.drug_name())
@@ -465,7 +468,10 @@ class Engine:
             os_days, os_event = sample_death_days(
                 sld(np.stack(T)[..., grid_idx]),
                 grid,
-                patient_uniforms(spec.survival_seed(), ids)[None, :],  # common to the arms
+                # common to the arms: the population's own quantile, else hashed from the id
+                np.asarray(table["u_death"])[None, :]
+                if "u_death" in table
+                else patient_uniforms(spec.survival_seed(), ids)[None, :],
                 spec.survival.link(),
                 follow_up=spec.follow_up_days,
             )
@@ -584,75 +590,6 @@ def _merge_times(ts: np.ndarray, extra: np.ndarray) -> np.ndarray:
     i = np.clip(np.searchsorted(ts, extra), 1, ts.size - 1)
     near = np.minimum(np.abs(ts[i - 1] - extra), np.abs(ts[i] - extra)) <= 1e-9
     return np.union1d(ts, extra[~near])
-
-
-def censor_after_death(
-    diam: Float[np.ndarray, "*batch scan"],
-    scan_days: Float[np.ndarray, " scan"],
-    os_days: Float[np.ndarray, " *#batch"],
-    os_event: Bool[np.ndarray, " *#batch"],
-) -> Float[np.ndarray, "*batch scan"]:
-    """Diameters as the read-out sees them when deaths end follow-up: at the scans after a
-    patient's death day, the last diameter observed on or before it (last observation
-    carried forward: no response or progression is read after death).
-
-    Args:
-        diam: sums of diameters (mm), last axis = scans.
-        scan_days: scan days, ``(n_scans,)``.
-        os_days: death (or censoring) days, the leading shape.
-        os_event: True where the patient died at ``os_days``.
-    """
-    d = np.asarray(diam)
-    n = d.shape[-1]
-    with np.errstate(invalid="ignore"):
-        last = np.searchsorted(scan_days, np.nan_to_num(os_days, nan=np.inf), side="right") - 1
-    last = np.where(os_event, np.maximum(last, 0), n - 1)
-    idx = np.minimum(np.arange(n), np.broadcast_to(last, d.shape[:-1])[..., None])
-    return np.take_along_axis(d, idx, axis=-1)
-
-
-def apply_deaths(
-    read: dict[str, np.ndarray],
-    scan_days: Float[np.ndarray, " scan"],
-    os_days: Float[np.ndarray, " *batch"],
-    os_event: Bool[np.ndarray, " *batch"],
-) -> dict[str, np.ndarray]:
-    """The read-out's PFS, best response and (when ``read`` has them, from
-    :func:`~tumorimmune.response.timecourse_readout`) confirmed best response and duration of
-    response when deaths end follow-up, with ``os_days`` and ``os_event``: PFS is
-    ``min(first PD scan, death)``, an event if either happened; a patient dead before the
-    first post-baseline scan is PD (best and confirmed best response: an intention-to-treat
-    non-responder); a responder's DoR ends at ``min(first PD scan, death)``, an event if
-    either happened (``dor_days = os_days − ttr_days`` when death comes first, or when the
-    response was censored at a scan before the death); failed solves stay not evaluable.
-
-    ``read`` must come from the diameters of :func:`censor_after_death` (no response or
-    progression after death, so ``ttr_days <= os_days`` for those who die)."""
-    pfs_days = np.asarray(read["pfs_days"])
-    with np.errstate(invalid="ignore"):
-        first = os_event & (os_days <= pfs_days)
-        early = os_event & (os_days < scan_days[1])
-    br = np.asarray(read["best_response"])
-    out = {
-        "pfs_days": np.where(first, os_days, pfs_days),
-        "pfs_event": np.asarray(read["pfs_event"]) | first,
-        "best_response": np.where(early & (br >= 0), np.int8(3), br).astype(np.int8),
-        "os_days": np.asarray(os_days, np.float64),
-        "os_event": np.asarray(os_event, bool),
-    }
-    if "confirmed_response" in read:
-        cr = np.asarray(read["confirmed_response"])
-        out["confirmed_response"] = np.where(early & (cr >= 0), np.int8(3), cr).astype(np.int8)
-    if "dor_days" in read:
-        ttr, dor = np.asarray(read["ttr_days"]), np.asarray(read["dor_days"])
-        dor_event = np.asarray(read["dor_event"], bool)
-        with np.errstate(invalid="ignore"):
-            # a responder (finite DoR) who dies before the end of the response read on scans
-            # (or after a response censored at the last scan, before the end of follow-up)
-            died = np.isfinite(dor) & os_event & (~dor_event | (os_days <= ttr + dor))
-        out["dor_days"] = np.where(died, os_days - ttr, dor)
-        out["dor_event"] = dor_event | died
-    return out
 
 
 #: Fields of :func:`tumorimmune.response.timecourse_readout`, in the order they are stacked.

@@ -426,7 +426,8 @@ def clinical_attrs(
     ``readout``: further stored variables (arm, patient) for the targets that need them
     (:data:`tumorimmune.response._endpoints.NEEDS`): ``ttr_days`` and ``pseudo_progression``
     for ``median_ttr`` / ``pseudo_progression``, ``os_days`` and ``os_event`` (with
-    ``[survival]``) for ``os_at`` / ``median_os``."""
+    ``[survival]``) for ``os_at`` / ``median_os``, ``diameters`` (the model's sums of
+    diameters) for targets read at a ``cutoff_day``."""
     out: dict[str, str] = {}
     if spec.caveats:
         out["caveats"] = json.dumps(list(spec.caveats))
@@ -443,7 +444,26 @@ def clinical_attrs(
             os_event=tc.get("os_event"),
             ttr_days=tc.get("ttr_days"),
             pseudo_progression=tc.get("pseudo_progression"),
+            diameters=tc.get("diameters"),
+            scan_days=spec.scan_schedule(),
         )
+        if tc.get("diameters") is not None:
+            from ..calibrate import reselection_intervals
+
+            read = {"best_response": best_response, "pfs_days": pfs_days}
+            read["pfs_event"] = pfs_event
+            read.update({k: v for k, v in tc.items() if k != "diameters" and v is not None})
+            intervals = reselection_intervals(
+                spec.targets,
+                [a.name for a in spec.arms],
+                read,
+                params,
+                diameters=np.asarray(tc["diameters"]),
+                scan_days=spec.scan_schedule(),
+                seed=spec.sampling.seed,
+            )
+            for r, iv in zip(rows, intervals or [], strict=False):
+                r["prediction_lo"], r["prediction_hi"] = iv
         for r in rows:
             sub = f" [{r['subgroup']}]" if r.get("subgroup") else ""
             r["name"] = f"{r['arm']}: {r['name']}{sub}"
@@ -523,6 +543,8 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
             br, tc["os_days"], tc["os_event"], follow_up=spec.follow_up_days
         ).items():
             store.write_extra(k, v, ("arm",), {"units": "days" if "days" in k else "1"})
+    if spec.targets:  # targets at a data cut-off, and calibration uncertainty
+        tc["diameters"] = store.read("diameter_mm")
     axes = spec.axis_values()
     if axes:
         dims = ("arm", *(f"axis_{k}" for k in axes))

@@ -57,8 +57,10 @@ from pydantic import (
 from ..response import (
     DEFAULT_DETECTION_LIMIT_MM,
     DEFAULT_N_LESIONS,
+    OUTCOME_COLUMNS,
     SurvivalLink,
     parse_subgroup,
+    parse_subgroups,
 )
 from ..solvers import DEFAULT_TOLERANCES, MAX_STEPS, AbstractBackend, Tolerances, as_backend
 from ._sensitivity_spec import SensitivitySpec
@@ -67,6 +69,10 @@ from ._sensitivity_spec import SensitivitySpec
 INITIAL_NAMES: tuple[str, ...] = ("E0", "T0")
 #: Read-out settings that can be swept or varied per patient (``[response]``, not the model).
 READOUT_NAMES: tuple[str, ...] = ("n_lesions",)
+#: Per-patient survival column of a population table: each virtual patient's own quantile of
+#: the death-time distribution (a latent frailty), used by ``[survival]`` instead of a hashed
+#: uniform, so that a calibrated patient dies in the trial as it did in its calibration.
+SURVIVAL_NAMES: tuple[str, ...] = ("u_death",)
 #: Largest number of target lesions (RECIST 1.1: at most 5).
 MAX_LESIONS = 5
 #: Model fields that come from the arm's drug (``tumorimmune.model.get_drug``) and regimen
@@ -545,7 +551,15 @@ class TargetSpec(_Strict):
     source: str = ""
     fitted: bool = True
     subgroup: str | None = Field(
-        None, description="patients to evaluate, e.g. 'T0 < median' or 'L >= 0.5'"
+        None,
+        description="patients to evaluate, e.g. 'T0 < median', 'L >= 0.5' or "
+        "'os_days > 84 and best_response == 3' (per-patient columns and the arm's read-outs)",
+    )
+    cutoff_day: float | None = Field(
+        None,
+        gt=0,
+        description="data cut-off of the report the value comes from (days): responses, "
+        "progression and deaths are read up to it",
     )
 
     @model_validator(mode="after")
@@ -879,7 +893,7 @@ def _cross_check(spec: SweepSpec) -> list[str]:
                     f"population: column {key!r} is also given in [{where[0]}]; a parameter "
                     "comes from one source only"
                 )
-            if key not in names and key not in INITIAL_NAMES:
+            if key not in names and key not in (*INITIAL_NAMES, *SURVIVAL_NAMES):
                 errors.append(
                     f"population: column {key!r} is not a parameter of {cls.__name__}; "
                     f"use population.columns to choose from {sorted(pop)}"
@@ -908,12 +922,17 @@ def _cross_check(spec: SweepSpec) -> list[str]:
                 "section (scale_days, shape, beta)"
             )
         if t.subgroup is not None:
-            col = parse_subgroup(t.subgroup)[0]
-            if col not in columns:
-                errors.append(
-                    f"targets[{i}].subgroup: {col!r} is not a per-patient column; "
-                    f"columns: {columns}"
-                )
+            for col, _, _ in parse_subgroups(t.subgroup):
+                if col in OUTCOME_COLUMNS:
+                    if col == "os_days" and spec.survival is None:
+                        errors.append(
+                            f"targets[{i}].subgroup: 'os_days' needs a [survival] section"
+                        )
+                elif col not in columns:
+                    errors.append(
+                        f"targets[{i}].subgroup: {col!r} is not a per-patient column or "
+                        f"read-out; columns: {columns}, read-outs: {list(OUTCOME_COLUMNS)}"
+                    )
     if spec.scan_days is None and spec.scan_interval_days > spec.follow_up_days:
         errors.append(
             f"scan_interval_days: {_num(spec.scan_interval_days)} exceeds follow_up_days "

@@ -1,0 +1,72 @@
+"""Prediction intervals from re-selected virtual populations (calibrate._uncertainty)."""
+
+import dataclasses
+
+import numpy as np
+
+from tumorimmune.calibrate import reselection_intervals
+
+DAYS = np.array([0.0, 84.0, 126.0, 168.0, 210.0])
+#: one constructed SLD series per read-out class (CR, PR, SD, PD at 84 / 126 / 168)
+SERIES = {
+    "CR": [40, 0, 0, 0, 0],
+    "PR": [40, 20, 20, 20, 20],
+    "SD": [40, 42, 44, 44, 44],
+    "PD84": [40, 60, 70, 80, 90],
+    "PD126": [40, 44, 60, 70, 80],
+    "PD168": [40, 44, 45, 60, 70],
+}
+
+
+@dataclasses.dataclass
+class T:
+    arm: str
+    name: str
+    kind: str
+    value: float
+    n: int | None = None
+    day: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    source: str = ""
+    fitted: bool = True
+    subgroup: str | None = None
+    cutoff_day: float | None = None
+
+
+def _cohort(counts: dict[str, int]):
+    diam = np.concatenate([np.tile(SERIES[k], (v, 1)) for k, v in counts.items()]).astype(float)
+    from tumorimmune.response import best_overall_response, pfs
+
+    br = best_overall_response(diam)
+    days, event = pfs(diam, DAYS, follow_up=210.0)
+    return diam[None], {"best_response": br[None], "pfs_days": days[None], "pfs_event": event[None]}
+
+
+def test_interval_is_calibration_plus_trial_sampling():
+    # a cohort that meets its targets: ORR 30 %, CR 5 %, 6-month PFS 40 %, median PFS 126 d
+    counts = {"CR": 250, "PR": 1250, "SD": 500, "PD84": 2400, "PD126": 150, "PD168": 450}
+    diam, read = _cohort(counts)
+    n = 200
+    targets = [
+        T("A", "ORR", "orr", 0.30, n=n),
+        T("A", "CR", "cr", 0.05, n=n),
+        T("A", "PFS6", "pfs_at", 0.40, n=n, day=182.6),
+        T("A", "mPFS", "median_pfs", 126.0),
+    ]
+    iv = reselection_intervals(
+        targets, ["A"], read, None, diameters=diam, scan_days=DAYS, n_draws=400, seed=1
+    )
+    assert iv is not None
+    lo, hi = iv[0]
+    orr = (counts["CR"] + counts["PR"]) / sum(counts.values())
+    assert lo < orr < hi
+    binomial = 2 * 1.96 * np.sqrt(orr * (1 - orr) / n)
+    # both sources of the same size: about sqrt(2) times one binomial interval
+    assert 1.15 * binomial < hi - lo < 1.75 * binomial
+
+
+def test_no_calibration_arm_gives_none():
+    diam, read = _cohort({"CR": 10, "PD84": 10})
+    targets = [T("A", "ORR", "orr", 0.5, n=20, fitted=False)]
+    assert reselection_intervals(targets, ["A"], read, None, diameters=diam, scan_days=DAYS) is None

@@ -1,0 +1,188 @@
+"""Calibration uncertainty of a virtual trial's predictions: re-selected virtual populations.
+
+The virtual population was selected (Allen et al. 2016; ``docs/science.md`` §7) so that its
+read-out classes in the calibration arm have the target probabilities implied by a few
+published endpoints. Those endpoints are themselves estimates from a trial of ``n`` patients, so
+the selection is uncertain. A trial run holds every patient in every arm, so the uncertainty
+can be propagated without solving again (:func:`reselection_intervals`):
+
+1. each patient's class in the calibration arm is read from the run (at the calibration's
+   data cut-off, deaths included, as the calibration read it);
+2. for each of ``n_draws`` draws, class probabilities are drawn from their posterior given the
+   published trial (Dirichlet with the published counts ``n·p`` plus one half), the patients
+   are re-weighted by the ratio of drawn to simulated class frequency (a re-selection), and a
+   virtual trial of the published size is drawn from the re-weighted patients;
+3. every target is recomputed on that trial; the ``level`` interval of the draws is the
+   prediction interval: calibration uncertainty plus the sampling of a trial of that size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..response import OUTCOME_COLUMNS, Endpoint, cutoff_readout, evaluate_targets, subgroup_mask
+from ..response._endpoints import _ArmColumns
+from ._trial import (
+    KEYNOTE006_CUTOFF_DAY,
+    KEYNOTE006_DURABILITY,
+    classify,
+    median_scan,
+    target_class_probabilities,
+)
+
+_CLASS_KINDS = ("orr", "cr", "pfs_at", "median_pfs", "responders_pf_at")
+_FRACTION_KINDS = ("orr", "cr", "dcr", "pfs_at", "os_at", "pseudo_progression")
+
+
+def calibration_arm(targets: Sequence[Any]) -> str | None:
+    """The arm of the fitted class targets (ORR, CR, PFS landmark and median), or ``None``."""
+    arms = {
+        str(t.arm)
+        for t in targets
+        if t.fitted and t.kind in _CLASS_KINDS and getattr(t, "subgroup", None) is None
+    }
+    return arms.pop() if len(arms) == 1 else None
+
+
+def _sample_size(t: Any, rates: Mapping[str, float], default: int) -> int:
+    """Patients of a virtual trial of the published size behind target ``t``."""
+    n = t.n
+    if n is None or t.kind not in (*_FRACTION_KINDS, "responders_pf_at"):
+        return default
+    share = rates.get("responders", 1.0) if t.kind == "responders_pf_at" else 1.0
+    if getattr(t, "subgroup", None) is not None:
+        share = rates.get(f"subgroup:{t.subgroup}", 1.0)
+    return max(math.ceil(n / max(share, 1e-6)), 10)
+
+
+def reselection_intervals(
+    targets: Sequence[Any],
+    arms: Sequence[str],
+    read: Mapping[str, np.ndarray],
+    params: Mapping[str, np.ndarray] | None,
+    *,
+    diameters: np.ndarray,
+    scan_days: np.ndarray,
+    n_draws: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> list[tuple[float, float]] | None:
+    """Prediction intervals of each target under calibration uncertainty (module docstring).
+
+    Args:
+        targets: the sweep's ``[[targets]]`` (``TargetSpec``).
+        arms: arm names, the order of the arrays' first axis.
+        read: ``(arm, patient)`` read-outs: ``best_response``, ``pfs_days``, ``pfs_event`` and
+            where present ``os_days``, ``os_event``, ``ttr_days``, ``pseudo_progression``.
+        params: per-patient columns ``{name: (patient,)}`` (subgroups).
+        diameters: ``(arm, patient, scan)`` the model's sums of diameters (mm).
+        scan_days: ``(scan,)``.
+
+    Returns:
+        One ``(lo, hi)`` per target, or ``None`` when the targets name no calibration arm.
+    """
+    arm = calibration_arm(targets)
+    if arm is None:
+        return None
+    fitted = [t for t in targets if t.fitted and str(t.arm) == arm and t.kind in _CLASS_KINDS]
+    endpoints = [
+        Endpoint(str(t.name), t.kind, float(t.value), n=t.n, day=t.day, source=str(t.source))
+        for t in fitted
+        if getattr(t, "subgroup", None) is None
+    ]
+    kinds = {e.kind for e in endpoints}
+    if not {"orr", "cr", "pfs_at", "median_pfs"} <= kinds:
+        return None
+    i = list(arms).index(arm)
+    cutoff = next((t.cutoff_day for t in fitted if getattr(t, "cutoff_day", None)), None)
+    cutoff = float(cutoff or KEYNOTE006_CUTOFF_DAY)
+    r = cutoff_readout(
+        diameters[i],
+        scan_days,
+        cutoff,
+        os_days=read["os_days"][i] if "os_days" in read else None,
+        os_event=read["os_event"][i] if "os_event" in read else None,
+    )
+    by = {e.kind: e for e in endpoints}
+    landmark = float(by["pfs_at"].day or 182.6)
+    durability = by.get("responders_pf_at", KEYNOTE006_DURABILITY)
+    classes = classify(
+        r,
+        landmark=landmark,
+        median_day=median_scan([float(x) for x in scan_days], by["median_pfs"].value),
+        durability_day=float(durability.day or 240.4),
+    )
+    target_p = target_class_probabilities(endpoints)
+    k = len(target_p)
+    ok = classes >= 0
+    freq = np.bincount(classes[ok], minlength=k).astype(float)
+    freq /= freq.sum()
+    n_cal = int(by["orr"].n or 277)
+    rng = np.random.default_rng([seed, 2016])
+    br = read["best_response"]
+    rates: dict[str, float] = {"responders": float(np.mean(br[i][br[i] >= 0] <= 1))}
+    for t in targets:
+        sub = getattr(t, "subgroup", None)
+        if sub is not None:
+            j = list(arms).index(str(t.arm))
+            outcomes = {k2: np.asarray(read[k2])[j] for k2 in OUTCOME_COLUMNS if k2 in read}
+            mask = subgroup_mask(sub, _ArmColumns(params, outcomes))
+            rates[f"subgroup:{sub}"] = float(np.mean(mask))
+    sizes = [_sample_size(t, rates, n_cal) for t in targets]
+    values = np.full((n_draws, len(targets)), np.nan)
+    extra = {k2: read.get(k2) for k2 in ("os_days", "os_event", "ttr_days", "pseudo_progression")}
+    for d in range(n_draws):
+        p = rng.dirichlet(target_p * n_cal + 0.5)
+        w = np.where(
+            ok,
+            p[np.clip(classes, 0, k - 1)] / np.maximum(freq, 1e-12)[np.clip(classes, 0, k - 1)],
+            0.0,
+        )
+        w = w / w.sum()
+        for size in sorted(set(sizes)):
+            idx = rng.choice(w.size, size=size, replace=True, p=w)
+            rows = evaluate_targets(
+                [t for t, s in zip(targets, sizes, strict=True) if s == size],
+                arms,
+                read["best_response"][:, idx],
+                read["pfs_days"][:, idx],
+                read["pfs_event"][:, idx],
+                None
+                if params is None
+                else {c: np.asarray(params[c])[idx] for c in _names(targets, params)},
+                **{k2: (None if v is None else np.asarray(v)[:, idx]) for k2, v in extra.items()},
+                diameters=np.asarray(diameters)[:, idx],
+                scan_days=scan_days,
+            )
+            cols = [j for j, s in enumerate(sizes) if s == size]
+            for j, row in zip(cols, rows, strict=True):
+                values[d, j] = float(row["simulated"])  # type: ignore[arg-type]
+    a = (1.0 - level) / 2.0
+    out: list[tuple[float, float]] = []
+    for j in range(len(targets)):
+        v = values[:, j][np.isfinite(values[:, j])]
+        out.append(
+            (float(np.quantile(v, a)), float(np.quantile(v, 1 - a)))
+            if v.size
+            else (math.nan, math.nan)
+        )
+    return out
+
+
+def _names(targets: Sequence[Any], params: Mapping[str, np.ndarray]) -> list[str]:
+    """The per-patient columns the targets' subgroups name."""
+    from ..response import parse_subgroups
+
+    cols: list[str] = []
+    for t in targets:
+        sub = getattr(t, "subgroup", None)
+        if sub is None:
+            continue
+        for name, _, _ in parse_subgroups(sub):
+            if name in params and name not in cols:
+                cols.append(name)
+    return cols
