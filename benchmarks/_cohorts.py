@@ -73,7 +73,7 @@ def pd1(n: int, seed: int = 0) -> Cohort:
     rng, fields = _variability(n, seed)
     fields["L"] = rng.uniform(0.0, 1.0, n)  # PD-L1 expression
     model = _full(TumorImmunePD1(), n, fields)
-    y0 = np.tile([3.2e5, 5e6, 0.0, 0.0], (n, 1))
+    y0 = np.tile([3.2e5, 5e6, 0.0, 0.0, 0.0, 0.0], (n, 1))
     reg = PEMBROLIZUMAB_200MG_Q3W
     times = reg.dose_times(float(SCANS[0]), float(SCANS[-1]))
     schedule = Schedule(ts=SCANS, dose_times=times, dosing_state=TumorImmunePD1.dosing_state)

@@ -97,6 +97,7 @@ PD1_PARAMS = (
     *KUZNETSOV_PARAMS,
     *("L", "f_indep", "Imax", "h_kill", "eps_n", "eps_m", "EC50"),
     *("CL", "V1", "Q", "V2", "CL_emax", "CL_T50", "CL_gamma", "t_dose0"),
+    *("k_R", "kappa", "k_clear", "b_E"),
 )
 
 
@@ -117,6 +118,8 @@ def pd1_field(t, u, du, p):
     T = u[1]
     A1 = max(u[2], 0.0)
     A2 = max(u[3], 0.0)
+    R = max(u[4], 0.0)
+    D = max(u[5], 0.0)
     dead = T < 1.0
     if dead:
         T = 0.0
@@ -125,13 +128,16 @@ def pd1_field(t, u, du, p):
     CL, V1, Q, V2, CL_emax, CL_T50, CL_gamma, t_dose0 = (
         p[15], p[16], p[17], p[18], p[19], p[20], p[21], p[22],
     )  # fmt: skip
+    k_R, kappa, k_clear, b_E = p[23], p[24], p[25], p[26]
     C = A1 / V1
     block = Imax * C / (C + EC50) * (f_indep + (1.0 - f_indep) * L)
     n_eff = n * (1.0 + eps_n * block)
     m_eff = m * (1.0 - eps_m * block)
-    du[0] = s + pr * E * T / (g + T) - m_eff * E * T - d * E
+    du[0] = s + pr * E * T / (g + T) * (1.0 - b_E * E) - m_eff * E * T - d * E
     nE = n_eff * E
-    du[1] = 0.0 if dead else a * T * (1.0 - b * T) - nE / (1.0 + h_kill * nE) * T
+    kill = nE / (1.0 + h_kill * nE)
+    room = 1.0 - b * (T + R)
+    du[1] = 0.0 if dead else a * T * room - kill * T
     tau = max(t - t_dose0, 0.0)
     tg = tau**CL_gamma
     cl = CL * math.exp(CL_emax * tg / (CL_T50**CL_gamma + tg))
@@ -139,13 +145,15 @@ def pd1_field(t, u, du, p):
     k21 = Q / V2 * A2
     du[2] = -cl / V1 * A1 - k12 + k21
     du[3] = k12 - k21
+    du[4] = (a * room - k_R * kill) * R if R >= 1.0 else 0.0  # escape variants below one cell
+    du[5] = kappa * kill * (T + k_R * R) - k_clear * D
 
 
 FIELDS = {"kuznetsov": (kuznetsov_field, KUZNETSOV_PARAMS), "pd1": (pd1_field, PD1_PARAMS)}
 
 
 def model_key(cohort: _cohorts.Cohort) -> str:
-    return "pd1" if cohort.y0.shape[1] == 4 else "kuznetsov"
+    return "pd1" if cohort.y0.shape[1] == 6 else "kuznetsov"
 
 
 def param_matrix(cohort: _cohorts.Cohort, names: tuple[str, ...]) -> np.ndarray:
@@ -384,11 +392,20 @@ def pd1_sbml_reactions() -> dict[str, tuple[list[str], list[str], str]]:
 
     block = "(Imax * (A1 / V1) / (A1 / V1 + EC50) * (f_indep + (1 - f_indep) * L))"
     n_eff_E = f"(n * (1 + eps_n * {block}) * E)"
+    kill = f"({n_eff_E} / (1 + h_kill * {n_eff_E}))"
+    room = "(1 - b * (T + R))"
     tau = "piecewise(time - t_dose0, time > t_dose0, 0)"
     cl = f"(CL * exp(CL_emax * {tau}^CL_gamma / (CL_T50^CL_gamma + {tau}^CL_gamma)))"
     reactions = dict(kuznetsov_reactions)
     reactions["effector_inactivation"] = (["E"], [], f"m * (1 - eps_m * {block}) * E * T")
-    reactions["tumor_kill"] = (["T"], [], f"{n_eff_E} / (1 + h_kill * {n_eff_E}) * T")
+    reactions["effector_recruitment"] = ([], ["E"], "p * E * T / (g + T) * (1 - b_E * E)")
+    reactions["tumor_growth"] = ([], ["T"], f"a * T * {room}")
+    reactions["tumor_kill"] = (["T"], [], f"{kill} * T")
+    # escape variants below one cell are extinct (as in ``TumorImmunePD1.vector_field``)
+    reactions["escape_growth"] = ([], ["R"], f"piecewise(a * R * {room}, R >= 1, 0)")
+    reactions["escape_kill"] = (["R"], [], f"piecewise(k_R * {kill} * R, R >= 1, 0)")
+    reactions["infiltrate_formation"] = ([], ["D"], f"kappa * {kill} * (T + k_R * R)")
+    reactions["infiltrate_clearance"] = (["D"], [], "k_clear * D")
     reactions["antibody_clearance"] = (["A1"], [], f"{cl} / V1 * A1")
     reactions["antibody_distribution"] = (["A1"], ["A2"], "Q / V1 * A1")
     reactions["antibody_redistribution"] = (["A2"], ["A1"], "Q / V2 * A2")
@@ -409,7 +426,7 @@ def sbml_file(key: str, folder: Path) -> Path:
         path,
         "TumorImmunePD1",
         "Kuznetsov (1994) with anti-PD-1 blockade and two-compartment antibody PK",
-        {"E": 3.2e5, "T": 5e6, "A1": 0.0, "A2": 0.0},
+        {"E": 3.2e5, "T": 5e6, "A1": 0.0, "A2": 0.0, "R": 0.0, "D": 0.0},
         {k: float(getattr(defaults, k)) for k in PD1_PARAMS},
         pd1_sbml_reactions(),
     )

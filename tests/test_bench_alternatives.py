@@ -33,7 +33,8 @@ cohorts = sys.modules["_cohorts"]
 
 def _pd1_cohort(n: int):
     """PD-1 cohort with every optional term of the field switched on (time-varying clearance,
-    saturating kill, PD-L1-independent blockade, Imax < 1)."""
+    saturating kill, PD-L1-independent blockade, Imax < 1, escape variants, infiltrate,
+    effector ceiling)."""
     c = cohorts.pd1(n, seed=3)
     m = c.model.replace(
         CL_emax=np.full(n, -0.3),
@@ -43,8 +44,14 @@ def _pd1_cohort(n: int):
         h_kill=np.full(n, 1e-3),
         f_indep=np.full(n, 0.3),
         Imax=np.full(n, 0.96),
+        k_R=np.full(n, 0.2),
+        kappa=np.full(n, 0.5),
+        k_clear=np.full(n, 0.05),
+        b_E=np.full(n, 1e-9),
     )
-    return cohorts.Cohort(c.name, m, c.y0, c.schedule, c.doses)
+    y0 = c.y0.copy()
+    y0[:, 4] = 0.01 * y0[:, 1]  # escape variants at baseline
+    return cohorts.Cohort(c.name, m, y0, c.schedule, c.doses)
 
 
 def _field(key: str):
@@ -65,9 +72,10 @@ def test_fields_match_model_vector_fields(key):
         for i in range(c.n):
             m = c.model.replace(**{k: np.asarray(getattr(c.model, k))[i] for k in names})
             for _ in range(4):
-                y = np.array([10 ** rng.uniform(4, 8), 10 ** rng.uniform(3, 8.5), 0, 0][:S])
-                if S == 4:
-                    y[2:] = rng.uniform(0, 300, 2)
+                y = np.array([10 ** rng.uniform(4, 8), 10 ** rng.uniform(3, 8.5), 0, 0, 0, 0][:S])
+                if S == 6:
+                    y[2:4] = rng.uniform(0, 300, 2)
+                    y[4:] = 10 ** rng.uniform(3, 7.5, 2)  # escape variants, infiltrate
                 t = rng.uniform(0, 365)
                 want = np.asarray(m.vector_field(t, jax.numpy.asarray(y)))
                 got = np.empty(S)
@@ -79,6 +87,12 @@ def test_fields_match_model_vector_fields(key):
                 want = np.asarray(m.vector_field(t, jax.numpy.asarray(y)))
                 assert got[1] == 0.0
                 np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+                if S == 6:  # escape variants below one cell: derivative 0, as in the model
+                    y[4] = 0.4
+                    field(t, y, got, P[i])
+                    want = np.asarray(m.vector_field(t, jax.numpy.asarray(y)))
+                    assert got[4] == 0.0 == want[4]
+                    np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_plan_covers_every_output_once():

@@ -4,6 +4,8 @@ Each term against a closed form (effectors held constant, so the kill rate is co
 the reduction to the model without them.
 """
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,7 +18,7 @@ from tumorimmune.solvers import Tolerances
 jax.config.update("jax_enable_x64", True)
 
 
-def _old_field(m: TumorImmunePD1, t: float, y: np.ndarray) -> np.ndarray:
+def _old_field(m: Any, t: float, y: np.ndarray) -> np.ndarray:
     """The §2 model written out independently (no escape variants, infiltrate or ceiling)."""
     E, T, A1, A2 = y
     C = A1 / m.V1
@@ -60,7 +62,8 @@ def _constant_kill_model(**kw) -> tuple[TumorImmunePD1, float, float]:
     """Effectors held at E0 (s = d·E0, no recruitment or exhaustion), no drug: constant kill."""
     E0 = 2e6
     m = TumorImmunePD1(s=0.01 * E0, d=0.01, p=0.0, m=0.0, h_kill=5.0, **kw)
-    k = float(m.n * E0 / (1 + m.h_kill * m.n * E0))
+    nE = float(np.asarray(m.n)) * E0
+    k = nE / (1 + float(np.asarray(m.h_kill)) * nE)
     return m, E0, k
 
 
@@ -112,7 +115,8 @@ def test_escape_variants_below_one_cell_are_extinct():
 
 def test_effector_ceiling_bounds_the_effectors():
     # strong recruitment, no exhaustion: without a ceiling effectors grow without bound
-    kw = dict(a=0.02, b=2e-13, s=1000.0, p=0.1245, g=1e9, d=0.01, m=1e-14, h_kill=50.0)
+    kw: dict[str, Any] = dict(a=0.02, b=2e-13, s=1000.0, p=0.1245, g=1e9, d=0.01, m=1e-14)
+    kw["h_kill"] = 50.0
     t = np.linspace(0, 1095, 50)
     y0 = {"E": 1e5, "T": 1e11}
     free = ti.simulate(TumorImmunePD1.with_drug(**kw), y0, t, regimen=PEMBROLIZUMAB_200MG_Q3W)

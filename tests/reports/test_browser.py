@@ -145,7 +145,8 @@ def test_report_draws_offline_without_errors(variant, results, results_factory, 
     assert sorted(out["drawn"]) == sorted(expected)
     assert all(n > 0 for _, n in out["traces"])
     if variant == "full":
-        assert len(expected) == 6  # + the summary and metadata tables
+        assert len(expected) == 8  # + the summary and metadata tables
+        assert {"fig-time-to-response", "fig-duration-of-response"} <= set(expected)
 
 
 DEFAULT_ARMS = ("untreated", "pembrolizumab 200 mg q3w", "nivolumab 240 mg q2w")

@@ -211,9 +211,7 @@ def test_pseudo_progression_confirmation_needs_pd_over_the_nadir():
     # 20 -> 26 mm (+30 %, +6 mm: flagged); next 27: larger and RECIST PD over the nadir
     # (27 >= 24 and 27 − 20 >= 5 mm) -> confirmed. Next 25: smaller than the flagged scan ->
     # not confirmed (early). 12 -> 16 mm (+33 % but only 4 mm): no increase at all.
-    d = rows(
-        [20, 26, 27, 27, 27, 27], [20, 26, 25, 25, 25, 25], [12, 16, 12, 12, 12, 12]
-    )
+    d = rows([20, 26, 27, 27, 27, 27], [20, 26, 25, 25, 25, 25], [12, 16, 12, 12, 12, 12])
     np.testing.assert_array_equal(pseudo_progression(d, DAYS), [0, 1, 0])
 
 

@@ -49,15 +49,19 @@ def pd1_rhs(p: dict[str, float]):
     """Independent NumPy right-hand side of the PD-1 model (constant clearance) for SciPy."""
 
     def rhs(t, y):
-        E, T, A1, A2 = (max(v, 0.0) for v in y)
+        E, T, A1, A2, R, D = (max(v, 0.0) for v in y)
         ro = (A1 / p["V1"]) / (A1 / p["V1"] + p["EC50"])
         n = p["n"] * (1 + p["eps_n"] * p["L"] * ro)
         m = p["m"] * (1 - p["eps_m"] * p["L"] * ro)
-        dE = p["s"] + p["p"] * E * T / (p["g"] + T) - m * E * T - p["d"] * E
-        dT = p["a"] * T * (1 - p["b"] * T) - n * E * T
+        recruit = p["p"] * E * T / (p["g"] + T) * (1 - p["b_E"] * E)
+        dE = p["s"] + recruit - m * E * T - p["d"] * E
+        room = 1 - p["b"] * (T + R)
+        dT = p["a"] * T * room - n * E * T
+        dR = (p["a"] * room - p["k_R"] * n * E) * R if R >= 1.0 else 0.0
+        dD = p["kappa"] * n * E * (T + p["k_R"] * R) - p["k_clear"] * D
         dA1 = -(p["CL"] + p["Q"]) / p["V1"] * A1 + p["Q"] / p["V2"] * A2
         dA2 = p["Q"] / p["V1"] * A1 - p["Q"] / p["V2"] * A2
-        return [dE, dT, dA1, dA2]
+        return [dE, dT, dA1, dA2, dR, dD]
 
     return rhs
 
@@ -378,5 +382,5 @@ def test_groups_bad_input_raises():
     wrong = Schedule(ts=SCANS, dose_times=b[2].dose_times, dosing_state=3)
     with pytest.raises(ValueError, match="dose different states"):
         solve_fused_groups([b, (b[0], b[1], wrong, b[3])], **kw)
-    with pytest.raises(ValueError, match=r"y0 must have shape \(N, 4\)"):
+    with pytest.raises(ValueError, match=r"y0 must have shape \(N, 6\)"):
         solve_fused_groups([a, (b[0], b[1][:, :2], b[2], b[3])], **kw)

@@ -136,7 +136,7 @@ class TrialArm:
         model: model with scalar parameters (the population varies some of them).
         regimen: dosing from day 0 (``None``: untreated arm).
         scan_days: scan days, scan 0 = baseline at day 0 (default: week 12, then every 6
-            weeks to one year, as in KEYNOTE-006).
+            weeks to one year, as in the first year of KEYNOTE-006).
         E0: baseline effector cells (same for every patient).
         cells_per_cm3, n_lesions, detection_limit_mm: RECIST read-out of the tumor cells
             (:func:`tumorimmune.sweeps.sum_of_diameters_mm`; **assumptions**: 1e9 cells/cm³,

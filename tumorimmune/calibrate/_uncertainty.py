@@ -24,8 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from ..response import OUTCOME_COLUMNS, Endpoint, cutoff_readout, evaluate_targets, subgroup_mask
-from ..response._endpoints import _ArmColumns
+from ..response import (
+    OUTCOME_COLUMNS,
+    Endpoint,
+    arm_subgroup_mask,
+    cutoff_readout,
+    evaluate_targets,
+)
 from ._trial import (
     KEYNOTE006_CUTOFF_DAY,
     KEYNOTE006_DURABILITY,
@@ -130,7 +135,7 @@ def reselection_intervals(
         if sub is not None:
             j = list(arms).index(str(t.arm))
             outcomes = {k2: np.asarray(read[k2])[j] for k2 in OUTCOME_COLUMNS if k2 in read}
-            mask = subgroup_mask(sub, _ArmColumns(params, outcomes))
+            mask = arm_subgroup_mask(sub, params, outcomes)
             rates[f"subgroup:{sub}"] = float(np.mean(mask))
     sizes = [_sample_size(t, rates, n_cal) for t in targets]
     values = np.full((n_draws, len(targets)), np.nan)

@@ -133,7 +133,7 @@ def run(
         metavar="SPEC",
         help="Sweep specification (TOML). Default: the embedded virtual trial "
         "(examples/pd1_virtual_trial.toml: 10,000 patients, untreated / pembrolizumab / "
-        "nivolumab, one year).",
+        "nivolumab, three years with overall survival).",
     ),
     out: Path | None = typer.Option(
         None,

@@ -174,6 +174,8 @@ def _target_traces(
     for r in rows:
         if not isinstance(r, dict) or r.get("kind") not in kinds or r.get("arm") not in arms:
             continue
+        if r.get("subgroup"):  # a subgroup's value is not a point of the whole arm's curve
+            continue
         i = arms.index(str(r["arm"]))
         value = float(r.get("target", np.nan))
         lo = float(r["target_lo"]) if r.get("target_lo") is not None else np.nan
@@ -199,7 +201,7 @@ def _target_traces(
                 error_x=bar if median and has_iv else None,
                 error_y=bar if not median and has_iv else None,
                 legendgroup=f"arm{i}",
-                name=f"{text(arms[i])}: target {text(str(r.get('name', '')))}",
+                name=f"published: {text(_short_target(str(r.get('name', '')), arms[i]))}",
                 meta="target",
                 hovertemplate=(
                     f"<b>{text(str(r.get('name', '')))}</b><br>published {value:.3g}{unit}"
@@ -209,6 +211,11 @@ def _target_traces(
             )
         )
     return out
+
+
+def _short_target(name: str, arm: str) -> str:
+    """A target's name without the ``"ARM: "`` prefix the run gives it."""
+    return name.removeprefix(f"{arm}: ")
 
 
 def survival_figure(

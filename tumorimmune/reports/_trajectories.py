@@ -12,7 +12,7 @@ from ._style import arm_color, band_traces, base_layout
 
 #: (variable, panel title, y-axis title, cell counts?, value scale)
 _PANELS: tuple[tuple[str, str, str, bool, float], ...] = (
-    ("traj_T", "Tumor cells T", "tumor cells", True, 1.0),
+    ("traj_T", "Tumor burden (imaged lesions)", "tumor cells", True, 1.0),
     ("traj_E", "Effector cells E", "effector cells", True, 1.0),
     ("traj_C", "Antibody concentration C (treated arms)", "C (µg/mL)", False, 1.0),
     ("traj_RO", "PD-1 receptor occupancy RO (treated arms)", "RO (%)", False, 100.0),
@@ -132,7 +132,9 @@ def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95
         fig,
         title=(
             f"Trajectories: median (line) and {band_label(n_traj, lower, upper)} stored "
-            f"patients per arm" + (f" (of {n_all:,} simulated)" if n_all > n_traj else "")
+            f"patients per arm"
+            + (f" (of {n_all:,} simulated)" if n_all > n_traj else "")
+            + ("; the dead left out after death" if "os_days" in ds else "")
         ),
         height=120 + 260 * len(panels),
         legend={"title": {"text": "arm"}, "y": 1.0, "yanchor": "top"},

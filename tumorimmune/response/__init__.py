@@ -19,6 +19,7 @@ from ._endpoints import OUTCOME_COLUMNS as OUTCOME_COLUMNS
 from ._endpoints import Endpoint as Endpoint
 from ._endpoints import EndpointKind as EndpointKind
 from ._endpoints import TargetLike as TargetLike
+from ._endpoints import arm_subgroup_mask as arm_subgroup_mask
 from ._endpoints import evaluate_endpoints as evaluate_endpoints
 from ._endpoints import evaluate_targets as evaluate_targets
 from ._endpoints import km_at as km_at
@@ -82,6 +83,7 @@ __all__ = [
     "SurvivalLink",
     "TargetLike",
     "apply_deaths",
+    "arm_subgroup_mask",
     "arm_summary",
     "best_overall_response",
     "best_pct_change",

@@ -263,6 +263,15 @@ def subgroup_mask(text: str, params: Mapping[str, np.ndarray]) -> np.ndarray:
     return mask
 
 
+def arm_subgroup_mask(
+    text: str, params: Mapping[str, np.ndarray] | None, outcomes: Mapping[str, np.ndarray]
+) -> np.ndarray:
+    """Patients of a subgroup that may name per-patient columns (``params``) and one arm's
+    read-outs (``outcomes``, names of :data:`OUTCOME_COLUMNS`), e.g. ``"os_days > 84 and
+    best_response == 3"``."""
+    return subgroup_mask(text, _ArmColumns(params, dict(outcomes)))
+
+
 class _ArmColumns(Mapping[str, np.ndarray]):
     """Per-patient columns plus one arm's read-outs (:data:`OUTCOME_COLUMNS`)."""
 
@@ -369,7 +378,7 @@ def evaluate_targets(
             for k in ("os_days", "ttr_days"):
                 if k in arm_read:
                     outcomes[k] = arm_read[k]
-            sel = subgroup_mask(sub, _ArmColumns(params, outcomes))
+            sel = arm_subgroup_mask(sub, params, outcomes)
         r = {"bor": arm_read["bor"][sel], "pfs_days": arm_read["pfs_days"][sel]}
         r["pfs_event"] = arm_read["pfs_event"][sel]
         for key in NEEDS.get(t.kind, ()):

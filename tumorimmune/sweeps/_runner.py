@@ -510,6 +510,13 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
     t0 = time.perf_counter()
     traj = engine.run_trajectories()
     traj_seconds = time.perf_counter() - t0
+    if traj and spec.survival is not None:  # the dead have no trajectory after death
+        ids = engine.trajectory_patients()
+        died = store.read("os_days")[:, ids], store.read("os_event")[:, ids].astype(bool)
+        after = (
+            engine.trajectory_times()[None, None, :] > np.where(died[1], died[0], np.inf)[..., None]
+        )
+        traj = {k: np.where(after, np.nan, v) for k, v in traj.items()}
     if traj:
         store.write_extra("traj_patient", engine.trajectory_patients(), ("traj_patient",))
         store.write_extra("time", engine.trajectory_times(), ("time",), {"units": "days"})
