@@ -79,7 +79,7 @@ def test_grad_initial_state(dosed):
     model, y0 = _patient()
     t = jnp.array([0.0, 30.0, 84.0])
     dosing = Dosing(dose=760.0, interval=21.0, n_max=4) if dosed else None
-    y = jnp.array([y0["E"], y0["T"], 0.0, 0.0])
+    y = jnp.array([y0["E"], y0["T"], 0.0, 0.0, 0.0, 0.0])
     f = jax.jit(lambda y_: solve(model, y_, t, dosing=dosing, rtol=RTOL, atol=ATOL).ys[-1, 1])
     g = jax.grad(f)(y)
     for i in (0, 1):
@@ -145,7 +145,7 @@ def test_matches_simulate_with_regimen_and_batches():
     reg = ti.Regimen(dose=200.0, interval=21.0)
     ds = ti.simulate(model, y0, t, regimen=reg, backend="diffrax")
     sol = solve(model, y0, t, dosing=reg)
-    assert sol.ys.shape == (3, 9, 4) and sol.status.shape == (3,)
+    assert sol.ys.shape == (3, 9, 6) and sol.status.shape == (3,)
     np.testing.assert_allclose(sol.ys[..., 1], ds["T"].values, rtol=1e-7)
     np.testing.assert_allclose(sol.ys[..., 2], ds["A1"].values, rtol=1e-7, atol=1e-9)
     dosing = Dosing.from_regimen(reg, t)

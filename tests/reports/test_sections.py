@@ -43,9 +43,20 @@ def test_calibration_rows_fitted_first_with_intervals(results):
     rows, roles = calibration_rows(ds)
     assert roles == ["fitted", "fitted", "validation"]
     assert [r[0] for r in rows] == ["ORR pembrolizumab", "median PFS", "ORR nivolumab"]
-    assert rows[0][2:6] == ["0.33 (0.28–0.38)", "0.35 (0.31–0.39)", "fraction", "yes"]
-    assert rows[1][2:6] == ["5.5", "6.1", "months", "–"]  # no interval: nothing to judge
-    assert rows[2][1] == "validation (held out)" and rows[2][5] == "no"  # 0.30 < 0.35
+    assert rows[0][2:7] == ["0.33 (0.28–0.38)", "0.35 (0.31–0.39)", "–", "fraction", "yes"]
+    assert rows[1][2:7] == ["5.5", "6.1", "–", "months", "–"]  # no interval: nothing to judge
+    assert rows[2][1] == "validation (held out)" and rows[2][6] == "no"  # 0.30 < 0.35
+    # with a prediction interval (re-selected trials) it judges the published target instead
+    pred = {
+        "targets": [
+            {**CALIBRATION["targets"][1], "prediction_lo": 0.22, "prediction_hi": 0.41},
+            {**CALIBRATION["targets"][0], "prediction_lo": 0.34, "prediction_hi": 0.37},
+        ]
+    }
+    rows, _ = calibration_rows(results.assign_attrs(calibration=json.dumps(pred)))
+    assert [r[0] for r in rows] == ["ORR pembrolizumab", "ORR nivolumab"]
+    assert rows[0][4:7] == ["0.34–0.37", "fraction", "no"]  # 0.33 < 0.34 (sim inside)
+    assert rows[1][4:7] == ["0.22–0.41", "fraction", "yes"]  # 0.40 in (sim outside)
 
 
 def test_calibration_section_in_report(results):

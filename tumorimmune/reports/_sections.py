@@ -204,7 +204,7 @@ def calibration_rows(ds: xr.Dataset) -> tuple[list[list[str]], list[str]]:
                     "fitted" if fitted else "validation (held out)",
                     _interval(target, lo, hi),
                     _interval(sim, slo, shi),
-                    _interval(sim, plo, phi) if math.isfinite(plo) else "–",
+                    f"{_fmt(plo)}–{_fmt(phi)}" if math.isfinite(plo) else "–",
                     str(t.get("unit", "")),
                     inside,
                     str(t.get("source", "")),
