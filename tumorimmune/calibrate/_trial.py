@@ -536,9 +536,6 @@ def calibrate_population(
     idx = np.flatnonzero(plaus)
     landmark = float(next(e.day for e in endpoints if e.kind == "pfs_at") or 182.6)
     med_day = median_scan(scan_days, next(e.value for e in endpoints if e.kind == "median_pfs"))
-    n_cut = int(np.searchsorted(np.asarray(scan_days), cutoff_day, side="right"))
-    if n_cut < 2:
-        raise ValueError(f"cutoff_day {cutoff_day} leaves no on-study scan; scans: {scan_days}")
     durability = next((e.day for e in endpoints if e.kind == "responders_pf_at"), None)
     target = target_class_probabilities(endpoints)
     first_pd = rt["bor"] == 3  # PD at the first on-study scan (best response PD)

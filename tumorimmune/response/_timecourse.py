@@ -81,6 +81,36 @@ def _follow_up_scans(t: np.ndarray, follow_up: float) -> int:
     return int(np.searchsorted(t, fu, side="right"))
 
 
+def _read(
+    diam: Real[NPArrayLike, "*batch scan"] | Numbers,
+    scan_days: Real[NPArrayLike, " scan"] | Numbers,
+    min_confirm_days: float,
+    *,
+    follow_up: float | None = None,
+    min_increase_mm: float,
+    pr_decrease_pct: float,
+    pd_increase_pct: float,
+    cr_diameter_mm: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Validated ``(diameters, scan days, per-scan RECIST codes, confirmation gap)`` of the
+    public read-outs, the scans after ``follow_up`` (if given) dropped."""
+    _check_recist_options(min_increase_mm, pr_decrease_pct, pd_increase_pct, cr_diameter_mm)
+    gap = _positive_scalar("min_confirm_days", min_confirm_days, allow_zero=True)
+    d = _scan_series("diam", diam, min_scans=2)
+    t = _days(scan_days, d.shape[-1])
+    if follow_up is not None:
+        n_used = _follow_up_scans(t, follow_up)
+        d, t = d[..., :n_used], t[:n_used]
+    codes = _codes(
+        d,
+        min_increase_mm=min_increase_mm,
+        pr_decrease_pct=pr_decrease_pct,
+        pd_increase_pct=pd_increase_pct,
+        cr_diameter_mm=cr_diameter_mm,
+    )
+    return d, t, codes, gap
+
+
 def _codes(
     d: np.ndarray,
     *,
@@ -169,12 +199,10 @@ def time_to_response(
         float64 days of the leading shape; NaN for patients who never respond (before PD) and
         for not-evaluable rows.
     """
-    _check_recist_options(min_increase_mm, pr_decrease_pct, pd_increase_pct, cr_diameter_mm)
-    gap = _positive_scalar("min_confirm_days", min_confirm_days, allow_zero=True)
-    d = _scan_series("diam", diam, min_scans=2)
-    t = _days(scan_days, d.shape[-1])
-    codes = _codes(
-        d,
+    d, t, codes, gap = _read(
+        diam,
+        scan_days,
+        min_confirm_days,
         min_increase_mm=min_increase_mm,
         pr_decrease_pct=pr_decrease_pct,
         pd_increase_pct=pd_increase_pct,
@@ -219,15 +247,11 @@ def duration_of_response(
         ``dor_days`` float64 (days) and ``dor_event`` bool of the leading shape;
         non-responders and not-evaluable rows give ``(NaN, False)``.
     """
-    _check_recist_options(min_increase_mm, pr_decrease_pct, pd_increase_pct, cr_diameter_mm)
-    gap = _positive_scalar("min_confirm_days", min_confirm_days, allow_zero=True)
-    d = _scan_series("diam", diam, min_scans=2)
-    t = _days(scan_days, d.shape[-1])
-    n_used = _follow_up_scans(t, follow_up)
-    d = d[..., :n_used]
-    t = t[:n_used]
-    codes = _codes(
-        d,
+    d, t, codes, gap = _read(
+        diam,
+        scan_days,
+        min_confirm_days,
+        follow_up=follow_up,
         min_increase_mm=min_increase_mm,
         pr_decrease_pct=pr_decrease_pct,
         pd_increase_pct=pd_increase_pct,
@@ -273,12 +297,10 @@ def confirmed_best_response(
     Returns:
         int8 array of the leading shape.
     """
-    _check_recist_options(min_increase_mm, pr_decrease_pct, pd_increase_pct, cr_diameter_mm)
-    gap = _positive_scalar("min_confirm_days", min_confirm_days, allow_zero=True)
-    d = _scan_series("diam", diam, min_scans=2)
-    t = _days(scan_days, d.shape[-1])
-    codes = _codes(
-        d,
+    _, t, codes, gap = _read(
+        diam,
+        scan_days,
+        min_confirm_days,
         min_increase_mm=min_increase_mm,
         pr_decrease_pct=pr_decrease_pct,
         pd_increase_pct=pd_increase_pct,
