@@ -44,6 +44,7 @@ from .solvers import (
     as_tolerances,
     masked_segments,
     solve_patient,
+    tumor_cells,
 )
 
 #: Adjoints by name (``adjoint=`` of :func:`solve`).
@@ -366,8 +367,6 @@ def _solve_fast(
     )
     names = model.state_names
     if "T" in names:
-        from .sweeps import tumor_cells
-
         ys = np.array(ys)
         ys[..., names.index("T")] = tumor_cells(ys[..., names.index("T")])
     out = Solution(jnp.asarray(ys), jnp.asarray(status, jnp.int32))

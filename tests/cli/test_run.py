@@ -10,7 +10,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from tumorimmune.cli import app
-from tumorimmune.sweeps import load, validate_spec
+from tumorimmune.sweeps import SweepPlan, load, validate_spec
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -95,6 +95,6 @@ def test_embedded_default_spec_is_the_virtual_trial_example():
     example = Path(__file__).parents[2] / "examples" / "pd1_virtual_trial.toml"
     assert default_spec_path().read_text() == example.read_text()
     s = load_spec(default_spec_path())
-    assert s.n_patients == 10_000 and len(s.arms) == 5
+    assert SweepPlan.from_spec(s).n_patients == 10_000 and len(s.arms) == 5
     assert s.population is not None and s.population.file == "keynote006"
     assert {t.fitted for t in s.targets} == {True, False}  # calibration and validation rows

@@ -16,6 +16,7 @@ import tumorimmune as ti
 from tumorimmune.model import Regimen, get_drug
 from tumorimmune.sweeps import (
     Engine,
+    SweepPlan,
     best_overall_response,
     diameter_mm,
     sum_of_diameters_mm,
@@ -35,7 +36,7 @@ def test_block_matches_simulate_patient_by_patient(tiny):
     spec = validate_spec(tiny())
     eng = Engine.create(spec)
     block = eng.run_block(0, 8)
-    ts = spec.scan_schedule()  # follow-up (126 d) is the last scan
+    ts = SweepPlan.from_spec(spec).scan_days  # follow-up (126 d) is the last scan
     for p in (0, 5):
         prm = {
             k.removeprefix("param_"): float(v[p])
@@ -133,7 +134,7 @@ def test_arm_pk_is_individual_pk_of_the_drug(tiny):
     spec = validate_spec(d)
     eng = Engine.create(spec)
     table = eng.rows(np.arange(100_000))
-    model, _ = eng.arm_model(table, spec.arms[2])
+    model, _ = eng.arm_model(table, 2)
     assert isinstance(model, ti.TumorImmunePD1)
     nivo = get_drug("nivolumab")
     w = table["weight"] / nivo.weight_ref
@@ -151,7 +152,7 @@ def test_arm_pk_is_individual_pk_of_the_drug(tiny):
     se = np.sqrt((om**2 + np.outer(np.diag(om), np.diag(om))) / 100_000)
     assert np.all(np.abs(emp - om) <= 5 * se + 1e-12)
     np.testing.assert_array_equal(np.asarray(model.t_dose0), 28.0)
-    pembro, _ = eng.arm_model(table, spec.arms[1])
+    pembro, _ = eng.arm_model(table, 1)
     assert isinstance(pembro, ti.TumorImmunePD1)
     np.testing.assert_array_equal(np.asarray(pembro.t_dose0), 0.0)
     np.testing.assert_allclose(  # pembrolizumab: one η on CL and Q
@@ -190,7 +191,7 @@ _SHARD_SCRIPT = textwrap.dedent(
     eng = Engine.create(spec)
     assert len(eng.devices) == 4, eng.devices
     if spec.backend == "fused":
-        models = [eng.arm_model(eng.rows(np.arange(20)), a)[0] for a in spec.arms]
+        models = [eng.arm_model(eng.rows(np.arange(20)), a)[0] for a in range(len(spec.arms))]
         assert eng.programs(models) == [[0, 1], [2]], eng.programs(models)
     block = eng.run_block(0, 20)
     traj = eng.run_trajectories()
@@ -227,10 +228,10 @@ def test_sharding_over_four_devices_gives_identical_results(tiny, tmp_path, back
 
 def test_padded_chunk_is_a_multiple_of_the_devices(tiny):
     spec = validate_spec(tiny(chunk_size=10))
-    eng = Engine(spec, "diffrax", lambda *a, **k: None, devices=[object()] * 4)
+    eng = Engine(SweepPlan.from_spec(spec), "diffrax", lambda *a, **k: None, devices=[object()] * 4)
     assert eng.padded_chunk == 4 * 16  # at least MIN_DEVICE_BATCH per device
     spec = validate_spec(tiny(chunk_size=70))
-    eng = Engine(spec, "diffrax", lambda *a, **k: None, devices=[object()] * 4)
+    eng = Engine(SweepPlan.from_spec(spec), "diffrax", lambda *a, **k: None, devices=[object()] * 4)
     assert eng.padded_chunk == 72
 
 
@@ -359,7 +360,10 @@ def test_arms_of_one_structure_are_one_program(tiny, caplog, monkeypatch):
     )  # fmt: skip
     eng = Engine.create(spec)
     table = eng.rows(np.arange(12))
-    assert eng.programs([eng.arm_model(table, a)[0] for a in spec.arms]) == [[0, 1, 2], [3]]
+    assert eng.programs([eng.arm_model(table, a)[0] for a in range(len(spec.arms))]) == [
+        [0, 1, 2],
+        [3],
+    ]
     caplog.clear()
     with jax.log_compiles(True), caplog.at_level(logging.DEBUG):
         grouped = eng.compute(np.arange(12))
@@ -416,7 +420,7 @@ def test_confirmation_changes_only_the_time_course_fields(tiny):
             np.testing.assert_array_equal(conf[k], v, err_msg=k)
     want = timecourse_readout(
         conf["diameter_mm"],
-        spec.scan_schedule(),
+        SweepPlan.from_spec(spec).scan_days,
         follow_up=spec.follow_up_days,
         confirm=True,
         min_confirm_days=50.0,

@@ -18,7 +18,7 @@ import pytest
 import xarray as xr
 import zarr
 
-from tumorimmune.sweeps import load, run_sweep, validate_spec
+from tumorimmune.sweeps import SweepPlan, load, run_sweep, validate_spec
 from tumorimmune.sweeps._store import StoreLock, StoreLockedError, SweepStore, verify_store
 
 
@@ -253,7 +253,7 @@ def test_windowed_checksums_equal_chunk_by_chunk(reference, tmp_path, monkeypatc
     run_sweep(spec, output=path)
     group = zarr.open_group(str(path), mode="r")
     names = _store._chunk_arrays(group)
-    c, n = spec.chunk_size, spec.n_patients
+    c, n = spec.chunk_size, SweepPlan.from_spec(spec).n_patients
     one = {i: _store._chunk_checksum(group, names, i * c, min((i + 1) * c, n)) for i in range(5)}
     assert len(set(one.values())) == 5 and None not in one.values()
     per_patient = sum(
@@ -310,7 +310,7 @@ def test_load_reads_each_data_chunk_file_once(reference, tmp_path, monkeypatch):
 
     monkeypatch.setattr(LocalStore, "get", get)
     xr.testing.assert_equal(load(path), ref)
-    for name in ("tumor_cells", "best_response", f"param_{spec.varying()[0]}"):
+    for name in ("tumor_cells", "best_response", f"param_{SweepPlan.from_spec(spec).columns[0]}"):
         files = {k: v for k, v in reads.items() if k.startswith(f"{name}/c/")}
         assert len(files) == 5, (name, files)  # the reference store's 5 chunks
         assert set(files.values()) == {1}, (name, files)

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from tumorimmune.response import Endpoint, EndpointKind, evaluate_endpoints, evaluate_targets
-from tumorimmune.sweeps import validate_spec
-from tumorimmune.sweeps._sampling import patient_table
+from tumorimmune.sweeps import SweepPlan, patient_table, validate_spec
 
 
 @pytest.fixture
@@ -39,7 +38,7 @@ def _pop_spec(tiny, vp_file, cohort=10, **pop):
 
 def test_population_columns_are_rows_of_the_table(tiny, vp_file):
     spec = validate_spec(_pop_spec(tiny, vp_file))
-    assert spec.varying()[:5] == ["eps_m", "L", "a", "T0", "E0"]
+    assert list(SweepPlan.from_spec(spec).columns)[:5] == ["eps_m", "L", "a", "T0", "E0"]
     tab = patient_table(spec)
     z = np.load(vp_file)
     rows = {tuple(r) for r in np.stack([z["a"], z["T0"], z["E0"]], axis=1)}
@@ -73,7 +72,7 @@ def test_population_errors_name_the_key(tiny, vp_file, tmp_path):
 
 def test_explicit_scan_days(tiny):
     spec = validate_spec(tiny(scan_days=[84, 126]))
-    np.testing.assert_array_equal(spec.scan_schedule(), [0.0, 84.0, 126.0])
+    np.testing.assert_array_equal(SweepPlan.from_spec(spec).scan_days, [0.0, 84.0, 126.0])
     with pytest.raises(ValueError, match="scan_days"):
         validate_spec(tiny(scan_days=[84, 42]))
 

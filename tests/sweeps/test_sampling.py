@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from tumorimmune.sweeps import DistSpec, patient_table, validate_spec
+from tumorimmune.sweeps import DistSpec, SweepPlan, patient_table, validate_spec
 from tumorimmune.sweeps._sampling import transform
 
 
@@ -14,7 +14,10 @@ def test_blocks_equal_whole_table_for_any_block_size(tiny):
     spec = validate_spec(tiny())
     whole = patient_table(spec)
     for size in (1, 3, 7, 20):
-        parts = [patient_table(spec, s, s + size) for s in range(0, spec.n_patients, size)]
+        parts = [
+            patient_table(spec, s, s + size)
+            for s in range(0, SweepPlan.from_spec(spec).n_patients, size)
+        ]
         for k, v in whole.items():
             np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), v)
 
@@ -37,7 +40,7 @@ def test_grid_cells_in_c_order(tiny):
         )
     )
     t = patient_table(spec)
-    assert spec.n_patients == 12
+    assert SweepPlan.from_spec(spec).n_patients == 12
     np.testing.assert_array_equal(t["cell"], np.repeat(np.arange(6), 2))
     em, aa = np.meshgrid([0.0, 0.5], [0.1, 0.2, 0.3], indexing="ij")
     np.testing.assert_allclose(t["eps_m"], np.repeat(em.ravel(), 2))

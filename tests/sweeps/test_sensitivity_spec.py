@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tumorimmune.sweeps import load_spec, validate_spec
+from tumorimmune.sweeps import SweepPlan, load_spec, validate_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +19,7 @@ def _spec(tiny, **sens):
 def test_design_size_is_the_number_of_patients(tiny):
     s = validate_spec(_spec(tiny, n=64))
     # default parameters: every varying column (a, L, T0, weight, 5 PK etas): D = 9
-    assert s.sensitivity is not None and s.sensitivity.names(s) == [
+    assert s.sensitivity is not None and s.sensitivity.names(SweepPlan.from_spec(s).columns) == [
         "a",
         "L",
         "T0",
@@ -30,11 +30,16 @@ def test_design_size_is_the_number_of_patients(tiny):
         "eta_V2",
         "eta_CL_emax",
     ]
-    assert s.n_patients == 64 * (9 + 2)
+    assert SweepPlan.from_spec(s).n_patients == 64 * (9 + 2)
     s2 = validate_spec(_spec(tiny, n=64, parameters=["a", "L"], second_order=True))
-    assert s2.n_patients == 64 * (2 * 2 + 2)
-    assert validate_spec(_spec(tiny, method="morris", n=10, parameters=["a"])).n_patients == 20
-    assert validate_spec(_spec(tiny, method="prcc", n=100)).n_patients == 100
+    assert SweepPlan.from_spec(s2).n_patients == 64 * (2 * 2 + 2)
+    assert (
+        SweepPlan.from_spec(
+            validate_spec(_spec(tiny, method="morris", n=10, parameters=["a"]))
+        ).n_patients
+        == 20
+    )
+    assert SweepPlan.from_spec(validate_spec(_spec(tiny, method="prcc", n=100))).n_patients == 100
     # the spec round-trips through its TOML text (what the store keeps)
     assert validate_spec(tomllib.loads(s2.to_toml())) == s2
 
@@ -66,6 +71,7 @@ def test_bad_sensitivity_sections_name_the_key(tiny, sens, changes, message):
 
 def test_example_spec_has_at_least_1e5_evaluations_per_arm():
     spec = load_spec(ROOT / "examples" / "pd1_sensitivity.toml")
-    assert spec.sensitivity is not None and spec.n_patients >= 100_000  # per arm
-    assert spec.sensitivity.n * (len(spec.sensitivity.names(spec)) + 2) >= 100_000
-    assert set(spec.sensitivity.names(spec)) <= set(spec.varying())
+    plan = SweepPlan.from_spec(spec)
+    assert spec.sensitivity is not None and plan.n_patients >= 100_000  # per arm
+    assert spec.sensitivity.n * (len(spec.sensitivity.names(plan.columns)) + 2) >= 100_000
+    assert set(spec.sensitivity.names(plan.columns)) <= set(plan.columns)

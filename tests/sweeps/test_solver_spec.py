@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tumorimmune.solvers import Fused, Pallas, Tolerances
-from tumorimmune.sweeps import Engine, validate_spec
+from tumorimmune.sweeps import Engine, SweepPlan, validate_spec
 
 
 def _error(data: dict) -> str:
@@ -20,8 +20,9 @@ def test_solver_table_reaches_the_backend(tiny, monkeypatch):
     d["solver"] = {"backend": "fused", "lanes": 4, "chunk_size": 8, "rtol": 1e-7, "max_steps": 5000}
     spec = validate_spec(d)
     assert spec.backend == "fused" and spec.max_steps == 5000  # copied to the top-level keys
-    assert spec.solver_tolerances() == Tolerances(rtol=1e-7, max_steps=5000)
-    assert spec.tolerances() == (1e-7, 1e-6)
+    plan = SweepPlan.from_spec(spec)
+    assert plan.tolerances == Tolerances(rtol=1e-7, max_steps=5000)
+    assert (plan.rtol, plan.atol) == (1e-7, 1e-6)
     engine = Engine.create(spec)
     assert engine.backend == "fused"
     assert engine.solve == Fused(lanes=4, chunk_size=8, dtype="float64")
@@ -54,8 +55,9 @@ def test_top_level_keys_still_work(tiny):
     d.update(backend="pallas", rtol=1e-6, max_steps=2000)
     spec = validate_spec(d)
     assert spec.solver is None
-    assert spec.solver_backend() == Pallas(dtype="float64")  # the spec's precision
-    assert spec.solver_tolerances() == Tolerances(rtol=1e-6, max_steps=2000)
+    plan = SweepPlan.from_spec(spec)
+    assert plan.backend == Pallas(dtype="float64")  # the spec's precision
+    assert plan.tolerances == Tolerances(rtol=1e-6, max_steps=2000)
 
 
 def test_bad_solver_tables_give_one_line_errors(tiny):

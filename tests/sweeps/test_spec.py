@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tumorimmune.sweeps import load_spec, validate_spec
+from tumorimmune.sweeps import SweepPlan, load_spec, validate_spec
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.toml"))
 
@@ -21,10 +21,11 @@ def _error(data: dict) -> str:
 
 def test_tiny_spec_is_valid_and_derived_sizes(tiny):
     s = validate_spec(tiny())
-    assert s.n_cells == 2
-    assert s.n_patients == 20
-    np.testing.assert_array_equal(s.scan_schedule(), [0.0, 42.0, 84.0, 126.0])
-    assert s.varying() == [
+    plan = SweepPlan.from_spec(s)
+    assert plan.n_cells == 2
+    assert plan.n_patients == 20
+    np.testing.assert_array_equal(plan.scan_days, [0.0, 42.0, 84.0, 126.0])
+    assert list(plan.columns) == [
         "eps_m", "a", "L", "T0", "weight", "eta_CL", "eta_V1", "eta_Q", "eta_V2", "eta_CL_emax"
     ]  # fmt: skip
 
@@ -150,7 +151,7 @@ def test_load_spec_reports_bad_toml(tmp_path):
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_examples_are_valid(path):
     s = load_spec(path)
-    assert s.n_patients >= 1
+    assert SweepPlan.from_spec(s).n_patients >= 1
 
 
 def test_all_structural_problems_are_reported_at_once(tiny):
@@ -184,7 +185,7 @@ def test_lesion_count_variability_and_axis(tiny):
     d = tiny()
     d["variability"]["n_lesions"] = {"dist": "discrete", "values": [1, 2, 3], "weights": [1, 2, 1]}
     s = validate_spec(d)
-    assert "n_lesions" in s.varying()
+    assert "n_lesions" in SweepPlan.from_spec(s).columns
     assert validate_spec(tomllib.loads(s.to_toml())) == s
     d["variability"]["n_lesions"] = {"dist": "lognormal", "cv": 0.3}
     assert 'use dist = "discrete"' in _error(d)
@@ -196,7 +197,9 @@ def test_lesion_count_variability_and_axis(tiny):
     assert "not all 0" in _error(d)
     d["variability"]["n_lesions"] = {"dist": "discrete", "values": [1, 2], "cv": 1.0}
     assert "key 'cv' does not apply to dist='discrete'" in _error(d)
-    assert validate_spec(tiny(axes={"n_lesions": {"values": [1, 3, 5]}})).grid_shape() == (3,)
+    assert SweepPlan.from_spec(
+        validate_spec(tiny(axes={"n_lesions": {"values": [1, 3, 5]}}))
+    ).grid_shape == (3,)
     msg = _error(tiny(axes={"n_lesions": {"values": [1, 2.5]}}))
     assert msg == "axes.n_lesions: value 2.5 is not an integer in 1..5"
     msg = _error(tiny(parameters={"n_lesions": 3}))
@@ -215,7 +218,7 @@ def test_automatic_chunk_size_keeps_large_cohorts_to_about_128_chunks(tiny, monk
     such specs and their stores are unchanged), then a multiple of 4,096 giving at most 128
     chunks, at most 2^18, within a sixteenth of the memory; kept when re-validated and in the
     canonical TOML; an explicit chunk_size is kept as given."""
-    from tumorimmune.sweeps import _spec, auto_chunk_size
+    from tumorimmune.sweeps import _sizing, auto_chunk_size
 
     for n_cells_patients, want in [(10, 4096), (262_144, 4096), (262_145, 8192)]:
         s = validate_spec(_sized(tiny, n_cells_patients))  # tiny has 2 grid cells
@@ -223,16 +226,17 @@ def test_automatic_chunk_size_keeps_large_cohorts_to_about_128_chunks(tiny, monk
         assert validate_spec(s).chunk_size == want
         assert f"chunk_size = {want}" in s.to_toml()
     s = validate_spec(_sized(tiny, 5_000_000))  # 10^7 patients
-    assert s.chunk_size % 4096 == 0 and -(-s.n_patients // s.chunk_size) <= 128
-    assert -(-s.n_patients // (s.chunk_size - 4096)) > 128  # the smallest such multiple
+    n = SweepPlan.from_spec(s).n_patients
+    assert s.chunk_size % 4096 == 0 and -(-n // s.chunk_size) <= 128
+    assert -(-n // (s.chunk_size - 4096)) > 128  # the smallest such multiple
     s = validate_spec(_sized(tiny, 50_000_000))  # 10^8: capped at 2^18 patients per chunk
     assert s.chunk_size == 1 << 18
     assert validate_spec({**_sized(tiny, 5_000_000), "chunk_size": 2500}).chunk_size == 2500
     # memory: a chunk within a sixteenth of the limit (but never below 4,096)
     free = validate_spec(_sized(tiny, 500_000))  # 10^6 patients
     assert free.chunk_size == 8192
-    per = _spec.memory_estimate(free)["chunk"] / free.chunk_size
-    monkeypatch.setattr(_spec, "memory_limit_bytes", lambda: int(16 * per * 6000))
+    per = SweepPlan.from_spec(free).memory["chunk"] / free.chunk_size
+    monkeypatch.setattr(_sizing, "memory_limit_bytes", lambda: int(16 * per * 6000))
     assert 4096 <= validate_spec(_sized(tiny, 500_000)).chunk_size <= 6000
 
 

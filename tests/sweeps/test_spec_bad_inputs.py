@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tumorimmune.sweeps import spec_warnings, validate_spec
-from tumorimmune.sweeps._spec import _size_errors, memory_estimate
+from tumorimmune.sweeps import SweepPlan, spec_warnings, validate_spec
+from tumorimmune.sweeps._sizing import size_errors
 
 from .conftest import make_tiny
 
@@ -131,7 +131,7 @@ def test_drug_matching_its_preset_is_accepted(tiny):
 
 def test_axis_with_variability_centred_on_grid_values_is_accepted(tiny):
     d = _set("variability.eps_m", {"dist": "lognormal", "cv": 0.2, "high": 1.0})
-    assert validate_spec(d).varying()[0] == "eps_m"
+    assert SweepPlan.from_spec(validate_spec(d)).columns[0] == "eps_m"
 
 
 def test_bad_value_is_reported_next_to_structural_errors(tiny):
@@ -165,18 +165,19 @@ def test_several_bad_values_are_all_reported(tiny):
 
 def test_size_limit_names_key_and_limit():
     spec = validate_spec(make_tiny(chunk_size=4096))
-    need = memory_estimate(spec)
-    assert _size_errors(spec, max(need.values())) == []
-    errs = _size_errors(spec, need["chunk"] - 1)
+    plan = SweepPlan.from_spec(spec)
+    need = plan.memory
+    assert size_errors(spec, plan.sizes, max(need.values())) == []
+    errs = size_errors(spec, plan.sizes, need["chunk"] - 1)
     assert len(errs) == 1 and errs[0].startswith("chunk_size")
     allowed = int(re.search(r"chunk_size <= (\d+)", errs[0]).group(1))  # type: ignore[union-attr]
     smaller = validate_spec(make_tiny(chunk_size=allowed))
-    assert memory_estimate(smaller)["chunk"] <= need["chunk"] - 1
+    assert SweepPlan.from_spec(smaller).memory["chunk"] <= need["chunk"] - 1
 
 
 def test_memory_estimate_grows_with_the_sizes():
-    base = memory_estimate(validate_spec(make_tiny()))
-    big = memory_estimate(validate_spec(make_tiny(chunk_size=160, follow_up_days=252)))
+    base = SweepPlan.from_spec(validate_spec(make_tiny())).memory
+    big = SweepPlan.from_spec(validate_spec(make_tiny(chunk_size=160, follow_up_days=252))).memory
     assert big["chunk"] > 10 * base["chunk"] and big["summary"] == base["summary"]
     assert base["summary"] < 1 * TiB
 

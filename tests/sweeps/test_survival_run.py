@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tumorimmune.response import SurvivalLink, patient_uniforms, sample_death_days
-from tumorimmune.sweeps import Engine, load, run_sweep, validate_spec
+from tumorimmune.sweeps import Engine, SweepPlan, load, run_sweep, validate_spec
 
 SURVIVAL = {"scale_days": 150.0, "shape": 1.2, "beta": 1.0, "grid_days": 14.0}
 #: Scans on every day of the hazard grid (and at follow-up), so that the stored model SLD
@@ -28,7 +28,7 @@ def test_death_days_are_sampled_from_the_model_sld_on_the_grid(tiny):
     grid, idx = eng.survival_times()
     np.testing.assert_array_equal(grid, 14.0 * np.arange(9))
     ts, scans = eng.times()
-    np.testing.assert_array_equal(ts[scans], spec.scan_schedule())
+    np.testing.assert_array_equal(ts[scans], SweepPlan.from_spec(spec).scan_days)
     np.testing.assert_array_equal(idx, np.arange(9))  # the grid days are the first 9 scans
     b = eng.run_block(0, 20)
     assert b["os_days"].dtype == np.float64 and b["os_event"].dtype == bool
@@ -59,7 +59,7 @@ def test_deaths_end_follow_up(blocks):
     assert on["pfs_event"][first].all()
     np.testing.assert_array_equal(on["pfs_days"][~first], off["pfs_days"][~first])
     np.testing.assert_array_equal(on["pfs_event"][~first], off["pfs_event"][~first])
-    early = dead & (os_days < spec.scan_schedule()[1])
+    early = dead & (os_days < SweepPlan.from_spec(spec).scan_days[1])
     assert np.all(on["best_response"][early] == 3)
     np.testing.assert_array_equal(on["best_response"][~dead], off["best_response"][~dead])
     np.testing.assert_array_equal(np.isnan(os_days), np.isnan(on["pfs_days"]))
@@ -114,8 +114,11 @@ def test_survival_spec_validation(tiny):
     spec = validate_spec(tiny(survival={"scale_days": 300, "shape": 1.0, "beta": 0.5}))
     assert spec.survival is not None and spec.survival.grid_days == 14.0
     assert spec.survival.sld_ref_mm == 100.0 and spec.survival.sld_floor_mm == 5.0
-    assert spec.survival_seed() == 3 and spec.survival.link().beta == 0.5
-    assert validate_spec(tiny(survival={**SURVIVAL, "seed": 9})).survival_seed() == 9
+    assert SweepPlan.from_spec(spec).survival_seed == 3 and spec.survival.link().beta == 0.5
+    assert (
+        SweepPlan.from_spec(validate_spec(tiny(survival={**SURVIVAL, "seed": 9}))).survival_seed
+        == 9
+    )
     assert validate_spec(tiny()).survival is None
     assert "survival" not in validate_spec(tiny()).to_toml()
     cases = {
@@ -183,12 +186,16 @@ def test_survival_with_response_over_time(tiny, tmp_path):
     assert dor_event[rd].all()
     # the time course is read on the carried-forward diameters (those the RECIST read-out
     # got); deaths then end the responses that were still ongoing
-    seen = censor_after_death(ds["diameter_mm"].values, spec.scan_schedule(), os_days, dead)
-    ref = timecourse_readout(seen, spec.scan_schedule(), follow_up=spec.follow_up_days)
+    seen = censor_after_death(
+        ds["diameter_mm"].values, SweepPlan.from_spec(spec).scan_days, os_days, dead
+    )
+    ref = timecourse_readout(
+        seen, SweepPlan.from_spec(spec).scan_days, follow_up=spec.follow_up_days
+    )
     for k in ("ttr_days", "pseudo_progression"):
         np.testing.assert_array_equal(ds[k].values, ref[k])
     # a death before the first post-baseline scan is PD, confirmed or not
-    early = dead & (os_days < spec.scan_schedule()[1])
+    early = dead & (os_days < SweepPlan.from_spec(spec).scan_days[1])
     assert early.any()
     conf = np.where(early, 3, ref["confirmed_response"])
     np.testing.assert_array_equal(ds["confirmed_response"].values, conf)

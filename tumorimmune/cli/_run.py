@@ -38,24 +38,25 @@ def validate(
 ) -> None:
     """Check a sweep specification without running it (sizes included: what `run` would
     refuse, `validate` refuses)."""
-    from ..sweeps import load_spec, spec_warnings
+    from ..sweeps import SweepPlan, load_spec, spec_warnings
 
     try:
         s = load_spec(spec)
     except (ValueError, OSError) as err:
         raise _fail(err) from err
-    grid = " × ".join(f"{k}[{n}]" for k, n in zip(s.axes, s.grid_shape(), strict=True)) or "none"
-    _warn(spec_warnings(s))
+    plan = SweepPlan.from_spec(s)
+    grid = " × ".join(f"{k}[{n}]" for k, n in zip(s.axes, plan.grid_shape, strict=True)) or "none"
+    _warn(spec_warnings(plan))
     typer.echo(
-        f"ok: {s.name!r}: {s.model}, {_plural(s.n_patients, 'patient')} (grid {grid}, cohort "
+        f"ok: {s.name!r}: {s.model}, {_plural(plan.n_patients, 'patient')} (grid {grid}, cohort "
         f"{s.sampling.cohort_size}/cell), {_plural(len(s.arms), 'arm')}, "
         f"{s.follow_up_days:g} days, {s.precision}"
     )
     if s.sensitivity is not None:
         sens = s.sensitivity
         typer.echo(
-            f"    sensitivity: {sens.method} of {', '.join(sens.names(s))}, n = {sens.n}: "
-            f"{s.n_patients} model evaluations per arm"
+            f"    sensitivity: {sens.method} of {', '.join(sens.names(plan.columns))}, "
+            f"n = {sens.n}: {plan.n_patients} model evaluations per arm"
         )
 
 
@@ -185,7 +186,7 @@ def run(
         TimeRemainingColumn,
     )
 
-    from ..sweeps import load_spec, run_sweep, spec_warnings
+    from ..sweeps import SweepPlan, load_spec, run_sweep, spec_warnings
 
     console = Console()
     procs = None
@@ -204,7 +205,8 @@ def run(
         s = load_spec(spec)
     except (ValueError, OSError) as err:
         raise _fail(err) from err
-    _warn(spec_warnings(s))
+    plan = SweepPlan.from_spec(s)
+    _warn(spec_warnings(plan))
     if out is None:
         path = Path(s.output)  # relative to the working directory
         out_dir = path.parent
@@ -212,8 +214,8 @@ def run(
         out_dir = out
         path = out / "results.zarr"
     console.print(
-        f"[bold]{s.name}[/]: {_plural(s.n_patients, 'patient')} × {_plural(len(s.arms), 'arm')}, "
-        f"{s.precision}, → {path}"
+        f"[bold]{s.name}[/]: {_plural(plan.n_patients, 'patient')} × "
+        f"{_plural(plan.n_arms, 'arm')}, {s.precision}, → {path}"
     )
     start_done: list[int] = []
     # the bar starts with the first progress report: a refused run prints no empty bar
@@ -227,7 +229,7 @@ def run(
         TimeRemainingColumn(),
         console=console,
     )
-    task = bar.add_task("starting", total=s.n_patients, rate="")
+    task = bar.add_task("starting", total=plan.n_patients, rate="")
     phases = {
         "compiling": "compiling (first chunk)",
         "solving": "patients",

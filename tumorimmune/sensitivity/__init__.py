@@ -10,12 +10,12 @@ sweep engine and its resumable store. Typical use::
 or, for any function, ``X = sample("sobol", d, n)``, ``analyze("sobol", X, f(X))``.
 """
 
+from ..sweeps import design_rows as design_rows
+from ..sweeps import sensitivity_sample as sample
 from ._analyze import INDEX_VARIABLES as INDEX_VARIABLES
 from ._analyze import analyze as analyze
 from ._analyze import convergence as convergence
 from ._analyze import convergence_sizes as convergence_sizes
-from ._design import design_rows as design_rows
-from ._design import sample as sample
 from ._run import compute_indices as compute_indices
 from ._run import indices as indices
 from ._run import indices_from_outputs as indices_from_outputs

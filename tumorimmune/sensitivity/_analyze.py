@@ -26,7 +26,12 @@ import xarray as xr
 from jaxtyping import Float
 from scipy import stats
 
-from ._design import _problem, block_size
+from ..sweeps import sensitivity_block_size as block_size
+
+
+def _problem(d: int) -> dict:
+    return {"num_vars": d, "names": [f"x{i}" for i in range(d)], "bounds": [[0.0, 1.0]] * d}
+
 
 #: Index variables of each method (each also has ``_lo``/``_hi`` bounds unless noted).
 INDEX_VARIABLES: dict[str, tuple[str, ...]] = {

@@ -1,8 +1,9 @@
 """Sensitivity analysis of a sweep spec: model evaluations through the sweep engine and store,
 indices with bootstrap confidence intervals written into the same store.
 
-The design points are the sweep's "patients" (``tumorimmune.sweeps.Engine.rows`` reads them
-from :func:`~tumorimmune.sensitivity._design.design_rows`), so the evaluations are chunked,
+The design points are the sweep's "patients" (the row source of the run's
+:class:`~tumorimmune.sweeps.SweepPlan` is the design, :func:`tumorimmune.sweeps.design_rows`),
+so the evaluations are chunked,
 resumable after any interruption and stored with the usual per-patient schema. Once every chunk
 is done, the indices are computed from the stored outputs and written as ``sens_*`` variables:
 
@@ -32,16 +33,19 @@ from jaxtyping import Float
 from ..sweeps import (
     STATUS_KEY,
     ProgressCallback,
+    SweepPlan,
     SweepSpec,
     SweepStore,
     load,
     load_spec,
+    patient_columns,
     run_sweep,
-    spec_key,
+    same_spec_key,
+    sensitivity_design,
     validate_spec,
 )
+from ..sweeps import sensitivity_block_size as block_size
 from ._analyze import analyze, convergence, convergence_sizes
-from ._design import block_size, spec_design
 
 _OUTPUT_UNITS = {
     "best_pct_change": ("%", "best post-baseline diameter change"),
@@ -91,20 +95,20 @@ def compute_indices(ds: xr.Dataset, spec: SweepSpec) -> xr.Dataset:
     sens = spec.sensitivity
     if sens is None:
         raise ValueError("the spec has no [sensitivity] section")
-    ys = outputs(ds, sens.outputs, landmark_days=sens.landmark(spec))
+    ys = outputs(ds, sens.outputs, landmark_days=sens.landmark(spec.follow_up_days))
     idx = indices_from_outputs(
         sens.method,
-        np.asarray(spec_design(spec)),
+        np.asarray(sensitivity_design(spec)),
         ys,
         arms=[str(a) for a in ds["arm"].values],
-        names=sens.names(spec),
+        names=sens.names(patient_columns(spec)),
         second_order=sens.second_order,
         confidence=sens.confidence,
         n_bootstrap=sens.n_bootstrap,
         seed=sens.seed,
         num_levels=sens.num_levels,
     )
-    idx.attrs["sens_landmark_days"] = sens.landmark(spec)
+    idx.attrs["sens_landmark_days"] = sens.landmark(spec.follow_up_days)
     return idx
 
 
@@ -186,7 +190,7 @@ def indices_from_outputs(
 
 def _write(path: Path, spec: SweepSpec, idx: xr.Dataset) -> None:
     group = zarr.open_group(str(path), mode="r+")
-    store = SweepStore(path, group, spec, n_chunks=0)
+    store = SweepStore(path, group, SweepPlan.from_spec(spec))
     for name in ("sens_param", "sens_output", "sens_param2"):
         if name in idx.coords:
             values = np.array([str(v) for v in idx[name].values])
@@ -243,7 +247,7 @@ def run_sensitivity(
         pending = (
             attrs.get(STATUS_KEY) == "complete"
             and not attrs.get("sens_complete")
-            and attrs.get("spec_key") == spec_key(spec)
+            and same_spec_key(attrs.get("spec_key"), spec)
         )
     if not pending:
         ds = run_sweep(

@@ -13,6 +13,7 @@ from ._diffrax import GRADIENT_CHECKPOINTS as GRADIENT_CHECKPOINTS
 from ._diffrax import solve_diffrax as solve_diffrax
 from ._diffrax import solve_patient as solve_patient
 from ._extinction import EXTINCTION_CELLS as EXTINCTION_CELLS
+from ._extinction import tumor_cells as tumor_cells
 from ._fused import default_sizes as default_sizes
 from ._fused import solve_fused as solve_fused
 from ._fused import solve_fused_groups as solve_fused_groups
@@ -69,5 +70,6 @@ __all__ = [
     "solve_fused_groups",
     "solve_pallas",
     "solve_patient",
+    "tumor_cells",
     "validate_times",
 ]

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 #: Extinction threshold, cells: a tumor below one cell is extinct (absorbing).
 EXTINCTION_CELLS = 1.0
@@ -55,3 +56,12 @@ def absorbing_field(
 def zero_extinct(T: Any) -> Any:
     """Reported tumor: 0 where below :data:`EXTINCTION_CELLS` (NaN kept)."""
     return jnp.where(T < EXTINCTION_CELLS, 0.0, T)
+
+
+def tumor_cells(T: Any) -> np.ndarray:
+    """Tumor cells with extinction absorbing: 0 from the first time below
+    :data:`EXTINCTION_CELLS` along the last axis (times), negatives clipped to 0, NaN kept.
+    ``T``: ``(..., n_t)`` cells (NumPy; the dtype is kept)."""
+    T = np.asarray(T)
+    gone = np.maximum.accumulate(np.nan_to_num(T, nan=np.inf) < EXTINCTION_CELLS, axis=-1)
+    return np.where(gone, 0.0, np.maximum(T, 0.0)).astype(T.dtype)

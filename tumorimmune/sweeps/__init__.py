@@ -27,18 +27,26 @@ from ..response import pfs as pfs
 from ..response import scan_responses as scan_responses
 from ..response import sum_of_diameters_mm as sum_of_diameters_mm
 from ..response import wilson_ci as wilson_ci
+from ..solvers import tumor_cells as tumor_cells
 from ._backends import backend_names as backend_names
 from ._backends import get_backend as get_backend
+from ._design import block_size as sensitivity_block_size
+from ._design import design_rows as design_rows
+from ._design import sample as sensitivity_sample
+from ._design import spec_design as sensitivity_design
 from ._engine import Engine as Engine
-from ._engine import tumor_cells as tumor_cells
 from ._multihost import Processes as Processes
 from ._multihost import init_distributed as init_distributed
+from ._plan import SweepPlan as SweepPlan
+from ._plan import patient_table as patient_table
 from ._runner import ProgressCallback as ProgressCallback
 from ._runner import package_versions as package_versions
 from ._runner import run_sweep as run_sweep
 from ._sampling import base_value as base_value
-from ._sampling import patient_table as patient_table
+from ._sampling import patient_columns as patient_columns
 from ._sampling import transform as transform
+from ._sizing import Sizes as Sizes
+from ._sizing import memory_estimate as memory_estimate
 from ._spec import PK_ETAS as PK_ETAS
 from ._spec import ArmSpec as ArmSpec
 from ._spec import AxisSpec as AxisSpec
@@ -46,14 +54,15 @@ from ._spec import DistSpec as DistSpec
 from ._spec import SolverSpec as SolverSpec
 from ._spec import SurvivalSpec as SurvivalSpec
 from ._spec import SweepSpec as SweepSpec
-from ._spec import auto_chunk_size as auto_chunk_size
-from ._spec import load_spec as load_spec
-from ._spec import spec_warnings as spec_warnings
-from ._spec import validate_spec as validate_spec
+from ._spec import same_spec_key as same_spec_key
+from ._spec import spec_key as spec_key
 from ._store import STATUS_KEY as STATUS_KEY
 from ._store import SweepStore as SweepStore
 from ._store import load as load
-from ._store import spec_key as spec_key
+from ._validate import auto_chunk_size as auto_chunk_size
+from ._validate import load_spec as load_spec
+from ._validate import spec_warnings as spec_warnings
+from ._validate import validate_spec as validate_spec
 
 __all__ = [
     "DEFAULT_DETECTION_LIMIT_MM",
@@ -69,8 +78,10 @@ __all__ = [
     "KaplanMeier",
     "Processes",
     "ProgressCallback",
+    "Sizes",
     "SolverSpec",
     "SurvivalSpec",
+    "SweepPlan",
     "SweepSpec",
     "SweepStore",
     "arm_summary",
@@ -81,6 +92,7 @@ __all__ = [
     "best_pct_change",
     "cell_summary",
     "cells_from_sum_of_diameters",
+    "design_rows",
     "diameter_mm",
     "get_backend",
     "init_distributed",
@@ -88,13 +100,19 @@ __all__ = [
     "km_median",
     "load",
     "load_spec",
+    "memory_estimate",
     "outcome_class",
     "package_versions",
+    "patient_columns",
     "patient_table",
     "pct_change",
     "pfs",
     "run_sweep",
+    "same_spec_key",
     "scan_responses",
+    "sensitivity_block_size",
+    "sensitivity_design",
+    "sensitivity_sample",
     "spec_key",
     "spec_warnings",
     "sum_of_diameters_mm",

@@ -56,24 +56,16 @@ from ..response import (
     timecourse_readout,
 )
 from ..solvers import (
-    EXTINCTION_CELLS,
     Fused,
     make_schedule,
     prepare_batch,
     set_dose_clock,
     shard_solve,
+    tumor_cells,
 )
-from ._sampling import cell_table
-from ._spec import (
-    INITIAL_NAMES,
-    PK_ETAS,
-    READOUT_NAMES,
-    SURVIVAL_NAMES,
-    ArmSpec,
-    SweepSpec,
-    memory_estimate,
-    memory_limit_bytes,
-)
+from ._plan import SweepPlan
+from ._sizing import memory_limit_bytes
+from ._spec import INITIAL_NAMES, PK_ETAS, READOUT_NAMES, SURVIVAL_NAMES, SweepSpec
 
 #: Escape threshold of the outcome class, as a fraction of the carrying capacity 1/b
 #: (**assumption**; see ``tumorimmune.response.outcome_class``).
@@ -92,29 +84,31 @@ HOST_BATCHES_IN_FLIGHT = 3
 
 @dataclasses.dataclass
 class Engine:
-    """Integrates blocks of virtual patients for a spec (all arms, same patients).
+    """Integrates blocks of virtual patients of a plan (all arms, same patients).
 
     Attributes:
-        spec: validated sweep specification.
-        backend: resolved backend name; ``solve`` the backend function.
+        plan: the run's :class:`SweepPlan` (a validated spec resolved).
+        backend: resolved backend name; ``solve`` the backend object.
         devices: local JAX devices the patient axis is sharded over.
         threads: CPU threads the fused backend's pools run on (default: the cores).
     """
 
-    spec: SweepSpec
+    plan: SweepPlan
     backend: str
     solve: Any  # the backend option object (tumorimmune.solvers.Fused, ...)
     devices: Sequence[Any]
     threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
-    _cells: dict[int, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def create(cls, spec: SweepSpec, *, devices: Sequence[Any] | None = None) -> Engine:
-        backend = spec.solver_backend().resolve()
+    def create(cls, plan: SweepPlan | SweepSpec, *, devices: Sequence[Any] | None = None) -> Engine:
+        """The engine of a plan (or of a validated spec's plan) on ``devices`` (default: all
+        local JAX devices)."""
+        plan = SweepPlan.of(plan)
+        backend = plan.backend
         devs = list(devices) if devices is not None else jax.local_devices()
         given = backend.n_threads if isinstance(backend, Fused) else None
         threads = given or os.cpu_count() or 1
-        return cls(spec, backend.name, backend, devs, threads=threads)
+        return cls(plan, backend.name, backend, devs, threads=threads)
 
     # -------------------------------------------------------------------------- patients
     @property
@@ -122,7 +116,7 @@ class Engine:
         """Batch size of every solve: the chunk size rounded up to a multiple of the devices,
         with at least ``MIN_DEVICE_BATCH`` patients per device."""
         k = len(self.devices)
-        return k * max(-(-self.spec.chunk_size // k), MIN_DEVICE_BATCH)
+        return k * max(-(-self.plan.chunk_size // k), MIN_DEVICE_BATCH)
 
     def _parts(self) -> int:
         """Pieces each arm's patients are cut into, solved concurrently on the CPU threads
@@ -137,14 +131,14 @@ class Engine:
         chunks and within a quarter of the memory a sweep may plan to use (shared by the
         batches in flight); then evened out
         over the batches (40 chunks at 13 per batch → 4 batches of 10)."""
-        spec = self.spec
-        n_chunks = -(-spec.n_patients // spec.chunk_size)
+        plan = self.plan
+        n_chunks = plan.n_chunks
         if self.devices[0].platform == "cpu":
             target = CPU_BATCH_PER_THREAD * self._parts()
         else:
             target = ACCELERATOR_BATCH * len(self.devices)
-        k = max(1, round(target / spec.chunk_size))
-        per_chunk = max(memory_estimate(spec)["chunk"], 1)
+        k = max(1, round(target / plan.chunk_size))
+        per_chunk = max(plan.memory["chunk"], 1)
         # a quarter of the memory for the batches in flight
         k = max(
             1, min(k, n_chunks, memory_limit_bytes() // 4 // self.batches_in_flight() // per_chunk)
@@ -166,55 +160,27 @@ class Engine:
         """Patients (padded) of every solve of a batch of ``n`` patients: the same for every
         batch of a run (one compiled program per arm), a multiple of the devices and of the
         concurrent pieces, at least ``MIN_DEVICE_BATCH`` per device or piece."""
-        full = min(self.chunks_per_batch() * self.spec.chunk_size, self.spec.n_patients)
+        full = min(self.chunks_per_batch() * self.plan.chunk_size, self.plan.n_patients)
         k = len(self.devices) * self._parts()
         return k * max(-(-max(n, full) // k), MIN_DEVICE_BATCH)
 
     def rows(self, ids: np.ndarray) -> dict[str, np.ndarray]:
-        """Patient-table rows for the given patient ids (cells generated once, cached)."""
-        if self.spec.sensitivity is not None:  # patients are the sensitivity design's points
-            from ..sensitivity import design_rows
+        """Patient-table rows for the given patient ids (the plan's row source)."""
+        return self.plan.rows(np.asarray(ids, dtype=np.int64))
 
-            return design_rows(self.spec, ids)
-        c = self.spec.sampling.cohort_size
-        ids = np.asarray(ids, dtype=np.int64)
-        cells = ids // c
-        names = [*self.spec.varying(), "cell"]
-        if ids.size and cells.min() == cells.max():  # one grid cell (e.g. a virtual trial)
-            sel = ids - int(cells[0]) * c
-            tab = self._cell(int(cells[0]))
-            return {k: tab[k][sel] for k in names}
-        out: dict[str, list[np.ndarray]] = {k: [] for k in names}
-        for cell in np.unique(cells):
-            tab = self._cell(int(cell))
-            sel = ids[cells == cell] - cell * c
-            for k in out:
-                out[k].append(tab[k][sel])
-        order = np.argsort(np.argsort(cells, kind="stable"), kind="stable")
-        return {k: np.concatenate(v)[order] for k, v in out.items()}
-
-    def _cell(self, cell: int) -> dict[str, np.ndarray]:
-        """A grid cell's patient table (generated once, cached; several batches in flight
-        may ask at once)."""
-        tab = self._cells.get(cell)
-        if tab is None:
-            tab = cell_table(self.spec, cell)
-            if len(self._cells) > 64:
-                self._cells.clear()
-            self._cells[cell] = tab
-        return tab
-
-    def arm_model(self, table: dict[str, np.ndarray], arm: ArmSpec) -> tuple[Model, np.ndarray]:
-        """Batched model and initial states ``(n, n_states)`` of the patients in ``table``."""
-        spec = self.spec
+    def arm_model(self, table: dict[str, np.ndarray], a: int) -> tuple[Model, np.ndarray]:
+        """Batched model of arm ``a`` and initial states ``(n, n_states)`` of the patients in
+        ``table``."""
+        plan = self.plan
+        spec = plan.spec
         n = len(table["cell"])
-        cls = spec.model_class()
+        cls = plan.model_class
         params: dict[str, Any] = dict(spec.parameters)
         for k, v in table.items():
             if k not in (*INITIAL_NAMES, *PK_ETAS, *READOUT_NAMES, *SURVIVAL_NAMES, "cell"):
                 params[k] = v
         if issubclass(cls, AbstractDrugModel):
-            drug = get_drug(arm.drug_name())
+            drug = get_drug(plan.arms[a].drug_name())
             # Individual PK through the same function as simulate (TumorImmunePD1.with_drug).
             weight = params.pop("weight", cls().weight)
             z = {k.removeprefix("eta_"): table[k] for k in PK_ETAS} if spec.pk.variability else None
@@ -231,24 +197,24 @@ class Engine:
         if cls.effector_state is not None:
             y0[cls.effector_state] = np.broadcast_to(table.get("E0", spec.initial.E0), (n,))
         batched, y, _ = prepare_batch(model, y0)
-        return set_dose_clock(batched, arm.regimen_obj()), y
+        return set_dose_clock(batched, plan.regimens[a]), y
 
     # ------------------------------------------------------------------------- solving
     def _inputs(
-        self, model: Model, y0: np.ndarray, ts: np.ndarray, arm: ArmSpec
+        self, model: Model, y0: np.ndarray, ts: np.ndarray, a: int
     ) -> tuple[Model, np.ndarray, Any, np.ndarray]:
-        """``(model, y0, schedule, doses)`` of an arm's batch (doses ``(n, k)`` mg)."""
-        schedule, doses = make_schedule(model, ts, arm.regimen_obj())
+        """``(model, y0, schedule, doses)`` of arm ``a``'s batch (doses ``(n, k)`` mg)."""
+        schedule, doses = make_schedule(model, ts, self.plan.regimens[a])
         return model, y0, schedule, np.zeros((y0.shape[0], 0)) if doses is None else doses
 
     def _solve(
-        self, model: Model, y0: np.ndarray, ts: np.ndarray, arm: ArmSpec
+        self, model: Model, y0: np.ndarray, ts: np.ndarray, a: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One arm's backend call, the patient axis sharded over the devices."""
-        _, _, schedule, doses = self._inputs(model, y0, ts, arm)
-        rtol, atol = self.spec.tolerances()
-        dtype = self.spec.precision
-        kwargs = {"rtol": rtol, "atol": atol, "dtype": dtype, "max_steps": self.spec.max_steps}
+        """Arm ``a``'s backend call, the patient axis sharded over the devices."""
+        _, _, schedule, doses = self._inputs(model, y0, ts, a)
+        plan = self.plan
+        dtype = plan.precision
+        kwargs = {"rtol": plan.rtol, "atol": plan.atol, "dtype": dtype, "max_steps": plan.max_steps}
         if len(self.devices) > 1 and self.backend in ("fused", "pallas"):
             ys, status, steps = shard_solve(
                 self.solve, model, y0, schedule, doses, devices=self.devices, **kwargs
@@ -297,7 +263,7 @@ class Engine:
         one CPU device (the pieces of all programs run at once on the threads), or one per
         device on several devices (each solved under ``jax.default_device``).
         """
-        arms = [(arm, *self.arm_model(table, arm)) for arm in self.spec.arms]
+        arms = [(a, *self.arm_model(table, a)) for a in range(self.plan.n_arms)]
         programs = self.programs([m for _, m, _ in arms])
         if all(len(p) == 1 for p in programs) and self._parts() == 1:
             if len(arms) > 1 and self.devices[0].platform != "cpu":
@@ -325,15 +291,15 @@ class Engine:
                 )
                 groups.append((sub, y0[sl], schedule, doses[sl]))
             solve = self.solve
-            rtol, atol = self.spec.tolerances()
-            kw = {"rtol": rtol, "atol": atol, "dtype": self.spec.precision}
+            plan = self.plan
+            kw = {"rtol": plan.rtol, "atol": plan.atol, "dtype": plan.precision}
             if on_devices:
                 with jax.default_device(devs[p]):
-                    return solve.solve_groups(groups, **kw, max_steps=self.spec.max_steps)
+                    return solve.solve_groups(groups, **kw, max_steps=plan.max_steps)
             if parts > 1:  # one pool per piece on the calling thread
                 m = sum(g[1].shape[0] for g in groups)
                 solve = dataclasses.replace(solve, n_threads=1, chunk_size=solve.chunk_size or m)
-            return solve.solve_groups(groups, **kw, max_steps=self.spec.max_steps)
+            return solve.solve_groups(groups, **kw, max_steps=plan.max_steps)
 
         jobs = [(k, p) for k in range(len(programs)) for p in range(parts)]
         if len(jobs) > 1:
@@ -358,27 +324,14 @@ class Engine:
         return out
 
     def times(self) -> tuple[np.ndarray, np.ndarray]:
-        """(output times, scan indices into them): scans plus the end of follow-up, and with
-        ``[survival]`` the days of the hazard grid (:meth:`survival_times`) merged in."""
-        scans = self.spec.scan_schedule()
-        fu = self.spec.follow_up_days
-        ts = scans if np.isclose(scans[-1], fu) else np.append(scans, fu)
-        if self.spec.survival is None:
-            return ts, np.arange(len(scans))
-        ts = _merge_times(ts, self.spec.survival_grid())
-        return ts, np.searchsorted(ts, scans)
+        """(output times, scan indices into them): the plan's ``output_times`` and
+        ``scan_index`` (scans, the end of follow-up and the hazard grid's days)."""
+        return self.plan.output_times, self.plan.scan_index
 
     def survival_times(self) -> tuple[np.ndarray, np.ndarray]:
-        """(days of the hazard grid, their indices into the output times of :meth:`times`);
-        empty without ``[survival]``. A grid day within 1e-9 days of a scan is read at the
-        scan."""
-        grid = self.spec.survival_grid()
-        if grid.size == 0:
-            return grid, np.zeros(0, np.int64)
-        ts, _ = self.times()
-        i = np.clip(np.searchsorted(ts, grid), 1, ts.size - 1)
-        nearest = np.where(np.abs(ts[i - 1] - grid) <= np.abs(ts[i] - grid), i - 1, i)
-        return grid, nearest
+        """(days of the hazard grid, their indices into the output times); empty without
+        ``[survival]``."""
+        return self.plan.survival_grid, self.plan.survival_index
 
     def run_block(
         self, start: int, stop: int, *, on_arm: Callable[[int], None] | None = None
@@ -390,7 +343,7 @@ class Engine:
         """
         out = self.compute(np.arange(start, stop))
         if on_arm is not None:
-            on_arm(len(self.spec.arms))
+            on_arm(self.plan.n_arms)
         return out
 
     def compute(self, ids: np.ndarray) -> dict[str, np.ndarray]:
@@ -422,7 +375,8 @@ class Engine:
             ``confirmed_response``, ``pseudo_progression`` (arm, patient); with
             ``[survival]`` also ``os_days`` and ``os_event`` (arm, patient).
         """
-        spec = self.spec
+        plan = self.plan
+        spec = plan.spec
         ids = np.asarray(ids, dtype=np.int64)
         n = ids.size
         width = self.batch_width(n)
@@ -432,7 +386,7 @@ class Engine:
         ids = ids[np.arange(width) % n]
         table = self.rows(ids)
         ts, scan_idx = self.times()
-        out: dict[str, Any] = {f"param_{k}": table[k][:n] for k in spec.varying()}
+        out: dict[str, Any] = {f"param_{k}": table[k][:n] for k in plan.columns}
         out["cell"] = table["cell"][:n]
         T, caps, status, steps = [], [], [], []
         for model, ys, st, ns in self._solve_arms(table, ts):  # all `width` rows (padded)
@@ -471,12 +425,12 @@ class Engine:
                 # common to the arms: the population's own quantile, else hashed from the id
                 np.asarray(table["u_death"])[None, :]
                 if "u_death" in table
-                else patient_uniforms(spec.survival_seed(), ids)[None, :],
+                else patient_uniforms(plan.survival_seed, ids)[None, :],
                 spec.survival.link(),
                 follow_up=spec.follow_up_days,
             )
             deaths = (os_days, os_event)
-        scan_days = spec.scan_schedule()
+        scan_days = plan.scan_days
         # what the read-outs see: with deaths, the scans after death carry the last diameter
         # on or before it forward (no response or progression is read after death)
         seen = diam if deaths is None else censor_after_death(diam, scan_days, *deaths)
@@ -530,18 +484,10 @@ class Engine:
     # ------------------------------------------------------------------- trajectories
     def trajectory_patients(self) -> np.ndarray:
         """Patients with stored dense trajectories: evenly spread over the population."""
-        n = self.spec.n_patients
-        k = min(self.spec.n_trajectories, n)
-        return (
-            np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
-            if k
-            else np.zeros(0, np.int64)
-        )
+        return self.plan.trajectory_patients
 
     def trajectory_times(self) -> Float[np.ndarray, " n_t"]:
-        fu = self.spec.follow_up_days
-        ts = np.arange(0.0, fu, self.spec.trajectory_step_days)
-        return np.append(ts, fu)
+        return self.plan.trajectory_times
 
     def run_trajectories(self) -> dict[str, np.ndarray]:
         """Dense trajectories ``traj_<state>`` (arm, traj_patient, time) of a patient subset.
@@ -584,14 +530,6 @@ class Engine:
         return {k: np.stack(v) for k, v in out.items()}
 
 
-def _merge_times(ts: np.ndarray, extra: np.ndarray) -> np.ndarray:
-    """``ts`` with the days of ``extra`` inserted (sorted; days within 1e-9 of one of ``ts``
-    are not added)."""
-    i = np.clip(np.searchsorted(ts, extra), 1, ts.size - 1)
-    near = np.minimum(np.abs(ts[i - 1] - extra), np.abs(ts[i] - extra)) <= 1e-9
-    return np.union1d(ts, extra[~near])
-
-
 #: Fields of :func:`tumorimmune.response.timecourse_readout`, in the order they are stacked.
 _TIMECOURSE = (
     ("ttr_days", np.float64),
@@ -617,10 +555,3 @@ def _tumor_state(model: Model) -> str:
     if model.tumor_state is None:
         raise ValueError(f"{type(model).__name__} has no tumor_state; sweeps need one")
     return model.tumor_state
-
-
-def tumor_cells(T: Float[np.ndarray, "n n_t"]) -> Float[np.ndarray, "n n_t"]:
-    """Tumor cells with extinction absorbing: 0 from the first time below one cell (NaN kept)."""
-    T = np.asarray(T)
-    gone = np.maximum.accumulate(np.nan_to_num(T, nan=np.inf) < EXTINCTION_CELLS, axis=-1)
-    return np.where(gone, 0.0, np.maximum(T, 0.0)).astype(T.dtype)

@@ -27,8 +27,10 @@ from ..response import (
 )
 from ._engine import Engine
 from ._multihost import Processes, barrier, broadcast_text
-from ._spec import SweepSpec, spec_warnings, validate_spec
+from ._plan import SweepPlan
+from ._spec import SweepSpec
 from ._store import StoreLockedError, SweepStore, load
+from ._validate import spec_warnings, validate_spec
 
 #: ``progress(done_patients, total_patients, seconds_this_run)`` after every chunk is written
 #: (from the writer thread; the chunks of a batch are committed together, then reported one by
@@ -89,9 +91,9 @@ def run_sweep(
         ValueError: an unfinished store of a different spec or other settings at ``output``.
         OSError: chunks that stay damaged after recomputing them (not marked complete).
     """
-    spec = validate_spec(spec)
-    path = Path(output if output is not None else spec.output)
-    engine = Engine.create(spec, devices=devices)
+    plan = SweepPlan.from_spec(validate_spec(spec))
+    path = Path(output if output is not None else plan.spec.output)
+    engine = Engine.create(plan, devices=devices)
     dev = engine.devices
     versions = package_versions()
     attrs = {
@@ -100,7 +102,7 @@ def run_sweep(
         "versions": json.dumps(versions),
         "threads": os.cpu_count() or 1,
         "tumorimmune_version": __version__,
-        "warnings": json.dumps(spec_warnings(spec)),  # settings allowed but questionable
+        "warnings": json.dumps(spec_warnings(plan)),  # settings allowed but questionable
     }
     resume_keys = {
         "backend": engine.backend,
@@ -112,12 +114,12 @@ def run_sweep(
     procs = Processes.current()
     if procs.count > 1:  # one of several processes (jax.distributed): docs/scaling.md
         attrs["processes"] = procs.count
-        store = _open_for_process(spec, path, procs, overwrite, attrs, resume_keys)
+        store = _open_for_process(plan, path, procs, overwrite, attrs, resume_keys)
         try:
             return _run_processes(store, engine, procs, progress, phase, max_chunks)
         finally:
             store.close()
-    store = SweepStore.open(spec, path, overwrite=overwrite, attrs=attrs, resume_keys=resume_keys)
+    store = SweepStore.open(plan, path, overwrite=overwrite, attrs=attrs, resume_keys=resume_keys)
     try:
         return _run(store, engine, progress, phase, max_chunks)
     finally:
@@ -131,8 +133,7 @@ def _run(
     phase: PhaseCallback | None,
     max_chunks: int | None,
 ) -> xr.Dataset | None:
-    spec = store.spec
-    n = spec.n_patients
+    n = store.plan.n_patients
     t_start = time.perf_counter()
     done = store.done()
     finished = sum(stop - start for start, stop in map(store.chunk_range, _indices(done)))
@@ -162,7 +163,7 @@ def _run(
 
 
 def _open_for_process(
-    spec: SweepSpec,
+    plan: SweepPlan,
     path: Path,
     procs: Processes,
     overwrite: bool,
@@ -181,7 +182,7 @@ def _open_for_process(
     if procs.index == 0:
         try:
             store = SweepStore.open(
-                spec, path, overwrite=overwrite, attrs=attrs, resume_keys=resume_keys
+                plan, path, overwrite=overwrite, attrs=attrs, resume_keys=resume_keys
             )
             msg = f"ok\n{store.path}"
         except Exception as err:  # every process must hear of it, then raise it
@@ -192,7 +193,7 @@ def _open_for_process(
         raise error
     if kind != "ok":
         raise _ERRORS.get(kind, RuntimeError)(f"{text} (process 0)")
-    return store if store is not None else SweepStore.attach(spec, text)
+    return store if store is not None else SweepStore.attach(plan, text)
 
 
 #: Errors of process 0 raised again, as the same type, by the other processes.
@@ -382,10 +383,10 @@ class ChunkWriter:
         self.store.write_chunks(blocks)
         for i, _, _ in blocks:
             start, stop = self.store.chunk_range(i)
-            self.finished = min(self.finished + stop - start, self.store.spec.n_patients)
+            self.finished = min(self.finished + stop - start, self.store.plan.n_patients)
             if self.progress is not None:
                 elapsed = time.perf_counter() - self.t_start
-                self.progress(self.finished, self.store.spec.n_patients, elapsed)
+                self.progress(self.finished, self.store.plan.n_patients, elapsed)
 
     def _check(self, *, wait: bool) -> None:
         keep = []
@@ -413,7 +414,7 @@ class ChunkWriter:
 
 
 def clinical_attrs(
-    spec: SweepSpec,
+    plan: SweepPlan | SweepSpec,
     best_response: np.ndarray,
     pfs_days: np.ndarray,
     pfs_event: np.ndarray,
@@ -428,6 +429,8 @@ def clinical_attrs(
     for ``median_ttr`` / ``pseudo_progression``, ``os_days`` and ``os_event`` (with
     ``[survival]``) for ``os_at`` / ``median_os``, ``diameters`` (the model's sums of
     diameters) for targets read at a ``cutoff_day``."""
+    plan = SweepPlan.of(plan)
+    spec = plan.spec
     out: dict[str, str] = {}
     if spec.caveats:
         out["caveats"] = json.dumps(list(spec.caveats))
@@ -445,7 +448,7 @@ def clinical_attrs(
             ttr_days=tc.get("ttr_days"),
             pseudo_progression=tc.get("pseudo_progression"),
             diameters=tc.get("diameters"),
-            scan_days=spec.scan_schedule(),
+            scan_days=plan.scan_days,
         )
         if tc.get("diameters") is not None:
             from ..calibrate import reselection_intervals
@@ -459,7 +462,7 @@ def clinical_attrs(
                 read,
                 params,
                 diameters=np.asarray(tc["diameters"]),
-                scan_days=spec.scan_schedule(),
+                scan_days=plan.scan_days,
                 seed=spec.sampling.seed,
             )
             for r, iv in zip(rows, intervals or [], strict=False):
@@ -506,7 +509,8 @@ def _indices(mask: np.ndarray) -> list[int]:
 
 def _finalize(store: SweepStore, engine: Engine) -> None:
     """Trajectories, summaries and timing attributes; idempotent (reruns redo it)."""
-    spec = store.spec
+    plan = store.plan
+    spec = plan.spec
     t0 = time.perf_counter()
     traj = engine.run_trajectories()
     traj_seconds = time.perf_counter() - t0
@@ -536,7 +540,7 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
         tc["dor_days"],
         tc["dor_event"],
         tc["pseudo_progression"],
-        scan_days=spec.scan_schedule(),
+        scan_days=plan.scan_days,
         follow_up=spec.follow_up_days,
     )
     for k, v in timecourse.items():
@@ -552,31 +556,29 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
             store.write_extra(k, v, ("arm",), {"units": "days" if "days" in k else "1"})
     if spec.targets:  # targets at a data cut-off, and calibration uncertainty
         tc["diameters"] = store.read("diameter_mm")
-    axes = spec.axis_values()
+    axes = plan.axes
     if axes:
         dims = ("arm", *(f"axis_{k}" for k in axes))
-        cells = cell_summary(
-            br, store.read("best_pct_change"), store.read("cell"), spec.grid_shape()
-        )
+        cells = cell_summary(br, store.read("best_pct_change"), store.read("cell"), plan.grid_shape)
         for k, v in cells.items():
             store.write_extra(k, v, dims)
     seconds = float(np.nansum(store.read("chunk_seconds")))
-    n = spec.n_patients
+    n = plan.n_patients
     wall = seconds + traj_seconds
     store.finish(
         {
             **clinical_attrs(
-                spec,
+                plan,
                 br,
                 pfs_days,
                 pfs_event,
-                _Columns(store, spec.varying()),  # read only those a subgroup names
+                _Columns(store, plan.columns),  # read only those a subgroup names
                 readout=tc,
             ),
             "wall_time_s": wall,
             "solve_time_s": seconds,
             "patients_per_s": n / seconds if seconds > 0 else float("nan"),
-            "solves_per_s": n * len(spec.arms) / seconds if seconds > 0 else float("nan"),
+            "solves_per_s": n * plan.n_arms / seconds if seconds > 0 else float("nan"),
             "n_patients": n,
             "n_failed": int(np.sum(br < 0)),
             "jax_devices": len(engine.devices),

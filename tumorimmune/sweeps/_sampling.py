@@ -3,14 +3,17 @@
 Patient ``p`` lies in grid cell ``p // cohort_size`` (cells in C order over the axes as listed in
 the spec). Each cell's cohort is drawn from its own generator, seeded by ``(seed, cell)``, so any
 block of patients can be generated alone: the table does not depend on the chunk size.
+
+:class:`SampledRows` is the row source of a sweep plan without ``[sensitivity]``
+(``_design.DesignRows`` with it): ``rows(ids)`` gives the patient-table rows of patient ids.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
-from jaxtyping import Float, Int
 from scipy import special
 from scipy.stats import qmc
 
@@ -84,21 +87,37 @@ def _uniforms(method: str, d: int, n: int, rng: np.random.Generator) -> np.ndarr
         return qmc.Sobol(d, scramble=True, rng=rng).random(n)
 
 
+def patient_columns(spec: SweepSpec) -> list[str]:
+    """Per-patient columns, in table order: axes, variability, population, PK etas."""
+    names = list(spec.axes)
+    names += [k for k in spec.variability if k not in spec.axes]
+    if spec.population is not None:
+        names += [k for k in spec.population.table() if k not in names]
+    if spec.pk.variability:
+        names += list(PK_ETAS)
+    return names
+
+
 def base_value(spec: SweepSpec, name: str) -> float:
+    """The value of a per-patient column without variability: ``[initial]``, ``[response]``,
+    ``[parameters]`` or the model's default."""
     if name in ("E0", "T0"):
         return float(getattr(spec.initial, name))
     if name in READOUT_NAMES:
         return float(getattr(spec.response, name))
     if name in spec.parameters:
         return float(spec.parameters[name])
-    return float(np.asarray(getattr(spec.model_class()(), name)))
+    from ..model import get_model
+
+    return float(np.asarray(getattr(get_model(spec.model)(), name)))
 
 
 def cell_table(spec: SweepSpec, cell: int) -> dict[str, np.ndarray]:
     """Per-patient columns (``cohort_size`` values each) of one grid cell."""
     c = spec.sampling.cohort_size
-    axes = spec.axis_values()
-    index = np.unravel_index(cell, spec.grid_shape()) if axes else ()
+    axes = {k: v.grid() for k, v in spec.axes.items()}
+    shape = tuple(v.size for v in spec.axes.values())
+    index = np.unravel_index(cell, shape) if axes else ()
     grid = {k: float(v[i]) for (k, v), i in zip(axes.items(), index, strict=True)}
     var_names = list(spec.variability)
     d = len(var_names) + (len(PK_ETAS) if spec.pk.variability else 0)
@@ -125,33 +144,41 @@ def cell_table(spec: SweepSpec, cell: int) -> dict[str, np.ndarray]:
     return out
 
 
-def patient_table(
-    spec: SweepSpec, start: int = 0, stop: int | None = None
-) -> dict[str, Float[np.ndarray, " n"] | Int[np.ndarray, " n"]]:
-    """Columns of patients ``start .. stop-1``: every varying parameter and ``cell``.
+@dataclasses.dataclass(eq=False)
+class SampledRows:
+    """Row source of a grid × cohort sweep: ``rows(ids)`` → ``{column: (len(ids),)}`` for the
+    per-patient ``columns`` and ``cell`` (grid cells generated once and cached; several
+    batches in flight may ask at once)."""
 
-    Args:
-        spec: validated sweep specification.
-        start: first patient of the range (default 0).
-        stop: end of the patient range, exclusive (default: everyone).
+    spec: SweepSpec
+    columns: tuple[str, ...]
+    _cells: dict[int, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
 
-    Returns:
-        ``{name: array (stop - start,)}`` for the swept and varied parameters (model units;
-        ``E0``/``T0`` in cells; ``eta_CL`` ... ``eta_CL_emax``: standard normals when PK
-        varies) and ``cell`` (flat grid-cell index).
-    """
-    n = spec.n_patients
-    stop = n if stop is None else min(stop, n)
-    if not 0 <= start <= stop:
-        raise ValueError(f"patient range must satisfy 0 <= start <= stop; got {start}, {stop}")
-    c = spec.sampling.cohort_size
-    pieces: list[dict[str, np.ndarray]] = []
-    for cell in range(start // c, (stop - 1) // c + 1 if stop > start else start // c):
-        tab = cell_table(spec, cell)
-        lo = max(start - cell * c, 0)
-        hi = min(stop - cell * c, c)
-        pieces.append({k: v[lo:hi] for k, v in tab.items()})
-    names = [*spec.varying(), "cell"]
-    if not pieces:
-        return {k: np.zeros(0, dtype=np.int64 if k == "cell" else float) for k in names}
-    return {k: np.concatenate([p[k] for p in pieces]) for k in names}
+    def __call__(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        c = self.spec.sampling.cohort_size
+        ids = np.asarray(ids, dtype=np.int64)
+        cells = ids // c
+        names = [*self.columns, "cell"]
+        if ids.size and cells.min() == cells.max():  # one grid cell (e.g. a virtual trial)
+            sel = ids - int(cells[0]) * c
+            tab = self._cell(int(cells[0]))
+            return {k: tab[k][sel] for k in names}
+        out: dict[str, list[np.ndarray]] = {k: [] for k in names}
+        for cell in np.unique(cells):
+            tab = self._cell(int(cell))
+            sel = ids[cells == cell] - cell * c
+            for k in out:
+                out[k].append(tab[k][sel])
+        order = np.argsort(np.argsort(cells, kind="stable"), kind="stable")
+        if not ids.size:
+            return {k: np.zeros(0, dtype=np.int64 if k == "cell" else float) for k in names}
+        return {k: np.concatenate(v)[order] for k, v in out.items()}
+
+    def _cell(self, cell: int) -> dict[str, np.ndarray]:
+        tab = self._cells.get(cell)
+        if tab is None:
+            tab = cell_table(self.spec, cell)
+            if len(self._cells) > 64:
+                self._cells.clear()
+            self._cells[cell] = tab
+        return tab

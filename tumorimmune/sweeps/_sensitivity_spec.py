@@ -21,12 +21,10 @@ sweep's "patients" are the design points (``n_patients`` = :meth:`SensitivitySpe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-if TYPE_CHECKING:
-    from ._spec import SweepSpec
 
 #: Outputs a sensitivity analysis can explain (per arm), see :class:`SensitivitySpec`.
 Output = Literal["best_pct_change", "response", "pfs_landmark", "final_tumor"]
@@ -85,47 +83,19 @@ class SensitivitySpec(BaseModel):
             raise ValueError(f"'outputs' has duplicates: {self.outputs}")
         return self
 
-    def names(self, spec: SweepSpec) -> list[str]:
-        """The varied parameters, in order."""
-        return list(self.parameters) if self.parameters is not None else spec.varying()
+    def names(self, columns: Sequence[str]) -> list[str]:
+        """The varied parameters, in order (default: every per-patient ``columns``)."""
+        return list(self.parameters) if self.parameters is not None else list(columns)
 
-    def landmark(self, spec: SweepSpec) -> float:
+    def landmark(self, follow_up_days: float) -> float:
         """PFS landmark of the ``pfs_landmark`` output, days."""
-        return self.landmark_days or min(180.0, spec.follow_up_days)
+        return self.landmark_days or min(180.0, follow_up_days)
 
-    def n_evaluations(self, spec: SweepSpec) -> int:
-        """Model evaluations per arm (design points)."""
-        d = len(self.names(spec))
+    def n_evaluations(self, columns: Sequence[str]) -> int:
+        """Model evaluations per arm (design points) for the per-patient ``columns``."""
+        d = len(self.names(columns))
         if self.method == "sobol":
             return self.n * (2 * d + 2 if self.second_order else d + 2)
         if self.method == "morris":
             return self.n * (d + 1)
         return self.n
-
-    def check(self, spec: SweepSpec) -> None:
-        """Checks that need the rest of the spec (called by ``validate_spec``)."""
-        if spec.axes:
-            raise ValueError(
-                f"sensitivity: grid axes {sorted(spec.axes)} cannot be combined with "
-                "[sensitivity]; give those parameters a [variability] distribution instead"
-            )
-        allowed = spec.varying()
-        if not allowed:
-            raise ValueError(
-                "sensitivity: no parameter varies; add [variability] distributions (or "
-                "[pk] variability = true) for the parameters to analyse"
-            )
-        for p in self.names(spec):
-            if p not in allowed:
-                raise ValueError(
-                    f"sensitivity.parameters: {p!r} has no distribution in the cohort; "
-                    f"allowed: {allowed}"
-                )
-        if self.method == "sobol" and len(self.names(spec)) < 2:
-            raise ValueError("sensitivity.parameters: method 'sobol' needs at least 2 parameters")
-        ld = self.landmark_days
-        if "pfs_landmark" in self.outputs and ld is not None and ld > spec.follow_up_days:
-            raise ValueError(
-                f"sensitivity.landmark_days: {self.landmark_days} exceeds follow_up_days "
-                f"{spec.follow_up_days}"
-            )

@@ -43,7 +43,8 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ._spec import SweepSpec
+from ._plan import SweepPlan
+from ._spec import SweepSpec, same_spec_key, spec_key
 
 STATUS_KEY = "tumorimmune_status"
 _INTERNAL = ("chunk_done", "chunk_seconds", "chunk_checksum")
@@ -124,8 +125,9 @@ _DESCRIPTIONS = {
 }
 
 
-def _survival_attrs(spec: SweepSpec) -> dict[str, float | int]:
+def _survival_attrs(plan: SweepPlan) -> dict[str, float | int]:
     """The hazard of ``[survival]`` as store attributes ``survival_<name>`` (none without)."""
+    spec = plan.spec
     if spec.survival is None:
         return {}
     out: dict[str, float | int] = {
@@ -140,13 +142,8 @@ def _survival_attrs(spec: SweepSpec) -> dict[str, float | int]:
             "grid_days",
         )
     }
-    out["survival_seed"] = spec.survival_seed()
+    out["survival_seed"] = plan.survival_seed
     return out
-
-
-def spec_key(spec: SweepSpec) -> str:
-    """Canonical text a store is matched on for resuming (the spec without ``output``)."""
-    return spec.model_copy(update={"output": ""}).to_toml()
 
 
 def _is_store(path: Path) -> bool:
@@ -399,16 +396,15 @@ class SweepStore:
         self,
         path: Path,
         group: zarr.Group,
-        spec: SweepSpec,
-        n_chunks: int,
+        plan: SweepPlan,
         *,
         final_path: Path | None = None,
         lock: StoreLock | None = None,
     ):
         self.path = path
         self.group = group
-        self.spec = spec
-        self.n_chunks = n_chunks
+        self.plan = plan
+        self.n_chunks = plan.n_chunks
         self.final_path = final_path if final_path is not None else path
         self.lock = lock
         #: finished chunks whose data this object has read back and found matching their
@@ -417,10 +413,15 @@ class SweepStore:
         self._arrays: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------------- opening
+    @property
+    def spec(self) -> SweepSpec:
+        """The plan's spec."""
+        return self.plan.spec
+
     @classmethod
     def open(
         cls,
-        spec: SweepSpec,
+        plan: SweepPlan | SweepSpec,
         path: str | Path,
         *,
         overwrite: bool = False,
@@ -442,8 +443,8 @@ class SweepStore:
             ValueError: an unfinished store at ``path`` was made from a different spec or with
                 different ``resume_keys``.
         """
+        plan = SweepPlan.of(plan)
         path = Path(path)
-        n_chunks = -(-spec.n_patients // spec.chunk_size)
         attrs = dict(attrs or {})
         keys = None if resume_keys is None else json.dumps(resume_keys, sort_keys=True)
         if keys is not None:
@@ -451,7 +452,7 @@ class SweepStore:
         lock = StoreLock(path)
         lock.acquire()
         try:
-            return cls._open_locked(spec, path, n_chunks, overwrite, attrs, keys, lock)
+            return cls._open_locked(plan, path, overwrite, attrs, keys, lock)
         except BaseException:
             lock.release()
             raise
@@ -459,16 +460,15 @@ class SweepStore:
     @classmethod
     def _open_locked(
         cls,
-        spec: SweepSpec,
+        plan: SweepPlan,
         path: Path,
-        n_chunks: int,
         overwrite: bool,
         attrs: dict,
         keys: str | None,
         lock: StoreLock,
     ) -> SweepStore:
         if not path.exists():
-            return cls._create(spec, path, n_chunks, attrs, lock=lock)
+            return cls._create(plan, path, attrs, lock=lock)
         status = None
         if _is_store(path):
             try:
@@ -482,19 +482,19 @@ class SweepStore:
                     f"{path} exists and is not a tumorimmune sweep store; choose another "
                     "output path"
                 )
-            return cls._create_aside(spec, path, n_chunks, attrs, lock)
+            return cls._create_aside(plan, path, attrs, lock)
         if status == "creating" or empty_dir:  # nothing computed yet
             shutil.rmtree(path)
-            return cls._create(spec, path, n_chunks, attrs, lock=lock)
+            return cls._create(plan, path, attrs, lock=lock)
         if overwrite:
-            return cls._create_aside(spec, path, n_chunks, attrs, lock)
+            return cls._create_aside(plan, path, attrs, lock)
         if status == "complete":
             raise FileExistsError(
                 f"{path} holds a finished sweep; pass overwrite=True (--overwrite) to replace "
                 "it, or choose another output path"
             )
         group = zarr.open_group(str(path), mode="r+")
-        if group.attrs.get("spec_key") != spec_key(spec):
+        if not same_spec_key(group.attrs.get("spec_key"), plan.spec):
             raise ValueError(
                 f"{path} holds an unfinished sweep of a different spec; rerun with the "
                 "same spec to resume, or pass overwrite=True (--overwrite) to start over"
@@ -512,13 +512,13 @@ class SweepStore:
                 "be bit-identical to an uninterrupted run. Resume with the same settings, or "
                 "pass overwrite=True (--overwrite) to start over"
             )
-        store = cls(path, group, spec, n_chunks, lock=lock)
+        store = cls(path, group, plan, lock=lock)
         store._ensure_checksums()
         store.verify(repair=True)
         return store
 
     @classmethod
-    def attach(cls, spec: SweepSpec, path: str | Path) -> SweepStore:
+    def attach(cls, plan: SweepPlan, path: str | Path) -> SweepStore:
         """Open a store that process 0 of a multi-process run has opened (and holds the lock
         of), to write this process's chunks: no lock, no checks beyond the spec.
 
@@ -527,34 +527,32 @@ class SweepStore:
         """
         path = Path(path)
         group = zarr.open_group(str(path), mode="r+")
-        if group.attrs.get(STATUS_KEY) != "running" or group.attrs.get("spec_key") != spec_key(
-            spec
-        ):
+        running = group.attrs.get(STATUS_KEY) == "running"
+        if not running or not same_spec_key(group.attrs.get("spec_key"), plan.spec):
             raise ValueError(f"{path}: not a running sweep store of this spec")
-        return cls(path, group, spec, -(-spec.n_patients // spec.chunk_size))
+        return cls(path, group, plan)
 
     @classmethod
-    def _create_aside(
-        cls, spec: SweepSpec, path: Path, n_chunks: int, attrs: dict, lock: StoreLock
-    ) -> SweepStore:
+    def _create_aside(cls, plan: SweepPlan, path: Path, attrs: dict, lock: StoreLock) -> SweepStore:
         """A new store next to ``path`` (``.<name>.overwrite``), swapped in by :meth:`finish`;
         the old store stays untouched until then."""
         aside = path.with_name(f".{path.name}.overwrite")
         if aside.exists():  # a previous overwrite that did not finish (we hold the lock)
             shutil.rmtree(aside)
-        store = cls._create(spec, aside, n_chunks, attrs, lock=lock)
+        store = cls._create(plan, aside, attrs, lock=lock)
         store.final_path = path
         return store
 
     @classmethod
     def _create(
-        cls, spec: SweepSpec, path: Path, n_chunks: int, attrs: dict, *, lock: StoreLock | None
+        cls, plan: SweepPlan, path: Path, attrs: dict, *, lock: StoreLock | None
     ) -> SweepStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         group = zarr.open_group(str(path), mode="w", attributes={STATUS_KEY: "creating"})
-        n, c = spec.n_patients, spec.chunk_size
-        n_arm = len(spec.arms)
-        scans = spec.scan_schedule()
+        spec = plan.spec
+        n, c, n_chunks = plan.n_patients, plan.chunk_size, plan.n_chunks
+        n_arm = plan.n_arms
+        scans = plan.scan_days
         fdt = np.float32 if spec.precision == "float32" else np.float64
 
         def arr(name: str, shape, chunks, dtype, fill, dims) -> Any:
@@ -572,15 +570,15 @@ class SweepStore:
             return a
 
         arm = arr("arm", (n_arm,), (n_arm,), str, "", ("arm",))
-        arm[:] = np.array([a.name for a in spec.arms])
+        arm[:] = np.array([a.name for a in plan.arms])
         arr("patient", (n,), (c,), np.int64, 0, ("patient",))[:] = np.arange(n)
         arr("scan", (len(scans),), (len(scans),), np.int64, 0, ("scan",))[:] = np.arange(len(scans))
         sd = arr("scan_day", (len(scans),), (len(scans),), np.float64, 0.0, ("scan",))
         sd[:] = scans
         sd.attrs["units"] = "days"
-        for k, v in spec.axis_values().items():
+        for k, v in plan.axes.items():
             arr(f"axis_{k}", v.shape, v.shape, np.float64, 0.0, (f"axis_{k}",))[:] = v
-        for k in spec.varying():
+        for k in plan.columns:
             arr(f"param_{k}", (n,), (c,), np.float64, np.nan, ("patient",))
         arr("cell", (n,), (c,), np.int64, -1, ("patient",))
         for k in _ARM_PATIENT_SCAN:
@@ -605,9 +603,9 @@ class SweepStore:
             {
                 "spec": spec.to_toml(),
                 "spec_key": spec_key(spec),
-                "model": spec.model_class().__name__,
+                "model": plan.model_class.__name__,
                 "precision": spec.precision,
-                "chunk_size": spec.chunk_size,
+                "chunk_size": plan.chunk_size,
                 "n_chunks": n_chunks,
                 "response_codes": json.dumps({"NE": -1, "CR": 0, "PR": 1, "SD": 2, "PD": 3}),
                 "outcome_codes": json.dumps(
@@ -617,17 +615,16 @@ class SweepStore:
                 "cells_per_cm3": spec.response.cells_per_cm3,
                 "n_lesions": spec.response.n_lesions,
                 "detection_limit_mm": spec.response.detection_limit_mm,
-                **_survival_attrs(spec),
+                **_survival_attrs(plan),
                 **attrs,
             }
         )
         group.attrs[STATUS_KEY] = "running"
-        return cls(path, group, spec, n_chunks, lock=lock)
+        return cls(path, group, plan, lock=lock)
 
     # ----------------------------------------------------------------------- writing
     def chunk_range(self, i: int) -> tuple[int, int]:
-        c = self.spec.chunk_size
-        return i * c, min((i + 1) * c, self.spec.n_patients)
+        return self.plan.chunk_range(i)
 
     def done(self) -> np.ndarray:
         """Boolean flag per chunk: finished (an unreadable flag counts as not finished)."""
@@ -657,7 +654,7 @@ class SweepStore:
         """
         g = self.group
         arrays = self._data_arrays()
-        c, n = self.spec.chunk_size, self.spec.n_patients
+        c, n = self.plan.chunk_size, self.plan.n_patients
         algo = _algorithm(g)
         items = sorted(items, key=lambda it: it[0])
         runs: list[list[tuple[int, dict[str, np.ndarray], float]]] = []
@@ -719,7 +716,7 @@ class SweepStore:
         pick = np.flatnonzero(done) if chunks is None else [c for c in chunks if done[c]]
         pick = [int(i) for i in pick if int(i) not in self._clean]
         bad = _mismatched(
-            self.group, self._chunk_arrays(), pick, self.spec.chunk_size, self.spec.n_patients
+            self.group, self._chunk_arrays(), pick, self.plan.chunk_size, self.plan.n_patients
         )
         self._clean.update(i for i in pick if i not in bad)
         if repair:

@@ -1,7 +1,8 @@
 """Sampling designs of the sensitivity methods (SALib / SciPy) and their patient tables.
 
-Every design lives in the unit hypercube ``[0, 1]^D``; the cohort's distributions map it to
-parameter values by the inverse CDF (``tumorimmune.sweeps._sampling.transform``). Designs are
+The row source of a sweep plan with ``[sensitivity]`` (:class:`DesignRows`): its patients are
+the design's points. Every design lives in the unit hypercube ``[0, 1]^D``; the cohort's
+distributions map it to parameter values by the inverse CDF (``_sampling.transform``). Designs are
 deterministic functions of ``(method, D, n, seed, ...)`` and every prefix of ``k`` base samples
 (sobol, prcc) or ``k`` trajectories (morris) is itself a design of size ``k``, which is what the
 convergence study uses.
@@ -9,17 +10,17 @@ convergence study uses.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
-from typing import TYPE_CHECKING
 
 import numpy as np
 from jaxtyping import Float
 from scipy import special
 from scipy.stats import qmc
 
-if TYPE_CHECKING:
-    from ..sweeps import SweepSpec
+from ._sampling import base_value, patient_columns, transform
+from ._spec import PK_ETAS, SweepSpec
 
 _EPS = 1e-12
 
@@ -91,7 +92,7 @@ def spec_design(spec: SweepSpec) -> Float[np.ndarray, "n_eval d"]:
     sens = spec.sensitivity
     if sens is None:
         raise ValueError("the spec has no [sensitivity] section")
-    d = len(sens.names(spec))
+    d = len(sens.names(patient_columns(spec)))
     return _cached(sens.method, d, sens.n, sens.second_order, sens.seed, sens.num_levels)
 
 
@@ -102,23 +103,34 @@ def design_rows(spec: SweepSpec, ids: np.ndarray) -> dict[str, np.ndarray]:
     distribution (Morris levels ``k/(p-1)`` map to the bin midpoints ``(k + 1/2)/p`` so that
     unbounded distributions stay finite); the other varying columns sit at their median.
     """
-    from ..sweeps import PK_ETAS, base_value, transform
+    return DesignRows(spec, tuple(patient_columns(spec)))(ids)
 
-    sens = spec.sensitivity
-    assert sens is not None
-    names = sens.names(spec)
-    ids = np.asarray(ids, dtype=np.int64)
-    u_all = spec_design(spec)[ids]
-    if sens.method == "morris":
-        p = sens.num_levels
-        u_all = (u_all * (p - 1) + 0.5) / p
-    out: dict[str, np.ndarray] = {}
-    for name in spec.varying():
-        u = u_all[:, names.index(name)] if name in names else np.full(len(ids), 0.5)
-        u = np.clip(u, _EPS, 1 - _EPS)
-        if name in PK_ETAS:
-            out[name] = special.ndtri(u)
-        else:
-            out[name] = transform(spec.variability[name], u, base_value(spec, name))
-    out["cell"] = np.zeros(len(ids), dtype=np.int64)
-    return out
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DesignRows:
+    """Row source of a sensitivity run: ``rows(ids)`` gives the rows of design points ``ids``
+    (:func:`design_rows`)."""
+
+    spec: SweepSpec
+    columns: tuple[str, ...]
+
+    def __call__(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        spec = self.spec
+        sens = spec.sensitivity
+        assert sens is not None
+        names = sens.names(list(self.columns))
+        ids = np.asarray(ids, dtype=np.int64)
+        u_all = spec_design(spec)[ids]
+        if sens.method == "morris":
+            p = sens.num_levels
+            u_all = (u_all * (p - 1) + 0.5) / p
+        out: dict[str, np.ndarray] = {}
+        for name in self.columns:
+            u = u_all[:, names.index(name)] if name in names else np.full(len(ids), 0.5)
+            u = np.clip(u, _EPS, 1 - _EPS)
+            if name in PK_ETAS:
+                out[name] = special.ndtri(u)
+            else:
+                out[name] = transform(spec.variability[name], u, base_value(spec, name))
+        out["cell"] = np.zeros(len(ids), dtype=np.int64)
+        return out
