@@ -192,19 +192,9 @@ class AbstractBackend(abc.ABC):
     solve = __call__
 
     @abc.abstractmethod
-    def _run(
-        self,
-        model: Model,
-        y0: np.ndarray,
-        schedule: Schedule,
-        doses: np.ndarray,
-        *,
-        rtol: float,
-        atol: float,
-        dtype: Precision,
-        max_steps: int,
-    ) -> Result:
-        """:meth:`__call__` with ``dtype`` resolved: what each backend implements."""
+    def _run(self, *args: Any, **kwargs: Any) -> Result:
+        """What each backend implements: :meth:`__call__`, its arguments as given there
+        (``dtype`` resolved to ``"float32"``/``"float64"``, ``max_steps`` an ``int``)."""
 
 
 @final
@@ -215,8 +205,8 @@ class Diffrax(AbstractBackend):
 
     name: ClassVar[str] = "diffrax"
 
-    def _run(self, model, y0, schedule, doses, **kw):
-        return _diffrax.solve_diffrax(model, y0, schedule, doses, **kw)
+    def _run(self, *args, **kwargs):
+        return _diffrax.solve_diffrax(*args, **kwargs)
 
 
 @final
@@ -248,8 +238,8 @@ class Fused(AbstractBackend):
         for k in ("refill_every", "unroll"):
             positive_int("Fused", k, getattr(self, k))
 
-    def _run(self, model, y0, schedule, doses, **kw):
-        return _fused.solve_fused(model, y0, schedule, doses, **kw, **self.options())
+    def _run(self, *args, **kwargs):
+        return _fused.solve_fused(*args, **kwargs, **self.options())
 
     def solve_groups(
         self,
@@ -305,8 +295,8 @@ class Pallas(AbstractBackend):
                 f"Pallas.interpret must be true, false or None; got {self.interpret!r}"
             )
 
-    def _run(self, model, y0, schedule, doses, **kw):
-        return _pallas.solve_pallas(model, y0, schedule, doses, **kw, **self.options())
+    def _run(self, *args, **kwargs):
+        return _pallas.solve_pallas(*args, **kwargs, **self.options())
 
 
 @final
@@ -330,8 +320,8 @@ class Auto(AbstractBackend):
             return Pallas(dtype=self.dtype)
         return Fused(dtype=self.dtype)
 
-    def _run(self, model, y0, schedule, doses, **kw):
-        return self.resolve(model)._run(model, y0, schedule, doses, **kw)
+    def _run(self, *args, **kwargs):
+        return self.resolve(args[0])._run(*args, **kwargs)
 
 
 #: Backends by name (``"auto"`` first).
