@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from tumorimmune.solvers import _fused
-from tumorimmune.solvers._diffrax import _tumor_index
+from tumorimmune.solvers._common import tumor_state_index as _tumor_index
 
 _OP = re.compile(r"(?:ROOT )?%?[\w.\-]+ = (.*?) ([a-z][\w\-]*)\(")
 _SKIP = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast"}

@@ -37,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from tumorimmune.solvers import solve_diffrax, solve_fused
-from tumorimmune.solvers._diffrax import _solve_batch, _tumor_index
+from tumorimmune.solvers._common import tumor_state_index as _tumor_index
+from tumorimmune.solvers._diffrax import _solve_batch
 from tumorimmune.solvers._fused import _Config, _pool_sizes, _prepare, _solve_pool
 from tumorimmune.solvers._pallas import pallas_solver, solve_pallas
 

@@ -104,6 +104,41 @@ def test_bad_options_give_one_line_errors(unchecked):
         Fused().lanes = 4  # type: ignore[misc]
 
 
+def test_backends_are_abstract_or_final():
+    """Equinox's abstract/final pattern, as for the models: ``AbstractBackend`` (and a backend
+    that leaves ``_run``, the contract, undefined) cannot be instantiated; concrete backends
+    cannot be subclassed; the option objects compare, hash, replace and pickle as values."""
+    import pickle
+    from typing import ClassVar
+
+    from tumorimmune.solvers import AbstractBackend
+
+    with pytest.raises(TypeError, match="abstract"):
+        AbstractBackend()  # type: ignore[abstract]
+
+    class AbstractHalf(AbstractBackend):  # abstract bases may leave the contract undefined
+        pass
+
+    class Half(AbstractHalf):
+        name: ClassVar[str] = "half"
+
+    with pytest.raises(TypeError, match="_run"):
+        Half()  # type: ignore[abstract]
+    with pytest.raises(TypeError, match="must define name"):
+
+        class Nameless(AbstractBackend):
+            def _run(self, model, y0, schedule, doses, **kw):
+                raise AssertionError
+
+    for cls in (Auto, Diffrax, Fused, Pallas):
+        assert getattr(cls, "__final__", False), cls  # typing.final: pyright sees it too
+        with pytest.raises(TypeError, match=f"cannot subclass {cls.__name__}: concrete"):
+            type("Sub", (cls,), {})
+    b = Fused(lanes=4)
+    assert pickle.loads(pickle.dumps(b)) == b and hash(b) == hash(Fused(lanes=4))
+    assert dataclasses.replace(b, n_threads=1) == Fused(lanes=4, n_threads=1) != b
+
+
 def test_tolerances_object_is_the_keywords_and_reaches_every_backend():
     m = TumorImmunePD1()
     a = ti.simulate(m, Y0, T, rtol=1e-6, atol=1e-4, backend="diffrax")

@@ -18,8 +18,8 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ..model import Model
+from ._common import MAX_STEPS, Result, tumor_state_index
 from ._extinction import EXTINCTION_CELLS, absorbing_field, zero_extinct
-from ._options import MAX_STEPS
 from ._schedule import Schedule
 
 #: Checkpoints of the default reverse-mode adjoint per segment
@@ -65,10 +65,6 @@ def _rms_norm_jvp(primals, tangents):
     pred = (out == 0) | jnp.isinf(out)
     t_out = dot / (jnp.where(pred, 1.0, out) * flat.shape[0])
     return out, jnp.where(pred, 0.0, t_out)
-
-
-def _tumor_index(model: Model) -> int:
-    return model.state_names.index("T") if "T" in model.state_names else -1
 
 
 def solve_patient(
@@ -202,20 +198,11 @@ def solve_diffrax(
     atol: float,
     dtype: str = "float64",
     max_steps: int = MAX_STEPS,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Solve a batch; all model fields must already be arrays of shape ``(N,)``.
+) -> Result:
+    """Solve a batch with ``jax.vmap`` over ``diffrax.diffeqsolve`` (the reference).
 
-    Args:
-        model: batched model (every parameter an array of length N).
-        y0: initial states, shape ``(N, n_states)``.
-        schedule: output and dose times shared by the batch.
-        doses: bolus amounts per patient and dose time, shape ``(N, len(schedule.dose_times))``.
-
-    Returns:
-        ``(ys, status, num_steps)``: states at ``schedule.ts`` of shape ``(N, n_t, n_states)``
-        (NaN for failed patients; extinct tumors are 0 after the initial time), solver
-        status per patient (0 = success, else a ``diffrax.RESULTS`` code) and accepted+rejected
-        step counts.
+    Arguments and result: the backend contract,
+    :meth:`tumorimmune.solvers.AbstractBackend.__call__`.
     """
     starts, ends, seg_dose = schedule.dose_segments(doses)
     jdt = jnp.float64 if dtype == "float64" else jnp.float32
@@ -232,7 +219,7 @@ def solve_diffrax(
             cast(rtol),
             cast(atol),
             schedule.dosing_state,
-            _tumor_index(model),
+            tumor_state_index(model),
             max_steps,
         )
         return np.asarray(ys), np.asarray(status), np.asarray(steps)

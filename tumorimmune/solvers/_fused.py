@@ -53,9 +53,8 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ..model import Model
-from ._diffrax import _tumor_index
+from ._common import MAX_STEPS, Result, check_dtype, split_parameters, tumor_state_index
 from ._extinction import absorbing_field
-from ._options import MAX_STEPS
 from ._schedule import Schedule
 from ._tsit5 import STATUS_OK, Field, Lanes, advance, initial_lanes, running, start
 
@@ -351,24 +350,6 @@ def _stops_batch(
     return schedule.stops(doses, np_dtype)
 
 
-def _split_parameters(model: Model, n: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """``(shared, varying)``: parameters equal for the whole cohort (as floats) and the others,
-    shape ``(n,)``. A sample is checked first, so that varying parameters are rejected fast.
-
-    Fields are read directly (not through ``model.parameters()``, whose ``jnp.asarray`` rounds
-    float64 values to float32 unless x64 is enabled, and copies them to the device and back).
-    """
-    shared: dict[str, float] = {}
-    varying: dict[str, np.ndarray] = {}
-    for k in model.parameter_names():
-        v = np.broadcast_to(np.asarray(getattr(model, k), float), (n,))
-        if bool(np.all(v[:4096] == v[0])) and bool(np.all(v == v[0])):
-            shared[k] = float(v[0])
-        else:
-            varying[k] = v
-    return shared, varying
-
-
 def _pow2(x: int) -> int:
     return 1 << max(int(x) - 1, 0).bit_length()
 
@@ -534,7 +515,7 @@ def _prepare(
         group = np.repeat(np.arange(len(tabs), dtype=np.int32), sizes)
     model = models[0] if len(models) == 1 else _concat_models(models, sizes)
     n = sum(sizes)
-    shared, varying = _split_parameters(model, n)
+    shared, varying = split_parameters(model, n)
     y0 = np.concatenate([np.asarray(y, float) for y in y0s])
     host = _Host(
         model, shared, varying, y0, dose0, stop_t, stop_out, n_stops, group, stop_dose,
@@ -544,8 +525,7 @@ def _prepare(
 
 
 def _check_options(dtype: str, max_steps: int, refill_every: int, unroll: int) -> None:
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+    check_dtype(dtype)
     for name, v in (("max_steps", max_steps), ("refill_every", refill_every), ("unroll", unroll)):
         if int(v) < 1:
             raise ValueError(f"{name} must be a positive integer; got {v!r}")
@@ -555,7 +535,7 @@ def _run_host(
     host: _Host, model: Model, n_t: int, dosing_state: int, *, max_steps: int,
     chunk_size: int | None, lanes: int | None, refill_every: int, unroll: int,
     n_threads: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+) -> Result:  # fmt: skip
     """Solve a prepared cohort pool by pool (concurrently on the CPU threads)."""
     n, n_states = host.y0.shape
     on_cpu = jax.default_backend() == "cpu"
@@ -567,7 +547,7 @@ def _run_host(
         unroll=int(unroll),
         n_t=n_t,
         dosing_state=dosing_state,
-        tumor_index=_tumor_index(model),
+        tumor_index=tumor_state_index(model),
         max_steps=int(max_steps),
     )
     n_chunks = math.ceil(n / chunk)
@@ -611,30 +591,19 @@ def solve_fused(
     refill_every: int = 8,
     unroll: int = 1,
     n_threads: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Solve a batch with the fused adaptive Tsit5 engine (same contract as ``solve_diffrax``).
+) -> Result:
+    """Solve a batch with the fused adaptive Tsit5 engine.
+
+    Arguments ``model`` … ``max_steps`` and the result: the backend contract,
+    :meth:`tumorimmune.solvers.AbstractBackend.__call__`.
 
     Args:
-        model: batched model (every parameter an array of length N).
-        y0: initial states, shape ``(N, n_states)`` (cells, mg).
-        schedule: output and dose times (days) shared by the batch.
-        doses: bolus amounts (mg) per patient and dose time, shape
-            ``(N, len(schedule.dose_times))``.
-        rtol: relative tolerance of the step-size controller.
-        atol: absolute tolerance of the step-size controller (state units).
-        dtype: ``"float64"`` or ``"float32"``.
-        max_steps: step limit per segment between doses (accepted + rejected).
         chunk_size: patients per compiled call (a pool); memory is bounded by it, not by the
             cohort (apart from the returned arrays). Default: :func:`default_sizes`.
         lanes: patients stepped together in the fused loop (``<= chunk_size``); finished lanes
             take the pool's next patient every ``refill_every`` iterations.
         unroll: steps per iteration of the while loop (fewer loop-condition round trips on GPU).
         n_threads: pools solved concurrently on CPU (default: number of cores).
-
-    Returns:
-        ``(ys, status, num_steps)``: states at ``schedule.ts``, shape ``(N, n_t, n_states)``
-        (NaN rows for failed patients), status per patient (0 = success, 1 = max_steps reached,
-        10 = step size underflow; the ``diffrax.RESULTS`` codes) and accepted+rejected steps.
     """
     return solve_fused_groups(
         [(model, y0, schedule, doses)], rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps,
@@ -657,7 +626,7 @@ def solve_fused_groups(
     refill_every: int = 8,
     unroll: int = 1,
     n_threads: int | None = None,
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> list[Result]:
     """Solve several batches with different dose schedules (e.g. the arms of a trial) as one
     cohort: one compiled program, its pools and lanes shared by every group.
 
@@ -692,7 +661,7 @@ def solve_fused_groups(
     sizes = [y.shape[0] for y in y0s]
     n_t = len(schedules[0].ts)
     keep = [g for g, n in enumerate(sizes) if n > 0]
-    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [
+    out: list[Result] = [
         (np.zeros((0, n_t, y.shape[1])), np.zeros(0, np.int32), np.zeros(0, np.int32)) for y in y0s
     ]
     if not keep:

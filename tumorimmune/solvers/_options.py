@@ -2,10 +2,9 @@
 
 As diffrax's ``solver=`` / ``stepsize_controller=``: a backend is a small frozen object,
 ``Fused(lanes=256)``, ``Pallas(block=64)``, ``Diffrax()`` or ``Auto()``, callable with the
-backend contract (CONTRIBUTING.md)::
-
-    backend(model_batched, y0 (N, S), schedule, doses (N, k), *, rtol, atol, dtype, max_steps)
-        -> (ys (N, n_t, S), status (N,) int32, num_steps (N,))
+backend contract (stated once: :meth:`AbstractBackend.__call__`). Backends follow equinox's
+abstract/final pattern, as the models do: :class:`AbstractBackend` is abstract (its ``_run``
+is the one abstract method), the concrete backends are final.
 
 Every entry point (``simulate``, ``solve``, sweep specs, calibration) takes such an object or
 its name (``"fused"`` is ``Fused()``); :func:`get_backend` converts and resolves ``Auto``.
@@ -15,44 +14,25 @@ default, :data:`MAX_STEPS`.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import Any, ClassVar, Literal, final
 
 import numpy as np
 
+from ..model import Model
+from . import _diffrax, _fused, _pallas
+from ._common import (
+    DEFAULT_TOLERANCES,
+    MAX_STEPS,
+    Precision,
+    Result,
+    check_dtype,
+    positive_int,
+)
 from ._schedule import Schedule
-
-if TYPE_CHECKING:
-    from ..model import Model
-
-Precision = Literal["float32", "float64"]
-
-#: Step limit per integration segment (between doses) when none is given, for every backend
-#: and entry point. Measured: patients of the default virtual trial (float64) need up to about
-#: 22 500 steps in the one-year untreated segment.
-MAX_STEPS = 100_000
-
-#: Default ``(rtol, atol)`` per precision (``atol`` in the states' units: cells, mg).
-DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
-    "float64": (1e-8, 1e-6),
-    "float32": (1e-5, 1e-3),
-}
-
-
-def check_dtype(dtype: object, what: str = "dtype") -> Precision:
-    """``dtype`` if it is ``"float32"`` or ``"float64"``, else a one-line ``ValueError``."""
-    if dtype not in DEFAULT_TOLERANCES:
-        raise ValueError(f"{what} must be 'float32' or 'float64'; got {dtype!r}")
-    return dtype  # type: ignore[return-value]
-
-
-def _positive_int(owner: str, name: str, value: object, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 1:
-        raise ValueError(f"{owner}.{name} must be a positive integer; got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -76,7 +56,7 @@ class Tolerances:
             v = getattr(self, name)
             if v is not None and not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
                 raise ValueError(f"Tolerances.{name} must be a finite number > 0; got {v!r}")
-        _positive_int("Tolerances", "max_steps", self.max_steps)
+        positive_int("Tolerances", "max_steps", self.max_steps)
 
     def resolve(self, dtype: str = "float64") -> tuple[float, float, int]:
         """``(rtol, atol, max_steps)`` with the defaults of precision ``dtype`` filled in."""
@@ -118,8 +98,12 @@ def as_tolerances(
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class AbstractBackend:
+class AbstractBackend(abc.ABC):
     """A batch backend: options as fields, the solve as ``__call__`` (or :meth:`solve`).
+
+    Equinox's abstract/final pattern, as for the models: a class named ``Abstract...`` is
+    abstract (subclassed, never instantiated); every other backend is final (instantiated, never
+    subclassed) and defines ``name`` and ``_run`` (``__call__`` with ``dtype`` resolved).
 
     Attributes:
         dtype: working precision, ``"float64"`` or ``"float32"``; ``None`` (default): the
@@ -127,10 +111,24 @@ class AbstractBackend:
             :attr:`default_dtype` when the backend is called without one.
     """
 
+    #: The backend's name (``"fused"``, …), as :func:`get_backend` takes it.
     name: ClassVar[str]
     #: Precision of a direct call that names none (float64; float32 for :class:`Pallas`).
     default_dtype: ClassVar[Precision] = "float64"
     dtype: Precision | None = None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__bases__:
+            if issubclass(base, AbstractBackend) and not base.__name__.startswith("Abstract"):
+                raise TypeError(
+                    f"cannot subclass {base.__name__}: concrete backends are final. Share code "
+                    "through an abstract base (a class named Abstract...)"
+                )
+        if not cls.__name__.startswith("Abstract") and not isinstance(
+            getattr(cls, "name", None), str
+        ):
+            raise TypeError(f"backend {cls.__name__} must define name (ClassVar[str])")
 
     def __post_init__(self) -> None:
         if self.dtype is not None:
@@ -141,25 +139,15 @@ class AbstractBackend:
         del model
         return self
 
-    def options(self) -> dict[str, object]:
+    def options(self) -> dict[str, Any]:
         """Tuning options (every field but ``dtype``) by name."""
         return {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "dtype"
         }
 
-    def _run(
-        self,
-        model: Model,
-        y0: np.ndarray,
-        schedule: Schedule,
-        doses: np.ndarray,
-        *,
-        rtol: float,
-        atol: float,
-        dtype: Precision,
-        max_steps: int,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        raise NotImplementedError
+    def _dtype(self, dtype: str | None) -> Precision:
+        """The precision of a call: ``dtype``, else this backend's, else its default."""
+        return check_dtype(dtype) if dtype is not None else (self.dtype or self.default_dtype)
 
     def __call__(
         self,
@@ -172,29 +160,44 @@ class AbstractBackend:
         atol: float,
         dtype: str | None = None,
         max_steps: int = MAX_STEPS,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Solve a batch (backend contract; ``dtype=None``: this backend's ``dtype``, else its
-        :attr:`default_dtype`).
+    ) -> Result:
+        """Solve a batch: the backend contract, the same for every backend (and for the
+        ``solve_diffrax``/``solve_fused``/``solve_pallas`` functions, which take these
+        arguments plus their tuning keywords).
 
         Args:
-            model: batched model (every parameter an array of shape ``(N,)``).
+            model: batched model (every parameter an array of shape ``(N,)``,
+                :func:`~tumorimmune.solvers.prepare_batch`).
             y0: initial states ``(N, S)`` (cells, mg).
             schedule: output and dose times (days) shared by the batch.
             doses: bolus amounts (mg), ``(N, len(schedule.dose_times))``.
-            rtol, atol, max_steps: see :class:`Tolerances`.
+            rtol: relative tolerance (see :class:`Tolerances`).
+            atol: absolute tolerance, in the states' units.
+            dtype: ``"float64"`` or ``"float32"``; ``None``: this backend's ``dtype``, else its
+                :attr:`default_dtype`.
+            max_steps: step limit (accepted + rejected) per segment between doses.
 
         Returns:
-            ``(ys (N, n_t, S), status (N,) int32, num_steps (N,))``; failed patients have NaN
-            rows and a non-zero status (1: ``max_steps``, 10: step size underflow).
+            ``(ys (N, n_t, S), status (N,) int32, num_steps (N,))``: the states at
+            ``schedule.ts`` (extinct tumors are 0 after the initial time), the status per
+            patient (0 = success, 1 = ``max_steps`` reached, 10 = step size underflow: the
+            ``diffrax.RESULTS`` codes) and the accepted + rejected steps. Failed patients
+            have NaN rows and a non-zero status, never an exception.
         """
-        dt = check_dtype(dtype) if dtype is not None else (self.dtype or self.default_dtype)
         return self._run(
-            model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dt, max_steps=int(max_steps)
-        )
+            model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=self._dtype(dtype),
+            max_steps=int(max_steps),
+        )  # fmt: skip
 
     solve = __call__
 
+    @abc.abstractmethod
+    def _run(self, *args: Any, **kwargs: Any) -> Result:
+        """What each backend implements: :meth:`__call__`, its arguments as given there
+        (``dtype`` resolved to ``"float32"``/``"float64"``, ``max_steps`` an ``int``)."""
 
+
+@final
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Diffrax(AbstractBackend):
     """The reference backend: ``jax.vmap`` over ``diffrax.diffeqsolve`` (Tsit5, PID control);
@@ -202,14 +205,11 @@ class Diffrax(AbstractBackend):
 
     name: ClassVar[str] = "diffrax"
 
-    def _run(self, model, y0, schedule, doses, *, rtol, atol, dtype, max_steps):
-        from ._diffrax import solve_diffrax
-
-        return solve_diffrax(
-            model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps
-        )
+    def _run(self, *args, **kwargs):
+        return _diffrax.solve_diffrax(*args, **kwargs)
 
 
+@final
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Fused(AbstractBackend):
     """Fused ensemble engine: one ``lax.while_loop`` steps every patient (CPU default).
@@ -234,18 +234,12 @@ class Fused(AbstractBackend):
     def __post_init__(self) -> None:
         super().__post_init__()
         for k in ("lanes", "chunk_size", "n_threads"):
-            _positive_int("Fused", k, getattr(self, k), optional=True)
+            positive_int("Fused", k, getattr(self, k), optional=True)
         for k in ("refill_every", "unroll"):
-            _positive_int("Fused", k, getattr(self, k))
+            positive_int("Fused", k, getattr(self, k))
 
-    def _run(self, model, y0, schedule, doses, *, rtol, atol, dtype, max_steps):
-        from ._fused import solve_fused
-
-        return solve_fused(
-            model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps,
-            lanes=self.lanes, chunk_size=self.chunk_size, refill_every=self.refill_every,
-            unroll=self.unroll, n_threads=self.n_threads,
-        )  # fmt: skip
+    def _run(self, *args, **kwargs):
+        return _fused.solve_fused(*args, **kwargs, **self.options())
 
     def solve_groups(
         self,
@@ -255,21 +249,18 @@ class Fused(AbstractBackend):
         atol: float,
         dtype: str | None = None,
         max_steps: int = MAX_STEPS,
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    ) -> list[Result]:
         """Solve several batches with different dose schedules as one cohort, in one compiled
         program (:func:`tumorimmune.solvers.solve_fused_groups`): ``groups`` holds
         ``(model, y0, schedule, doses)`` per batch; returns ``(ys, status, num_steps)`` per
         batch, as :meth:`__call__` would for each."""
-        from ._fused import solve_fused_groups
-
-        dt = check_dtype(dtype) if dtype is not None else (self.dtype or self.default_dtype)
-        return solve_fused_groups(
-            groups, rtol=rtol, atol=atol, dtype=dt, max_steps=int(max_steps), lanes=self.lanes,
-            chunk_size=self.chunk_size, refill_every=self.refill_every, unroll=self.unroll,
-            n_threads=self.n_threads,
+        return _fused.solve_fused_groups(
+            groups, rtol=rtol, atol=atol, dtype=self._dtype(dtype), max_steps=int(max_steps),
+            **self.options(),
         )  # fmt: skip
 
 
+@final
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Pallas(AbstractBackend):
     """Pallas kernel, one GPU thread per patient (interpret mode on CPU: correct, slow).
@@ -293,10 +284,10 @@ class Pallas(AbstractBackend):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _positive_int("Pallas", "block", self.block)
+        positive_int("Pallas", "block", self.block)
         if self.block & (self.block - 1):
             raise ValueError(f"Pallas.block must be a power of two; got {self.block!r}")
-        _positive_int("Pallas", "num_warps", self.num_warps)
+        positive_int("Pallas", "num_warps", self.num_warps)
         if self.sync not in ("stop", "thread"):
             raise ValueError(f"Pallas.sync must be 'stop' or 'thread'; got {self.sync!r}")
         if self.interpret is not None and not isinstance(self.interpret, bool):
@@ -304,15 +295,11 @@ class Pallas(AbstractBackend):
                 f"Pallas.interpret must be true, false or None; got {self.interpret!r}"
             )
 
-    def _run(self, model, y0, schedule, doses, *, rtol, atol, dtype, max_steps):
-        from ._pallas import solve_pallas
-
-        return solve_pallas(
-            model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps,
-            block=self.block, num_warps=self.num_warps, sync=self.sync, interpret=self.interpret,
-        )  # fmt: skip
+    def _run(self, *args, **kwargs):
+        return _pallas.solve_pallas(*args, **kwargs, **self.options())
 
 
+@final
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Auto(AbstractBackend):
     """The fastest backend for the model and platform (with this ``dtype``).
@@ -333,10 +320,8 @@ class Auto(AbstractBackend):
             return Pallas(dtype=self.dtype)
         return Fused(dtype=self.dtype)
 
-    def _run(self, model, y0, schedule, doses, *, rtol, atol, dtype, max_steps):
-        return self.resolve(model)(
-            model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps
-        )
+    def _run(self, *args, **kwargs):
+        return self.resolve(args[0])._run(*args, **kwargs)
 
 
 #: Backends by name (``"auto"`` first).

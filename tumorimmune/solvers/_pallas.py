@@ -41,10 +41,8 @@ from jax.experimental.pallas import triton as plt
 from jaxtyping import Array
 
 from ..model import Model
-from ._diffrax import _tumor_index
+from ._common import MAX_STEPS, Result, check_dtype, split_parameters, tumor_state_index
 from ._extinction import absorbing_field
-from ._fused import _split_parameters
-from ._options import MAX_STEPS
 from ._schedule import Schedule
 from ._tsit5 import STATUS_OK, Field, Lanes, advance, initial_lanes, running, start
 
@@ -450,8 +448,7 @@ def pallas_solver(
     timing ``jax.block_until_ready(fn(*args))`` measures the kernel alone (benchmarks).
     Call (and time) it inside ``jax.enable_x64(True)`` for ``dtype="float64"``.
     """
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+    check_dtype(dtype)
     if block < 1 or block & (block - 1):
         raise ValueError(f"block must be a power of two; got {block!r}")
     if sync not in ("stop", "thread"):
@@ -464,7 +461,7 @@ def pallas_solver(
     stop_t, stop_out, stop_dose, dose0 = schedule.stops(doses[:1] if uniform else doses, np_dtype)
     n_pad = math.ceil(n / block) * block
     idx = np.minimum(np.arange(n_pad), n - 1) if n_pad != n else slice(None)
-    shared, varying = _split_parameters(model, n)
+    shared, varying = split_parameters(model, n)
     interpret = jax.default_backend() == "cpu" if interpret is None else bool(interpret)
     x64 = dtype == "float64"
     cfg = _Config(
@@ -482,7 +479,7 @@ def pallas_solver(
         stop_t=tuple(float(x) for x in stop_t),
         stop_out=tuple(int(x) for x in stop_out),
         dose_const=tuple(float(x) for x in stop_dose[0]) if uniform else None,
-        tumor_index=_tumor_index(model),
+        tumor_index=tumor_state_index(model),
         dosing_state=schedule.dosing_state,
     )
     with jax.enable_x64(x64):
@@ -524,8 +521,11 @@ def solve_pallas(
     num_warps: int = 4,
     sync: str = "stop",
     interpret: bool | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fused adaptive Tsit5 as a Pallas kernel, one thread per patient (backend contract).
+) -> Result:
+    """Fused adaptive Tsit5 as a Pallas kernel, one thread per patient.
+
+    Arguments ``model`` … ``max_steps`` and the result: the backend contract,
+    :meth:`tumorimmune.solvers.AbstractBackend.__call__`.
 
     ``block``: patients per program (a power of two); ``num_warps``: Triton warps per program.
     ``sync``: ``"stop"`` — the block integrates stop by stop (waits for its slowest patient at
@@ -533,9 +533,6 @@ def solve_pallas(
     its own stop index (the numerics of :func:`solve_fused`; the block waits only at the end).
     ``interpret``: Pallas interpret mode (default: on CPU). Compiled kernels are cached per
     configuration (shared parameter values, stops, uniform doses, tolerances, shapes).
-
-    Returns:
-        ``(ys (N, n_t, S), status (N,), num_steps (N,))`` as :func:`solve_fused`.
     """
     fn, args, n = pallas_solver(
         model, y0, schedule, doses, rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps,

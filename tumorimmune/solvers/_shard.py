@@ -33,6 +33,7 @@ import numpy as np
 from jaxtyping import Float
 
 from ..model import Model
+from ._common import Result
 from ._options import Pallas
 from ._pallas import _KernelIn, pallas_solver, solve_pallas
 from ._schedule import Schedule
@@ -60,12 +61,13 @@ def shard_solve(
     *,
     devices: Sequence[Any] | None = None,
     **kwargs: Any,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> Result:
     """Call the batch backend ``solve`` with the patients split over ``devices``.
 
     Args:
-        solve: a backend of the contract in CONTRIBUTING.md (``solve_fused``, ``solve_pallas``,
-            ``solve_diffrax``, …).
+        solve: a batch solve of the backend contract
+            (:meth:`tumorimmune.solvers.AbstractBackend.__call__`): ``solve_fused``,
+            ``solve_pallas``, ``solve_diffrax``, a backend object, ….
         model: batched model (every per-patient field of shape ``(N,)``).
         y0: initial states ``(N, S)``; ``doses`` ``(N, k)`` boluses (mg) at
             ``schedule.dose_times``.
@@ -78,9 +80,7 @@ def shard_solve(
         ``(ys (N, n_t, S), status (N,), num_steps (N,))`` exactly as ``solve`` on one device.
     """
     if isinstance(solve, Pallas):  # an option object: its options become keywords
-        kwargs = {**solve.options(), **kwargs}
-        if kwargs.get("dtype") is None:
-            kwargs["dtype"] = solve.dtype or solve.default_dtype
+        kwargs = {**solve.options(), **kwargs, "dtype": solve._dtype(kwargs.get("dtype"))}
         solve = solve_pallas
     devs = list(devices) if devices is not None else jax.local_devices()
     y0 = np.asarray(y0)
@@ -108,11 +108,11 @@ def _per_device(
     doses: np.ndarray,
     devs: list[Any],
     kwargs: dict[str, Any],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> Result:
     n = y0.shape[0]
     m = n // len(devs)
 
-    def one(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def one(i: int) -> Result:
         idx = np.arange(i * m, (i + 1) * m)
         sub = _take_rows(model, y0, doses, idx, n)
         with jax.default_device(devs[i]):
@@ -132,7 +132,7 @@ def _pallas_shard_map(
     doses: np.ndarray,
     devs: list[Any],
     kwargs: dict[str, Any],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> Result:
     fn, args, _ = pallas_solver(model, y0, schedule, doses, **kwargs)
     template, inp = args
     prm, y0_d, dose0_d, dose_tab = inp.params, inp.y0, inp.dose0, inp.dose_tab
