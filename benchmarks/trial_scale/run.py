@@ -2,11 +2,11 @@
 compiling (issue #12's GPU target: 10^7 patients × 3 arms, ≥ 5e7 patient-years/s end to end,
 compile < 10 s).
 
-    python benchmarks/trial_scale.py --patients 10000000 --cache /tmp/jaxcache   # GPU
-    python benchmarks/trial_scale.py --patients 20000 --cache /tmp/jaxcache      # CPU check
+    python -m benchmarks.trial_scale.run --patients 10000000 --cache /tmp/jaxcache   # GPU
+    python -m benchmarks.trial_scale.run --patients 20000 --cache /tmp/jaxcache      # CPU check
 
 Cohort: ``examples/pd1_virtual_trial.toml`` with three arms (untreated, pembrolizumab 10 mg/kg
-q3w, nivolumab 240 mg q2w; ``pipeline_vs_kernel.trial_spec``). Times, from ``run_sweep``'s
+q3w, nivolumab 240 mg q2w; ``benchmarks/_common/trials.py``). Times, from ``run_sweep``'s
 start: JAX's own compile events (``jax.monitoring``: tracing, lowering, XLA compile; cache
 hits), each phase of the run, the report (``write_report``), and patient-years per second end
 to end (patients × arms × follow-up years ÷ (run + report)). Run it twice with the same
@@ -20,12 +20,11 @@ import argparse
 import collections
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks._common.harness import add_save_options, save_result
 
 
 def main() -> None:
@@ -39,7 +38,7 @@ def main() -> None:
     ap.add_argument(
         "--backend", default=None, help="auto / fused / pallas / diffrax (default: the spec's)"
     )
-    ap.add_argument("--json", type=Path, default=None)
+    add_save_options(ap)
     args = ap.parse_args()
 
     import jax
@@ -57,8 +56,7 @@ def main() -> None:
     jax.monitoring.register_event_listener(
         lambda event, **kw: counts.__setitem__(event, counts[event] + 1)
     )
-    from pipeline_vs_kernel import trial_spec
-
+    from benchmarks._common.trials import trial_spec
     from tumorimmune.reports import write_report
     from tumorimmune.sweeps import run_sweep, validate_spec
 
@@ -107,8 +105,7 @@ def main() -> None:
         "n_failed": int(ds.attrs.get("n_failed", -1)),
     }
     print(json.dumps(out, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
+    save_result(__file__, out, variant=args.save, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Sweep throughput: ``examples/pd1_virtual_trial.toml`` end to end (engine + metrics + Zarr).
 
-    python benchmarks/sweep_virtual_trial.py --precision float32 --backend diffrax
-    python benchmarks/sweep_virtual_trial.py --precision float64 --backend diffrax
+    python -m benchmarks.sweep_virtual_trial.run --precision float32 --backend diffrax
+    python -m benchmarks.sweep_virtual_trial.run --precision float64 --backend diffrax
 
 Reports patients/s (each virtual patient through every arm) over the whole run (first chunk
 includes JIT compilation) and over the chunks after the first (steady state), the wall time and
@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from benchmarks._common.harness import add_save_options, save_result
 from tumorimmune.sweeps import load_spec, run_sweep, validate_spec
 
-SPEC = Path(__file__).parents[1] / "examples" / "pd1_virtual_trial.toml"
+SPEC = Path(__file__).resolve().parents[2] / "examples" / "pd1_virtual_trial.toml"
 
 
 def main() -> None:
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--precision", choices=["float32", "float64"], default="float32")
     ap.add_argument("--backend", default="diffrax")
     ap.add_argument("--patients", type=int, default=None, help="cohort size (default: spec's)")
+    add_save_options(ap)
     args = ap.parse_args()
     base = load_spec(args.spec).model_dump(mode="json", exclude_none=True)
     base.update(precision=args.precision, backend=args.backend)
@@ -64,6 +66,7 @@ def main() -> None:
         ),
     }
     print(json.dumps(out, indent=2))
+    save_result(__file__, out, variant=args.save, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

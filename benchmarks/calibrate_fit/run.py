@@ -1,6 +1,6 @@
 """Wall time of a 100-patient per-patient fit and of one population calibration (CPU).
 
-    python benchmarks/calibrate_fit.py [--patients 100] [--json out.json]
+    python -m benchmarks.calibrate_fit.run [--patients 100] [--save VARIANT]
 
 Fit: Kuznetsov (1994), free ``a`` and ``n`` per patient (L-BFGS, 4 starts, log-normal noise
 σ = 0.1 estimated, 13 weekly measurements), float64. The first call includes XLA compilation;
@@ -13,7 +13,6 @@ Allen et al. 2016 calibration (1024 candidates). Not a test: timings depend on m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 import tumorimmune as ti
+from benchmarks._common.harness import add_save_options, save_result
 from tumorimmune.calibrate import (
     KEYNOTE006_Q2W,
     Dist,
@@ -59,7 +59,7 @@ def clock(fn):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--patients", type=int, default=100)
-    ap.add_argument("--json", default=None)
+    add_save_options(ap)
     args = ap.parse_args()
     out: dict = {"load_before": os.getloadavg()[0]}
     model = ti.Kuznetsov1994()
@@ -115,9 +115,7 @@ def main() -> None:
         "load": os.getloadavg()[0],
     }
     print("calibrate_allen", out["calibrate_allen"], flush=True)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
+    save_result(__file__, out, variant=args.save, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

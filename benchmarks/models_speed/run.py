@@ -8,7 +8,7 @@ rtol 1e-6 (atol per model); wall time including compile (one run: what a user se
 time), the ratio, and the max relative difference of the tumor state between the two engines
 (where the tumor is above 1e-6 of its largest value).
 
-    python benchmarks/models_speed.py --n 10000 --json benchmarks/models_speed_cpu.json
+    python -m benchmarks.models_speed.run --n 10000 --save 1e4
 
 Not a test: timings depend on the machine and its load (recorded in the JSON).
 """
@@ -16,15 +16,13 @@ Not a test: timings depend on the machine and its load (recorded in the JSON).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from benchmarks._common.harness import add_save_options, save_result
 from tumorimmune import simulate
 from tumorimmune.model import (
     ClaretTGI,
@@ -35,7 +33,7 @@ from tumorimmune.model import (
     from_sbml,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 YEAR = np.arange(0.0, 366.0, 30.0)
@@ -59,7 +57,7 @@ def cases():
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000)
-    ap.add_argument("--json", type=Path, default=None)
+    add_save_options(ap)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     rows = []
@@ -91,14 +89,9 @@ def main() -> None:
         rows.append(row)
         print(f"{name:24s} {row['diffrax_s']:10.2f} {row['fused_s']:10.2f} "
               f"{row['ratio']:7.1f} {diff:13.2e}", flush=True)  # fmt: skip
-    if args.json:
-        meta = {
-            "machine": platform.platform(),
-            "cpus": os.cpu_count(),
-            "jax": jax.__version__,
-            "device": jax.default_backend(),
-        }
-        args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    meta = {"backend": jax.default_backend()}
+    out = {"meta": meta, "rows": rows}
+    save_result(__file__, out, variant=args.save, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """CPU ensemble benchmark: SciPy LSODA loop vs diffrax vmap vs the fused engine.
 
-Same cohort in one process (see ``_cohorts.py``): the Kuznetsov (1994) model for one year with
-lognormal variability in ``a`` and ``s`` (final state only), and the PD-1 model with
+Same cohort in one process (see ``benchmarks/_common/cohorts.py``): the Kuznetsov (1994) model
+for one year with lognormal variability in ``a`` and ``s`` (final state only), and the PD-1 model with
 pembrolizumab 200 mg q3w for one year (scans every 6 weeks). Errors: max relative error of T at
 the saved times against diffrax float64 at rtol 1e-10 on the first ``--ref-n`` patients.
 
-    python benchmarks/ensemble.py --sizes 1000,10000,100000 --json benchmarks/ensemble.json
+    python -m benchmarks.ensemble.run --sizes 1000,10000,100000 --save 1e3-1e5
+    python -m benchmarks.ensemble.run --sizes 1000 --engines diffrax,fused --ref-n 20   # a check
 
 Not a test: timings depend on the machine and its load (recorded in the JSON).
 """
@@ -15,17 +16,20 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _cohorts
 import numpy as np
-from _harness import HEADER, fmt_row, machine_meta, timed
 
+from benchmarks._common import cohorts as _cohorts
+from benchmarks._common.harness import (
+    HEADER,
+    add_save_options,
+    fmt_row,
+    machine_meta,
+    save_result,
+    timed,
+)
 from tumorimmune.solvers import solve_diffrax, solve_fused
 
 ENGINES = {
@@ -43,7 +47,7 @@ def scipy_rhs(cohort: _cohorts.Cohort, i: int, params: np.ndarray | None = None)
     clinical terms and extinction rule, checked against ``vector_field`` to 1e-12 in
     ``tests/test_bench_alternatives.py``). ``params``: the cohort's parameter matrix, if
     already built."""
-    from vs_alternatives import FIELDS, model_key, param_matrix
+    from benchmarks.vs_alternatives.run import FIELDS, model_key, param_matrix
 
     field, names = FIELDS[model_key(cohort)]
     field = getattr(field, "py_func", field)  # plain Python (no numba dispatch per call)
@@ -67,7 +71,7 @@ def solve_scipy(cohort: _cohorts.Cohort, rtol: float, atol: float):
     ys = np.full((cohort.n, len(ts), cohort.y0.shape[1]), np.nan)
     status = np.zeros(cohort.n, np.int32)
     nfev = np.zeros(cohort.n, np.int32)
-    from vs_alternatives import FIELDS, model_key, param_matrix
+    from benchmarks.vs_alternatives.run import FIELDS, model_key, param_matrix
 
     params = param_matrix(cohort, FIELDS[model_key(cohort)][1])
     for i in range(cohort.n):
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--scipy-n", type=int, default=40, help="patients in the SciPy loop")
     ap.add_argument("--ref-n", type=int, default=500, help="patients in the rtol-1e-10 reference")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="skip a run predicted longer")
-    ap.add_argument("--json", default=None, help="write the records here")
+    add_save_options(ap)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     sizes = sorted(int(float(s)) for s in args.sizes.split(","))
@@ -163,8 +167,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 }
                 records.append(rec)
                 print(fmt_row(rec), flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"meta": meta, "records": records}, indent=1))
+    out = {"meta": meta, "records": records}
+    save_result(__file__, out, variant=args.save, results_dir=args.results_dir)
     return records
 
 

@@ -1,4 +1,5 @@
-"""Benchmark cohorts shared by ``ensemble.py`` and ``gpu_bench.py``.
+"""Benchmark cohorts shared by the engine benchmarks (``ensemble``, ``ensemble_gpu``,
+``gpu_probe``, ``engine_passes``, ``vs_alternatives``).
 
 Imports only numpy and ``tumorimmune.model`` / ``tumorimmune.solvers`` (no xarray, zarr, plotly,
 typer), so that it runs on the bare GPU machine (jax, diffrax, equinox, numpy).
@@ -82,6 +83,12 @@ def pd1(n: int, seed: int = 0) -> Cohort:
 
 
 COHORTS = {"kuznetsov": kuznetsov, "pd1": pd1}
+
+
+def tumor_index(model: Model) -> int:
+    """Index of the tumor state ``T`` (-1 when the model has none), as the solvers take it."""
+    names = list(model.state_names)
+    return names.index("T") if "T" in names else -1
 
 
 def max_rel_error_T(ys: np.ndarray, ref: np.ndarray, tumor_index: int = 1) -> float:

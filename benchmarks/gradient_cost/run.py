@@ -1,6 +1,6 @@
 """Cost of one gradient relative to one forward solve of a virtual trial (not a test).
 
-    python benchmarks/gradient_cost.py [--n 10000] [--repeats 3] [--out gradient_cost.json]
+    python -m benchmarks.gradient_cost.run [--n 10000] [--repeats 3] [--save VARIANT]
 
 Forward: soft ORR (relaxed RECIST, ``tumorimmune.optimize.soft_endpoints``) of ``n`` patients of
 the KEYNOTE-006 virtual population under pembrolizumab 2 mg/kg q3w to week 48 (float64, Tsit5,
@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import tumorimmune as ti
+from benchmarks._common.harness import add_save_options, save_result
 from tumorimmune.calibrate import CLINICAL_FIXED, load_population
 from tumorimmune.optimize import population_model, soft_endpoints
 
@@ -48,7 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=None)
+    add_save_options(ap)
     args = ap.parse_args()
     jax.config.update("jax_enable_x64", True)
 
@@ -97,8 +98,7 @@ def main() -> None:
         )
     result["loadavg_after"] = os.getloadavg()
     print(json.dumps(result, indent=2))
-    if args.out is not None:
-        args.out.write_text(json.dumps(result, indent=2))
+    save_result(__file__, result, variant=args.save, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Needs only jax, diffrax, equinox, numpy, jaxtyping and this repository::
 
-    PYTHONPATH=. python benchmarks/gpu_probe.py                  # 1e6 and 1e7 patients, float32
-    PYTHONPATH=. python benchmarks/gpu_probe.py --sizes 1000 --quick --interpret   # CPU check
+    python -m benchmarks.gpu_probe.run                  # 1e6 and 1e7 patients, float32
+    python -m benchmarks.gpu_probe.run --sizes 1000 --quick --interpret   # CPU check
 
 For every engine and size: ``device_s`` — the compiled computation alone, inputs already on the
 device, outputs left there (``jax.block_until_ready``; second call, after a compiling first
@@ -13,7 +13,11 @@ simulated year) from each; max relative error of T at the scans against diffrax 
 rtol 1e-10 on the first ``--ref-n`` patients; ratio to diffrax vmap (same size, float32; at
 sizes where diffrax does not run, to diffrax at the largest size it ran). Every run is guarded
 (errors such as OOM are recorded, never fatal) and skipped when predicted to overrun the
-budget. Prints a table; writes ``$OUT/gpu_probe.json`` (or ``--json``).
+budget. Prints a table; ``--save VARIANT`` writes the JSON (rewritten after every run;
+``--results-dir $OUT`` on a lent device).
+
+The device-only timings call the solvers' internals (``_solve_batch``, the fused pool loop,
+``pallas_solver``): they have no public form (``tests/test_benchmarks_layout.py`` lists them).
 """
 
 from __future__ import annotations
@@ -22,24 +26,21 @@ import argparse
 import datetime
 import json
 import math
-import os
-import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _cohorts
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tumorimmune.solvers import solve_diffrax, solve_fused
-from tumorimmune.solvers._diffrax import _solve_batch, _tumor_index
+from benchmarks._common import cohorts as _cohorts
+from benchmarks._common.harness import add_save_options, rewrite_result, save_result
+from tumorimmune.solvers import solve_diffrax, solve_fused, solve_pallas
+from tumorimmune.solvers._diffrax import _solve_batch
 from tumorimmune.solvers._fused import _Config, _pool_sizes, _prepare, _solve_pool
-from tumorimmune.solvers._pallas import pallas_solver, solve_pallas
+from tumorimmune.solvers._pallas import pallas_solver
 
 T_START = time.perf_counter()
 DTYPE, RTOL, ATOL = "float32", 1e-4, 1e-3
@@ -69,7 +70,7 @@ def diffrax_device(c: _cohorts.Cohort) -> tuple[Any, tuple]:
         jax.tree_util.tree_map(cast, c.model), cast(c.y0), cast(c.schedule.ts), cast(starts),
         cast(ends), cast(seg_dose), cast(RTOL), cast(ATOL),
     )  # fmt: skip
-    dosing, tumor = c.schedule.dosing_state, _tumor_index(c.model)
+    dosing, tumor = c.schedule.dosing_state, _cohorts.tumor_index(c.model)
 
     def fn(*a: Any) -> Any:
         return _solve_batch(*a, dosing, tumor, 100_000)  # pyright: ignore[reportCallIssue]
@@ -85,7 +86,7 @@ def fused_device(c: _cohorts.Cohort) -> tuple[Any, tuple]:
     pools = tuple(host.pool(lo, chunk) for lo in range(0, n, chunk))
     cfg = _Config(
         lanes=lanes, refill_every=8, unroll=1, n_t=n_t, dosing_state=c.schedule.dosing_state,
-        tumor_index=_tumor_index(c.model), max_steps=100_000,
+        tumor_index=_cohorts.tumor_index(c.model), max_steps=100_000,
     )  # fmt: skip
 
     def fn(*pool_args: Any) -> list:
@@ -160,17 +161,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--ref-n", type=int, default=256)
     ap.add_argument("--budget", type=float, default=115.0, help="total seconds for the script")
     ap.add_argument("--max-seconds", type=float, default=25.0, help="skip a run predicted longer")
-    ap.add_argument("--json", default=None)
+    add_save_options(ap)
     args = ap.parse_args(argv)
     sizes = sorted(int(float(s)) for s in args.sizes.split(","))
     engines = args.engines.split(",")
     if args.quick:
         engines = [e for e in engines if e in ("diffrax", "fused", "pallas-thread-b32w1",
                                                "pallas-stop-b128w4")]  # fmt: skip
-    out_dir = os.environ.get("OUT")
-    json_path = (
-        Path(args.json) if args.json else (Path(out_dir) / "gpu_probe.json" if out_dir else None)
-    )
+    json_path: Path | None = None
     dev = jax.devices()[0]
     meta = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -181,9 +179,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     log(json.dumps(meta))
     records: list[dict[str, Any]] = []
 
-    def save() -> None:
-        if json_path is not None:
-            json_path.write_text(json.dumps({"meta": meta, "records": records}, indent=1))
+    def save() -> None:  # the same file, rewritten after every run
+        nonlocal json_path
+        data = {"meta": meta, "records": records}
+        if json_path is None:
+            json_path = save_result(
+                __file__, data, variant=args.save, results_dir=args.results_dir
+            )
+        else:
+            rewrite_result(json_path, data)
 
     models = args.models.split(",")
     for i_model, model_name in enumerate(models):

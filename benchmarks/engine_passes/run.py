@@ -1,10 +1,10 @@
 """Passes per step of the fused CPU engine: what XLA runs in one iteration of the pool loop.
 
-    python benchmarks/engine_passes.py                 # both models, float64
-    python benchmarks/engine_passes.py --dtype float32
+    python -m benchmarks.engine_passes.run                 # both models, float64
+    python -m benchmarks.engine_passes.run --dtype float32
 
-Compiles one pool (``lanes`` lanes) of each benchmark cohort (``_cohorts.py``) with the options
-the engine uses on this machine and counts, in the optimized HLO of the ``while`` loop's body,
+Compiles one pool (``lanes`` lanes) of each benchmark cohort (``benchmarks/_common/cohorts.py``)
+with the options the engine uses on this machine and counts, in the optimized HLO of the ``while`` loop's body,
 the operations that the XLA CPU runtime executes one by one (each a pass over the lanes or a
 runtime call): fusions, copies, conditionals (the refill; its branches counted apart, the
 refill branch runs every ``refill_every`` iterations) and the loop condition. Also counts the
@@ -20,12 +20,15 @@ import collections
 import re
 import sys
 
-import _cohorts
 import jax
 import numpy as np
 
+from benchmarks._common import cohorts as _cohorts
+from benchmarks._common.harness import add_save_options, save_result
+
+# the pool loop's internals (no public form: this benchmark reads their compiled HLO;
+# tests/test_benchmarks_layout.py lists this private import)
 from tumorimmune.solvers import _fused
-from tumorimmune.solvers._diffrax import _tumor_index
 
 _OP = re.compile(r"(?:ROOT )?%?[\w.\-]+ = (.*?) ([a-z][\w\-]*)\(")
 _SKIP = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast"}
@@ -70,10 +73,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", default="kuznetsov,pd1")
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     ap.add_argument("--lanes", type=int, default=512)
+    add_save_options(ap)
     args = ap.parse_args(argv)
     on_cpu = jax.default_backend() == "cpu"
     print(f"# jax {jax.__version__}, {jax.default_backend()}, options "
           f"{_fused._CPU_COMPILER_OPTIONS if on_cpu else {}}")  # fmt: skip
+    counts: dict[str, dict] = {}
     for name in args.models.split(","):
         c = _cohorts.COHORTS[name](4 * args.lanes)
         host = _fused._prepare(
@@ -81,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         cfg = _fused._Config(
             lanes=args.lanes, refill_every=8, unroll=1, n_t=len(c.schedule.ts),
-            dosing_state=c.schedule.dosing_state, tumor_index=_tumor_index(c.model),
+            dosing_state=c.schedule.dosing_state, tumor_index=_cohorts.tumor_index(c.model),
             max_steps=100_000,
         )  # fmt: skip
         options = _fused._CPU_COMPILER_OPTIONS if on_cpu else None
@@ -94,9 +99,15 @@ def main(argv: list[str] | None = None) -> None:
         cond = re.search(r"condition=%?([\w.\-]+)", loop)
         assert body and cond
         per_step = _count(comps, body.group(1))
-        print(f"{name} {args.dtype}: loop body {dict(per_step)} = {sum(per_step.values())} "
-              f"operations; loop condition {sum(_count(comps, cond.group(1)).values())}; "
-              f"per lane and step {_elementwise(comps, body.group(1), args.lanes)}")  # fmt: skip
+        counts[name] = {
+            "loop_body": dict(per_step),
+            "loop_condition": sum(_count(comps, cond.group(1)).values()),
+            "per_lane_and_step": _elementwise(comps, body.group(1), args.lanes),
+        }
+        rec = counts[name]
+        print(f"{name} {args.dtype}: loop body {rec['loop_body']} = {sum(per_step.values())} "
+              f"operations; loop condition {rec['loop_condition']}; "
+              f"per lane and step {rec['per_lane_and_step']}")  # fmt: skip
         for line in comps[body.group(1)]:
             if " conditional(" in line:
                 branches = re.search(r"branch_computations=\{([^}]*)\}", line)
@@ -104,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
                 for b in branches.group(1).split(","):
                     k = _count(comps, b.strip().lstrip("%"))
                     print(f"    refill conditional branch: {dict(k)} = {sum(k.values())}")
+                    rec.setdefault("refill_branches", []).append(dict(k))
+    out = {"dtype": args.dtype, "lanes": args.lanes, "counts": counts}
+    save_result(__file__, out, variant=args.save, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

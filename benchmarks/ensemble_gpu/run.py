@@ -1,15 +1,18 @@
-"""GPU ensemble benchmark: diffrax vmap vs the fused engine, in one call of under 5 minutes.
+"""GPU ensemble benchmark: diffrax vmap vs the fused engine and the Pallas kernel, in one call of
+under 5 minutes (the GPU counterpart of ``ensemble``).
 
 Needs only jax, diffrax, equinox, numpy and this repository (``tumorimmune`` is imported
 without its package ``__init__``, so xarray & co. are not needed)::
 
-    PYTHONPATH=. python benchmarks/gpu_bench.py            # 10^6 and 10^7 patients
-    PYTHONPATH=. python benchmarks/gpu_bench.py --quick    # 10^5 and 10^6 patients
+    python -m benchmarks.ensemble_gpu.run                     # 10^6 and 10^7 patients
+    python -m benchmarks.ensemble_gpu.run --quick             # 10^5 and 10^6 patients
+    python -m benchmarks.ensemble_gpu.run --sizes 200 --engines fused-f32,diffrax-f32   # check
 
-Prints progress and a table; writes ``$OUT/gpu_bench.json`` when ``$OUT`` is set (else
-``--json``). Each size runs twice (compile, then steady state); a run predicted to take longer
-than ``--max-seconds`` or to overrun the total ``--budget`` is skipped; out-of-memory and other
-errors are recorded per run and never abort the script.
+Prints progress and a table; ``--save VARIANT`` writes the JSON (after every run, so a run cut
+short keeps what it measured; ``--results-dir $OUT`` on a lent device). Each size runs twice
+(compile, then steady state); a run predicted to take longer than ``--max-seconds`` or to
+overrun the total ``--budget`` is skipped; out-of-memory and other errors are recorded per run
+and never abort the script.
 """
 
 from __future__ import annotations
@@ -17,22 +20,25 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _cohorts
 import jax
 import numpy as np
-from _harness import HEADER, device_peak_mb, fmt_row, timed
 
-from tumorimmune.solvers import solve_diffrax, solve_fused
-from tumorimmune.solvers._pallas import solve_pallas
+from benchmarks._common import cohorts as _cohorts
+from benchmarks._common.harness import (
+    HEADER,
+    add_save_options,
+    device_peak_mb,
+    fmt_row,
+    rewrite_result,
+    save_result,
+    timed,
+)
+from tumorimmune.solvers import solve_diffrax, solve_fused, solve_pallas
 
 T_START = time.perf_counter()
 
@@ -78,14 +84,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--pool", type=int, default=1 << 21, help="fused pool size for the refill run")
     ap.add_argument("--max-seconds", type=float, default=40.0, help="skip a run predicted longer")
     ap.add_argument("--budget", type=float, default=270.0, help="total seconds for the script")
-    ap.add_argument("--json", default=None)
+    add_save_options(ap)
     args = ap.parse_args(argv)
     sizes_arg = args.sizes or ("1e5,1e6" if args.quick else "1e6,1e7")
     sizes = sorted(int(float(s)) for s in sizes_arg.split(","))
-    out_dir = os.environ.get("OUT")
-    json_path = (
-        Path(args.json) if args.json else (Path(out_dir) / "gpu_bench.json" if out_dir else None)
-    )
+    json_path: Path | None = None
 
     dev = jax.devices()[0]
     meta = {
@@ -98,9 +101,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     log(json.dumps(meta))
     records: list[dict[str, Any]] = []
 
-    def save() -> None:
-        if json_path is not None:
-            json_path.write_text(json.dumps({"meta": meta, "records": records}, indent=1))
+    def save() -> None:  # the same file, rewritten after every run
+        nonlocal json_path
+        data = {"meta": meta, "records": records}
+        if json_path is None:
+            json_path = save_result(
+                __file__, data, variant=args.save, results_dir=args.results_dir
+            )
+        else:
+            rewrite_result(json_path, data)
 
     table = [HEADER]
     models = args.models.split(",")

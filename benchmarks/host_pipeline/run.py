@@ -1,20 +1,19 @@
 """The sweep pipeline's host work, with the integration taken out: what bounds a GPU run.
 
-    python benchmarks/host_pipeline.py --patients 1000000 --batch 1048576
-    python benchmarks/host_pipeline.py --patients 200000 --chunk-size 2500   # the spec's chunks
+    python -m benchmarks.host_pipeline.run --patients 1000000 --batch 1048576
+    python -m benchmarks.host_pipeline.run --patients 200000 --chunk-size 2500   # spec's chunks
 
 On a GPU the kernel integrates the three-arm trial's 10^7 patients in well under a second
-(benchmarks/RESULTS.md), so a run's time is what the host does around it: drawing the
-patients, building the arms' models, the read-out, the store (writes, read-back, checksums,
-verification), the summaries, loading the results and the report. This script runs
-``run_sweep`` of ``examples/pd1_virtual_trial.toml``'s three arms (``pipeline_vs_kernel``'s
-trial) with the engine's solve replaced by a stand-in that returns each patient's initial
-state decaying exponentially (no ODE is integrated; everything else is the real pipeline),
-and reports patient-arms per second and where the time goes (timers around the runner's
-functions; ``compute`` includes the stand-in, ``write_chunks`` runs on the writer thread,
-overlapped with the next batch). ``--batch`` sets the patients per compute batch (the
-engine's ``CPU_BATCH_PER_THREAD`` × threads; a GPU batch is 2^20). Not a test: timings depend
-on the machine and its load (printed).
+(``gpu_probe``, benchmarks/RESULTS.md), so a run's time is what the host does around it: drawing
+the patients, building the arms' models, the read-out, the store (writes, read-back, checksums,
+verification), the summaries, loading the results and the report. This script runs ``run_sweep``
+of ``examples/pd1_virtual_trial.toml``'s three arms (``benchmarks/_common/trials.py``) with the
+engine's solve replaced by a stand-in that returns each patient's initial state decaying
+exponentially (no ODE is integrated; everything else is the real pipeline), and reports patient-
+arms per second and where the time goes (timers around the runner's functions; ``compute``
+includes the stand-in, ``write_chunks`` runs on the writer thread, overlapped with the next
+batch). ``--batch`` sets the patients per compute batch (the engine's ``CPU_BATCH_PER_THREAD`` ×
+threads; a GPU batch is 2^20). Not a test: timings depend on the machine and its load (printed).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import collections
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks._common.harness import add_save_options, save_result
 
 
 def stand_in(self: Any, table: dict[str, np.ndarray], ts: np.ndarray) -> list[tuple]:
@@ -64,21 +62,24 @@ def main() -> None:
     )
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--report", action="store_true", help="also time write_report")
-    ap.add_argument("--json", type=Path, default=None)
+    add_save_options(ap)
     args = ap.parse_args()
 
     import jax
-    from pipeline_vs_kernel import trial_spec
 
-    from tumorimmune.sweeps import _engine, _runner, _store, run_sweep
+    from benchmarks._common.trials import trial_spec
+
+    # profiling hooks with no public form: the engine's CPU batch size and the runner's
+    # finalize/load (tests/test_benchmarks_layout.py lists these private imports)
+    from tumorimmune.sweeps import Engine, SweepStore, _engine, _runner, run_sweep
 
     spec = trial_spec(args.patients, args.chunk_size)
     threads = os.cpu_count() or 1
     _engine.CPU_BATCH_PER_THREAD = max(1, args.batch // threads)
-    _engine.Engine._solve_arms = stand_in  # type: ignore[method-assign]
+    Engine._solve_arms = stand_in  # type: ignore[method-assign]
     if args.in_flight is not None:
         k = args.in_flight
-        _engine.Engine.batches_in_flight = lambda self: k  # type: ignore[method-assign]
+        Engine.batches_in_flight = lambda self: k  # type: ignore[method-assign]
 
     seconds: dict[str, float] = collections.defaultdict(float)
 
@@ -95,11 +96,11 @@ def main() -> None:
         setattr(obj, name, wrapper)
 
     for obj, name in [
-        (_engine.Engine, "compute"),
-        (_engine.Engine, "rows"),
-        (_engine.Engine, "arm_model"),
-        (_store.SweepStore, "write_chunks"),
-        (_store.SweepStore, "verify"),
+        (Engine, "compute"),
+        (Engine, "rows"),
+        (Engine, "arm_model"),
+        (SweepStore, "write_chunks"),
+        (SweepStore, "verify"),
         (_runner, "_finalize"),
         (_runner, "load"),
     ]:
@@ -138,8 +139,7 @@ def main() -> None:
         "timers_s (last run)": {k: round(v, 3) for k, v in sorted(phases[-1].items())},
     }
     print(json.dumps(out, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
+    save_result(__file__, out, variant=args.save, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

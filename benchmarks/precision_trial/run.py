@@ -6,13 +6,12 @@ five arms, one year) on the first ``--patients`` patients twice, in float32 and 
 differs, ORR and CR rate in both precisions, and the largest relative difference of the tumor
 cells at the scans (patients whose tumor is above 1 cell in both).
 
-    python benchmarks/precision_trial.py --patients 2000 [--json OUT]
+    python -m benchmarks.precision_trial.run --patients 2000 [--save VARIANT]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from importlib import resources
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._common.harness import add_save_options, save_result
 from tumorimmune import sweeps
 
 
@@ -40,7 +40,7 @@ def run(n: int, precision: str, out: Path) -> tuple[object, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=2000)
-    ap.add_argument("--json", type=Path)
+    add_save_options(ap)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ds32, s32 = run(a.patients, "float32", Path(tmp))
@@ -74,8 +74,8 @@ def main() -> None:
             f"| {r['cr32']:.4f} | {r['cr64']:.4f} | {r['max_rel_diff_cells']:.1e} "
             f"| {r['median_rel_diff_cells']:.1e} |"
         )
-    if a.json:
-        a.json.write_text(json.dumps({"patients": a.patients, "seconds": [s32, s64], "arms": rows}))
+    out = {"patients": a.patients, "seconds": [s32, s64], "arms": rows}
+    save_result(__file__, out, variant=a.save, results_dir=a.results_dir)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Multi-process sweeps: 2 processes on loopback against 1, one thread (one core) each.
 
-    python benchmarks/multihost.py --patients 4000 --chunk 250 --json benchmarks/multihost_cpu.json
+    python -m benchmarks.multihost.run --patients 4000 --chunk 250 --save 4000
 
 Runs the virtual-trial example (``examples/pd1_virtual_trial.toml``, first two arms, no
 trajectories) once in one process and once in two processes joined by ``jax.distributed``
@@ -27,7 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-SPEC = Path(__file__).parents[1] / "examples" / "pd1_virtual_trial.toml"
+from benchmarks._common.harness import add_save_options, save_result
+
+SPEC = Path(__file__).resolve().parents[2] / "examples" / "pd1_virtual_trial.toml"
 
 _WORKER = """
 import os, sys, json
@@ -92,7 +94,7 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=4000)
     ap.add_argument("--chunk", type=int, default=250)
     ap.add_argument("--backend", default="fused")
-    ap.add_argument("--json", type=Path, default=None)
+    add_save_options(ap)
     args = ap.parse_args()
 
     import numpy as np
@@ -153,8 +155,7 @@ def main() -> None:
     out["identical_stores"] = bool(same)
     text = json.dumps(out, indent=1)
     print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    save_result(__file__, out, variant=args.save, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Sobol' sensitivity of the PD-1 virtual trial's population: throughput, ranking, convergence.
 
-    python benchmarks/sensitivity_pd1.py                  # n = 16384: 131,072 evaluations/arm
-    python benchmarks/sensitivity_pd1.py --n 1024 --out /tmp/sens.json
+    python -m benchmarks.sensitivity_pd1.run              # n = 16384: 131,072 evaluations/arm
+    python -m benchmarks.sensitivity_pd1.run --n 1024 --save n1024
 
 The analysis is built from the *current* ``examples/pd1_virtual_trial.toml`` (its model,
 parameters, distributions, PK settings and arms; ``--trial`` to point elsewhere) plus a
@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import zarr
 
-from tumorimmune.sensitivity import convergence, indices, outputs, run_sensitivity
-from tumorimmune.sensitivity._design import spec_design
+from benchmarks._common.harness import add_save_options, save_result
+from tumorimmune.sensitivity import convergence, indices, outputs, run_sensitivity, spec_design
 from tumorimmune.sweeps import load_spec, run_sweep, validate_spec
 
-TRIAL = Path(__file__).parents[1] / "examples" / "pd1_virtual_trial.toml"
+TRIAL = Path(__file__).resolve().parents[2] / "examples" / "pd1_virtual_trial.toml"
 
 
 def sensitivity_spec(trial: Path, *, n: int, seed: int, chunk: int, bootstrap: int) -> dict:
@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20150521)
     ap.add_argument("--chunk", type=int, default=8192)
     ap.add_argument("--bootstrap", type=int, default=200)
-    ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    add_save_options(ap)
     args = ap.parse_args()
     d = sensitivity_spec(
         args.trial, n=args.n, seed=args.seed, chunk=args.chunk, bootstrap=args.bootstrap
@@ -179,8 +179,7 @@ def main() -> None:
     out["rankings"] = rankings
     text = json.dumps(out, indent=1)
     print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
+    save_result(__file__, out, variant=args.save, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ Engines (float64, rtol = atol = 1e-6 for every one; ``--engines`` picks a subset
 - ``roadrunner``: libRoadRunner (CVODE, its default stiff BDF setting) on an SBML file, a Python
   loop over patients, segment by segment between doses with the bolus set in between.
 
-Cohorts (``_cohorts.py``, seed 0): Kuznetsov (1994) for one year, final state saved; the PD-1
-model with pembrolizumab 200 mg q3w (18 boluses into A1) and 10 scans. The numba/SBML models
+Cohorts (``benchmarks/_common/cohorts.py``, seed 0): Kuznetsov (1994) for one year, final state
+saved; the PD-1 model with pembrolizumab 200 mg q3w (18 boluses into A1) and 10 scans. The numba/SBML models
 are the same equations as ``Kuznetsov1994.vector_field`` / ``TumorImmunePD1.vector_field``
 (``tests/test_bench_alternatives.py`` checks the numba ones against the JAX fields; the SBML
 ones are checked by the error column). Accuracy: max relative error of T at the saved times
@@ -25,8 +25,8 @@ call; libRoadRunner: loading the SBML, which JIT-compiles it) and is reported se
 ``--repeats`` rounds, each timing every engine once in turn (so that load drift hits all
 engines alike), and the median per engine. "× fused" = engine median ÷ fused median.
 
-    python benchmarks/vs_alternatives.py --n 100000 --json benchmarks/vs_alternatives.json
-    python benchmarks/vs_alternatives.py --quick            # 1,000 patients, a check
+    python -m benchmarks.vs_alternatives.run --n 100000 --save 1e5
+    python -m benchmarks.vs_alternatives.run --quick            # 1,000 patients, a check
 
 Needs the ``bench`` extra (numbalsoda builds from source: a Fortran compiler must be on PATH);
 without it the numbalsoda/libRoadRunner engines are skipped. Not a test: timings depend on the
@@ -51,17 +51,13 @@ from typing import Any
 
 import numpy as np
 
-import tumorimmune  # the full package (simulate needs xarray), before _cohorts' engine-only stub
-
-# isort: split
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _cohorts
-from _harness import machine_meta
-
+import tumorimmune
+from benchmarks._common import cohorts as _cohorts
+from benchmarks._common.harness import add_save_options, machine_meta, save_result
 from tumorimmune.model import PEMBROLIZUMAB_200MG_Q3W
 from tumorimmune.solvers import Schedule, solve_fused
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: A comparison counts only when T is this close to the reference (max relative error).
 T_TOL = 3e-5
 RTOL = ATOL = 1e-6
@@ -660,7 +656,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         help="tighten the other engines' rtol (1e-7 … 1e-9) until T is within 3e-5",
     )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", type=Path, default=None, help="write meta and records here")
+    add_save_options(ap)
     args = ap.parse_args(argv)
     if args.quick:
         args.n, args.ref_n = 1000, min(args.ref_n, 16)
@@ -674,7 +670,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     engines = [e for e in engines if e not in missing]
     meta = machine_meta("numbalsoda", "libroadrunner", "numba", "diffrax", "scipy")
     meta.update(platform=platform.platform(), python=platform.python_version())
-    meta["command"] = "python benchmarks/vs_alternatives.py " + " ".join(
+    meta["command"] = "python -m benchmarks.vs_alternatives.run " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
     print(json.dumps(meta), flush=True)
@@ -692,8 +688,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(table)
     print()
     print("\n".join(targets(records)))
-    if args.json:
-        args.json.write_text(json.dumps({"meta": meta, "records": records}, indent=1) + "\n")
+    out = {"meta": meta, "records": records}
+    save_result(__file__, out, variant=args.save, results_dir=args.results_dir)
     return records
 
 

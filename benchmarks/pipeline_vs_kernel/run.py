@@ -1,11 +1,11 @@
 """Sweep pipeline vs its integration kernel on the same patients, side by side in one process.
 
-    python benchmarks/pipeline_vs_kernel.py                # 10^5 patients × 3 arms
-    python benchmarks/pipeline_vs_kernel.py --quick        # 10^4 patients (a check)
+    python -m benchmarks.pipeline_vs_kernel.run            # 10^5 patients × 3 arms
+    python -m benchmarks.pipeline_vs_kernel.run --quick    # 10^4 patients (a check)
 
 Cohort: ``examples/pd1_virtual_trial.toml`` (KEYNOTE-006 virtual population, float32, fused
-backend on CPU, Pallas on a GPU) with three arms (untreated, pembrolizumab 10 mg/kg q3w,
-nivolumab 240 mg q2w) and ``--patients`` patients.
+backend on CPU, Pallas on a GPU) with three arms (``benchmarks/_common/trials.py``: untreated,
+pembrolizumab 10 mg/kg q3w, nivolumab 240 mg q2w) and ``--patients`` patients.
 
 * **kernel**: the backend alone (``spec.backend`` resolved as the sweep does), one call per
   arm on all patients at once, inputs built beforehand (patient table, arm models, schedules);
@@ -34,35 +34,16 @@ import os
 import statistics
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from tumorimmune._simulate import make_schedule
-from tumorimmune.solvers import Fused
-from tumorimmune.sweeps import Engine, run_sweep, validate_spec
-
-SPEC = Path(__file__).parents[1] / "examples" / "pd1_virtual_trial.toml"
-ARMS = (0, 1, 4)  # untreated, pembrolizumab 10 mg/kg q3w, nivolumab 240 mg q2w
-
-
-def trial_spec(n: int, chunk_size: int | str | None) -> Any:
-    """The three-arm trial with ``n`` patients; ``chunk_size``: an integer (or its text),
-    ``"auto"`` (the key dropped: 4,096, or about 1/128 of a large cohort; docs/scaling.md) or
-    ``None`` / ``"spec"`` (the example's 2,500)."""
-    d = tomllib.loads(SPEC.read_text())
-    d["arms"] = [d["arms"][i] for i in ARMS]
-    names = {a["name"] for a in d["arms"]}
-    d["targets"] = [t for t in d.get("targets", []) if t["arm"] in names]
-    d["sampling"]["cohort_size"] = n
-    if chunk_size == "auto":
-        d.pop("chunk_size")
-    elif chunk_size not in (None, "spec"):
-        d["chunk_size"] = int(chunk_size)
-    return validate_spec(d)
+from benchmarks._common.harness import add_save_options, save_result
+from benchmarks._common.trials import trial_spec
+from tumorimmune.solvers import Fused, make_schedule
+from tumorimmune.sweeps import Engine, run_sweep
 
 
 def kernel_inputs(spec: Any) -> tuple[Engine, list[tuple]]:
@@ -136,7 +117,7 @@ def main() -> None:
     ap.add_argument("--chunk-size", type=int, default=None, help="default: the spec's")
     ap.add_argument("--quick", action="store_true", help="10^4 patients, 2 repeats")
     ap.add_argument("--cli", action="store_true", help="also time `tumorimmune run` (cold, cached)")
-    ap.add_argument("--json", type=Path, default=None)
+    add_save_options(ap)
     args = ap.parse_args()
     n, reps = (10_000, 2) if args.quick else (args.patients, args.repeats)
     spec = trial_spec(n, args.chunk_size)
@@ -181,8 +162,7 @@ def main() -> None:
         out[f"cli_{name}_s"] = round(wall, 3)
         out[f"cli_{name}_ratio"] = round(k / wall, 3)
     print(json.dumps(out, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
+    save_result(__file__, out, variant=args.save, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":
