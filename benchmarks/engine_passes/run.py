@@ -4,13 +4,13 @@
     python -m benchmarks.engine_passes.run --dtype float32
 
 Compiles one pool (``lanes`` lanes) of each benchmark cohort (``benchmarks/_common/cohorts.py``)
-with the options the engine uses on this machine and counts, in the optimized HLO of the ``while`` loop's body,
-the operations that the XLA CPU runtime executes one by one (each a pass over the lanes or a
-runtime call): fusions, copies, conditionals (the refill; its branches counted apart, the
-refill branch runs every ``refill_every`` iterations) and the loop condition. Also counts the
-divides, exp and log per lane and step (elementwise operations of the fusions times their
-elements ÷ lanes; as XLA counts them, before the per-state recomputation inside a fusion).
-Not a timing; see benchmarks/RESULTS.md.
+with the options the engine uses on this machine and counts, in the optimized HLO of the
+``while`` loop's body, the operations that the XLA CPU runtime executes one by one (each a pass
+over the lanes or a runtime call): fusions, copies, conditionals (the refill; its branches
+counted apart, the refill branch runs every ``refill_every`` iterations) and the loop condition.
+Also counts the divides, exp and log per lane and step (elementwise operations of the fusions
+times their elements ÷ lanes; as XLA counts them, before the per-state recomputation inside a
+fusion). Not a timing; see benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

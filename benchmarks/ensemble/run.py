@@ -1,9 +1,10 @@
 """CPU ensemble benchmark: SciPy LSODA loop vs diffrax vmap vs the fused engine.
 
 Same cohort in one process (see ``benchmarks/_common/cohorts.py``): the Kuznetsov (1994) model
-for one year with lognormal variability in ``a`` and ``s`` (final state only), and the PD-1 model with
-pembrolizumab 200 mg q3w for one year (scans every 6 weeks). Errors: max relative error of T at
-the saved times against diffrax float64 at rtol 1e-10 on the first ``--ref-n`` patients.
+for one year with lognormal variability in ``a`` and ``s`` (final state only), and the PD-1
+model with pembrolizumab 200 mg q3w for one year (scans every 6 weeks). Errors: max relative
+error of T at the saved times against diffrax float64 at rtol 1e-10 on the first ``--ref-n``
+patients.
 
     python -m benchmarks.ensemble.run --sizes 1000,10000,100000 --save 1e3-1e5
     python -m benchmarks.ensemble.run --sizes 1000 --engines diffrax,fused --ref-n 20   # a check

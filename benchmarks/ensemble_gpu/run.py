@@ -105,9 +105,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         nonlocal json_path
         data = {"meta": meta, "records": records}
         if json_path is None:
-            json_path = save_result(
-                __file__, data, variant=args.save, results_dir=args.results_dir
-            )
+            json_path = save_result(__file__, data, variant=args.save, results_dir=args.results_dir)
         else:
             rewrite_result(json_path, data)
 

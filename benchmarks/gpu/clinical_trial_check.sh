@@ -4,8 +4,9 @@
 #     diffrax reference, float64 and float32: tumor cells and RECIST best responses;
 # (2) the solver tests with the real Triton kernels (not interpret mode);
 # (3) `tumorimmune run` of the default trial (10,000 patients x 5 arms), timed;
-# (4) the cost of one gradient relative to one forward solve (benchmarks/gradient_cost.py).
-# Needs the wheels carried in .whl/ (pydantic, zarr, plotly and their needs; see RESULTS.md).
+# (4) the cost of one gradient relative to one forward solve (benchmarks/gradient_cost).
+# Needs the wheels carried in .whl/ (pydantic, zarr, plotly and their needs; see
+# benchmarks/gpu/README.md). Run from the repository root: bash benchmarks/gpu/clinical_trial_check.sh
 set -uo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target /tmp/site .whl/*.whl || exit 1
@@ -14,12 +15,12 @@ OUT=${OUT:-/tmp/out}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 - <<'PY'
 import time, numpy as np, jax, tumorimmune as ti
+from pathlib import Path
 from tumorimmune.calibrate import CLINICAL_FIXED, load_population
 from tumorimmune.model import TumorImmunePD1, PEMBROLIZUMAB_200MG_Q3W
 from tumorimmune.sweeps import best_overall_response, sum_of_diameters_mm
-from tumorimmune.sweeps._spec import PopulationSpec
 print("device:", jax.devices()[0].device_kind)
-tab, _ = load_population(PopulationSpec(file="keynote006").path())
+tab, _ = load_population(Path(ti.__file__).parent / "data" / "keynote006_vpop.npz")
 n = 4096
 p = {k: v[:n] for k, v in tab.items()}
 m = TumorImmunePD1.with_drug("pembrolizumab", **CLINICAL_FIXED,
@@ -56,4 +57,4 @@ json.dump(out, open(os.path.join(os.environ.get("OUT", "/tmp"), "gpu_default_tri
 for r in rows: print(f"{r['name'][:70]:<70} {r['target']:.3g} {r['simulated']:.3g}")
 PY
 echo "== gradient cost (10,000 patients)"
-timeout 170 python3 benchmarks/gradient_cost.py --n 10000 --repeats 2 --out "$OUT/gradient_cost_gpu.json" 2>&1 | grep -v "^ " | tail -6
+timeout 170 python3 -m benchmarks.gradient_cost.run --n 10000 --repeats 2 --save 1e4 --results-dir "$OUT/gradient_cost" 2>&1 | grep -v "^ " | tail -6

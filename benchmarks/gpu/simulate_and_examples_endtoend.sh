@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end check on a lent GPU: simulate() with backend "auto" (→ Pallas on GPU) against the
 # diffrax reference, then the main job (`tumorimmune run`) and the response map, timed.
-# Needs the wheels named in benchmarks/RESULTS.md carried in .whl/ (pydantic, zarr, plotly, ...).
+# Needs the wheels named in benchmarks/gpu/README.md carried in .whl/ (pydantic, zarr, plotly, ...).
+# Run from the repository root: bash benchmarks/gpu/simulate_and_examples_endtoend.sh
 set -uo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target /tmp/site .whl/*.whl || exit 1

@@ -13,12 +13,13 @@ Engines (float64, rtol = atol = 1e-6 for every one; ``--engines`` picks a subset
   loop over patients, segment by segment between doses with the bolus set in between.
 
 Cohorts (``benchmarks/_common/cohorts.py``, seed 0): Kuznetsov (1994) for one year, final state
-saved; the PD-1 model with pembrolizumab 200 mg q3w (18 boluses into A1) and 10 scans. The numba/SBML models
-are the same equations as ``Kuznetsov1994.vector_field`` / ``TumorImmunePD1.vector_field``
-(``tests/test_bench_alternatives.py`` checks the numba ones against the JAX fields; the SBML
-ones are checked by the error column). Accuracy: max relative error of T at the saved times
-(``_cohorts.max_rel_error_T``) against SciPy ``solve_ivp`` DOP853 at rtol 1e-12 on the first
-``--ref-n`` patients; a comparison counts only when that error is <= 3e-5 and no patient failed.
+saved; the PD-1 model with pembrolizumab 200 mg q3w (18 boluses into A1) and 10 scans. The
+numba/SBML models are the same equations as ``Kuznetsov1994.vector_field`` /
+``TumorImmunePD1.vector_field`` (``tests/test_bench_alternatives.py`` checks the numba ones
+against the JAX fields; the SBML ones are checked by the error column). Accuracy: max relative
+error of T at the saved times (``_cohorts.max_rel_error_T``) against SciPy ``solve_ivp`` DOP853
+at rtol 1e-12 on the first ``--ref-n`` patients; a comparison counts only when that error is <=
+3e-5 and no patient failed.
 
 Timing: the first call of every engine compiles (JAX: a full-size call; numba: a two-patient
 call; libRoadRunner: loading the SBML, which JIT-compiles it) and is reported separately; then

@@ -16,6 +16,7 @@ from ._analyze import convergence as convergence
 from ._analyze import convergence_sizes as convergence_sizes
 from ._design import design_rows as design_rows
 from ._design import sample as sample
+from ._design import spec_design as spec_design
 from ._run import compute_indices as compute_indices
 from ._run import indices as indices
 from ._run import indices_from_outputs as indices_from_outputs
@@ -43,5 +44,6 @@ __all__ = [
     "run_sensitivity",
     "sample",
     "sensitivity",
+    "spec_design",
     "summary_sentences",
 ]
