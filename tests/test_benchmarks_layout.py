@@ -84,7 +84,8 @@ def _tumorimmune_imports(path: Path) -> set[str]:
             mods |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             mods.add(node.module)
-            mods |= {f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")}
+            if not _private(node.module):  # ``from tumorimmune.solvers import _fused``
+                mods |= {f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")}
     return {m for m in mods if m.split(".")[0] == "tumorimmune"}
 
 

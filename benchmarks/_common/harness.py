@@ -195,13 +195,25 @@ def save_result(
     return path
 
 
-def rewrite_result(path: Path, data: Mapping[str, Any]) -> None:
-    """Replace the records of a file written by :func:`save_result` (its ``meta`` kept, with
-    ``data``'s own ``meta`` merged in): for benchmarks that save after every run."""
-    old = json.loads(path.read_text())
-    meta = {**old.get("meta", {}), **data.get("meta", {}), "load_avg_end": os.getloadavg()}
-    body = {"meta": meta, **{key: v for key, v in data.items() if key != "meta"}}
-    path.write_text(json.dumps(body, indent=1, default=str) + "\n")
+class ResultFile:
+    """One result file saved again after every run (a benchmark cut short keeps what it
+    measured): the first call is :func:`save_result`, later calls replace its records (its
+    ``meta`` kept, ``data``'s own ``meta`` merged in)."""
+
+    def __init__(self, script: str, *, variant: str | None, results_dir: Path | None = None):
+        self.script, self.variant, self.results_dir = script, variant, results_dir
+        self.path: Path | None = None
+
+    def __call__(self, data: Mapping[str, Any]) -> None:
+        if self.path is None:
+            self.path = save_result(
+                self.script, data, variant=self.variant, results_dir=self.results_dir
+            )
+            return
+        old = json.loads(self.path.read_text())
+        meta = {**old.get("meta", {}), **data.get("meta", {}), "load_avg_end": os.getloadavg()}
+        body = {"meta": meta, **{key: v for key, v in data.items() if key != "meta"}}
+        self.path.write_text(json.dumps(body, indent=1, default=str) + "\n")
 
 
 def device_peak_mb() -> float | None:

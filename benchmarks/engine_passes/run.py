@@ -81,12 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     counts: dict[str, dict] = {}
     for name in args.models.split(","):
         c = _cohorts.COHORTS[name](4 * args.lanes)
-        host = _fused._prepare(
-            c.model, c.y0, c.schedule, c.doses, rtol=1e-6, atol=1e-6, dtype=args.dtype
+        host, dosing = _fused._prepare(
+            [c.model], [c.y0], [c.schedule], [c.doses], rtol=1e-6, atol=1e-6, dtype=args.dtype
         )
         cfg = _fused._Config(
             lanes=args.lanes, refill_every=8, unroll=1, n_t=len(c.schedule.ts),
-            dosing_state=c.schedule.dosing_state, tumor_index=_cohorts.tumor_index(c.model),
+            dosing_state=dosing, tumor_index=_cohorts.tumor_index(c.model),
             max_steps=100_000,
         )  # fmt: skip
         options = _fused._CPU_COMPILER_OPTIONS if on_cpu else None

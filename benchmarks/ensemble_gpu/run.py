@@ -22,7 +22,6 @@ import datetime
 import json
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -31,11 +30,10 @@ import numpy as np
 from benchmarks._common import cohorts as _cohorts
 from benchmarks._common.harness import (
     HEADER,
+    ResultFile,
     add_save_options,
     device_peak_mb,
     fmt_row,
-    rewrite_result,
-    save_result,
     timed,
 )
 from tumorimmune.solvers import solve_diffrax, solve_fused, solve_pallas
@@ -88,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     sizes_arg = args.sizes or ("1e5,1e6" if args.quick else "1e6,1e7")
     sizes = sorted(int(float(s)) for s in sizes_arg.split(","))
-    json_path: Path | None = None
+    result = ResultFile(__file__, variant=args.save, results_dir=args.results_dir)
 
     dev = jax.devices()[0]
     meta = {
@@ -101,13 +99,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     log(json.dumps(meta))
     records: list[dict[str, Any]] = []
 
-    def save() -> None:  # the same file, rewritten after every run
-        nonlocal json_path
-        data = {"meta": meta, "records": records}
-        if json_path is None:
-            json_path = save_result(__file__, data, variant=args.save, results_dir=args.results_dir)
-        else:
-            rewrite_result(json_path, data)
+    def save() -> None:
+        result({"meta": meta, "records": records})
 
     table = [HEADER]
     models = args.models.split(",")
@@ -198,7 +191,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if "speedup_vs_diffrax" in r:
             print(f"{r['model']:<15} {r['engine']:<17} n={r['n']:>9}  "
                   f"{r['speedup_vs_diffrax']:.1f}x diffrax")  # fmt: skip
-    log(f"done; JSON: {json_path}")
+    log(f"done; JSON: {result.path}")
     return {"meta": meta, "records": records}
 
 

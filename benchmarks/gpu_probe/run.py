@@ -28,7 +28,6 @@ import json
 import math
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -36,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks._common import cohorts as _cohorts
-from benchmarks._common.harness import add_save_options, rewrite_result, save_result
+from benchmarks._common.harness import ResultFile, add_save_options
 from tumorimmune.solvers import solve_diffrax, solve_fused, solve_pallas
 from tumorimmune.solvers._diffrax import _solve_batch
 from tumorimmune.solvers._fused import _Config, _pool_sizes, _prepare, _solve_pool
@@ -82,10 +81,12 @@ def fused_device(c: _cohorts.Cohort) -> tuple[Any, tuple]:
     """``(fn, args)`` running every pool of :func:`solve_fused` from device-resident inputs."""
     n, n_t, n_states = c.n, len(c.schedule.ts), c.y0.shape[1]
     chunk, lanes = _pool_sizes(n, n_t, n_states, 1)
-    host = _prepare(c.model, c.y0, c.schedule, c.doses, rtol=RTOL, atol=ATOL, dtype=DTYPE)
+    host, dosing = _prepare(
+        [c.model], [c.y0], [c.schedule], [c.doses], rtol=RTOL, atol=ATOL, dtype=DTYPE
+    )
     pools = tuple(host.pool(lo, chunk) for lo in range(0, n, chunk))
     cfg = _Config(
-        lanes=lanes, refill_every=8, unroll=1, n_t=n_t, dosing_state=c.schedule.dosing_state,
+        lanes=lanes, refill_every=8, unroll=1, n_t=n_t, dosing_state=dosing,
         tumor_index=_cohorts.tumor_index(c.model), max_steps=100_000,
     )  # fmt: skip
 
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.quick:
         engines = [e for e in engines if e in ("diffrax", "fused", "pallas-thread-b32w1",
                                                "pallas-stop-b128w4")]  # fmt: skip
-    json_path: Path | None = None
+    result = ResultFile(__file__, variant=args.save, results_dir=args.results_dir)
     dev = jax.devices()[0]
     meta = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -179,13 +180,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     log(json.dumps(meta))
     records: list[dict[str, Any]] = []
 
-    def save() -> None:  # the same file, rewritten after every run
-        nonlocal json_path
-        data = {"meta": meta, "records": records}
-        if json_path is None:
-            json_path = save_result(__file__, data, variant=args.save, results_dir=args.results_dir)
-        else:
-            rewrite_result(json_path, data)
+    def save() -> None:
+        result({"meta": meta, "records": records})
 
     models = args.models.split(",")
     for i_model, model_name in enumerate(models):
@@ -246,7 +242,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("\n" + HEADER)
     for r in records:
         print(_row(r))
-    log(f"done; JSON: {json_path}")
+    log(f"done; JSON: {result.path}")
     return {"meta": meta, "records": records}
 
 
