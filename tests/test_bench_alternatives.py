@@ -66,20 +66,20 @@ def test_fields_match_model_vector_fields(key):
                     y[2:4] = rng.uniform(0, 300, 2)
                     y[4:] = 10 ** rng.uniform(3, 7.5, 2)  # escape variants, infiltrate
                 t = rng.uniform(0, 365)
-                want = np.asarray(m.vector_field(t, jax.numpy.asarray(y)))
+                want = np.asarray(m.vector_field(t, jax.numpy.asarray(y), None))
                 got = np.empty(S)
                 field(t, y, got, P[i])
                 np.testing.assert_allclose(got, want, rtol=1e-12)
                 y[1] = 0.4  # below one cell: counts as 0, derivative 0
                 field(t, y, got, P[i])
                 y[1] = 0.0
-                want = np.asarray(m.vector_field(t, jax.numpy.asarray(y)))
+                want = np.asarray(m.vector_field(t, jax.numpy.asarray(y), None))
                 assert got[1] == 0.0
                 np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
                 if S == 6:  # escape variants below one cell: derivative 0, as in the model
                     y[4] = 0.4
                     field(t, y, got, P[i])
-                    want = np.asarray(m.vector_field(t, jax.numpy.asarray(y)))
+                    want = np.asarray(m.vector_field(t, jax.numpy.asarray(y), None))
                     assert got[4] == 0.0 == want[4]
                     np.testing.assert_allclose(got, want, rtol=1e-12)
 
