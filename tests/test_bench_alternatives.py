@@ -1,11 +1,10 @@
-"""The correctness side of ``benchmarks/vs_alternatives.py``: its hand-written right-hand sides
+"""The correctness side of ``benchmarks/vs_alternatives``: its hand-written right-hand sides
 are the package's models, its reference is accurate, and its accuracy check separates accurate
 from inaccurate runs. The numbalsoda / libRoadRunner tests need the ``bench`` extra (skipped
 without it)."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -13,22 +12,12 @@ import jax
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the benchmarks run as ``python -m benchmarks.<name>.run``
+    sys.path.insert(0, str(ROOT))
 
-
-def _load():
-    if "vs_alternatives" in sys.modules:
-        return sys.modules["vs_alternatives"]
-    spec = importlib.util.spec_from_file_location("vs_alternatives", BENCH / "vs_alternatives.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["vs_alternatives"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-va = _load()
-cohorts = sys.modules["_cohorts"]
+from benchmarks._common import cohorts  # noqa: E402
+from benchmarks.vs_alternatives import run as va  # noqa: E402
 
 
 def _pd1_cohort(n: int):
@@ -77,20 +66,20 @@ def test_fields_match_model_vector_fields(key):
                     y[2:4] = rng.uniform(0, 300, 2)
                     y[4:] = 10 ** rng.uniform(3, 7.5, 2)  # escape variants, infiltrate
                 t = rng.uniform(0, 365)
-                want = np.asarray(m.vector_field(t, jax.numpy.asarray(y)))
+                want = np.asarray(m.vector_field(t, jax.numpy.asarray(y), None))
                 got = np.empty(S)
                 field(t, y, got, P[i])
                 np.testing.assert_allclose(got, want, rtol=1e-12)
                 y[1] = 0.4  # below one cell: counts as 0, derivative 0
                 field(t, y, got, P[i])
                 y[1] = 0.0
-                want = np.asarray(m.vector_field(t, jax.numpy.asarray(y)))
+                want = np.asarray(m.vector_field(t, jax.numpy.asarray(y), None))
                 assert got[1] == 0.0
                 np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
                 if S == 6:  # escape variants below one cell: derivative 0, as in the model
                     y[4] = 0.4
                     field(t, y, got, P[i])
-                    want = np.asarray(m.vector_field(t, jax.numpy.asarray(y)))
+                    want = np.asarray(m.vector_field(t, jax.numpy.asarray(y), None))
                     assert got[4] == 0.0 == want[4]
                     np.testing.assert_allclose(got, want, rtol=1e-12)
 

@@ -3,7 +3,7 @@
 A sweep compiles its solver programs (one per group of arms, ``docs/scaling.md``) and a
 read-out program (about 6 s of compilation on a 2-core CPU for the virtual trial); with the
 cache, a later run of the same shapes loads them instead (``benchmarks/RESULTS.md``,
-"Compilation cache"). The command line turns it on by default (``--compile-cache``,
+"trial_scale — Compilation cache"). The command line turns it on by default (``--compile-cache``,
 ``TUMORIMMUNE_COMPILE_CACHE``); library users call :func:`enable_compilation_cache`
 themselves: it changes JAX's process-wide configuration, so the library never does it on its
 own.

@@ -11,6 +11,7 @@ or, for any function, ``X = sample("sobol", d, n)``, ``analyze("sobol", X, f(X))
 """
 
 from ..sweeps import design_rows as design_rows
+from ..sweeps import sensitivity_design as spec_design
 from ..sweeps import sensitivity_sample as sample
 from ._analyze import INDEX_VARIABLES as INDEX_VARIABLES
 from ._analyze import analyze as analyze
@@ -43,5 +44,6 @@ __all__ = [
     "run_sensitivity",
     "sample",
     "sensitivity",
+    "spec_design",
     "summary_sentences",
 ]

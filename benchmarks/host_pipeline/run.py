@@ -1,0 +1,146 @@
+"""The sweep pipeline's host work, with the integration taken out: what bounds a GPU run.
+
+    python -m benchmarks.host_pipeline.run --patients 1000000 --batch 1048576
+    python -m benchmarks.host_pipeline.run --patients 200000 --chunk-size 2500   # spec's chunks
+
+On a GPU the kernel integrates the three-arm trial's 10^7 patients in well under a second
+(``gpu_probe``, benchmarks/RESULTS.md), so a run's time is what the host does around it: drawing
+the patients, building the arms' models, the read-out, the store (writes, read-back, checksums,
+verification), the summaries, loading the results and the report. This script runs ``run_sweep``
+of ``examples/pd1_virtual_trial.toml``'s three arms (``benchmarks/_common/trials.py``) with the
+engine's solve replaced by a stand-in that returns each patient's initial state decaying
+exponentially (no ODE is integrated; everything else is the real pipeline), and reports patient-
+arms per second and where the time goes (timers around the runner's functions; ``compute``
+includes the stand-in, ``write_chunks`` runs on the writer thread, overlapped with the next
+batch). ``--batch`` sets the patients per compute batch (the engine's ``CPU_BATCH_PER_THREAD`` ×
+threads; a GPU batch is 2^20). Not a test: timings depend on the machine and its load (printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks._common.harness import add_save_options, save_result
+
+
+def stand_in(self: Any, table: dict[str, np.ndarray], ts: np.ndarray) -> list[tuple]:
+    """``Engine._solve_arms`` without an ODE: the arms' models as the engine builds them,
+    states ``y0 · exp(-k t)`` (float32, as the spec's precision), no failures, 50 steps."""
+    out = []
+    for a, arm in enumerate(self.spec.arms):
+        model, y0 = self.arm_model(table, arm)
+        decay = np.exp(-0.002 * (a + 1) * ts)[None, :, None]
+        ys = (y0[:, None, :] * decay).astype(np.float32)
+        n = y0.shape[0]
+        out.append((model, ys, np.zeros(n, np.int32), np.full(n, 50, np.int32)))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--patients", type=int, default=1_000_000)
+    ap.add_argument(
+        "--chunk-size", default="auto", help="an integer, 'spec' or 'auto' (trial_spec)"
+    )
+    ap.add_argument("--batch", type=int, default=1 << 20, help="patients per compute batch")
+    ap.add_argument(
+        "--in-flight",
+        type=int,
+        default=None,
+        help="batches computed at once (default: the engine's; 1 on a CPU, as a GPU run's "
+        "host: Engine.batches_in_flight)",
+    )
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--report", action="store_true", help="also time write_report")
+    add_save_options(ap)
+    args = ap.parse_args()
+
+    import jax
+
+    from benchmarks._common.trials import trial_spec
+
+    # profiling hooks with no public form: the engine's CPU batch size and the runner's
+    # finalize/load (tests/test_benchmarks_layout.py lists these private imports)
+    from tumorimmune.sweeps import Engine, SweepStore, _engine, _runner, run_sweep
+
+    spec = trial_spec(args.patients, args.chunk_size)
+    threads = os.cpu_count() or 1
+    _engine.CPU_BATCH_PER_THREAD = max(1, args.batch // threads)
+    Engine._solve_arms = stand_in  # type: ignore[method-assign]
+    if args.in_flight is not None:
+        k = args.in_flight
+        Engine.batches_in_flight = lambda self: k  # type: ignore[method-assign]
+
+    seconds: dict[str, float] = collections.defaultdict(float)
+
+    def timed(obj: Any, name: str) -> None:
+        f = getattr(obj, name)
+
+        def wrapper(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                seconds[name] += time.perf_counter() - t
+
+        setattr(obj, name, wrapper)
+
+    for obj, name in [
+        (Engine, "compute"),
+        (Engine, "rows"),
+        (Engine, "arm_model"),
+        (SweepStore, "write_chunks"),
+        (SweepStore, "verify"),
+        (_runner, "_finalize"),
+        (_runner, "load"),
+    ]:
+        timed(obj, name)
+
+    walls, reports, phases = [], [], []
+    for _ in range(args.repeats):
+        seconds.clear()
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            ds = run_sweep(spec, output=Path(tmp) / "results.zarr")
+            walls.append(time.perf_counter() - t0)
+            assert ds is not None
+            if args.report:
+                from tumorimmune.reports import write_report
+
+                t1 = time.perf_counter()
+                write_report(ds, Path(tmp) / "report.html")
+                reports.append(time.perf_counter() - t1)
+        phases.append(dict(seconds))
+    wall = statistics.median(walls)
+    n_arms = len(spec.arms)
+    out = {
+        "device": f"{jax.devices()[0].device_kind}, {threads} threads",
+        "patients": args.patients,
+        "arms": n_arms,
+        "chunk_size": spec.chunk_size,
+        "store_chunks": -(-args.patients // spec.chunk_size),
+        "batch": args.batch,
+        "in_flight": args.in_flight,
+        "load_avg": round(os.getloadavg()[0], 2),
+        "run_sweep_s": [round(w, 3) for w in walls],
+        "run_sweep_median_s": round(wall, 3),
+        "patient_arms_per_s": float(f"{args.patients * n_arms / wall:.3g}"),
+        "report_s": [round(r, 3) for r in reports],
+        "timers_s (last run)": {k: round(v, 3) for k, v in sorted(phases[-1].items())},
+    }
+    print(json.dumps(out, indent=2))
+    save_result(__file__, out, variant=args.save, results_dir=args.results_dir)
+
+
+if __name__ == "__main__":
+    main()
