@@ -37,8 +37,8 @@ def stand_in(self: Any, table: dict[str, np.ndarray], ts: np.ndarray) -> list[tu
     """``Engine._solve_arms`` without an ODE: the arms' models as the engine builds them,
     states ``y0 · exp(-k t)`` (float32, as the spec's precision), no failures, 50 steps."""
     out = []
-    for a, arm in enumerate(self.spec.arms):
-        model, y0 = self.arm_model(table, arm)
+    for a in range(self.plan.n_arms):
+        model, y0 = self.arm_model(table, a)
         decay = np.exp(-0.002 * (a + 1) * ts)[None, :, None]
         ys = (y0[:, None, :] * decay).astype(np.float32)
         n = y0.shape[0]

@@ -43,21 +43,22 @@ import numpy as np
 from benchmarks._common.harness import add_save_options, save_result
 from benchmarks._common.trials import trial_spec
 from tumorimmune.solvers import Fused, make_schedule
-from tumorimmune.sweeps import Engine, run_sweep
+from tumorimmune.sweeps import Engine, SweepPlan, run_sweep
 
 
 def kernel_inputs(spec: Any) -> tuple[Engine, list[tuple]]:
-    eng = Engine.create(spec)
-    table = eng.rows(np.arange(spec.n_patients))
-    ts, _ = eng.times()
-    rtol, atol = spec.tolerances()
+    plan = SweepPlan.from_spec(spec)
+    eng = Engine.create(plan)
+    table = eng.rows(np.arange(plan.n_patients))
+    ts = plan.output_times
     calls = []
-    for arm in spec.arms:
-        model, y0 = eng.arm_model(table, arm)
-        schedule, doses = make_schedule(model, ts, arm.regimen_obj())
+    for a, regimen in enumerate(plan.regimens):
+        model, y0 = eng.arm_model(table, a)
+        schedule, doses = make_schedule(model, ts, regimen)
         if doses is None:
             doses = np.zeros((y0.shape[0], 0))
-        kw = {"rtol": rtol, "atol": atol, "dtype": spec.precision, "max_steps": spec.max_steps}
+        kw = {"rtol": plan.rtol, "atol": plan.atol, "dtype": plan.precision}
+        kw["max_steps"] = plan.max_steps
         calls.append((model, y0, schedule, doses, kw))
     return eng, calls
 

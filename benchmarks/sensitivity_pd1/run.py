@@ -36,7 +36,7 @@ import zarr
 
 from benchmarks._common.harness import add_save_options, save_result
 from tumorimmune.sensitivity import convergence, indices, outputs, run_sensitivity, spec_design
-from tumorimmune.sweeps import load_spec, run_sweep, validate_spec
+from tumorimmune.sweeps import SweepPlan, load_spec, run_sweep, validate_spec
 
 TRIAL = Path(__file__).resolve().parents[2] / "examples" / "pd1_virtual_trial.toml"
 
@@ -88,7 +88,8 @@ def main() -> None:
         args.trial, n=args.n, seed=args.seed, chunk=args.chunk, bootstrap=args.bootstrap
     )
     spec = validate_spec(d)
-    n_eval = spec.n_patients
+    plan = SweepPlan.from_spec(spec)
+    n_eval = plan.n_patients
     plain = {k: v for k, v in d.items() if k != "sensitivity"}
     plain["sampling"] = dict(plain.get("sampling", {}), cohort_size=n_eval)
     plain_spec = validate_spec(plain)
@@ -142,8 +143,8 @@ def main() -> None:
     sens = spec.sensitivity
     assert sens is not None
     X = np.asarray(spec_design(spec))
-    ys = outputs(ds, ["response", "best_pct_change"], landmark_days=sens.landmark(spec))
-    conv_kw = {"names": sens.names(spec), "n_bootstrap": args.bootstrap, "seed": args.seed}
+    ys = outputs(ds, ["response", "best_pct_change"], landmark_days=sens.landmark(spec.follow_up_days))
+    conv_kw = {"names": sens.names(plan.columns), "n_bootstrap": args.bootstrap, "seed": args.seed}
     rankings: dict[str, Any] = {}
     for arm in idx["arm"].values:
         for output in ("response", "best_pct_change"):

@@ -22,7 +22,7 @@ import numpy as np
 import zarr
 
 from benchmarks._common.harness import add_save_options, save_result
-from tumorimmune.sweeps import load_spec, run_sweep, validate_spec
+from tumorimmune.sweeps import SweepPlan, load_spec, run_sweep, validate_spec
 
 SPEC = Path(__file__).resolve().parents[2] / "examples" / "pd1_virtual_trial.toml"
 
@@ -47,17 +47,18 @@ def main() -> None:
         wall = time.perf_counter() - t0
         sec = np.asarray(zarr.open_group(str(path), mode="r")["chunk_seconds"][...])  # type: ignore[index]
     assert ds is not None
-    sizes = [min(spec.chunk_size, spec.n_patients - i * spec.chunk_size) for i in range(len(sec))]
+    n = SweepPlan.from_spec(spec).n_patients
+    sizes = [min(spec.chunk_size, n - i * spec.chunk_size) for i in range(len(sec))]
     steady = sum(sizes[1:]) / sec[1:].sum() if len(sec) > 1 else float("nan")
     out = {
         "spec": str(args.spec),
-        "patients": spec.n_patients,
+        "patients": n,
         "arms": len(spec.arms),
         "precision": args.precision,
         "backend": ds.attrs["backend"],
         "device": ds.attrs["device"],
         "wall_s": round(wall, 2),
-        "patients_per_s_overall": round(spec.n_patients / wall, 1),
+        "patients_per_s_overall": round(n / wall, 1),
         "patients_per_s_steady": round(steady, 1),
         "chunk_seconds": np.round(sec, 3).tolist(),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
