@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -98,10 +98,10 @@ class SoftReadout(NamedTuple):
         return alive[..., n_scans - 1]
 
 
-def _temperature(temperature: float | ArrayLike) -> float | None:
+def _temperature(temperature: Any) -> float | None:
     """The temperature as a float (checked: finite, >= 0), or ``None`` when it is traced."""
     try:
-        tau = float(temperature)  # type: ignore[arg-type]
+        tau = float(temperature)
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
         return None
     if not (math.isfinite(tau) and tau >= 0):
@@ -165,7 +165,7 @@ def soft_readout(
         baseline, or a baseline lesion below the detection limit (hard RECIST: not evaluable)
         are NaN.
     """
-    temperature = readout.temperature
+    temperature: Any = readout.temperature  # a float, or traced
     tau = _temperature(temperature)
     exact = tau == 0
     temperature = temperature if tau is None else tau
@@ -288,7 +288,8 @@ def evaluable(cells: Float[ArrayLike, "*batch scan"], *, readout: Readout = _DEF
     """Rows whose every scan is finite and whose baseline lesions are seen (> 0 and at least
     ``readout.detection_limit_mm``): the patients the hard read-out evaluates."""
     c = jnp.asarray(cells)
-    d0 = soft_diameter_mm(jnp.nan_to_num(c[..., 0]) / readout.n_lesions, readout=readout)
+    k: Any = readout.n_lesions
+    d0 = soft_diameter_mm(jnp.nan_to_num(c[..., 0]) / k, readout=readout)
     base = jnp.nan_to_num(c[..., 0])
     return jnp.all(jnp.isfinite(c), axis=-1) & (base > 0) & (d0 >= readout.detection_limit_mm)
 
