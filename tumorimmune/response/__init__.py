@@ -93,23 +93,11 @@ if TYPE_CHECKING:
     from ._relaxed import soft_readout as soft_readout
     from ._relaxed import soft_response as soft_response
 
-#: The relaxed read-out (jax), imported on first use so that the package stays light.
-_LAZY = frozenset(
-    {
-        "SoftReadout",
-        "evaluable",
-        "soft_complete_response",
-        "soft_diameter_mm",
-        "soft_endpoints",
-        "soft_progression_free",
-        "soft_readout",
-        "soft_response",
-    }
-)
-
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
+    """The names of ``__all__`` not imported above are the relaxed read-out's (jax), imported
+    on first use so that the package stays light."""
+    if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module("._relaxed", __name__), name)
     globals()[name] = value  # later look-ups skip __getattr__
@@ -117,7 +105,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [
