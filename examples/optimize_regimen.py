@@ -26,6 +26,7 @@ import tumorimmune as ti
 from tumorimmune import sweeps
 from tumorimmune.calibrate import CLINICAL_FIXED, load_population
 from tumorimmune.optimize import optimize_regimen
+from tumorimmune.response import Readout
 
 SCANS = [84.0, 126.0, 168.0, 210.0, 252.0, 294.0, 336.0]  # KEYNOTE-006: week 12, then q6w
 LANDMARK = 182.6  # 6 months
@@ -60,7 +61,7 @@ def main() -> None:
         dose_bounds=(1.0, 10.0),
         interval_bounds=(14.0, 42.0),
         max_dose_rate=RATE,
-        temperature=args.temperature,
+        readout=Readout(temperature=args.temperature),
         landmark=LANDMARK,
         max_iter=args.max_iter,
     )

@@ -24,6 +24,7 @@ from benchmarks._common.harness import add_save_options, save_result
 from tumorimmune.calibrate import (
     KEYNOTE006_Q2W,
     Dist,
+    Minimizer,
     TrialArm,
     calibrate_allen,
     calibrate_soft,
@@ -66,7 +67,9 @@ def main() -> None:
     for label, seed in (("fit_first_call", 1), ("fit_second_call", 2)):
         df, truth = cohort(args.patients, seed)
         data = load_measurements(df)
-        res, wall, cpu = clock(lambda d=data: fit_patients(d, model, ["a", "n"], n_starts=4))
+        res, wall, cpu = clock(
+            lambda d=data: fit_patients(d, model, ["a", "n"], optimizer=Minimizer(n_starts=4))
+        )
         ds = res.dataset
         cov = (ds["ci_lo"].values <= truth) & (truth <= ds["ci_hi"].values)
         out[label] = {

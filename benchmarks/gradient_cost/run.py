@@ -29,6 +29,7 @@ import tumorimmune as ti
 from benchmarks._common.harness import add_save_options, save_result
 from tumorimmune.calibrate import CLINICAL_FIXED, load_population
 from tumorimmune.optimize import population_model, soft_endpoints
+from tumorimmune.response import Readout
 
 DAYS = (0.0, 84.0, 126.0, 168.0, 210.0, 252.0, 294.0, 336.0)
 
@@ -66,7 +67,7 @@ def main() -> None:
         dosing = ti.Dosing(dose=dose * tab["weight"], interval=21.0, n_max=17)
         sol = ti.solve(model, y0, days, dosing=dosing, rtol=1e-6, atol=1e-4, adjoint=adjoint)
         cells = jnp.where(sol.status[:, None] == 0, sol.ys[..., 1], jnp.nan)
-        return soft_endpoints(cells, days, temperature=1.0)["orr"]
+        return soft_endpoints(cells, days, readout=Readout(temperature=1.0))["orr"]
 
     x = (jnp.asarray(2.0), tab["a"])
     fwd = jax.jit(lambda d, a: orr(d, a, "checkpoint"))

@@ -6,6 +6,7 @@ import pytest
 
 from tumorimmune.calibrate import load_measurements, to_cells
 from tumorimmune.calibrate._data import dose_segments
+from tumorimmune.response import Readout
 from tumorimmune.sweeps import DEFAULT_N_LESIONS, diameter_mm, sum_of_diameters_mm
 
 
@@ -40,10 +41,11 @@ def test_unit_conversions_match_spherical_lesion():
     np.testing.assert_allclose(to_cells(1000.0, "mm3"), 1e9)
     # diameters with n_lesions = 1: inverse of sweeps.diameter_mm (the former single sphere)
     cells = np.array([1e8, 1e9, 3e10])
-    one = {"n_lesions": 1}
-    np.testing.assert_allclose(to_cells(diameter_mm(cells), "mm", **one), cells, rtol=1e-12)
+    one = Readout(n_lesions=1)
+    np.testing.assert_allclose(to_cells(diameter_mm(cells), "mm", readout=one), cells, rtol=1e-12)
+    dense = Readout(n_lesions=1, cells_per_cm3=2e8)
     np.testing.assert_allclose(
-        to_cells(diameter_mm(cells, cells_per_cm3=2e8), "mm", cells_per_cm3=2e8, **one), cells
+        to_cells(diameter_mm(cells, readout=dense), "mm", readout=dense), cells
     )
     d = load_measurements(_table(unit="mm3"))
     np.testing.assert_allclose(d.cells[0, 0], 1e9 * 1e9 / 1000.0)
@@ -53,25 +55,29 @@ def test_unit_conversions_match_spherical_lesion():
 def test_sum_of_diameters_is_read_as_k_equal_lesions(k):
     # inverse of the simulation read-out sweeps.sum_of_diameters_mm, whatever k
     cells = np.array([1e8, 1e9, 3e10])
-    sld = sum_of_diameters_mm(cells, n_lesions=k, detection_limit_mm=0.0)
-    np.testing.assert_allclose(to_cells(sld, "mm", n_lesions=k), cells, rtol=1e-12)
+    sld = sum_of_diameters_mm(cells, readout=Readout(n_lesions=k, detection_limit_mm=0.0))
+    np.testing.assert_allclose(to_cells(sld, "mm", readout=Readout(n_lesions=k)), cells, rtol=1e-12)
     # by hand: an SLD of 60 mm in k lesions of 60/k mm, (π/6)·(60/k)³ mm³ each, 1e6 cells/mm³
     expected = k * np.pi / 6 * (60.0 / k) ** 3 * 1e6
-    np.testing.assert_allclose(to_cells(60.0, "mm", n_lesions=k), expected, rtol=1e-14)
-    d = load_measurements(_table(value=[60.0, 50.0, 40.0, 30.0, 20.0], unit="mm"), n_lesions=k)
+    np.testing.assert_allclose(
+        to_cells(60.0, "mm", readout=Readout(n_lesions=k)), expected, rtol=1e-14
+    )
+    d = load_measurements(
+        _table(value=[60.0, 50.0, 40.0, 30.0, 20.0], unit="mm"), readout=Readout(n_lesions=k)
+    )
     assert d.n_lesions == k
     np.testing.assert_allclose(d.cells[0, 0], expected, rtol=1e-14)
     # a single sphere of 60 mm holds k² times more (the former reading of a sum)
-    assert to_cells(60.0, "mm", n_lesions=1) == pytest.approx(k**2 * expected)
+    assert to_cells(60.0, "mm", readout=Readout(n_lesions=1)) == pytest.approx(k**2 * expected)
 
 
 def test_default_lesion_count_is_documented_three():
     assert DEFAULT_N_LESIONS == 3
-    assert to_cells(60.0, "mm") == to_cells(60.0, "mm", n_lesions=3)
+    assert to_cells(60.0, "mm") == to_cells(60.0, "mm", readout=Readout(n_lesions=3))
     assert load_measurements(_table(unit="mm")).n_lesions == 3
     for bad in (0, 2.5, float("nan")):
         with pytest.raises(ValueError, match="n_lesions must be an integer >= 1"):
-            to_cells(60.0, "mm", n_lesions=bad)  # type: ignore[arg-type]
+            to_cells(60.0, "mm", readout=Readout(n_lesions=bad))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import tumorimmune as ti
-from tumorimmune.calibrate import fit_patients, load_measurements
+from tumorimmune.calibrate import Minimizer, Noise, fit_patients, load_measurements
 
 A0, N0 = 0.18, 1.101e-7
 Y0 = {"E": 3.2e5, "T": 5e6}
@@ -32,7 +32,13 @@ def _cohort(P, days, seed, noise=0.0, unit="cells"):
 @pytest.mark.slow
 def test_noise_free_recovery_per_patient():
     df, truth = _cohort(4, np.arange(0.0, 85.0, 7.0), seed=1)
-    res = fit_patients(load_measurements(df), ti.Kuznetsov1994(), ["a", "n"], sigma=0.1, n_starts=2)
+    res = fit_patients(
+        load_measurements(df),
+        ti.Kuznetsov1994(),
+        ["a", "n"],
+        noise=Noise(sigma=0.1),
+        optimizer=Minimizer(n_starts=2),
+    )
     ds = res.dataset
     assert ds["converged"].all() and ds["hessian_ok"].all()
     np.testing.assert_allclose(ds["estimate"].values, truth, rtol=1e-3)
@@ -56,7 +62,9 @@ def test_laplace_coverage_with_noise():
     Binomial(80, 0.95): P(coverage < 0.875) ≈ 0.3 %.
     """
     df, truth = _cohort(40, np.arange(0.0, 85.0, 7.0), seed=7, noise=0.1)
-    res = fit_patients(load_measurements(df), ti.Kuznetsov1994(), ["a", "n"], n_starts=2)
+    res = fit_patients(
+        load_measurements(df), ti.Kuznetsov1994(), ["a", "n"], optimizer=Minimizer(n_starts=2)
+    )
     ds = res.dataset
     assert ds["converged"].all() and ds["hessian_ok"].all()
     covered = (ds["ci_lo"].values <= truth) & (truth <= ds["ci_hi"].values)
@@ -96,7 +104,7 @@ def test_joint_fit_shared_parameter_noise_free():
         ti.Kuznetsov1994(),
         ["a", "n", "T0"],
         shared=["a"],
-        sigma=0.1,
+        noise=Noise(sigma=0.1),
         init={"T0": 4e6},  # start away from the measured baseline
     )
     ds = res.dataset
@@ -121,7 +129,7 @@ def test_fit_argument_errors():
     with pytest.raises(ValueError, match=r"bounds\['a'\] must be"):
         fit_patients(data, m, ["a"], bounds={"a": (1.0, 0.5)})
     with pytest.raises(ValueError, match="noise must be"):
-        fit_patients(data, m, ["a"], noise="gaussian")  # type: ignore[arg-type]
+        fit_patients(data, m, ["a"], noise=Noise("gaussian"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="has no drug compartment"):
         fit_patients(data, m, ["a"], regimen=ti.model.PEMBROLIZUMAB_200MG_Q3W)
     with pytest.raises(ValueError, match="scalar parameters"):
@@ -157,7 +165,13 @@ def test_pd1_recovery_with_dosing_records():
             for d in reg.dose_times(0.0, 85.0)
         ]
     )
-    res = fit_patients(load_measurements(df, doses=doses), m, ["L"], sigma=0.1, n_starts=2)
+    res = fit_patients(
+        load_measurements(df, doses=doses),
+        m,
+        ["L"],
+        noise=Noise(sigma=0.1),
+        optimizer=Minimizer(n_starts=2),
+    )
     ds = res.dataset
     np.testing.assert_allclose(ds["estimate"].values[:, 0], L, rtol=1e-3)
     np.testing.assert_allclose(ds["upper_bound"].values, 1.0)

@@ -95,8 +95,13 @@ def test_capacity_is_also_given_in_the_data_unit():
 def test_cells_to_unit_inverts_to_cells():
     from tumorimmune.calibrate import to_cells
     from tumorimmune.calibrate._figure import cells_to_unit
+    from tumorimmune.response import Readout
 
     sizes = np.array([0.5, 12.0, 80.0])
     for unit in ("mm", "mm3", "cells"):
-        back = cells_to_unit(to_cells(sizes, unit, cells_per_cm3=2e9), unit, cells_per_cm3=2e9)
+        back = cells_to_unit(
+            to_cells(sizes, unit, readout=Readout(cells_per_cm3=2e9)),
+            unit,
+            readout=Readout(cells_per_cm3=2e9),
+        )
         np.testing.assert_allclose(back, sizes, rtol=1e-6)

@@ -19,6 +19,7 @@ from tumorimmune.calibrate import (
     soft_response,
 )
 from tumorimmune.model import Regimen, TumorImmunePD1
+from tumorimmune.response import Readout
 from tumorimmune.sweeps import best_overall_response, diameter_mm, sum_of_diameters_mm
 
 REG = Regimen(dose=10, unit="mg/kg", interval=14, drug="pembrolizumab")
@@ -69,11 +70,13 @@ def test_soft_response_tends_to_hard_rule():
     )
     cells = 1e10 * frac**3
     hard = best_overall_response(diameter_mm(cells)) <= 1
-    no_pd = {"detection_limit_mm": 0.0, "pd_increase_pct": 1000.0}  # progression impossible
+    no_pd = Readout(detection_limit_mm=0.0, pd_increase_pct=1000.0)  # progression impossible
     with jax.enable_x64(True):
-        soft = np.asarray(soft_response(jnp.asarray(cells), temperature=0.05))
-        warm = np.asarray(soft_response(jnp.asarray(cells), temperature=5.0, **no_pd))
-        g = jax.grad(lambda c: soft_response(c, temperature=2.0).sum())(jnp.asarray(cells))
+        soft = np.asarray(soft_response(jnp.asarray(cells), readout=Readout(temperature=0.05)))
+        warm = np.asarray(soft_response(jnp.asarray(cells), readout=no_pd.replace(temperature=5.0)))
+        g = jax.grad(lambda c: soft_response(c, readout=Readout(temperature=2.0)).sum())(
+            jnp.asarray(cells)
+        )
     np.testing.assert_allclose(soft, hard.astype(float), atol=1e-6)
     assert np.all(np.isfinite(np.asarray(g)))
     # without progression or detection limit it is the former relaxation, evaluated
@@ -98,12 +101,12 @@ def test_simulate_arm_matches_simulate_and_hard_orr():
     )
     np.testing.assert_allclose(np.asarray(cells), ref["T"].values, rtol=1e-5)  # solver tolerance
     assert np.all(np.asarray(status) == 0)
-    bor, res = hard_orr(np.asarray(cells), **arm.readout)
-    sld = sum_of_diameters_mm(ref["T"].values, n_lesions=3, detection_limit_mm=5.0)
+    bor, res = hard_orr(np.asarray(cells), readout=arm.readout)
+    sld = sum_of_diameters_mm(ref["T"].values, readout=Readout(n_lesions=3, detection_limit_mm=5.0))
     np.testing.assert_allclose(arm.sld_mm(ref["T"].values), sld)
     np.testing.assert_array_equal(bor, best_overall_response(sld))
     # one lesion without detection limit: the former single-sphere read-out
-    bor1, _ = hard_orr(np.asarray(cells), n_lesions=1, detection_limit_mm=0.0)
+    bor1, _ = hard_orr(np.asarray(cells), readout=Readout(n_lesions=1, detection_limit_mm=0.0))
     np.testing.assert_array_equal(bor1, best_overall_response(diameter_mm(ref["T"].values)))
     assert res["n"] == 3 and res["responders"] == int(np.sum(bor <= 1))
     starts, ends, dose = arm.segments()

@@ -14,6 +14,7 @@ from tumorimmune.calibrate import (
     soft_response,
 )
 from tumorimmune.model import TumorImmunePD1
+from tumorimmune.response import Readout
 from tumorimmune.sweeps import (
     best_overall_response,
     best_pct_change,
@@ -31,7 +32,7 @@ def _hard(cells, k, limit):
     """Hard RECIST per patient from the metrics module: (responder, CR, sld)."""
     kk = np.asarray(k)
     sld = sum_of_diameters_mm(
-        cells, n_lesions=kk[:, None] if kk.ndim else kk, detection_limit_mm=limit
+        cells, readout=Readout(n_lesions=kk[:, None] if kk.ndim else kk, detection_limit_mm=limit)
     )
     bor = best_overall_response(sld)
     return (bor == CR) | (bor == PR), bor == CR, sld
@@ -48,7 +49,9 @@ def _hard_pf(sld, day):
 def _soft(cells, k, limit, tau):
     with jax.enable_x64(True):
         run = jax.jit(
-            lambda c: soft_readout(c, temperature=tau, n_lesions=k, detection_limit_mm=limit)
+            lambda c: soft_readout(
+                c, readout=Readout(temperature=tau, n_lesions=k, detection_limit_mm=limit)
+            )
         )
         return tuple(np.asarray(x) for x in run(jnp.asarray(cells)))
 
@@ -60,7 +63,7 @@ def _random_cohort(n=3000, seed=0):
     sld0 = k * rng.uniform(10.0, 50.0, n)  # measurable lesions (RECIST: >= 10 mm)
     steps = rng.normal(-0.08, 0.4, (n, DAYS.size - 1))
     sld = sld0[:, None] * np.exp(np.concatenate([np.zeros((n, 1)), np.cumsum(steps, 1)], 1))
-    cells = cells_from_sum_of_diameters(sld, n_lesions=k[:, None])
+    cells = cells_from_sum_of_diameters(sld, readout=Readout(n_lesions=k[:, None]))
     gone = rng.random(n) < 0.05  # extinct from a random scan on (absorbing)
     first = rng.integers(1, DAYS.size, n)
     cells[gone[:, None] & (np.arange(DAYS.size) >= first[:, None])] = 0.0
@@ -80,7 +83,7 @@ def test_relaxed_readout_tends_to_hard_recist(limit):
     for j, day in enumerate(DAYS[1:]):
         np.testing.assert_array_equal(s_alive[:, j], _hard_pf(sld, day).astype(float))
     # rates: the relaxed ORR is the hard ORR of hard_orr on the same trajectories
-    _, res = hard_orr(cells, n_lesions=k, detection_limit_mm=limit)
+    _, res = hard_orr(cells, readout=Readout(n_lesions=k, detection_limit_mm=limit))
     assert s_resp.mean() == res["orr"]
     # at a working temperature the relaxation is smooth but close
     w_resp, w_cr, _ = _soft(cells, k, limit, 2.0)
@@ -101,7 +104,7 @@ def test_shrinkage_after_progression_does_not_count():
         ],
         dtype=float,
     )
-    cells = cells_from_sum_of_diameters(sld, n_lesions=3)
+    cells = cells_from_sum_of_diameters(sld, readout=Readout(n_lesions=3))
     resp, cr, sld_read = _hard(cells, 3, 5.0)
     np.testing.assert_allclose(sld_read, sld, rtol=1e-12)
     np.testing.assert_array_equal(best_overall_response(sld), [PD, SD, PR, PD, CR, SD])
@@ -110,11 +113,15 @@ def test_shrinkage_after_progression_does_not_count():
     with jax.enable_x64(True):
         x = jnp.asarray(cells)
         for tau in (1e-3, 1e-6):
-            np.testing.assert_allclose(soft_response(x, temperature=tau), resp, atol=1e-12)
-            np.testing.assert_allclose(soft_complete_response(x, temperature=tau), cr, atol=1e-12)
-        pf_day_126 = soft_progression_free(x, DAYS, 126.0, temperature=1e-6)
-        pf_day_100 = soft_progression_free(x, DAYS, 100.0, temperature=1e-6)
-        pf_day_50 = soft_progression_free(x, DAYS, 50.0, temperature=1e-6)
+            np.testing.assert_allclose(
+                soft_response(x, readout=Readout(temperature=tau)), resp, atol=1e-12
+            )
+            np.testing.assert_allclose(
+                soft_complete_response(x, readout=Readout(temperature=tau)), cr, atol=1e-12
+            )
+        pf_day_126 = soft_progression_free(x, DAYS, 126.0, readout=Readout(temperature=1e-6))
+        pf_day_100 = soft_progression_free(x, DAYS, 100.0, readout=Readout(temperature=1e-6))
+        pf_day_50 = soft_progression_free(x, DAYS, 50.0, readout=Readout(temperature=1e-6))
     np.testing.assert_allclose(pf_day_126, [0, 0, 0, 0, 1, 1], atol=1e-12)
     np.testing.assert_allclose(pf_day_100, [0, 1, 1, 0, 1, 1], atol=1e-12)
     for day, pf in ((126.0, pf_day_126), (100.0, pf_day_100), (50.0, pf_day_50)):
@@ -131,7 +138,9 @@ def test_relaxed_pfs_landmark_is_the_kaplan_meier_landmark():
     s_km = km.survival[np.searchsorted(km.time, landmark, side="right") - 1]
     with jax.enable_x64(True):
         pf = np.asarray(
-            soft_progression_free(jnp.asarray(cells), DAYS, landmark, n_lesions=k, temperature=1e-7)
+            soft_progression_free(
+                jnp.asarray(cells), DAYS, landmark, readout=Readout(n_lesions=k, temperature=1e-7)
+            )
         )
     assert pf.mean() == pytest.approx(s_km, abs=1e-12)
     assert 0.05 < s_km < 0.95
@@ -143,7 +152,9 @@ def test_relaxed_readout_gradients_are_finite_and_flow():
         x = jnp.asarray(cells)
 
         def rates(logc):
-            r = soft_readout(jnp.where(x > 0, jnp.exp(logc), 0.0), temperature=2.0, n_lesions=k)
+            r = soft_readout(
+                jnp.where(x > 0, jnp.exp(logc), 0.0), readout=Readout(temperature=2.0, n_lesions=k)
+            )
             return jnp.stack(
                 [r.response.mean(), r.complete_response.mean(), r.progression_free[:, 2].mean()]
             )
@@ -155,11 +166,13 @@ def test_relaxed_readout_gradients_are_finite_and_flow():
 
 
 def test_not_evaluable_rows_are_nan():
-    ok = cells_from_sum_of_diameters(np.array([60.0, 30.0, 20.0]), n_lesions=3)
-    tiny = cells_from_sum_of_diameters(np.array([12.0, 30.0, 20.0]), n_lesions=3)  # 4-mm lesions
+    ok = cells_from_sum_of_diameters(np.array([60.0, 30.0, 20.0]), readout=Readout(n_lesions=3))
+    tiny = cells_from_sum_of_diameters(
+        np.array([12.0, 30.0, 20.0]), readout=Readout(n_lesions=3)
+    )  # 4-mm lesions
     cells = np.stack([ok, np.array([np.nan, 1e9, 1e9]), np.array([0.0, 1e9, 1e9]), tiny])
     with jax.enable_x64(True):
-        r = soft_readout(jnp.asarray(cells), temperature=1.0)
+        r = soft_readout(jnp.asarray(cells), readout=Readout(temperature=1.0))
     bor = best_overall_response(sum_of_diameters_mm(cells))
     np.testing.assert_array_equal(bor, [PR, -1, -1, -1])
     assert np.isfinite(r.response[0]) and np.all(np.isnan(np.asarray(r.response[1:])))
@@ -170,11 +183,11 @@ def test_not_evaluable_rows_are_nan():
 def test_relaxed_readout_argument_errors():
     x = jnp.ones((2, 3))
     with pytest.raises(ValueError, match="temperature must be >= 0"):
-        soft_readout(x, temperature=-1.0)
+        soft_readout(x, readout=Readout(temperature=-1.0))
     with pytest.raises(ValueError, match="n_lesions must be integers >= 1"):
-        soft_readout(x, n_lesions=0)
+        soft_readout(x, readout=Readout(n_lesions=0))
     with pytest.raises(ValueError, match="detection_limit_mm must be a finite number >= 0"):
-        soft_readout(x, detection_limit_mm=-1.0)
+        soft_readout(x, readout=Readout(detection_limit_mm=-1.0))
     with pytest.raises(ValueError, match="cells must be"):
         soft_readout(jnp.ones(3))
     with pytest.raises(ValueError, match="scan_days must be strictly increasing"):
@@ -193,7 +206,7 @@ def test_stable_tumors_are_not_called_progressing_at_working_temperature():
             [30.0, 10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
         ]
     )
-    cells = cells_from_sum_of_diameters(3 * sld_lesion, n_lesions=3)
+    cells = cells_from_sum_of_diameters(3 * sld_lesion, readout=Readout(n_lesions=3))
     _, _, s_alive = _soft(cells, 3, 5.0, 2.0)
     assert np.all(s_alive > 1 - 1e-3)  # +20 % rule in points of the nadir: far from tied
     _, _, sld = _hard(cells, 3, 5.0)

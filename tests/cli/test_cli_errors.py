@@ -73,7 +73,8 @@ def test_simulate_bad_input_is_one_line(tmp_path, args, expect):
 
 def test_simulate_failed_solve_exits_nonzero(monkeypatch):
     real = tumorimmune._simulate.simulate
-    monkeypatch.setattr(tumorimmune, "simulate", functools.partial(real, max_steps=2))
+    # the command imports simulate from its defining module (not the package root) on use
+    monkeypatch.setattr(tumorimmune._simulate, "simulate", functools.partial(real, max_steps=2))
     res = runner.invoke(app, ["simulate", "--days", "14"])
     assert res.exit_code == 1
     assert "error: the solve failed" in res.output

@@ -11,6 +11,7 @@ import pytest
 import tumorimmune as ti
 from tumorimmune.calibrate import CLINICAL_FIXED, load_population
 from tumorimmune.optimize import maximize_regimen, optimize_regimen, regimen_endpoint
+from tumorimmune.response import Readout
 
 DAYS = (0.0, 84.0, 126.0, 168.0)
 
@@ -45,7 +46,7 @@ def test_trial_endpoint_gradient_matches_central_differences():
     """d(soft ORR)/d(dose, interval) of a 6-patient virtual trial, float64."""
     with jax.enable_x64(True):
         f = regimen_endpoint(
-            _table(6), CLINICAL_FIXED, DAYS, temperature=5.0, rtol=1e-11, atol=1e-7
+            _table(6), CLINICAL_FIXED, DAYS, rtol=1e-11, atol=1e-7, readout=Readout(temperature=5.0)
         )
         x = (jnp.asarray(0.05), jnp.asarray(17.0))  # low exposure: the response depends on it
         g = jax.grad(f, argnums=(0, 1))(*x)
@@ -67,8 +68,8 @@ def test_optimize_regimen_finds_max_exposure_corner():
         dose_bounds=(0.01, 0.2),
         interval_bounds=(14.0, 42.0),
         max_dose_rate=None,
-        temperature=5.0,
         max_iter=15,
+        readout=Readout(temperature=5.0),
     )
     assert opt.value > opt.start_value
     assert opt.dose > 0.19 and opt.interval < 15.0, opt

@@ -13,7 +13,9 @@ SCANS = np.array([0.0, 42.0, 84.0, 126.0, 168.0])
 
 
 def _reference(cells, *, n_lesions, limit, scan_days, follow_up, final, escape):
-    d = r.sum_of_diameters_mm(cells, n_lesions=n_lesions, detection_limit_mm=limit)
+    d = r.sum_of_diameters_mm(
+        cells, readout=r.Readout(n_lesions=n_lesions, detection_limit_mm=limit)
+    )
     days, event = r.pfs(d, scan_days, follow_up=follow_up)
     return {
         "diameter_mm": d,
@@ -71,8 +73,7 @@ def test_identical_to_numpy_reference_from_the_same_diameters(seed, limit):
         follow_up=170.0,
         final_cells=final,
         escape_cells=escape,
-        n_lesions=lesions,
-        detection_limit_mm=limit,
+        readout=r.Readout(n_lesions=lesions, detection_limit_mm=limit),
         diameters=want["diameter_mm"],
     )
     _assert_identical(got, want)
@@ -138,7 +139,7 @@ def test_diameters_on_the_device_agree_to_a_few_ulp():
         follow_up=168.0,
         final_cells=final,
         escape_cells=1e11,
-        n_lesions=lesions,
+        readout=r.Readout(n_lesions=lesions),
     )
     d, dw = np.asarray(got["diameter_mm"]), want["diameter_mm"]
     np.testing.assert_array_equal(np.isnan(d), np.isnan(dw))

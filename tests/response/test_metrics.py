@@ -11,6 +11,7 @@ import scipy.stats
 from tumorimmune.response import (
     OUTCOME_CODES,
     RESPONSE_CODES,
+    Readout,
     best_overall_response,
     best_pct_change,
     cells_from_sum_of_diameters,
@@ -51,7 +52,9 @@ def test_diameter_scaling_and_density():
     assert d[0, 2] == pytest.approx(2 * d[0, 1], rel=1e-14)  # 8× volume → 2× diameter
     assert d[1, 2] == pytest.approx(10 * d[0, 1], rel=1e-14)  # 1000× volume → 10× diameter
     # halving the density doubles the volume: D × 2^(1/3)
-    assert diameter_mm(1e9, cells_per_cm3=5e8) == pytest.approx(2 ** (1 / 3) * d[0, 1])
+    assert diameter_mm(1e9, readout=Readout(cells_per_cm3=5e8)) == pytest.approx(
+        2 ** (1 / 3) * d[0, 1]
+    )
     # sphere volume recovered from the diameter
     vol_mm3 = math.pi / 6 * diameter_mm(3.7e10) ** 3
     assert vol_mm3 == pytest.approx(3.7e10 / 1e9 * 1000, rel=1e-12)
@@ -60,7 +63,7 @@ def test_diameter_scaling_and_density():
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
 def test_diameter_bad_density(bad):
     with pytest.raises(ValueError, match="cells_per_cm3"):
-        diameter_mm(1e9, cells_per_cm3=bad)
+        diameter_mm(1e9, readout=Readout(cells_per_cm3=bad))
 
 
 def test_diameter_negative_cells():
@@ -74,31 +77,33 @@ def test_diameter_negative_cells():
 def test_sum_of_diameters_of_equal_spheres_by_hand():
     # 3e9 cells in 3 lesions at 1e9 cells/cm³: three 1-cm³ spheres of D = 2·(3·1000/4π)^(1/3)
     one_cm3 = 2 * (3000 / (4 * math.pi)) ** (1 / 3)
-    assert sum_of_diameters_mm(3e9, n_lesions=3, detection_limit_mm=0) == pytest.approx(
-        3 * one_cm3, rel=1e-14
-    )
+    assert sum_of_diameters_mm(
+        3e9, readout=Readout(n_lesions=3, detection_limit_mm=0)
+    ) == pytest.approx(3 * one_cm3, rel=1e-14)
     # one 3-cm³ sphere would measure only 3^(1/3)·D
     assert diameter_mm(3e9) == pytest.approx(3 ** (1 / 3) * one_cm3, rel=1e-14)
     # 5 lesions of 2e9 cells at 5e8 cells/cm³: five 4-cm³ spheres, D = 2·(3·4000/4π)^(1/3)
-    sld = sum_of_diameters_mm(1e10, n_lesions=5, cells_per_cm3=5e8, detection_limit_mm=0)
+    sld = sum_of_diameters_mm(
+        1e10, readout=Readout(n_lesions=5, cells_per_cm3=5e8, detection_limit_mm=0)
+    )
     assert sld == pytest.approx(5 * 2 * (3 * 4000 / (4 * math.pi)) ** (1 / 3), rel=1e-14)
     # defaults: 3 lesions, 5 mm detection limit, 1e9 cells/cm³
     assert sum_of_diameters_mm(3e9) == sum_of_diameters_mm(
-        3e9, n_lesions=3, cells_per_cm3=1e9, detection_limit_mm=5.0
+        3e9, readout=Readout(n_lesions=3, cells_per_cm3=1e9, detection_limit_mm=5.0)
     )
 
 
 def test_sum_of_diameters_with_one_lesion_and_no_limit_is_the_single_sphere():
     rng = np.random.default_rng(1)
     cells = np.concatenate([[0.0, np.nan], 10 ** rng.uniform(0, 12, 200)]).reshape(2, 101)
-    out = sum_of_diameters_mm(cells, n_lesions=1, detection_limit_mm=0.0)
+    out = sum_of_diameters_mm(cells, readout=Readout(n_lesions=1, detection_limit_mm=0.0))
     np.testing.assert_array_equal(out, diameter_mm(cells))  # bit for bit: the old read-out
 
 
 def test_sum_of_diameters_per_patient_lesion_counts():
     cells = np.array([[6e9, 3e9, 0.0], [6e9, 3e9, 0.0]])
     k = np.array([[1], [2]])  # per patient, (N, 1) against (N, n_scans)
-    out = sum_of_diameters_mm(cells, n_lesions=k, detection_limit_mm=0)
+    out = sum_of_diameters_mm(cells, readout=Readout(n_lesions=k, detection_limit_mm=0))
     np.testing.assert_allclose(out[0], diameter_mm(cells[0]), rtol=1e-14)
     np.testing.assert_allclose(out[1], 2 * diameter_mm(cells[1] / 2), rtol=1e-14)
     # at fixed total cells the SLD grows as k^(2/3)
@@ -109,21 +114,27 @@ def test_sum_of_diameters_per_patient_lesion_counts():
 def test_cells_from_sum_of_diameters_inverts_exactly(k):
     rng = np.random.default_rng(k)
     cells = 10 ** rng.uniform(3, 12, 500)
-    sld = sum_of_diameters_mm(cells, n_lesions=k, cells_per_cm3=3e8, detection_limit_mm=0)
-    back = cells_from_sum_of_diameters(sld, n_lesions=k, cells_per_cm3=3e8)
+    sld = sum_of_diameters_mm(
+        cells, readout=Readout(n_lesions=k, cells_per_cm3=3e8, detection_limit_mm=0)
+    )
+    back = cells_from_sum_of_diameters(sld, readout=Readout(n_lesions=k, cells_per_cm3=3e8))
     np.testing.assert_allclose(back, cells, rtol=1e-13)
-    sld2 = sum_of_diameters_mm(back, n_lesions=k, cells_per_cm3=3e8, detection_limit_mm=0)
+    sld2 = sum_of_diameters_mm(
+        back, readout=Readout(n_lesions=k, cells_per_cm3=3e8, detection_limit_mm=0)
+    )
     np.testing.assert_allclose(sld2, sld, rtol=1e-13)
-    assert cells_from_sum_of_diameters(0.0, n_lesions=k) == 0.0
+    assert cells_from_sum_of_diameters(0.0, readout=Readout(n_lesions=k)) == 0.0
 
 
 def test_one_sphere_reading_of_a_sum_of_diameters_is_k_squared_too_large():
     # the same SLD of 90 mm: k lesions of 90/k mm hold k·(90/k)³ vs one sphere of 90 mm
     for k in (2, 3, 5):
-        one = cells_from_sum_of_diameters(90.0, n_lesions=1)
-        assert one / cells_from_sum_of_diameters(90.0, n_lesions=k) == pytest.approx(k**2)
+        one = cells_from_sum_of_diameters(90.0, readout=Readout(n_lesions=1))
+        assert one / cells_from_sum_of_diameters(
+            90.0, readout=Readout(n_lesions=k)
+        ) == pytest.approx(k**2)
     # volume of three lesions of 30 mm = 3·(π/6)·30³ mm³
-    assert cells_from_sum_of_diameters(90.0, n_lesions=3) == pytest.approx(
+    assert cells_from_sum_of_diameters(90.0, readout=Readout(n_lesions=3)) == pytest.approx(
         3 * math.pi / 6 * 30.0**3 * 1e6, rel=1e-14
     )
 
@@ -131,16 +142,21 @@ def test_one_sphere_reading_of_a_sum_of_diameters_is_k_squared_too_large():
 def test_detection_limit_makes_small_lesions_disappear():
     # per-lesion diameters 20, 6, 5 (exactly the limit: still seen), just below 5, 0
     d = np.array([20.0, 6.0, 5.0, np.nextafter(5.0, 0.0), 0.0])
-    cells = cells_from_sum_of_diameters(3 * d, n_lesions=3)
+    cells = cells_from_sum_of_diameters(3 * d, readout=Readout(n_lesions=3))
     limit = diameter_mm(cells[2] / 3)  # the lesion diameter the read-out computes for 5 mm
-    sld = sum_of_diameters_mm(cells, n_lesions=3, detection_limit_mm=limit)
+    sld = sum_of_diameters_mm(cells, readout=Readout(n_lesions=3, detection_limit_mm=limit))
     assert sld[2] == 3 * limit and sld[2] == pytest.approx(15.0, rel=1e-14)  # at the limit
     np.testing.assert_array_equal(sld[3:], [0.0, 0.0])  # below: disappeared
     np.testing.assert_allclose(sld[:2], [60.0, 18.0], rtol=1e-14)
     # just below the computed diameter: the same lesion is seen
-    assert sum_of_diameters_mm(cells[2], n_lesions=3, detection_limit_mm=np.nextafter(limit, 0))
+    assert sum_of_diameters_mm(
+        cells[2], readout=Readout(n_lesions=3, detection_limit_mm=np.nextafter(limit, 0))
+    )
     assert (
-        sum_of_diameters_mm(cells[2], n_lesions=3, detection_limit_mm=np.nextafter(limit, 99)) == 0
+        sum_of_diameters_mm(
+            cells[2], readout=Readout(n_lesions=3, detection_limit_mm=np.nextafter(limit, 99))
+        )
+        == 0
     )
 
 
@@ -148,8 +164,8 @@ def test_cr_when_every_lesion_falls_below_the_detection_limit():
     # 3 lesions of 20 mm shrink to 10, 4.9 (< 5 mm: all disappeared → CR at that scan), then
     # regrow to 6 mm each (SLD 18 over a nadir of 0: +18 mm → PD)
     lesion = np.array([20.0, 10.0, 4.9, 6.0])
-    cells = cells_from_sum_of_diameters(3 * lesion, n_lesions=3)
-    sld = sum_of_diameters_mm(cells, n_lesions=3, detection_limit_mm=5.0)
+    cells = cells_from_sum_of_diameters(3 * lesion, readout=Readout(n_lesions=3))
+    sld = sum_of_diameters_mm(cells, readout=Readout(n_lesions=3, detection_limit_mm=5.0))
     np.testing.assert_allclose(sld, [60.0, 30.0, 0.0, 18.0], rtol=1e-13)
     np.testing.assert_array_equal(scan_responses(sld), [PR, CR, PD])
     assert best_overall_response(sld) == CR
@@ -158,23 +174,29 @@ def test_cr_when_every_lesion_falls_below_the_detection_limit():
     assert event and days == 126.0
     # old rule (no detection limit): 4.9-mm lesions are measured (SLD 14.7), CR needs
     # extinction; regrowth to 18 mm is +3.3 mm over the nadir: not PD, still <= 0.7·60: PR
-    old = sum_of_diameters_mm(cells, n_lesions=3, detection_limit_mm=0.0)
+    old = sum_of_diameters_mm(cells, readout=Readout(n_lesions=3, detection_limit_mm=0.0))
     np.testing.assert_allclose(old, [60.0, 30.0, 14.7, 18.0], rtol=1e-13)
     np.testing.assert_array_equal(scan_responses(old), [PR, PR, PR])
     assert best_overall_response(old) == PR
     extinct = np.append(cells[:3], 0.0)
-    assert scan_responses(sum_of_diameters_mm(extinct, detection_limit_mm=0.0))[-1] == CR
+    assert (
+        scan_responses(sum_of_diameters_mm(extinct, readout=Readout(detection_limit_mm=0.0)))[-1]
+        == CR
+    )
 
 
 def test_detection_limit_boundary_is_not_cr():
     # lesions shrink exactly to the limit: seen (SLD = 3·limit), a PR, not a CR
-    cells0 = cells_from_sum_of_diameters(60.0, n_lesions=3)
-    cells1 = cells_from_sum_of_diameters(15.0, n_lesions=3)
+    cells0 = cells_from_sum_of_diameters(60.0, readout=Readout(n_lesions=3))
+    cells1 = cells_from_sum_of_diameters(15.0, readout=Readout(n_lesions=3))
     limit = diameter_mm(cells1 / 3)
-    sld = sum_of_diameters_mm(np.array([cells0, cells1]), n_lesions=3, detection_limit_mm=limit)
+    sld = sum_of_diameters_mm(
+        np.array([cells0, cells1]), readout=Readout(n_lesions=3, detection_limit_mm=limit)
+    )
     assert sld[1] > 0 and best_overall_response(sld) == PR
     sld = sum_of_diameters_mm(
-        np.array([cells0, cells1]), n_lesions=3, detection_limit_mm=np.nextafter(limit, 99)
+        np.array([cells0, cells1]),
+        readout=Readout(n_lesions=3, detection_limit_mm=np.nextafter(limit, 99)),
     )
     assert sld[1] == 0 and best_overall_response(sld) == CR
 
@@ -182,21 +204,21 @@ def test_detection_limit_boundary_is_not_cr():
 @pytest.mark.parametrize("bad", [0, -1, 2.5, float("nan"), float("inf")])
 def test_sum_of_diameters_bad_lesion_count(bad):
     with pytest.raises(ValueError, match="n_lesions must be integers >= 1"):
-        sum_of_diameters_mm(1e9, n_lesions=bad)
+        sum_of_diameters_mm(1e9, readout=Readout(n_lesions=bad))
     with pytest.raises(ValueError, match="n_lesions must be integers >= 1"):
-        cells_from_sum_of_diameters(10.0, n_lesions=bad)
+        cells_from_sum_of_diameters(10.0, readout=Readout(n_lesions=bad))
 
 
 def test_sum_of_diameters_bad_shapes_and_limits():
     with pytest.raises(ValueError, match=r"n_lesions of shape \(3,\) does not broadcast.*\(N, 1\)"):
-        sum_of_diameters_mm(np.ones((3, 4)), n_lesions=[1, 2, 3])
+        sum_of_diameters_mm(np.ones((3, 4)), readout=Readout(n_lesions=[1, 2, 3]))
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="detection_limit_mm must be a finite number >= 0"):
-            sum_of_diameters_mm(1e9, detection_limit_mm=bad)
+            sum_of_diameters_mm(1e9, readout=Readout(detection_limit_mm=bad))
     with pytest.raises(ValueError, match=r"sld_mm must be >= 0.*-3\.0"):
         cells_from_sum_of_diameters([1.0, -3.0])
     with pytest.raises(ValueError, match="cells_per_cm3"):
-        cells_from_sum_of_diameters(1.0, cells_per_cm3=0.0)
+        cells_from_sum_of_diameters(1.0, readout=Readout(cells_per_cm3=0.0))
 
 
 # ------------------------------------------------------------------------------ % change

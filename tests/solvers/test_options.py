@@ -186,8 +186,8 @@ def test_calibration_takes_a_tolerance_object():
         pd.DataFrame({"patient": ["a"] * 3, "day": [0.0, 7.0, 14.0], "value": [1e9, 2e9, 3e9]}),
         unit="cells",
     )
-    with pytest.raises(ValueError, match="not both"):
-        fit_patients(data, Kuznetsov1994(), ["a"], rtol=1e-6, tolerances=Tolerances())
+    with pytest.raises(TypeError, match="rtol"):  # one way: tolerances=Tolerances(rtol=...)
+        fit_patients(data, Kuznetsov1994(), ["a"], rtol=1e-6, tolerances=Tolerances())  # type: ignore[call-arg]
 
 
 def test_segment_builder():

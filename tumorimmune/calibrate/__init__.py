@@ -1,19 +1,29 @@
 """Calibration: fit patients to tumor-size data, calibrate virtual populations (optax)."""
 
+from ..response import SoftReadout as SoftReadout  # the relaxed read-out, re-exported
+from ..response import soft_complete_response as soft_complete_response
+from ..response import soft_progression_free as soft_progression_free
+from ..response import soft_readout as soft_readout
+from ..response import soft_response as soft_response
 from ._allen import calibrate_allen as calibrate_allen
 from ._allen import plausible_patients as plausible_patients
 from ._allen import prevalence_select as prevalence_select
 from ._data import UNITS as UNITS
 from ._data import TumorData as TumorData
+from ._data import cells_to_unit as cells_to_unit
 from ._data import load_measurements as load_measurements
 from ._data import to_cells as to_cells
-from ._figure import cells_to_unit as cells_to_unit
 from ._figure import fit_figure as fit_figure
 from ._figure import write_fit_report as write_fit_report
+from ._fit import DEFAULT_E0 as DEFAULT_E0
 from ._fit import FitResult as FitResult
+from ._fit import Noise as Noise
 from ._fit import fit_patients as fit_patients
+from ._optimize import LBFGS as LBFGS
+from ._optimize import Minimizer as Minimizer
 from ._optimize import OptimizeResult as OptimizeResult
 from ._optimize import minimize as minimize
+from ._optimize import optimizer_for as optimizer_for
 from ._os import KEYNOTE006_OS_TARGETS as KEYNOTE006_OS_TARGETS
 from ._os import OSTarget as OSTarget
 from ._os import expected_survival as expected_survival
@@ -28,11 +38,6 @@ from ._population import TrialArm as TrialArm
 from ._population import hard_orr as hard_orr
 from ._population import rescale_tumor as rescale_tumor
 from ._population import simulate_arm as simulate_arm
-from ._relaxed import SoftReadout as SoftReadout
-from ._relaxed import soft_complete_response as soft_complete_response
-from ._relaxed import soft_progression_free as soft_progression_free
-from ._relaxed import soft_readout as soft_readout
-from ._relaxed import soft_response as soft_response
 from ._trial import CLINICAL_FIXED as CLINICAL_FIXED
 from ._trial import CLINICAL_RANGES as CLINICAL_RANGES
 from ._trial import FOLLOW_UP_DAYS as FOLLOW_UP_DAYS
@@ -60,6 +65,7 @@ from ._vpsoft import calibrate_soft as calibrate_soft
 __all__ = [
     "CLINICAL_FIXED",
     "CLINICAL_RANGES",
+    "DEFAULT_E0",
     "FOLLOW_UP_DAYS",
     "KEYNOTE006_CUTOFF_DAY",
     "KEYNOTE006_DURABILITY",
@@ -73,12 +79,15 @@ __all__ = [
     "KEYNOTE006_Q3W_TARGETS",
     "KEYNOTE006_SCAN_DAYS",
     "KEYNOTE024",
+    "LBFGS",
     "TREATMENT_END_DAY",
     "UNITS",
     "ZERO_SHARE",
     "ClinicalTarget",
     "Dist",
     "FitResult",
+    "Minimizer",
+    "Noise",
     "OSTarget",
     "OptimizeResult",
     "SoftReadout",
@@ -100,6 +109,7 @@ __all__ = [
     "load_measurements",
     "load_population",
     "minimize",
+    "optimizer_for",
     "os_predictions",
     "plausible_candidates",
     "plausible_patients",

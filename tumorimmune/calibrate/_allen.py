@@ -130,8 +130,8 @@ def calibrate_allen(
         treated_cells, st_t = simulate_arm(arm, vals, T0)
         untreated_cells, st_u = simulate_arm(arm.untreated(), vals, T0)
     treated_cells, untreated_cells = np.asarray(treated_cells), np.asarray(untreated_cells)
-    bor_t, _ = hard_orr(treated_cells, **arm.readout)
-    bor_u, _ = hard_orr(untreated_cells, **arm.readout)
+    bor_t, _ = hard_orr(treated_cells, readout=arm.readout)
+    bor_u, _ = hard_orr(untreated_cells, readout=arm.readout)
     d0 = arm.sld_mm(T0)
     plausible = (
         (np.asarray(st_t) == 0)
@@ -145,8 +145,8 @@ def calibrate_allen(
     responder = bor_t[idx] <= 1
     chosen, accept = prevalence_select(responder, target.orr, seed=seed + 1)
     sel = idx[chosen]
-    _, treated = hard_orr(treated_cells[sel], **arm.readout)
-    _, untreated = hard_orr(untreated_cells[sel], **arm.readout)
+    _, treated = hard_orr(treated_cells[sel], readout=arm.readout)
+    _, untreated = hard_orr(untreated_cells[sel], readout=arm.readout)
     rows = []
     for k, v in cand.items():
         qp = np.quantile(v[idx], [0.05, 0.5, 0.95])

@@ -33,21 +33,18 @@ import numpy as np
 import pandas as pd
 from jaxtyping import ArrayLike, Float
 
-from ..response import DEFAULT_N_LESIONS, cells_from_sum_of_diameters
+from ..response import DEFAULT_N_LESIONS, Readout, cells_from_sum_of_diameters
 from ..solvers import Schedule
 
 #: Units accepted in the ``unit`` column.
 UNITS: tuple[str, ...] = ("cells", "mm3", "mm")
 _UNIT_ALIASES = {"cell": "cells", "cells": "cells", "mm3": "mm3", "mm^3": "mm3", "mm³": "mm3"}
 _UNIT_ALIASES.update({"mm": "mm", "sld_mm": "mm", "diameter_mm": "mm"})
+_READOUT = Readout()
 
 
 def to_cells(
-    value: Float[ArrayLike, "*shape"],
-    unit: str,
-    *,
-    cells_per_cm3: float = 1e9,
-    n_lesions: float = DEFAULT_N_LESIONS,
+    value: Float[ArrayLike, "*shape"], unit: str, *, readout: Readout = _READOUT
 ) -> Float[np.ndarray | np.float64, "*shape"]:
     """Convert tumor sizes to cells.
 
@@ -55,24 +52,46 @@ def to_cells(
         value: sizes in ``unit`` (>= 0).
         unit: ``"cells"``, ``"mm3"`` (volume, mm³) or ``"mm"`` (sum of diameters of
             ``n_lesions`` equal spherical lesions: ``V = n·(π/6)·(D/n)³``).
-        cells_per_cm3: cell density, cells per cm³ (**assumption**, default 1e9).
-        n_lesions: target lesions summed in a ``"mm"`` value (**assumption**, default 3;
-            integer >= 1; 1 reads the sum as one sphere). Ignored for other units.
+        readout: :class:`~tumorimmune.response.Readout`: ``cells_per_cm3``, the cell density
+            (**assumption**, default 1e9), and ``n_lesions``, the target lesions summed in a
+            ``"mm"`` value (**assumption**, default 3; an integer >= 1; 1 reads the sum as one
+            sphere; ignored for other units).
 
     Returns:
         float64 cell counts of the same shape.
     """
     u = _unit(unit)
+    cells_per_cm3, n_lesions = readout.cells_per_cm3, readout.n_lesions
     if not (math.isfinite(cells_per_cm3) and cells_per_cm3 > 0):
         raise ValueError(f"cells_per_cm3 must be a positive number; got {cells_per_cm3!r}")
-    if not (math.isfinite(n_lesions) and n_lesions >= 1 and float(n_lesions).is_integer()):
+    if not (
+        isinstance(n_lesions, int | float)
+        and math.isfinite(n_lesions)
+        and n_lesions >= 1
+        and float(n_lesions).is_integer()
+    ):
         raise ValueError(f"n_lesions must be an integer >= 1; got {n_lesions!r}")
     v = np.asarray(value, dtype=np.float64)
     if u == "cells":
         return v
     if u == "mm":
-        return cells_from_sum_of_diameters(v, n_lesions=n_lesions, cells_per_cm3=cells_per_cm3)
+        return cells_from_sum_of_diameters(v, readout=readout)
     return v * (cells_per_cm3 / 1000.0)
+
+
+def cells_to_unit(
+    cells: np.ndarray | float, unit: str, *, readout: Readout = _READOUT
+) -> Float[np.ndarray, "*shape"]:
+    """Inverse of :func:`to_cells` (numerically, on a fine log grid, so it follows whatever
+    monotone mapping ``to_cells`` uses): sizes in ``unit``."""
+    c = np.asarray(cells, dtype=float)
+    if unit == "cells":
+        return c
+    grid = np.geomspace(1e-9, 1e9, 4001)  # sizes in `unit`
+    ref = to_cells(grid, unit, readout=readout)
+    with np.errstate(divide="ignore"):
+        out = np.exp(np.interp(np.log(c), np.log(ref), np.log(grid)))
+    return np.where(c > 0, out, 0.0)
 
 
 def _unit(unit: object) -> str:
@@ -201,8 +220,7 @@ def load_measurements(
     *,
     unit: str | None = None,
     doses: str | Path | pd.DataFrame | None = None,
-    cells_per_cm3: float = 1e9,
-    n_lesions: int = DEFAULT_N_LESIONS,
+    readout: Readout = _READOUT,
     min_obs: int = 2,
 ) -> TumorData:
     """Read and validate a tidy tumor-size table (CSV, Parquet or a DataFrame).
@@ -212,9 +230,9 @@ def load_measurements(
             ``unit`` column may be omitted when ``unit`` is given).
         unit: unit of every row (``"cells"``, ``"mm3"``, ``"mm"``); overrides the column.
         doses: optional dosing records with columns ``patient``, ``day``, ``dose_mg``.
-        cells_per_cm3: cell density for the volume → cells conversion (**assumption**, 1e9).
-        n_lesions: equal target lesions whose diameters a ``"mm"`` value sums (**assumption**,
-            default 3; see :func:`to_cells`).
+        readout: :class:`~tumorimmune.response.Readout` of the conversion to cells
+            (``cells_per_cm3``, **assumption** 1e9; ``n_lesions``, the equal target lesions
+            whose diameters a ``"mm"`` value sums, **assumption** 3; see :func:`to_cells`).
         min_obs: minimal number of measurements per patient (>= 1).
 
     Returns:
@@ -245,7 +263,7 @@ def load_measurements(
     if len(units) > 1:
         raise ValueError(f"table column 'unit' mixes units {sorted(units)}; use one unit")
     (u,) = units
-    cells = np.asarray(to_cells(value, u, cells_per_cm3=cells_per_cm3, n_lesions=n_lesions))
+    cells = np.asarray(to_cells(value, u, readout=readout))
     if min_obs < 1:
         raise ValueError(f"min_obs must be >= 1; got {min_obs!r}")
 
@@ -332,8 +350,8 @@ def load_measurements(
         dose_days=tuple(dose_days),
         dose_mg=tuple(dose_mg),
         unit=u,
-        cells_per_cm3=float(cells_per_cm3),
-        n_lesions=int(n_lesions),
+        cells_per_cm3=float(readout.cells_per_cm3),
+        n_lesions=int(readout.n_lesions),  # type: ignore[arg-type]  # checked by to_cells
     )
 
 

@@ -6,36 +6,34 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from ._data import to_cells
+from ..response import Readout
+from ._data import cells_to_unit as cells_to_unit
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
+    import xarray as xr
 
-    from ._fit import FitResult
+
+@runtime_checkable
+class _FitLike(Protocol):
+    """What the report reads of a :class:`~tumorimmune.calibrate.FitResult` (this module does
+    not import ``_fit``, which imports it on use: the dependency is one-way)."""
+
+    @property
+    def dataset(self) -> xr.Dataset: ...
+
+    def predict(self, days: np.ndarray) -> np.ndarray: ...
 
 
 _UNIT_LABEL = {"cells": "tumor cells", "mm3": "tumor volume (mm³)", "mm": "sum of diameters (mm)"}
 
 
-def cells_to_unit(cells: np.ndarray | float, unit: str, *, cells_per_cm3: float = 1e9):
-    """Inverse of :func:`~tumorimmune.calibrate.to_cells` (numerically, on a fine log grid,
-    so it follows whatever monotone mapping ``to_cells`` uses): sizes in ``unit``."""
-    c = np.asarray(cells, dtype=float)
-    if unit == "cells":
-        return c
-    grid = np.geomspace(1e-9, 1e9, 4001)  # sizes in `unit`
-    ref = to_cells(grid, unit, cells_per_cm3=cells_per_cm3)
-    with np.errstate(divide="ignore"):
-        out = np.exp(np.interp(np.log(c), np.log(ref), np.log(grid)))
-    return np.where(c > 0, out, 0.0)
-
-
 def fit_figure(
-    result: FitResult,
+    result: _FitLike,
     *,
     max_patients: int = 24,
     n_points: int = 200,
@@ -67,7 +65,7 @@ def fit_figure(
     density = float(ds.attrs.get("cells_per_cm3", 1e9))
 
     def conv(x):
-        return cells_to_unit(x, unit, cells_per_cm3=density)
+        return cells_to_unit(x, unit, readout=Readout(cells_per_cm3=density))
 
     curves = conv(result.predict(dense)[:P])
     rows = math.ceil(P / columns)
@@ -124,7 +122,7 @@ def fit_figure(
     return fig
 
 
-def estimates_html(result: FitResult) -> str:
+def estimates_html(result: _FitLike) -> str:
     """The estimates as an HTML table: one row per patient, each free parameter's estimate
     with its 95 % interval (``*`` at a bound), residual SD and the flags. Text is escaped."""
     import html
@@ -175,7 +173,7 @@ bound (the data do not pin the value inside the bounds). Sizes are shown in the 
 """
 
 
-def write_fit_report(result: FitResult, path: str | Path, **kwargs: object) -> Path:
+def write_fit_report(result: _FitLike, path: str | Path, **kwargs: object) -> Path:
     """Write the fit report: estimates table with intervals and flags, then
     :func:`fit_figure`, as one standalone HTML page (plotly.js inlined)."""
     import html

@@ -27,6 +27,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pandas as pd
 import scipy.stats
 import xarray as xr
@@ -34,13 +35,16 @@ from jaxtyping import Array, Float
 
 from .._version import __version__
 from ..model import AbstractDrugModel, Model, Regimen
+from ..response import Readout
 from ..solvers import Tolerances, as_tolerances, solve_patient
-from ._data import TumorData, dose_segments
-from ._optimize import minimize
+from ._data import TumorData, cells_to_unit, dose_segments
+from ._optimize import Minimizer
 from ._transform import dlogparam_dx, to_param, to_unconstrained
 
 #: Names of initial states that may be fitted: tumor cells and effector cells at baseline.
 INITIAL_STATES: tuple[str, ...] = ("T0", "E0")
+#: Baseline effector cells of :func:`fit_patients` when ``E0`` is neither free nor in ``init``.
+DEFAULT_E0 = 3.2e5
 _Z95 = 1.959963984540054
 _LOG_2PI = math.log(2.0 * math.pi)
 #: An estimate within this fraction of the log-range of its bounds is flagged "at a bound".
@@ -52,6 +56,38 @@ MAX_CONDITION = 1e12
 #: Residual SD above which a fit is flagged poor: log residuals (lognormal noise; 1 = a
 #: factor e) or relative residuals (proportional noise).
 POOR_FIT_SD = {"lognormal": 1.0, "proportional": 0.5}
+
+
+@dataclasses.dataclass(frozen=True)
+class Noise:
+    """Residual model of :func:`fit_patients` for a measurement ``y`` with prediction ``f``.
+
+    Attributes:
+        kind: ``"lognormal"`` (``log y = log f + σ ε``, ``y > 0``) or ``"proportional"``
+            (``y = f·(1 + σ ε)``).
+        sigma: fixed noise level (e.g. for noise-free data), or ``None``: estimated (per
+            patient, or shared in a joint fit).
+        small_sample: with σ estimated, widen the Laplace intervals as in nonlinear least
+            squares (Bates & Watts 1988): covariance × n/(n − p) (σ² from RSS/(n − p)
+            instead of the biased RSS/n) and the Student-t quantile with n − p degrees of
+            freedom instead of 1.96 (n residuals, p structural parameters). Without it (or
+            with σ fixed) the intervals are plain Laplace/Wald ``x̂ ± 1.96·se``.
+    """
+
+    kind: Literal["lognormal", "proportional"] = "lognormal"
+    sigma: float | None = None
+    small_sample: bool = True
+
+    def check(self) -> None:
+        """Raise ``ValueError`` on an unknown kind or a non-positive ``sigma``."""
+        if self.kind not in ("lognormal", "proportional"):
+            raise ValueError(f"noise must be 'lognormal' or 'proportional'; got {self.kind!r}")
+        s = self.sigma
+        if s is not None and not (math.isfinite(s) and s > 0):
+            raise ValueError(f"sigma must be a positive number; got {s!r}")
+
+
+_NOISE = Noise()
 
 
 class _Problem(eqx.Module):
@@ -295,23 +331,11 @@ def fit_patients(
     *,
     bounds: Mapping[str, tuple[float, float]] | None = None,
     shared: Sequence[str] = (),
-    noise: Literal["lognormal", "proportional"] = "lognormal",
-    sigma: float | None = None,
-    E0: float = 3.2e5,
+    noise: Noise = _NOISE,
     init: Mapping[str, float] | None = None,
     regimen: Regimen | None = None,
-    method: Literal["lbfgs", "adam"] = "lbfgs",
-    n_starts: int = 4,
-    seed: int = 0,
-    max_iter: int = 200,
-    gtol: float = 1e-6,
-    ftol: float = 1e-12,
-    learning_rate: float = 0.05,
+    optimizer: Minimizer | optax.GradientTransformation | None = None,
     tolerances: Tolerances | None = None,
-    rtol: float | None = None,
-    atol: float | None = None,
-    max_steps: int | None = None,
-    small_sample: bool = True,
 ) -> FitResult:
     """Fit free model parameters to every patient's tumor sizes by maximum likelihood.
 
@@ -325,8 +349,8 @@ def fit_patients(
       MLE slightly biased towards larger ``f`` for a fixed ``σ``; prefer log-normal);
 
     with ``ε ~ N(0, 1)`` and ``σ`` estimated (per patient, or shared in a joint fit) unless
-    given. When ``T0`` is not free the baseline measurement is the initial condition and is
-    left out of the likelihood.
+    given (:class:`Noise`). When ``T0`` is not free the baseline measurement is the initial
+    condition and is left out of the likelihood.
 
     Args:
         data: measurements (:func:`~tumorimmune.calibrate.load_measurements`).
@@ -337,30 +361,19 @@ def fit_patients(
             clipped to ``parameter_bounds`` (e.g. ``L`` in [0.1, 1]).
         shared: free parameters common to all patients (joint fit); the others are per
             patient. Empty: independent per-patient fits in parallel (``vmap``).
-        noise: residual model, ``"lognormal"`` or ``"proportional"``.
-        sigma: fixed noise level (e.g. for noise-free data), else estimated.
-        E0: baseline effector cells when ``E0`` is not free.
-        init: starting values of start 0 (default: model values, baseline for ``T0``).
+        noise: the residual model and its level, :class:`Noise` (default log-normal, ``σ``
+            estimated, small-sample intervals).
+        init: starting values of start 0 (default: model values, baseline for ``T0``);
+            ``init["E0"]`` is also the baseline effector count when ``E0`` is not free
+            (default :data:`DEFAULT_E0`, 3.2e5 cells).
         regimen: dosing from each patient's baseline (instead of the data's dosing records).
-        method: ``"lbfgs"`` (optax L-BFGS) or ``"adam"``.
-        n_starts: starts per problem: start 0 from ``init``, the others log-uniform within
-            the bounds (drawn with ``seed``); the best final likelihood wins.
-        max_iter: optimiser iterations per start (see :func:`~tumorimmune.calibrate.minimize`).
-        gtol: gradient-norm tolerance of the optimiser.
-        ftol: relative objective-change tolerance of the optimiser.
-        learning_rate: Adam's learning rate (unused by L-BFGS).
+        optimizer: :class:`~tumorimmune.calibrate.Minimizer` (optax optimizer, default
+            L-BFGS; iteration limit and tolerances; ``n_starts`` starts per problem, start 0
+            from ``init``, the others log-uniform within the bounds drawn with ``seed``, the
+            best final likelihood wins), or an optax optimizer alone (e.g.
+            ``optax.adam(0.05)``) with the other :class:`Minimizer` defaults.
         tolerances: ODE tolerances (float64; default 1e-8 / 1e-6) and step limit per segment
-            (:class:`~tumorimmune.solvers.Tolerances`).
-        rtol: relative ODE tolerance, a shorthand for ``tolerances.rtol`` (give one or the
-            other).
-        atol: absolute ODE tolerance (cells, mg), a shorthand for ``tolerances.atol``.
-        max_steps: ODE step limit per segment between doses, a shorthand for
-            ``tolerances.max_steps``.
-        small_sample: with σ estimated, widen the Laplace intervals as in nonlinear
-            least squares (Bates & Watts 1988): covariance × n/(n − p) (σ² from RSS/(n − p)
-            instead of the biased RSS/n) and the Student-t quantile with n − p degrees of
-            freedom instead of 1.96 (n residuals, p structural parameters). Without it (or
-            with σ fixed) the intervals are plain Laplace/Wald ``x̂ ± 1.96·se``.
+            between doses (:class:`~tumorimmune.solvers.Tolerances`).
 
     Returns:
         :class:`FitResult` whose ``dataset`` has, per ``(patient, param)``: ``estimate``,
@@ -377,24 +390,25 @@ def fit_patients(
     """
     free = tuple(free)
     shared = tuple(shared)
-    rtol, atol, max_steps = as_tolerances(
-        tolerances, rtol=rtol, atol=atol, max_steps=max_steps
-    ).resolve("float64")
-    if noise not in ("lognormal", "proportional"):
-        raise ValueError(f"noise must be 'lognormal' or 'proportional'; got {noise!r}")
-    if sigma is not None and not (math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a positive number; got {sigma!r}")
-    if int(n_starts) < 1:
-        raise ValueError(f"n_starts must be >= 1; got {n_starts!r}")
+    rtol, atol, max_steps = as_tolerances(tolerances).resolve("float64")
+    if not isinstance(optimizer, Minimizer):
+        optimizer = Minimizer(optimizer=optimizer)
+    noise.check()
+    if int(optimizer.n_starts) < 1:
+        raise ValueError(f"n_starts must be >= 1; got {optimizer.n_starts!r}")
+    init = dict(init or {})
+    E0 = float(init.get("E0", DEFAULT_E0))  # fixed, or (free) start and default bounds' centre
+    if "E0" not in free:
+        init.pop("E0", None)
     if not isinstance(data, TumorData):
         raise TypeError("data must be a TumorData (see load_measurements)")
     base_model = _scalar_model(model)
     _check_names(base_model, free, shared)
-    if noise == "lognormal" and np.any(data.cells[data.mask] <= 0):
+    if noise.kind == "lognormal" and np.any(data.cells[data.mask] <= 0):
         i = int(np.flatnonzero(np.any(data.mask & (data.cells <= 0), axis=1))[0])
         raise ValueError(
-            f"noise='lognormal' needs positive sizes; patient {data.patients[i]!r} has a 0 "
-            "measurement (use noise='proportional')"
+            f"log-normal noise needs positive sizes; patient {data.patients[i]!r} has a 0 "
+            "measurement (use Noise('proportional'))"
         )
     if regimen is not None:
         data = _with_regimen(data, regimen, base_model)
@@ -415,8 +429,8 @@ def fit_patients(
         shared=shared,
         lo=lo,
         hi=hi,
-        noise=noise,
-        sigma=sigma,
+        noise=noise.kind,
+        sigma=noise.sigma,
         E0=float(E0),
         t=data.t,
         y=data.cells,
@@ -428,8 +442,9 @@ def fit_patients(
         atol=float(atol),
         max_steps=int(max_steps),
     )
-    x0 = _starts(pb, base_model, data, init or {}, int(n_starts), int(seed), E0)  # (P, S, k)
-    opts = dict(method=method, max_iter=max_iter, gtol=gtol, ftol=ftol, learning_rate=learning_rate)
+    n_starts, seed = int(optimizer.n_starts), int(optimizer.seed)
+    x0 = _starts(pb, base_model, data, init, n_starts, seed, E0)  # (P, S, k)
+    opts = dataclasses.replace(optimizer, n_starts=n_starts, seed=seed)
     clock = _time.perf_counter()
     with jax.enable_x64(True):
         if not shared:
@@ -440,7 +455,7 @@ def fit_patients(
     wall = _time.perf_counter() - clock
     return FitResult(
         dataset=_package(
-            pb, data, np.asarray(z), info, hess, np.asarray(fitted), wall, opts, small_sample
+            pb, data, np.asarray(z), info, hess, np.asarray(fitted), wall, opts, noise.small_sample
         ),
         data=data,
         _problem=pb,
@@ -509,15 +524,15 @@ def _fitted(pb: _Problem, z: Array) -> Array:
 
 
 @eqx.filter_jit
-def _run_independent(pb: _Problem, x0: Array, opts: dict):
+def _run_independent(pb: _Problem, x0: Array, opts: Minimizer):
     def solve_one(z0, t, y, w, lo, hi, d):
-        return minimize(lambda z: _nll(pb, z, t, y, w, lo, hi, d), z0, **opts)
+        return opts.minimize(lambda z: _nll(pb, z, t, y, w, lo, hi, d), z0)
 
     per_start = jax.vmap(solve_one, in_axes=(0, None, None, None, None, None, None))
     return jax.vmap(per_start)(x0, *_arrays(pb))
 
 
-def _fit_independent(pb: _Problem, x0: Array, opts: dict):
+def _fit_independent(pb: _Problem, x0: Array, opts: Minimizer):
     res = _run_independent(pb, x0, opts)
     best = jnp.argmin(jnp.where(jnp.isfinite(res.value), res.value, jnp.inf), axis=1)
     pick = lambda a: jnp.take_along_axis(a, best.reshape((-1,) + (1,) * (a.ndim - 1)), 1)[:, 0]  # noqa: E731
@@ -569,14 +584,14 @@ def _batched_nll(pb: _Problem, z: Array) -> Array:
 
 
 @eqx.filter_jit
-def _run_joint(pb: _Problem, g0: Array, jidx: Array, opts: dict):
+def _run_joint(pb: _Problem, g0: Array, jidx: Array, opts: Minimizer):
     def total(g):
         return jnp.sum(_batched_nll(pb, g[jidx]))
 
-    return jax.vmap(lambda g: minimize(total, g, **opts))(g0)
+    return jax.vmap(lambda g: opts.minimize(total, g))(g0)
 
 
-def _fit_joint(pb: _Problem, x0: Array, opts: dict):
+def _fit_joint(pb: _Problem, x0: Array, opts: Minimizer):
     P = pb.t.shape[0]
     idx, n = _joint_index(pb, P)
     jidx = jnp.asarray(idx)
@@ -612,7 +627,7 @@ def _package(
     hess: Array,
     fitted: np.ndarray,
     wall: float,
-    opts: dict,
+    opts: Minimizer,
     small_sample: bool,
 ) -> xr.Dataset:
     P, nf = pb.lo.shape
@@ -725,7 +740,7 @@ def _package(
         n_lesions=data.n_lesions,
         wall_time_s=wall,
         precision="float64",
-        options=json.dumps({k: v for k, v in opts.items()}),
+        options=json.dumps(opts.describe()),
         fixed_parameters=json.dumps(
             {
                 k: float(np.asarray(getattr(pb.model, k)))
@@ -782,13 +797,8 @@ def _diagnose(ds: xr.Dataset, pb: _Problem, cond: np.ndarray) -> xr.Dataset:
     unit = str(ds.attrs.get("unit", "cells"))
     size = [""] * len(capacity)
     if unit != "cells":  # the capacity in the data's own unit, e.g. " (9.85 mm)"
-        from ._figure import cells_to_unit
-
-        density = float(ds.attrs.get("cells_per_cm3", 1e9))
-        size = [
-            f" ({float(cells_to_unit(c, unit, cells_per_cm3=density)):.3g} {unit})"
-            for c in capacity
-        ]
+        readout = Readout(cells_per_cm3=float(ds.attrs.get("cells_per_cm3", 1e9)))
+        size = [f" ({float(cells_to_unit(c, unit, readout=readout)):.3g} {unit})" for c in capacity]
     flags = []
     for i in range(ds.sizes["patient"]):
         why = []

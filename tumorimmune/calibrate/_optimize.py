@@ -1,7 +1,10 @@
-"""``minimize``: optax L-BFGS or Adam in a ``lax.while_loop`` (pure JAX: jit- and vmap-able)."""
+"""``minimize``: an optax optimizer (default L-BFGS) in a ``lax.while_loop`` (pure JAX: jit- and
+vmap-able); ``Minimizer``, the optimizer with its stopping rule and multistart, as
+:func:`~tumorimmune.calibrate.fit_patients` takes it."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
@@ -33,15 +36,31 @@ def _safe(fun: Callable[[Array], Array]) -> Callable[[Array], Array]:
     return f
 
 
+#: The default optimizer: ``optax.lbfgs()`` with its zoom line search (one object, so that
+#: jitted fits reuse their compilations).
+LBFGS: optax.GradientTransformationExtraArgs = optax.lbfgs()
+
+
+def optimizer_for(
+    method: Literal["lbfgs", "adam"], learning_rate: float = 0.05
+) -> optax.GradientTransformationExtraArgs:
+    """The optax optimizer of a method name: :data:`LBFGS` or ``optax.adam(learning_rate)``
+    (``learning_rate`` in the units of ``x``; unused by L-BFGS)."""
+    if method == "lbfgs":
+        return LBFGS
+    if method == "adam":
+        return optax.with_extra_args_support(optax.adam(learning_rate))
+    raise ValueError(f"method must be 'lbfgs' or 'adam'; got {method!r}")
+
+
 def minimize(
     fun: Callable[[Float[Array, " k"]], Float[Array, ""]],
     x0: Float[Array, " k"],
     *,
-    method: Literal["lbfgs", "adam"] = "lbfgs",
+    optimizer: optax.GradientTransformation | None = None,
     max_iter: int = 200,
     gtol: float = 1e-6,
     ftol: float = 1e-12,
-    learning_rate: float = 0.05,
 ) -> OptimizeResult:
     """Minimise a scalar function of a flat vector with optax, gradients by ``jax.grad``.
 
@@ -53,20 +72,18 @@ def minimize(
     Args:
         fun: objective ``f(x)``; must be differentiable with ``jax.grad``.
         x0: starting point, shape (k,).
-        method: ``"lbfgs"`` (``optax.lbfgs`` with zoom line search) or ``"adam"``.
+        optimizer: an optax optimizer (default :data:`LBFGS`, ``optax.lbfgs`` with zoom line
+            search; e.g. ``optax.adam(0.05)``, see :func:`optimizer_for`). One whose state
+            holds the line search's ``value`` and ``grad`` (as L-BFGS) is not re-evaluated
+            after its step.
         max_iter: iteration limit.
         gtol: gradient-norm tolerance.
         ftol: relative-change tolerance (0 disables it).
-        learning_rate: Adam step size (in the units of ``x``).
     """
     f = _safe(fun)
     vg = jax.value_and_grad(f)
-    if method == "lbfgs":
-        opt = optax.lbfgs()
-    elif method == "adam":
-        opt = optax.with_extra_args_support(optax.adam(learning_rate))
-    else:
-        raise ValueError(f"method must be 'lbfgs' or 'adam'; got {method!r}")
+    opt = optax.with_extra_args_support(LBFGS if optimizer is None else optimizer)
+    line_search = otu.tree_get(opt.init(x0), "value", default=None) is not None
 
     def cond(c):
         it, done = c[5], c[6]
@@ -76,7 +93,7 @@ def minimize(
         x, state, value, grad, best, it, _ = c
         updates, state = opt.update(grad, state, x, value=value, grad=grad, value_fn=f)
         x_new = jnp.asarray(optax.apply_updates(x, updates))
-        if method == "lbfgs":  # the line search already evaluated f and ∇f at x_new
+        if line_search:  # the line search already evaluated f and ∇f at x_new
             v_new = otu.tree_get(state, "value")
             g_new = otu.tree_get(state, "grad")
         else:
@@ -100,3 +117,51 @@ def minimize(
     init = (x0, opt.init(x0), v0, g0, best0, jnp.asarray(0), jnp.linalg.norm(g0) <= gtol)
     _, _, _, _, (bx, bv, bg), it, done = jax.lax.while_loop(cond, body, init)
     return OptimizeResult(x=bx, value=bv, grad_norm=bg, n_iter=it, converged=done)
+
+
+@dataclasses.dataclass(frozen=True)
+class Minimizer:
+    """How a fit is optimised: the optax optimizer, its stopping rule and the multistart.
+
+    Attributes:
+        optimizer: optax optimizer (``None``: :data:`LBFGS`; e.g. ``optax.adam(0.05)``, or
+            :func:`optimizer_for`). Reuse one object across fits to reuse their compilations.
+        max_iter: iterations per start (see :func:`minimize`).
+        gtol: gradient-norm tolerance.
+        ftol: relative objective-change tolerance.
+        n_starts: starts per problem, >= 1: start 0 from the initial values, the others
+            log-uniform within the bounds (drawn with ``seed``); the best final value wins.
+        seed: seed of the random starts.
+    """
+
+    optimizer: optax.GradientTransformation | None = None
+    max_iter: int = 200
+    gtol: float = 1e-6
+    ftol: float = 1e-12
+    n_starts: int = 4
+    seed: int = 0
+
+    def minimize(
+        self, fun: Callable[[Float[Array, " k"]], Float[Array, ""]], x0: Float[Array, " k"]
+    ) -> OptimizeResult:
+        """:func:`minimize` with this optimizer and stopping rule (one start)."""
+        return minimize(
+            fun,
+            x0,
+            optimizer=self.optimizer,
+            max_iter=self.max_iter,
+            gtol=self.gtol,
+            ftol=self.ftol,
+        )
+
+    def describe(self) -> dict[str, object]:
+        """The options as JSON-ready values (the optimizer by its kind)."""
+        opt = self.optimizer
+        return {
+            "optimizer": "lbfgs" if opt is None or opt is LBFGS else "custom optax optimizer",
+            "max_iter": int(self.max_iter),
+            "gtol": float(self.gtol),
+            "ftol": float(self.ftol),
+            "n_starts": int(self.n_starts),
+            "seed": int(self.seed),
+        }

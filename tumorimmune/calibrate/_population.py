@@ -2,7 +2,8 @@
 
 Pure-JAX pieces (differentiable): drawing a population from standard-normal draws
 (reparameterisation) and simulating an arm to tumor cells at scan days; the relaxed RECIST
-read-out used by :func:`~tumorimmune.calibrate.calibrate_soft` is in ``_relaxed``.
+read-out used by :func:`~tumorimmune.calibrate.calibrate_soft` is
+:func:`tumorimmune.response.soft_response`.
 """
 
 from __future__ import annotations
@@ -19,15 +20,10 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from ..model import AbstractDrugModel, Model, Regimen
-from ..response import (
-    DEFAULT_DETECTION_LIMIT_MM,
-    DEFAULT_N_LESIONS,
-    best_overall_response,
-    sum_of_diameters_mm,
-    wilson_ci,
-)
+from ..response import Readout, best_overall_response, sum_of_diameters_mm, wilson_ci
 from ..solvers import Schedule, Tolerances, solve_patient
-from ._relaxed import soft_response as soft_response
+
+_READOUT = Readout()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,9 +134,9 @@ class TrialArm:
         scan_days: scan days, scan 0 = baseline at day 0 (default: week 12, then every 6
             weeks to one year, as in the first year of KEYNOTE-006).
         E0: baseline effector cells (same for every patient).
-        cells_per_cm3, n_lesions, detection_limit_mm: RECIST read-out of the tumor cells
-            (:func:`tumorimmune.sweeps.sum_of_diameters_mm`; **assumptions**: 1e9 cells/cm³,
-            3 equal target lesions, 5 mm detection limit per lesion).
+        readout: RECIST read-out of the tumor cells, hard and relaxed
+            (:class:`~tumorimmune.response.Readout`; **assumptions**: 1e9 cells/cm³, 3 equal
+            target lesions, 5 mm detection limit per lesion).
         tolerances: ODE tolerances of :func:`simulate_arm` (float64; defaults 1e-8 / 1e-6,
             :data:`~tumorimmune.solvers.MAX_STEPS`).
     """
@@ -149,9 +145,7 @@ class TrialArm:
     regimen: Regimen | None
     scan_days: tuple[float, ...] = (0.0, 84.0, 126.0, 168.0, 210.0, 252.0, 294.0, 336.0)
     E0: float = 1.73e5
-    cells_per_cm3: float = 1e9
-    n_lesions: int = DEFAULT_N_LESIONS
-    detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM
+    readout: Readout = dataclasses.field(default_factory=Readout)
     tolerances: Tolerances = dataclasses.field(default_factory=Tolerances)
 
     def __post_init__(self) -> None:
@@ -166,20 +160,15 @@ class TrialArm:
                 "scan_days must start at 0 (baseline) and increase strictly; got "
                 f"{list(self.scan_days)}"
             )
-        sum_of_diameters_mm(1e9, **self.readout)  # raises on a bad read-out option
-
-    @property
-    def readout(self) -> dict[str, float]:
-        """Read-out options of the arm, for the hard and relaxed RECIST functions."""
-        return {
-            "cells_per_cm3": self.cells_per_cm3,
-            "n_lesions": self.n_lesions,
-            "detection_limit_mm": self.detection_limit_mm,
-        }
+        if not isinstance(self.readout, Readout):
+            raise TypeError(
+                f"readout must be a tumorimmune.response.Readout; got {type(self.readout).__name__}"
+            )
+        sum_of_diameters_mm(1e9, readout=self.readout)  # raises on a bad read-out option
 
     def sld_mm(self, cells: Float[ArrayLike, "*shape"]) -> Float[np.ndarray, "*shape"]:
         """Sum of the target-lesion diameters (mm) of tumor ``cells`` as read in this arm."""
-        return sum_of_diameters_mm(np.asarray(cells), **self.readout)
+        return sum_of_diameters_mm(np.asarray(cells), readout=self.readout)
 
     def untreated(self) -> TrialArm:
         """The same arm without drug."""
@@ -264,26 +253,17 @@ def simulate_arm(
     )
 
 
-def hard_orr(
-    cells: np.ndarray,
-    *,
-    cells_per_cm3: float = 1e9,
-    n_lesions: int | ArrayLike = DEFAULT_N_LESIONS,
-    detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM,
-) -> tuple[np.ndarray, dict]:
+def hard_orr(cells: np.ndarray, *, readout: Readout = _READOUT) -> tuple[np.ndarray, dict]:
     """RECIST best overall response per patient and ORR with Wilson 95 % CI (numpy).
 
     Uses :func:`tumorimmune.sweeps.sum_of_diameters_mm` (per-patient ``n_lesions`` as
     ``(N,)``), :func:`~tumorimmune.sweeps.best_overall_response` (unconfirmed) and
     :func:`~tumorimmune.sweeps.wilson_ci`. Not-evaluable patients (failed solves) are left out
-    of N. Pass ``**arm.readout`` to read as a :class:`TrialArm` does.
+    of N. Pass ``readout=arm.readout`` to read as a :class:`TrialArm` does.
     """
-    k = np.asarray(n_lesions)
+    k = np.asarray(readout.n_lesions)
     sld = sum_of_diameters_mm(
-        np.asarray(cells),
-        n_lesions=k[:, None] if k.ndim == 1 else k,
-        cells_per_cm3=cells_per_cm3,
-        detection_limit_mm=detection_limit_mm,
+        np.asarray(cells), readout=readout.replace(n_lesions=k[:, None]) if k.ndim == 1 else readout
     )
     bor = best_overall_response(sld)
     ok = bor >= 0

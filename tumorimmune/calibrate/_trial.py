@@ -44,6 +44,7 @@ import scipy.stats.qmc
 from ..model import Regimen, TumorImmunePD1
 from ..response import (
     Endpoint,
+    Readout,
     SurvivalLink,
     best_overall_response,
     cells_from_sum_of_diameters,
@@ -81,6 +82,7 @@ KEYNOTE006_CUTOFF_DAY = 7.9 * 365.25 / 12
 #: The KEYNOTE-006 scan days over the default follow-up (:func:`keynote006_scan_days`).
 KEYNOTE006_SCAN_DAYS: tuple[float, ...] = keynote006_scan_days(FOLLOW_UP_DAYS)
 
+_READOUT = Readout()
 _KN006 = "Robert et al. 2015, N Engl J Med 372:2521 (KEYNOTE-006)"
 _MONTH = 365.25 / 12
 
@@ -178,8 +180,7 @@ def plausible_candidates(
     baseline_sld_cv: float = 0.8,
     baseline_sld_range_mm: tuple[float, float] = BASELINE_SLD_RANGE_MM,
     zero_share: Mapping[str, float] = ZERO_SHARE,
-    n_lesions: float = 3.0,
-    cells_per_cm3: float = 1e9,
+    readout: Readout = _READOUT,
     weight_mean_kg: float = 76.8,
     weight_sd_kg: float = 15.0,
 ) -> dict[str, np.ndarray]:
@@ -191,7 +192,8 @@ def plausible_candidates(
     Joseph et al. 2018, Clin Cancer Res 24:4960; CV 0.8 an **assumption** for that range)
     truncated to
     ``baseline_sld_range_mm``, PD-L1 ``L`` uniform on [0, 1] (assumption), weight normal
-    76.8 ± 15 kg truncated to [40, 150].
+    76.8 ± 15 kg truncated to [40, 150]. ``readout`` converts the sum of diameters to T0
+    (:func:`~tumorimmune.response.cells_from_sum_of_diameters`).
     """
     names = list(ranges)
     d = len(names) + 3
@@ -217,7 +219,7 @@ def plausible_candidates(
     )
     z = scipy.stats.norm.ppf(lo_s + u[:, -3] * (hi_s - lo_s))
     sld0 = baseline_sld_median_mm * np.exp(sig * z)
-    out["T0"] = cells_from_sum_of_diameters(sld0, n_lesions=n_lesions, cells_per_cm3=cells_per_cm3)
+    out["T0"] = cells_from_sum_of_diameters(sld0, readout=readout)
     out["L"] = u[:, -2]
     lo_z, hi_z = (40 - weight_mean_kg) / weight_sd_kg, (150 - weight_mean_kg) / weight_sd_kg
     out["weight"] = scipy.stats.truncnorm.ppf(u[:, -1], lo_z, hi_z, weight_mean_kg, weight_sd_kg)
@@ -245,7 +247,7 @@ def simulate_scans(
     untreated quasi-steady effector level of each patient). ``backend``, ``tolerances``: as
     :func:`tumorimmune.simulate`.
     """
-    from .. import simulate
+    from .._simulate import simulate
 
     model = _model(values, fixed)
     T0 = np.asarray(values["T0"], float)
@@ -273,22 +275,15 @@ def initial_effectors(model: TumorImmunePD1, T0: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(E), E, np.nan)
 
 
-def readout(
+def read_scans(
     cells: np.ndarray,
     scan_days: Sequence[float],
     *,
     follow_up: float,
-    n_lesions: float = 3.0,
-    cells_per_cm3: float = 1e9,
-    detection_limit_mm: float = 5.0,
+    readout: Readout = _READOUT,
 ) -> dict[str, np.ndarray]:
     """RECIST read-out of scan series: best response, PFS days and event, SLD (mm)."""
-    sld = sum_of_diameters_mm(
-        cells,
-        n_lesions=n_lesions,
-        cells_per_cm3=cells_per_cm3,
-        detection_limit_mm=detection_limit_mm,
-    )
+    sld = sum_of_diameters_mm(cells, readout=readout)
     bor = best_overall_response(sld)
     days, event = pfs(sld, np.asarray(scan_days, float), follow_up=follow_up)
     return {"bor": bor, "pfs_days": days, "pfs_event": event, "sld": sld}
@@ -459,9 +454,7 @@ def calibrate_population(
     scan_days: Sequence[float] = KEYNOTE006_SCAN_DAYS,
     follow_up: float = FOLLOW_UP_DAYS,
     doubling_days: tuple[float, float] = (15.0, 300.0),
-    n_lesions: float = 3.0,
-    cells_per_cm3: float = 1e9,
-    detection_limit_mm: float = 5.0,
+    readout: Readout = _READOUT,
     cutoff_day: float = KEYNOTE006_CUTOFF_DAY,
     os_targets: Sequence[OSTarget] = KEYNOTE006_OS_TARGETS,
     survival_passes: int = 2,
@@ -479,7 +472,8 @@ def calibrate_population(
     simulations (:func:`tumorimmune.simulate`). The endpoints are read as published: on the
     scans up to ``cutoff_day`` (the data cut-off of the report that gave them; KEYNOTE-006's
     first report: median follow-up 7.9 months), while the population is simulated over the
-    whole ``follow_up``.
+    whole ``follow_up``. ``readout``: how the cells are read (lesions, density, detection
+    limit; :class:`~tumorimmune.response.Readout`).
 
     Survival (``survival_passes`` > 0): the tumor-size-driven hazard of death is fitted to
     ``os_targets`` on the selected patients (:func:`fit_survival_link`, on the hazard grid
@@ -490,9 +484,7 @@ def calibrate_population(
     clock = _time.perf_counter()
     say = print if progress else (lambda *a, **k: None)
     scan_days = tuple(float(d) for d in scan_days if d <= follow_up)  # what the trial reads
-    cand = plausible_candidates(
-        n_candidates, seed=seed, ranges=ranges, n_lesions=n_lesions, cells_per_cm3=cells_per_cm3
-    )
+    cand = plausible_candidates(n_candidates, seed=seed, ranges=ranges, readout=readout)
     model = _model(cand, fixed)
     cand["E0"] = initial_effectors(model, cand["T0"])
     finite = np.isfinite(cand["E0"])
@@ -512,20 +504,9 @@ def calibrate_population(
     cells_u, st_u = simulate_scans(vals, None, **kw)  # type: ignore[arg-type]
     cells_all, st_t = simulate_scans(vals, regimen, **kw)  # type: ignore[arg-type]
     cells_u, cells_t = cells_u[:, i_scan], cells_all[:, i_scan]
-    sld_grid = sum_of_diameters_mm(
-        cells_all[:, i_grid],
-        n_lesions=n_lesions,
-        cells_per_cm3=cells_per_cm3,
-        detection_limit_mm=detection_limit_mm,
-    )
-    ro = dict(
-        n_lesions=n_lesions,
-        cells_per_cm3=cells_per_cm3,
-        detection_limit_mm=detection_limit_mm,
-        follow_up=follow_up,
-    )
-    ru = readout(cells_u, scan_days, **ro)  # type: ignore[arg-type]
-    rt = readout(cells_t, scan_days, **ro)  # type: ignore[arg-type]
+    sld_grid = sum_of_diameters_mm(cells_all[:, i_grid], readout=readout)
+    ru = read_scans(cells_u, scan_days, follow_up=follow_up, readout=readout)
+    rt = read_scans(cells_t, scan_days, follow_up=follow_up, readout=readout)
     plaus = (
         (st_u == 0)
         & (st_t == 0)
@@ -547,7 +528,7 @@ def calibrate_population(
             deaths = (np.full(len(u_death), np.inf), np.zeros(len(u_death), bool))
         else:
             deaths = sample_death_days(sld_grid, grid, u_death, link, follow_up=follow_up)
-        rc = _cutoff_readout(cells_t, scan_days, cutoff_day, deaths, ro)  # type: ignore[arg-type]
+        rc = _cutoff_readout(cells_t, scan_days, cutoff_day, deaths, readout)
         sub_t = {k: v[idx] for k, v in rc.items()}
         classes = classify(
             sub_t,
@@ -607,16 +588,11 @@ def _cutoff_readout(
     scan_days: Sequence[float],
     cutoff_day: float,
     deaths: tuple[np.ndarray, np.ndarray],
-    ro: Mapping[str, float],
+    readout: Readout,
 ) -> dict[str, np.ndarray]:
     """RECIST read-out at the data cut-off, deaths ending follow-up as in the sweep engine
     (:func:`~tumorimmune.response.cutoff_readout`), plus the SLD (mm)."""
-    sld = sum_of_diameters_mm(
-        cells,
-        n_lesions=ro["n_lesions"],
-        cells_per_cm3=ro["cells_per_cm3"],
-        detection_limit_mm=ro["detection_limit_mm"],
-    )
+    sld = sum_of_diameters_mm(cells, readout=readout)
     r = cutoff_readout(
         sld, np.asarray(scan_days, float), cutoff_day, os_days=deaths[0], os_event=deaths[1]
     )

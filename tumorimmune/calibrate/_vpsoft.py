@@ -20,6 +20,7 @@ import numpy as np
 import optax
 import pandas as pd
 
+from ..response import soft_response
 from ._population import (
     ClinicalTarget,
     Dist,
@@ -27,7 +28,6 @@ from ._population import (
     draw,
     hard_orr,
     simulate_arm,
-    soft_response,
     standard_normal,
 )
 
@@ -126,7 +126,7 @@ class VPCalibration:
 def _hard(arm: TrialArm, values: dict, T0: np.ndarray) -> dict:
     with jax.enable_x64(True):
         cells, _ = simulate_arm(arm, values, T0)
-    _, res = hard_orr(np.asarray(cells), **arm.readout)
+    _, res = hard_orr(np.asarray(cells), readout=arm.readout)
     return res
 
 
@@ -154,18 +154,19 @@ def calibrate_soft(
     validation_seed: int | None = None,
     steps: int = 60,
     learning_rate: float = 0.1,
-    temperature: float = 2.0,
+    temperature: float | None = None,
     ridge: float = 1e-3,
 ) -> VPCalibration:
     """Calibrate population distributions to a target ORR through a relaxed RECIST rule.
 
     Loss: ``(ORR_soft − ORR_target)² + ridge·Σ(θ − θ₀)²`` over the transformed locations
     (log / logit median) and log-spreads ``θ`` of the ``calibrate`` parameters; ``ORR_soft``
-    is the mean of :func:`~tumorimmune.calibrate.soft_response` (temperature ``temperature``,
-    percentage points of baseline SLD; the arm's read-out; responses after progression do
-    not count) over a cohort drawn once with ``seed``. Adam with a cosine-decayed
-    step (from ``learning_rate``) for ``steps`` iterations, gradients by ``jax.grad`` through
-    diffrax, float64; the iterate with the lowest loss is kept.
+    is the mean of :func:`~tumorimmune.calibrate.soft_response` (the arm's read-out,
+    ``arm.readout``, at temperature ``temperature``, percentage points of baseline SLD,
+    default ``arm.readout.temperature`` = 2; responses after progression do not count) over
+    a cohort drawn once with ``seed``. Adam with a cosine-decayed step (from
+    ``learning_rate``) for ``steps`` iterations, gradients by ``jax.grad`` through diffrax,
+    float64; the iterate with the lowest loss is kept.
 
     Args:
         arm: the treated arm (its ``untreated()`` twin is the sanity check).
@@ -189,8 +190,11 @@ def calibrate_soft(
             raise ValueError(f"calibrate names {name!r}, which is not in the population")
         if population[name].kind == "fixed":
             raise ValueError(f"cannot calibrate {name!r}: its Dist is 'fixed'")
+    if temperature is None:
+        temperature = float(arm.readout.temperature)  # type: ignore[arg-type]
     if not (temperature > 0 and math.isfinite(temperature)):
         raise ValueError(f"temperature must be > 0 (percentage points); got {temperature!r}")
+    soft = arm.readout.replace(temperature=temperature)
     clock = _time.perf_counter()
     names = list(population)
     z_cal = standard_normal(n_patients, names, seed)
@@ -218,7 +222,7 @@ def calibrate_soft(
             locs, spreads = unpack(theta)
             vals, T0 = _values(population, locs, spreads, z)
             cells, _ = simulate_arm(arm, vals, T0)
-            r = soft_response(cells, temperature=temperature, **arm.readout)
+            r = soft_response(cells, readout=soft)
             return jnp.mean(jnp.where(jnp.isfinite(r), r, 0.0))
 
         def loss(theta):

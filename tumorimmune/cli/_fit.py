@@ -85,8 +85,16 @@ def fit(
     Writes OUT/estimates.csv (one row per patient × parameter, 95 % Laplace intervals),
     OUT/fit.zarr (the full xarray Dataset) and OUT/report.html (data vs fitted curves).
     """
-    from ..calibrate import fit_patients, load_measurements, write_fit_report
+    from ..calibrate import (
+        Minimizer,
+        Noise,
+        fit_patients,
+        load_measurements,
+        optimizer_for,
+        write_fit_report,
+    )
     from ..model import AbstractDrugModel, get_drug, get_model, get_regimen
+    from ..response import Readout
 
     try:
         if out.exists() and not out.is_dir():
@@ -111,23 +119,23 @@ def fit(
                 bnds[k] = (float(lo), float(hi))
             except ValueError:
                 raise ValueError(f"--bounds {k}: {v!r} is not LO:HI numbers") from None
-        tab = load_measurements(
-            data, unit=unit, doses=doses, cells_per_cm3=cells_per_cm3, n_lesions=n_lesions
-        )
+        readout = Readout(cells_per_cm3=cells_per_cm3, n_lesions=n_lesions)
+        tab = load_measurements(data, unit=unit, doses=doses, readout=readout)
         res = fit_patients(
             tab,
             m,
             _names(free),
             bounds=bnds,
             shared=_names(shared),
-            noise=noise,  # type: ignore[arg-type]
-            sigma=sigma,
-            E0=E0,
+            noise=Noise(noise, sigma=sigma),  # type: ignore[arg-type]
+            init={"E0": E0},
             regimen=reg,
-            method=method,  # type: ignore[arg-type]
-            n_starts=starts,
-            seed=seed,
-            max_iter=max_iter,
+            optimizer=Minimizer(
+                optimizer_for(method),  # type: ignore[arg-type]
+                max_iter=max_iter,
+                n_starts=starts,
+                seed=seed,
+            ),
         )
     except ValueError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
@@ -170,11 +178,13 @@ def fit(
 def _size(cells: float, ds) -> str:
     """A cell count in the table's unit (e.g. '9.8 mm')."""
     from ..calibrate import cells_to_unit
+    from ..response import Readout
 
     unit = str(ds.attrs.get("unit", "cells"))
     if unit == "cells":
         return f"{cells:.3g} cells"
-    value = float(cells_to_unit(cells, unit, cells_per_cm3=float(ds.attrs["cells_per_cm3"])))
+    readout = Readout(cells_per_cm3=float(ds.attrs["cells_per_cm3"]))
+    value = float(cells_to_unit(cells, unit, readout=readout))
     return f"{value:.3g} {unit}"
 
 

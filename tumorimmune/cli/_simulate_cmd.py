@@ -51,7 +51,7 @@ def simulate(
 
     import numpy as np
 
-    from .. import simulate as _simulate
+    from .._simulate import simulate as _simulate
     from ..model import AbstractDrugModel, get_drug, get_model, get_regimen
 
     try:

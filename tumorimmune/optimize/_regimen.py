@@ -20,11 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .. import Dosing, solve
+from .._solve import Dosing, solve
 from ..model import Regimen, TumorImmunePD1, get_drug
-from ._soft import soft_endpoints
+from ..response import Readout, soft_endpoints
 
 Objective = Callable[[Float[Array, ""], Float[Array, ""]], Float[Array, ""]]
+_READOUT = Readout()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +129,7 @@ def maximize_regimen(
     Raises:
         ValueError: bad bounds, or a constraint that leaves no feasible dose.
     """
-    from ..calibrate import minimize
+    from ..calibrate import minimize, optimizer_for
 
     db = _check_bounds("dose_bounds", dose_bounds)
     ib = _check_bounds("interval_bounds", interval_bounds)
@@ -147,7 +148,7 @@ def maximize_regimen(
         )
         return -objective(dose, interval)
 
-    res = minimize(loss, u0, method=method, max_iter=max_iter, learning_rate=learning_rate)
+    res = minimize(loss, u0, optimizer=optimizer_for(method, learning_rate), max_iter=max_iter)
     dose, interval = regimen_from_params(
         res.x, dose_bounds=db, interval_bounds=ib, max_dose_rate=max_dose_rate
     )
@@ -193,12 +194,11 @@ def regimen_endpoint(
     scan_days: Sequence[float],
     *,
     endpoint: Literal["orr", "dcr", "pfs_at"] = "orr",
-    temperature: float = 2.0,
+    readout: Readout = _READOUT,
     landmark: float = 182.6,
     unit: str = "mg/kg",
     min_interval: float = 14.0,
     drug: str = "pembrolizumab",
-    cells_per_cm3: float = 1e9,
     rtol: float = 1e-6,
     atol: float = 1e-4,
     adjoint: Literal["checkpoint", "backsolve"] = "checkpoint",
@@ -207,7 +207,9 @@ def regimen_endpoint(
 
     Doses start at day 0 and repeat every ``interval`` days up to the last scan; ``unit``
     ``"mg/kg"`` scales by each patient's ``weight``. ``min_interval`` (days) fixes the static
-    maximal number of doses. Run under ``jax.enable_x64`` for float64.
+    maximal number of doses. ``readout``: the relaxed read-out
+    (:class:`~tumorimmune.response.Readout`, its ``temperature`` in percentage points; see
+    :func:`~tumorimmune.response.soft_endpoints`). Run under ``jax.enable_x64`` for float64.
     """
     if endpoint not in ("orr", "dcr", "pfs_at"):
         raise ValueError(f"endpoint must be 'orr', 'dcr' or 'pfs_at'; got {endpoint!r}")
@@ -225,9 +227,7 @@ def regimen_endpoint(
         dosing = Dosing(dose=amount, interval=interval, start=0.0, n_max=n_max)
         sol = solve(model, y0, days, dosing=dosing, rtol=rtol, atol=atol, adjoint=adjoint)
         cells = jnp.where(sol.status[:, None] == 0, model.burden(sol.ys), jnp.nan)
-        ends = soft_endpoints(
-            cells, days, temperature=temperature, landmark=landmark, cells_per_cm3=cells_per_cm3
-        )
+        ends = soft_endpoints(cells, days, landmark=landmark, readout=readout)
         return ends[endpoint]
 
     return objective
@@ -243,7 +243,7 @@ def optimize_regimen(
     interval_bounds: tuple[float, float] = (14.0, 42.0),
     max_dose_rate: float | None = 2.0 / 21.0,
     unit: str = "mg/kg",
-    temperature: float = 2.0,
+    readout: Readout = _READOUT,
     landmark: float = 182.6,
     start: tuple[float, float] | None = None,
     method: Literal["lbfgs", "adam"] = "lbfgs",
@@ -266,8 +266,9 @@ def optimize_regimen(
         interval_bounds: days; default q2w–q6w (the labelled intervals).
         max_dose_rate: drug-amount constraint, ``unit``/day (default 2 mg/kg per 3 weeks,
             the original label's dose intensity); ``None`` for no constraint.
-        temperature: soft read-out temperature (percentage points; see
-            :func:`soft_readout`).
+        readout: the relaxed read-out, :class:`~tumorimmune.response.Readout` (its
+            ``temperature`` in percentage points; see
+            :func:`~tumorimmune.response.soft_readout`).
         rtol: relative solver tolerance for the optimisation (float64).
         atol: absolute solver tolerance (cells, mg).
 
@@ -282,7 +283,7 @@ def optimize_regimen(
             CLINICAL_FIXED if fixed is None else fixed,
             scan_days,
             endpoint=endpoint,
-            temperature=temperature,
+            readout=readout,
             landmark=landmark,
             unit=unit,
             min_interval=float(interval_bounds[0]),

@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.stats
 
-from ._metrics import kaplan_meier, km_median, wilson_ci
+from ._metrics import km_at, km_median, wilson_ci
+from ._survival import cutoff_readout
 
 EndpointKind = Literal[
     "orr",
@@ -161,15 +162,6 @@ def _median_ci(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, f
     return float(np.median(x)), float(x[j - 1]), float(x[n - j])
 
 
-def km_at(days: np.ndarray, event: np.ndarray, day: float) -> tuple[float, float, float]:
-    km = kaplan_meier(days, event)
-    t = np.asarray(km.time)
-    i = int(np.searchsorted(t, day, side="right")) - 1
-    if i < 0:
-        return 1.0, 1.0, 1.0
-    return float(km.survival[i]), float(km.lower[i]), float(km.upper[i])
-
-
 def _row(e: Endpoint, val: float, lo: float, hi: float) -> dict[str, object]:
     iv = e.interval()
     return {
@@ -186,14 +178,6 @@ def _row(e: Endpoint, val: float, lo: float, hi: float) -> dict[str, object]:
         "day": e.day,
         "source": e.source,
     }
-
-
-def cutoff_readout(*args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
-    """:func:`tumorimmune.response.cutoff_readout` (imported on use: ``_survival`` imports
-    this module)."""
-    from ._survival import cutoff_readout as f
-
-    return f(*args, **kwargs)
 
 
 @runtime_checkable

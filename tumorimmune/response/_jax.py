@@ -28,11 +28,14 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
+from ._readout import Readout
+
 _PR_DECREASE_PCT = 30.0
 _PD_INCREASE_PCT = 20.0
 _MIN_INCREASE_MM = 5.0
 _CR_DIAMETER_MM = 0.0
 _EXTINCT_CELLS = 1.0
+_DEFAULT = Readout()
 
 
 def _evaluable(jnp: Any, d: Any) -> Any:
@@ -125,9 +128,7 @@ def readout(
     follow_up: float,
     final_cells: Float[Any, " *batch"],
     escape_cells: float | Float[Any, "*#batch"],
-    n_lesions: Any = 3,
-    cells_per_cm3: float = 1e9,
-    detection_limit_mm: float = 5.0,
+    readout: Readout = _DEFAULT,
     diameters: Float[Any, "*batch scan"] | None = None,
 ) -> dict[str, Any]:
     """RECIST read-out of tumor cells at the scans, on the default JAX device (float64).
@@ -139,9 +140,10 @@ def readout(
         follow_up: end of follow-up (days); scans after it do not count for PFS.
         final_cells: tumor cells at the end of follow-up, the leading shape (outcome class).
         escape_cells: escape threshold (cells), broadcastable to ``final_cells``.
-        n_lesions, cells_per_cm3, detection_limit_mm: the SLD read-out
-            (:func:`~._metrics.sum_of_diameters_mm`; ``n_lesions`` broadcast against
-            ``cells``, e.g. ``(N, 1)`` per patient).
+        readout: the SLD read-out, :class:`~tumorimmune.response.Readout` (as
+            :func:`~._metrics.sum_of_diameters_mm`: ``n_lesions``, broadcast against
+            ``cells``, e.g. ``(N, 1)`` per patient; ``cells_per_cm3``,
+            ``detection_limit_mm``).
         diameters: sums of diameters (mm) already computed (e.g. by the NumPy reference, for
             bit-identity with it); then ``cells`` and the SLD options are not used.
 
@@ -161,12 +163,12 @@ def readout(
         return _jitted()(
             f64(cells),
             None if diameters is None else f64(diameters),
-            f64(n_lesions),
+            f64(readout.n_lesions),
             f64(t),
             f64(final_cells),
             f64(escape_cells),
-            cells_per_cm3=float(cells_per_cm3),
-            detection_limit_mm=float(detection_limit_mm),
+            cells_per_cm3=float(readout.cells_per_cm3),
+            detection_limit_mm=float(readout.detection_limit_mm),
             n_used=n_used,
             with_diameters=diameters is not None,
         )

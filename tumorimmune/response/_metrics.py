@@ -38,16 +38,17 @@ from jaxtyping import Bool, Float, Int, Real
 from numpy.typing import ArrayLike
 
 from .._typing import NPArray, NPArrayLike, Numbers
+from ._readout import DEFAULT_CELLS_PER_CM3 as DEFAULT_CELLS_PER_CM3
+from ._readout import DEFAULT_DETECTION_LIMIT_MM as DEFAULT_DETECTION_LIMIT_MM
+from ._readout import DEFAULT_N_LESIONS as DEFAULT_N_LESIONS
+from ._readout import Readout
 
 #: Codes of :func:`best_overall_response` (``-1`` = not evaluable, e.g. failed solve).
 RESPONSE_CODES: dict[str, int] = {"NE": -1, "CR": 0, "PR": 1, "SD": 2, "PD": 3}
 #: Codes of :func:`outcome_class` (``-1`` = not evaluable, e.g. failed solve).
 OUTCOME_CODES: dict[str, int] = {"failed": -1, "extinct": 0, "controlled": 1, "escaped": 2}
 
-#: Number of equal target lesions sharing the tumor cells (**assumption**; RECIST 1.1: <= 5).
-DEFAULT_N_LESIONS = 3
-#: Imaging detection limit per lesion, mm (**assumption**): smaller lesions have disappeared.
-DEFAULT_DETECTION_LIMIT_MM = 5.0
+_DEFAULT = Readout()
 
 _NE = np.int8(-1)
 
@@ -100,13 +101,13 @@ def _evaluable(d: np.ndarray) -> np.ndarray:
 
 # A number in gives a NumPy scalar out (NumPy's 0-d results), an array gives an array.
 @overload
-def diameter_mm(cells: float, *, cells_per_cm3: float = ...) -> np.float64: ...
+def diameter_mm(cells: float, *, readout: Readout = ...) -> np.float64: ...
 @overload
 def diameter_mm(
-    cells: Real[NPArrayLike, "*shape"] | Numbers, *, cells_per_cm3: float = ...
+    cells: Real[NPArrayLike, "*shape"] | Numbers, *, readout: Readout = ...
 ) -> Float[np.ndarray, "*shape"]: ...
 def diameter_mm(
-    cells: Real[NPArrayLike, "*shape"] | Numbers, *, cells_per_cm3: float = 1e9
+    cells: Real[NPArrayLike, "*shape"] | Numbers, *, readout: Readout = _DEFAULT
 ) -> Float[np.ndarray | np.float64, "*shape"]:
     """Diameter (mm) of a single spherical lesion holding ``cells`` tumor cells.
 
@@ -121,12 +122,12 @@ def diameter_mm(
 
     Args:
         cells: tumor cell counts, any shape, >= 0 (NaN passes through as NaN).
-        cells_per_cm3: cell density (cells per cm³), > 0.
+        readout: :class:`Readout`; only its ``cells_per_cm3`` (cells per cm³, > 0) is used.
 
     Returns:
         float64 array of the same shape, in mm.
     """
-    density = _positive_scalar("cells_per_cm3", cells_per_cm3)
+    density = _positive_scalar("cells_per_cm3", readout.cells_per_cm3)
     c = _nonnegative_array("cells", cells, "cells")
     volume_mm3 = c * (1000.0 / density)
     return 2.0 * np.cbrt(3.0 * volume_mm3 / (4.0 * np.pi))
@@ -149,27 +150,13 @@ def _lesion_counts(n_lesions: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
 
 
 @overload
-def sum_of_diameters_mm(
-    cells: float,
-    *,
-    n_lesions: float = ...,
-    cells_per_cm3: float = ...,
-    detection_limit_mm: float = ...,
-) -> np.float64: ...
+def sum_of_diameters_mm(cells: float, *, readout: Readout = ...) -> np.float64: ...
 @overload
 def sum_of_diameters_mm(
-    cells: Real[NPArrayLike, "*shape"] | Numbers,
-    *,
-    n_lesions: Real[NPArrayLike, "*#shape"] | Numbers = ...,
-    cells_per_cm3: float = ...,
-    detection_limit_mm: float = ...,
+    cells: Real[NPArrayLike, "*shape"] | Numbers, *, readout: Readout = ...
 ) -> Float[np.ndarray, "*shape"]: ...
 def sum_of_diameters_mm(
-    cells: Real[NPArrayLike, "*shape"] | Numbers,
-    *,
-    n_lesions: Real[NPArrayLike, "*#shape"] | Numbers = DEFAULT_N_LESIONS,
-    cells_per_cm3: float = 1e9,
-    detection_limit_mm: float = DEFAULT_DETECTION_LIMIT_MM,
+    cells: Real[NPArrayLike, "*shape"] | Numbers, *, readout: Readout = _DEFAULT
 ) -> Float[np.ndarray | np.float64, "*shape"]:
     """Sum of the longest diameters (mm) of ``n_lesions`` equal spherical lesions: RECIST's SLD.
 
@@ -187,40 +174,32 @@ def sum_of_diameters_mm(
 
     Args:
         cells: tumor cell counts, any shape, >= 0 (NaN passes through as NaN).
-        n_lesions: number of target lesions, integers >= 1; a scalar or an array that
-            broadcasts against ``cells`` (per-patient counts for scan series ``(N, n_scans)``
-            as ``(N, 1)``).
-        cells_per_cm3: cell density (cells per cm³), > 0.
-        detection_limit_mm: per-lesion diameter (mm) below which a lesion has disappeared,
-            >= 0 (0: only an extinct tumor disappears). A lesion exactly at the limit is seen.
+        readout: :class:`Readout`: ``n_lesions`` (integers >= 1; a scalar or an array that
+            broadcasts against ``cells``, per-patient counts for scan series
+            ``(N, n_scans)`` as ``(N, 1)``), ``cells_per_cm3`` (> 0) and
+            ``detection_limit_mm``, the per-lesion diameter (mm) below which a lesion has
+            disappeared, >= 0 (0: only an extinct tumor disappears; a lesion exactly at the
+            limit is seen).
 
     Returns:
         float64 SLD in mm, of the broadcast shape of ``cells`` and ``n_lesions``.
     """
     c = _nonnegative_array("cells", cells, "cells")
-    k = _lesion_counts(n_lesions, c.shape)
-    limit = _positive_scalar("detection_limit_mm", detection_limit_mm, allow_zero=True)
-    d = diameter_mm(c / k, cells_per_cm3=cells_per_cm3)
+    k = _lesion_counts(readout.n_lesions, c.shape)
+    limit = _positive_scalar("detection_limit_mm", readout.detection_limit_mm, allow_zero=True)
+    d = diameter_mm(c / k, readout=readout)
     with np.errstate(invalid="ignore"):
         return k * np.where(d < limit, 0.0, d)
 
 
 @overload
-def cells_from_sum_of_diameters(
-    sld_mm: float, *, n_lesions: float = ..., cells_per_cm3: float = ...
-) -> np.float64: ...
+def cells_from_sum_of_diameters(sld_mm: float, *, readout: Readout = ...) -> np.float64: ...
 @overload
 def cells_from_sum_of_diameters(
-    sld_mm: Real[NPArrayLike, "*shape"] | Numbers,
-    *,
-    n_lesions: Real[NPArrayLike, "*#shape"] | Numbers = ...,
-    cells_per_cm3: float = ...,
+    sld_mm: Real[NPArrayLike, "*shape"] | Numbers, *, readout: Readout = ...
 ) -> Float[np.ndarray, "*shape"]: ...
 def cells_from_sum_of_diameters(
-    sld_mm: Real[NPArrayLike, "*shape"] | Numbers,
-    *,
-    n_lesions: Real[NPArrayLike, "*#shape"] | Numbers = DEFAULT_N_LESIONS,
-    cells_per_cm3: float = 1e9,
+    sld_mm: Real[NPArrayLike, "*shape"] | Numbers, *, readout: Readout = _DEFAULT
 ) -> Float[np.ndarray | np.float64, "*shape"]:
     """Tumor cells in ``n_lesions`` equal spheres whose diameters sum to ``sld_mm``.
 
@@ -232,15 +211,15 @@ def cells_from_sum_of_diameters(
 
     Args:
         sld_mm: sums of longest diameters (mm), any shape, >= 0 (NaN passes through).
-        n_lesions: number of target lesions, integers >= 1, broadcast against ``sld_mm``.
-        cells_per_cm3: cell density (cells per cm³), > 0.
+        readout: :class:`Readout`: ``n_lesions`` (integers >= 1, broadcast against
+            ``sld_mm``) and ``cells_per_cm3`` (> 0); the detection limit is not used.
 
     Returns:
         float64 cell counts of the broadcast shape.
     """
-    density = _positive_scalar("cells_per_cm3", cells_per_cm3)
+    density = _positive_scalar("cells_per_cm3", readout.cells_per_cm3)
     s = _nonnegative_array("sld_mm", sld_mm, "mm")
-    k = _lesion_counts(n_lesions, s.shape)
+    k = _lesion_counts(readout.n_lesions, s.shape)
     d = s / k
     return k * (np.pi / 6.0 * d**3 * (density / 1000.0))
 
@@ -730,3 +709,13 @@ def km_median(
         _crossing_time(km.time, lower, 0.5),
         _crossing_time(km.time, upper, 0.5),
     )
+
+
+def km_at(days: np.ndarray, event: np.ndarray, day: float) -> tuple[float, float, float]:
+    """Kaplan–Meier survival at ``day`` with its 95 % interval: ``(value, lower, upper)``."""
+    km = kaplan_meier(days, event)
+    t = np.asarray(km.time)
+    i = int(np.searchsorted(t, day, side="right")) - 1
+    if i < 0:
+        return 1.0, 1.0, 1.0
+    return float(km.survival[i]), float(km.lower[i]), float(km.upper[i])

@@ -34,8 +34,7 @@ from jaxtyping import Bool, Float, Int, Real
 from numpy.typing import ArrayLike
 
 from .._typing import NPArrayLike, Numbers
-from ._endpoints import km_at
-from ._metrics import _nonnegative_array, _positive_scalar, km_median
+from ._metrics import _nonnegative_array, _positive_scalar, km_at, km_median
 
 #: Days per year of ``background_per_year`` (the mean Gregorian year).
 DAYS_PER_YEAR = 365.25

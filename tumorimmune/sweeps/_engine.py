@@ -404,13 +404,13 @@ class Engine:
         lesions = np.asarray(table.get("n_lesions", spec.response.n_lesions), dtype=float)
         lesions = lesions[:, None] if lesions.ndim else lesions  # per patient: (width, 1)
 
+        readout = spec.response.readout()
+
         def sld(c: np.ndarray) -> np.ndarray:
             return self._by_patients(
                 lambda sl: sum_of_diameters_mm(
                     c[:, sl],
-                    n_lesions=lesions[sl] if lesions.ndim else lesions,
-                    cells_per_cm3=spec.response.cells_per_cm3,
-                    detection_limit_mm=spec.response.detection_limit_mm,
+                    readout=readout.replace(n_lesions=lesions[sl] if lesions.ndim else lesions),
                 ),
                 width,
             )

@@ -60,6 +60,7 @@ from pydantic import (
 from ..response import (
     DEFAULT_DETECTION_LIMIT_MM,
     DEFAULT_N_LESIONS,
+    Readout,
     SurvivalLink,
     parse_subgroup,
 )
@@ -416,6 +417,14 @@ class ResponseSpec(_Strict):
     detection_limit_mm: float = Field(DEFAULT_DETECTION_LIMIT_MM, ge=0, allow_inf_nan=False)
     confirm: bool = False
     confirm_days: float = Field(28.0, ge=0, allow_inf_nan=False, description="days")
+
+    def readout(self) -> Readout:
+        """The section's read-out as one :class:`~tumorimmune.response.Readout`."""
+        return Readout(
+            cells_per_cm3=self.cells_per_cm3,
+            n_lesions=self.n_lesions,
+            detection_limit_mm=self.detection_limit_mm,
+        )
 
 
 class SurvivalSpec(_Strict):
