@@ -143,7 +143,9 @@ def main() -> None:
     sens = spec.sensitivity
     assert sens is not None
     X = np.asarray(spec_design(spec))
-    ys = outputs(ds, ["response", "best_pct_change"], landmark_days=sens.landmark(spec.follow_up_days))
+    ys = outputs(
+        ds, ["response", "best_pct_change"], landmark_days=sens.landmark(spec.follow_up_days)
+    )
     conv_kw = {"names": sens.names(plan.columns), "n_bootstrap": args.bootstrap, "seed": args.seed}
     rankings: dict[str, Any] = {}
     for arm in idx["arm"].values:

@@ -22,7 +22,8 @@ only elementwise operations. Parameters shared by the cohort, the stop table, to
 doses equal for every patient are compile-time constants; the compiled kernel is cached per
 configuration (``eqx.filter_jit``), so repeated calls do not recompile. Kernel inputs and
 outputs are typed pytrees (:class:`_KernelIn`, :class:`_KernelOut`). Correctness is tested
-on CPU in Pallas interpret mode; speed is measured on the GPU by ``benchmarks/gpu_probe.py``.
+on CPU in Pallas interpret mode; speed is measured on the GPU by ``benchmarks/gpu_probe``
+(``python -m benchmarks.gpu_probe.run``).
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ TARGET_CHUNKS = 128
 MAX_AUTO_CHUNK = 1 << 18
 #: More store chunks than this get a warning (:func:`spec_warnings`).
 MANY_CHUNKS = 1024
-#: Fixed store cost of one chunk of the three-arm trial (benchmarks/host_pipeline.py, 2-core
+#: Fixed store cost of one chunk of the three-arm trial (benchmarks/host_pipeline, 2-core
 #: CPU; benchmarks/RESULTS.md, "Host pipeline").
 SECONDS_PER_CHUNK = 0.1
 
