@@ -38,7 +38,8 @@ from benchmarks._common.harness import add_save_options, save_result
 from tumorimmune.sensitivity import convergence, indices, outputs, run_sensitivity, spec_design
 from tumorimmune.sweeps import SweepPlan, load_spec, run_sweep, validate_spec
 
-TRIAL = Path(__file__).resolve().parents[2] / "examples" / "pd1_virtual_trial.toml"
+# a parametric cohort: a design cannot be drawn from a population table
+TRIAL = Path(__file__).resolve().parents[2] / "examples" / "quickstart.toml"
 
 
 def sensitivity_spec(trial: Path, *, n: int, seed: int, chunk: int, bootstrap: int) -> dict:

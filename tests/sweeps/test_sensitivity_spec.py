@@ -75,3 +75,14 @@ def test_example_spec_has_at_least_1e5_evaluations_per_arm():
     assert spec.sensitivity is not None and plan.n_patients >= 100_000  # per arm
     assert spec.sensitivity.n * (len(spec.sensitivity.names(plan.columns)) + 2) >= 100_000
     assert set(spec.sensitivity.names(plan.columns)) <= set(plan.columns)
+
+
+def test_a_population_spec_cannot_take_a_sensitivity_design():
+    """A design is drawn from distributions; a population table has none (it failed with a
+    KeyError inside the design before)."""
+    d = load_spec(ROOT / "examples" / "pd1_virtual_trial.toml").model_dump(
+        mode="json", exclude_none=True
+    )
+    d["sensitivity"] = {"method": "prcc", "n": 8}
+    with pytest.raises(ValueError, match=r"sensitivity: cannot be combined with \[population\]"):
+        validate_spec(d)

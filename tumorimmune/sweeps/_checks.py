@@ -291,6 +291,12 @@ def check_sensitivity(spec: SweepSpec) -> list[str]:
     sens = spec.sensitivity
     if sens is None:
         return []
+    if spec.population is not None:
+        return [
+            "sensitivity: cannot be combined with [population]: a design is drawn from "
+            "distributions ([variability], [pk] variability = true), not from a table of "
+            "patients; use a parametric cohort (e.g. examples/pd1_sensitivity.toml)"
+        ]
     if spec.axes:
         return [
             f"sensitivity: grid axes {sorted(spec.axes)} cannot be combined with "
