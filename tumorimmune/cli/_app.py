@@ -63,6 +63,13 @@ def main(
     ),
 ) -> None:
     """Tumor–immune dynamics under PD-1 checkpoint blockade."""
+    # models named by import path ("my_models:MyModel") are found in the directory the
+    # command runs from, as `python -m` would (the console script's sys.path lacks it)
+    import os
+    import sys
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     if ctx.invoked_subcommand in COMPILING and not ctx.resilient_parsing:
         from .._cache import configure_for_process
 

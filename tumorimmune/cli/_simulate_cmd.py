@@ -27,7 +27,11 @@ def _check_out(out: Path) -> None:
 @app.command(cls=Command)
 def simulate(
     model: str = typer.Option(
-        "TumorImmunePD1", metavar="NAME", help="Kuznetsov1994 or TumorImmunePD1."
+        "TumorImmunePD1",
+        metavar="NAME",
+        help="A packaged model (TumorImmunePD1, Kuznetsov1994, DePillis2005, "
+        "Nikolopoulou2018, ClaretTGI) or your own as 'module:Class' (importable from the "
+        "current directory).",
     ),
     regimen: str | None = typer.Option(
         None,
@@ -36,8 +40,12 @@ def simulate(
         "pembrolizumab_200mg_q3w for TumorImmunePD1, none for Kuznetsov1994 (no drug).",
         show_default=False,
     ),
-    E0: float = typer.Option(3.2e5, "--E0", metavar="CELLS", help="Initial effector cells."),
-    T0: float = typer.Option(5e6, "--T0", metavar="CELLS", help="Initial tumor cells."),
+    E0: float = typer.Option(
+        3.2e5, "--E0", metavar="CELLS", help="Initial effector cells (the model's effector state)."
+    ),
+    T0: float = typer.Option(
+        5e6, "--T0", metavar="CELLS", help="Initial tumor cells (in the model's tumor unit)."
+    ),
     days: float = typer.Option(365.0, metavar="DAYS", help="Follow-up, days (included)."),
     param: list[str] = typer.Option(
         [], "--param", "-p", metavar="NAME=VALUE", help="Parameter override (repeatable)."
@@ -81,7 +89,14 @@ def simulate(
         m = m.replace(**overrides)
         t = np.arange(0.0, days, 7.0)
         t = np.append(t, days) if days - t[-1] > 1e-9 else t
-        ds = _simulate(m, {"E": E0, "T": T0}, t, regimen=reg)
+        # the model's own tumor and effector states (T0 in cells, converted to the model's
+        # unit); its other states start at their defaults (Model.initial_state)
+        y0: dict[str, float] = {}
+        if cls.tumor_state is not None:
+            y0[cls.tumor_state] = float(np.asarray(m.tumor_size(T0)))
+        if cls.effector_state is not None:
+            y0[cls.effector_state] = E0
+        ds = _simulate(m, y0, t, regimen=reg)
     except ValueError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from err
