@@ -181,20 +181,18 @@ def test_grouping_matches_a_per_patient_reference():
     np.testing.assert_array_equal(d.to_frame()["cells"].sum(), df["value"].sum())
 
 
-def test_million_rows_load_in_seconds():
-    """Loading is linear: 1e6 rows of 1e5 patients (was quadratic: none after 300 s)."""
-    import time
-
-    P = 100_000
+def test_many_patients_load_into_one_padded_table():
+    """1e5 rows of 1e4 patients load into their padded arrays (the speed, linear in the rows,
+    is measured by benchmarks/load_measurements, not asserted here)."""
+    P = 10_000
     df = pd.DataFrame(
         {
             "patient": np.repeat(np.arange(P).astype(str), 10),
             "day": np.tile(np.arange(10) * 7.0, P),
-            "value": 1e6,
+            "value": np.arange(10 * P, dtype=float) + 1.0,
         }
     )
-    t0 = time.perf_counter()
     d = load_measurements(df, unit="cells")
-    seconds = time.perf_counter() - t0
     assert d.n_patients == P and d.t.shape == (P, 10)
-    assert seconds < 30, seconds  # about 1 s on 2 cores; quadratic loading takes hours
+    np.testing.assert_array_equal(d.t[0], np.arange(10) * 7.0)
+    np.testing.assert_array_equal(d.cells.sum(), df["value"].sum())
