@@ -159,7 +159,9 @@ class SampledRows:
         ids = np.asarray(ids, dtype=np.int64)
         cells = ids // c
         names = [*self.columns, "cell"]
-        if ids.size and cells.min() == cells.max():  # one grid cell (e.g. a virtual trial)
+        if not ids.size:
+            return {k: np.zeros(0, dtype=np.int64 if k == "cell" else float) for k in names}
+        if cells.min() == cells.max():  # one grid cell (e.g. a virtual trial)
             sel = ids - int(cells[0]) * c
             tab = self._cell(int(cells[0]))
             return {k: tab[k][sel] for k in names}
@@ -170,8 +172,6 @@ class SampledRows:
             for k in out:
                 out[k].append(tab[k][sel])
         order = np.argsort(np.argsort(cells, kind="stable"), kind="stable")
-        if not ids.size:
-            return {k: np.zeros(0, dtype=np.int64 if k == "cell" else float) for k in names}
         return {k: np.concatenate(v)[order] for k, v in out.items()}
 
     def _cell(self, cell: int) -> dict[str, np.ndarray]:
