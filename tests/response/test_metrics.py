@@ -243,16 +243,37 @@ def test_pct_change_keeps_leading_axes():
 def test_best_pct_change_by_hand():
     d = np.array(
         [
-            [20.0, 25.0, 15.0, 30.0],  # best is scan 2: (15 − 20)/20 = −25 %
-            [10.0, 11.0, 12.0, 13.0],  # only grows: best is scan 1, +10 % (baseline excluded)
-            [10.0, 0.0, 0.0, 5.0],  # disappears: −100 %
+            [20.0, 19.0, 15.0, 30.0],  # best is scan 2: (15 − 20)/20 = −25 %; PD at scan 3
+            [10.0, 11.0, 12.0, 13.0],  # only grows (< 5 mm): best is scan 1, +10 %, no PD
+            [10.0, 0.0, 0.0, 5.0],  # disappears: −100 % (regrowth by 5 mm is PD, after it)
             [10.0, 9.0, np.nan, 5.0],  # failed solve
             [0.0, 0.0, 1.0, 2.0],  # zero baseline
+            [40.0, 50.0, 20.0, 10.0],  # PD at scan 1 (+25 %, +10 mm), −75 % only after it
+            [40.0, 30.0, 40.0, 4.0],  # −25 %, PD at scan 2 (+33 % and +10 mm over 30), −90 %
         ]
     )
     out = best_pct_change(d)
     np.testing.assert_allclose(out[:3], [-25.0, 10.0, -100.0])
     assert np.isnan(out[3]) and np.isnan(out[4])
+    # progression ends the read-out: the PD scan itself counts, later shrinkage does not
+    np.testing.assert_allclose(out[5:], [25.0, -25.0])
+    every = best_pct_change(d, until_progression=False)
+    np.testing.assert_allclose(every[[0, 1, 2, 5, 6]], [-25.0, 10.0, -100.0, -75.0, -90.0])
+    # looser PD thresholds move the cut: with +50 % over the nadir, row 5 never progresses
+    np.testing.assert_allclose(best_pct_change(d, pd_increase_pct=50.0)[5], -75.0)
+
+
+def test_best_pct_change_agrees_with_best_response():
+    # a PD best response has a best change > 0; a responder's best change is <= −30 %
+    rng = np.random.default_rng(7)
+    d = 30.0 * np.exp(np.cumsum(rng.normal(0.0, 0.35, (4000, 9)), axis=-1))
+    d[:, 0] = 30.0
+    best = best_pct_change(d)
+    bor = best_overall_response(d)
+    assert np.all(best[bor == 3] > 0) and (bor == 3).sum() > 100
+    assert np.all(best[bor <= 1] <= -30) and (bor <= 1).sum() > 100
+    every = best_pct_change(d, until_progression=False)
+    assert np.sum(every[bor == 3] <= -30) > 10  # the defect of reading past progression
 
 
 @pytest.mark.parametrize("shape", [(), (4, 1), (1,)])
@@ -306,8 +327,9 @@ def test_pd_at_first_scan_ends_assessment():
     assert best_overall_response(d, confirm=True) == PD
     days, event = pfs(d, DAYS5, follow_up=365.0)
     assert event and days == 42.0
-    # the waterfall value still reads all post-baseline scans
-    assert best_pct_change(d) == -100.0
+    # the waterfall value stops at progression too (+30 %); read past it, it would be −100 %
+    assert best_pct_change(d) == 30.0
+    assert best_pct_change(d, until_progression=False) == -100.0
 
 
 def test_five_mm_rule_blocks_small_lesion_progression():

@@ -78,9 +78,11 @@ def _readout(
     # which rounds differently from NumPy's division
     base = jax.lax.optimization_barrier(jnp.broadcast_to(d[..., :1], d.shape))
     pct = jnp.where(jnp.isfinite(base) & (base > 0), 100.0 * (d - base) / base, jnp.nan)
-    best_pct = jnp.where(ok, jnp.min(pct[..., 1:], axis=-1), jnp.nan)
     # scan_responses and best_overall_response (no confirmation)
     pd = _progression(jnp, jax, d)
+    # best_pct_change: up to and including the first PD scan
+    after_pd = (jnp.cumsum(pd, axis=-1) - pd) > 0
+    best_pct = jnp.where(ok, jnp.min(jnp.where(after_pd, jnp.inf, pct[..., 1:]), axis=-1), jnp.nan)
     cur = d[..., 1:]
     cr = cur <= _CR_DIAMETER_MM
     pr = cur <= d[..., :1] * (1.0 - _PR_DECREASE_PCT / 100.0)

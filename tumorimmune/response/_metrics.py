@@ -245,23 +245,49 @@ def pct_change(
 
 def best_pct_change(
     diam: Real[NPArrayLike, "*batch scan"] | Numbers,
+    *,
+    until_progression: bool = True,
+    min_increase_mm: float = 5.0,
+    pd_increase_pct: float = 20.0,
 ) -> Float[np.ndarray, "*batch"]:
-    """Best (most negative) percent change from baseline over the post-baseline scans.
+    """Best (most negative) percent change from baseline, read up to progression.
 
-    The oncology convention of waterfall plots: the minimum of :func:`pct_change` over scans
-    1, 2, ... (the baseline itself is excluded, so a tumor that only grows has a positive best
-    change). All post-baseline scans count, including those after progression; a tumor that
-    disappears has −100 %.
+    The oncology convention of waterfall plots: the minimum of :func:`pct_change` over the
+    post-baseline scans 1, 2, ... **up to and including the first RECIST 1.1 progression**
+    (the scan where PD is declared, :func:`scan_responses`): as for the best overall response,
+    progression ends the assessment, so shrinkage after PD (a pseudo-progression's later
+    response, which only iRECIST would count) does not make a PD bar reach −30 %. The baseline
+    itself is excluded, so a tumor that only grows has a positive best change; a tumor that
+    disappears before any progression has −100 %.
 
     Args:
         diam: SLDs (mm), last axis = scans (baseline + at least one later scan).
+        until_progression: read scans only up to the first PD (default); ``False`` reads every
+            post-baseline scan, progression or not (treatment beyond progression, as
+            iRECIST would read it; not what the sweeps store).
+        min_increase_mm: absolute increase over the nadir for PD (mm), as
+            :func:`scan_responses`.
+        pd_increase_pct: relative increase over the nadir for PD (%), as
+            :func:`scan_responses`.
 
     Returns:
         float64 array of the leading shape, in %; NaN for not-evaluable rows (any non-finite
         scan, or zero baseline).
     """
     d = _scan_series("diam", diam, min_scans=2)
-    best = np.min(pct_change(d)[..., 1:], axis=-1)
+    pct = pct_change(d)[..., 1:]
+    if until_progression:
+        _check_recist_options(min_increase_mm, 30.0, pd_increase_pct, 0.0)
+        pd = _progression(
+            d,
+            min_increase_mm=min_increase_mm,
+            pd_increase_pct=pd_increase_pct,
+            cr_diameter_mm=0.0,
+            pd_on_reappearance=False,
+        )
+        after_pd = (np.cumsum(pd, axis=-1) - pd) > 0  # scans after the first PD scan
+        pct = np.where(after_pd, np.inf, pct)
+    best = np.min(pct, axis=-1)
     return np.where(_evaluable(d), best, np.nan)
 
 

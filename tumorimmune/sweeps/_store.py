@@ -84,7 +84,10 @@ _DESCRIPTIONS = {
         "detection_limit_mm, cells_per_cm3; param_n_lesions when it varies)",
     ),
     "pct_change": ("%", "SLD change from baseline"),
-    "best_pct_change": ("%", "best (most negative) post-baseline change from baseline"),
+    "best_pct_change": (
+        "%",
+        "best (most negative) post-baseline change from baseline, up to the first PD",
+    ),
     "best_response": ("1", "RECIST 1.1 best overall response: 0=CR 1=PR 2=SD 3=PD -1=failed"),
     "pfs_days": ("days", "progression-free survival time (first PD scan, or censoring day)"),
     "pfs_event": ("1", "True: progression observed; False: censored"),
