@@ -20,7 +20,7 @@ import json
 import math
 import time as _time
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import diffrax
 import equinox as eqx
@@ -31,12 +31,13 @@ import optax
 import pandas as pd
 import scipy.stats
 import xarray as xr
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from .._version import __version__
 from ..model import AbstractDrugModel, Model, Regimen
 from ..response import Readout
 from ..solvers import Tolerances, as_tolerances, solve_patient
+from ..solvers._common import tumor_state_index
 from ._data import TumorData, cells_to_unit, dose_segments
 from ._optimize import Minimizer
 from ._transform import dlogparam_dx, to_param, to_unconstrained
@@ -192,6 +193,20 @@ def _scalar_model(model: Model) -> Model:
     return jax.tree_util.tree_map(lambda v: np.asarray(v, dtype=np.float64), model)
 
 
+def _initial_state(model: Model, T0: ArrayLike, E0: ArrayLike) -> Float[Array, " n_states"]:
+    """Initial states of ``model``: ``T0`` tumor cells in its tumor state (in that state's
+    unit, :meth:`~tumorimmune.model.Model.tumor_size`), ``E0`` effectors in its effector state
+    (if it has one), the others from :meth:`~tumorimmune.model.Model.baseline_state` (0 if
+    not set there)."""
+    if model.tumor_state is None:
+        raise ValueError(f"{type(model).__name__} has no tumor state to fit")
+    y0: dict[str, Any] = {model.tumor_state: model.tumor_size(jnp.asarray(T0, jnp.float64))}
+    if model.effector_state is not None:
+        y0[model.effector_state] = jnp.asarray(E0, jnp.float64)
+    y0 = model.baseline_state(y0)
+    return jnp.stack([jnp.asarray(y0.get(n, 0.0), jnp.float64) for n in model.state_names])
+
+
 def _predict_tumor(
     pb: _Problem,
     theta: Float[Array, " k"],
@@ -206,8 +221,7 @@ def _predict_tumor(
     params = {k: v for k, v in values.items() if k not in INITIAL_STATES}
     model = dataclasses.replace(pb.model, **params)  # type: ignore[type-var]
     names = model.state_names
-    y0 = {"E": values.get("E0", pb.E0), "T": values.get("T0", y_base)}
-    y0v = jnp.stack([jnp.asarray(y0.get(n, 0.0), jnp.float64) for n in names])
+    y0v = _initial_state(model, values.get("T0", y_base), values.get("E0", pb.E0))
     ys, _, _ = solve_patient(
         model,
         y0v,
@@ -218,7 +232,7 @@ def _predict_tumor(
         rtol=pb.rtol,
         atol=pb.atol,
         dosing_state=model.dosing_state if isinstance(model, AbstractDrugModel) else -1,
-        tumor_index=names.index("T"),
+        tumor_index=tumor_state_index(model),
         max_steps=pb.max_steps,
         adjoint=adjoint,
     )
@@ -381,7 +395,8 @@ def fit_patients(
         estimate, delta method); per ``patient``: ``sigma`` (+ ``sigma_lo``, ``sigma_hi``),
         ``nll``, ``aic`` (per-patient fits; the joint AIC is ``attrs["aic"]``),
         ``residual_sd`` (SD of log residuals or of relative residuals), ``n_obs``, ``n_iter``,
-        ``grad_norm``, ``converged``, ``hessian_ok`` (Hessian positive definite), and the
+        ``grad_norm``, ``converged``, ``timed_out`` (stopped by the optimizer's time limit),
+        ``hessian_ok`` (Hessian positive definite), and the
         data: ``obs_day``, ``observed``, ``fitted`` (patient, obs) in days and cells.
         Diagnostics: ``at_bound`` and ``identifiable`` (patient, param); ``hessian_condition``,
         ``poor_fit``, ``above_capacity`` (a measurement above the model's carrying capacity
@@ -542,6 +557,7 @@ def _fit_independent(pb: _Problem, x0: Array, opts: Minimizer):
         "grad_norm": pick(res.grad_norm),
         "n_iter": pick(res.n_iter),
         "converged": pick(res.converged),
+        "timed_out": pick(res.timed_out),
         "nll_starts": res.value,
     }
     hess = _local_hessians(pb, z)
@@ -613,6 +629,7 @@ def _fit_joint(pb: _Problem, x0: Array, opts: Minimizer):
         "grad_norm": jnp.full(P, res.grad_norm[b]),
         "n_iter": jnp.full(P, res.n_iter[b]),
         "converged": jnp.full(P, res.converged[b]),
+        "timed_out": jnp.full(P, res.timed_out[b]),
         "nll_starts": jnp.broadcast_to(res.value, (P, S)),
         "joint": (H, idx, float(res.value[b])),
     }
@@ -702,6 +719,7 @@ def _package(
             "n_iter": ("patient", np.asarray(info["n_iter"]).astype(np.int64)),
             "grad_norm": ("patient", np.asarray(info["grad_norm"])),
             "converged": ("patient", np.asarray(info["converged"]).astype(bool)),
+            "timed_out": ("patient", np.asarray(info["timed_out"]).astype(bool)),
             "hessian_ok": ("patient", ok),
             "nll_starts": (("patient", "start"), np.asarray(info["nll_starts"])),
             "obs_day": (("patient", "obs"), np.where(data.mask, data.t, np.nan)),
@@ -803,7 +821,8 @@ def _diagnose(ds: xr.Dataset, pb: _Problem, cond: np.ndarray) -> xr.Dataset:
     for i in range(ds.sizes["patient"]):
         why = []
         if not converged[i]:
-            why.append("not converged")
+            late = "timed_out" in ds and bool(ds["timed_out"].values[i])
+            why.append("not converged (time limit)" if late else "not converged")
         if at_bound[i].any():
             hit = ", ".join(p for p, b in zip(params, at_bound[i], strict=True) if b)
             why.append(f"at a bound: {hit}")

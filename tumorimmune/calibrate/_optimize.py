@@ -5,11 +5,13 @@ vmap-able); ``Minimizer``, the optimizer with its stopping rule and multistart, 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import optax.tree_utils as otu
 from jaxtyping import Array, Bool, Float, Int
@@ -26,6 +28,39 @@ class OptimizeResult(NamedTuple):
     grad_norm: Float[Array, ""]  #: Euclidean norm of the gradient at ``x``
     n_iter: Int[Array, ""]  #: iterations done
     converged: Bool[Array, ""]  #: a convergence criterion was met before ``max_iter``
+    timed_out: Bool[Array, ""]  #: stopped by ``time_limit_s`` (not converged)
+
+
+#: ``progress(iteration, best_value)``: called from inside the optimisation loop (on the host,
+#: once per iteration and member of a ``vmap``), e.g. to print a throttled status line.
+Progress = Callable[[int, float], None]
+
+
+#: Origin of :func:`_clock` (the import of this module), so that float32 keeps milliseconds.
+_CLOCK_ORIGIN = time.monotonic()
+
+
+def _clock(tick: np.ndarray) -> np.ndarray:
+    """Seconds since :data:`_CLOCK_ORIGIN` (float32, of the shape of ``tick``), on the host.
+
+    float32, not float64: the callback may run on a thread where JAX's x64 mode is off and a
+    float64 result would be refused; float32 resolves 0.25 s after a month of uptime."""
+    return np.full(np.shape(tick), time.monotonic() - _CLOCK_ORIGIN, dtype=np.float32)
+
+
+def _now(tick: Array) -> Array:
+    # a "pure" callback, as io_callback cannot run in a vmap-ed while_loop: ``tick`` (the
+    # iteration, different every time) keeps XLA from hoisting or merging the reads
+    return jax.pure_callback(
+        _clock, jax.ShapeDtypeStruct(jnp.shape(tick), jnp.float32), tick, vmap_method="expand_dims"
+    )
+
+
+def _report(progress: Progress) -> Callable[[Array, Array], None]:
+    def call(it: Array, value: Array) -> None:
+        progress(int(it), float(value))
+
+    return call
 
 
 def _safe(fun: Callable[[Array], Array]) -> Callable[[Array], Array]:
@@ -61,11 +96,15 @@ def minimize(
     max_iter: int = 200,
     gtol: float = 1e-6,
     ftol: float = 1e-12,
+    time_limit_s: float | None = None,
+    progress: Progress | None = None,
 ) -> OptimizeResult:
     """Minimise a scalar function of a flat vector with optax, gradients by ``jax.grad``.
 
     Stops when ``‖∇f‖ <= gtol`` or when an iteration changes ``f`` by at most
-    ``ftol·max(1, |f|)`` (relative change), or after ``max_iter`` iterations. Non-finite
+    ``ftol·max(1, |f|)`` (relative change), or after ``max_iter`` iterations, or (not
+    converged, ``timed_out``) at the first iteration that ends ``time_limit_s`` seconds after
+    the loop started (wall clock, read on the host). Non-finite
     objective values (failed ODE solves) count as ``1e30``. Pure JAX: may be ``jax.vmap``-ed
     over starts or patients (the loop then runs until every member has stopped).
 
@@ -79,7 +118,12 @@ def minimize(
         max_iter: iteration limit.
         gtol: gradient-norm tolerance.
         ftol: relative-change tolerance (0 disables it).
+        time_limit_s: wall-clock limit of the loop (seconds, > 0), ``None``: none. The
+            compilation before the loop is not counted.
+        progress: :data:`Progress` callback, ``progress(iteration, best value)``.
     """
+    if time_limit_s is not None and not time_limit_s > 0:
+        raise ValueError(f"time_limit_s must be > 0 seconds; got {time_limit_s!r}")
     f = _safe(fun)
     vg = jax.value_and_grad(f)
     opt = optax.with_extra_args_support(LBFGS if optimizer is None else optimizer)
@@ -90,7 +134,7 @@ def minimize(
         return (it < max_iter) & ~done
 
     def body(c):
-        x, state, value, grad, best, it, _ = c
+        x, state, value, grad, best, it, _, start, _ = c
         updates, state = opt.update(grad, state, x, value=value, grad=grad, value_fn=f)
         x_new = jnp.asarray(optax.apply_updates(x, updates))
         if line_search:  # the line search already evaluated f and ∇f at x_new
@@ -109,14 +153,23 @@ def minimize(
             jnp.where(better, v_new, bv),
             jnp.where(better, gn, bg),
         )
-        return x_new, state, v_new, g_new, best, it + 1, done
+        if progress is not None:
+            jax.debug.callback(_report(progress), it + 1, best[1])
+        late = jnp.asarray(False)
+        if time_limit_s is not None:
+            late = (_now(it) - start >= time_limit_s) & ~done
+        return x_new, state, v_new, g_new, best, it + 1, done | late, start, late
 
     v0, g0 = vg(x0)
     g0 = jnp.where(jnp.isfinite(g0), g0, 0.0)
     best0 = (x0, v0, jnp.linalg.norm(g0))
-    init = (x0, opt.init(x0), v0, g0, best0, jnp.asarray(0), jnp.linalg.norm(g0) <= gtol)
-    _, _, _, _, (bx, bv, bg), it, done = jax.lax.while_loop(cond, body, init)
-    return OptimizeResult(x=bx, value=bv, grad_norm=bg, n_iter=it, converged=done)
+    start = _now(jnp.asarray(0)) if time_limit_s is not None else jnp.asarray(0.0, jnp.float32)
+    done0 = jnp.linalg.norm(g0) <= gtol
+    init = (x0, opt.init(x0), v0, g0, best0, jnp.asarray(0), done0, start, jnp.asarray(False))
+    _, _, _, _, (bx, bv, bg), it, done, _, late = jax.lax.while_loop(cond, body, init)
+    return OptimizeResult(
+        x=bx, value=bv, grad_norm=bg, n_iter=it, converged=done & ~late, timed_out=late
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +185,9 @@ class Minimizer:
         n_starts: starts per problem, >= 1: start 0 from the initial values, the others
             log-uniform within the bounds (drawn with ``seed``); the best final value wins.
         seed: seed of the random starts.
+        time_limit_s: wall-clock limit of each optimisation loop (seconds; ``None``: none),
+            see :func:`minimize`; starts and patients fitted together share one loop.
+        progress: :data:`Progress` callback called from inside the loop (``None``: none).
     """
 
     optimizer: optax.GradientTransformation | None = None
@@ -140,6 +196,8 @@ class Minimizer:
     ftol: float = 1e-12
     n_starts: int = 4
     seed: int = 0
+    time_limit_s: float | None = None
+    progress: Progress | None = None
 
     def minimize(
         self, fun: Callable[[Float[Array, " k"]], Float[Array, ""]], x0: Float[Array, " k"]
@@ -152,6 +210,8 @@ class Minimizer:
             max_iter=self.max_iter,
             gtol=self.gtol,
             ftol=self.ftol,
+            time_limit_s=self.time_limit_s,
+            progress=self.progress,
         )
 
     def describe(self) -> dict[str, object]:
@@ -164,4 +224,5 @@ class Minimizer:
             "ftol": float(self.ftol),
             "n_starts": int(self.n_starts),
             "seed": int(self.seed),
+            "time_limit_s": None if self.time_limit_s is None else float(self.time_limit_s),
         }

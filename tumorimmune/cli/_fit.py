@@ -10,6 +10,60 @@ from ._app import Command, app
 
 #: Most patients listed in the terminal (all are in OUT/estimates.csv).
 MAX_ROWS = 20
+#: Seconds between two progress lines during a fit.
+PROGRESS_EVERY_S = 10.0
+#: Default wall-clock limit of the optimisation (seconds).
+DEFAULT_TIME_LIMIT_S = 600.0
+
+
+def _preset(name: str, unit: str) -> str:
+    """The parameter set of ``--preset`` (``auto``: clinical for mm / mm³ data)."""
+    if name not in ("auto", "clinical", "published"):
+        raise ValueError(f"--preset must be auto, clinical or published; got {name!r}")
+    if name == "auto":
+        return "clinical" if unit in ("mm", "mm3") else "published"
+    return name
+
+
+def _clinical(model):
+    """``model`` with the clinical melanoma parameterization (docs/science.md §6) where it has
+    the fields: the population values and the geometric centres of the patient ranges."""
+    import math
+
+    from ..calibrate import CLINICAL_FIXED, CLINICAL_RANGES
+
+    names = set(model.parameter_names())
+    values = {k: v for k, v in CLINICAL_FIXED.items() if k in names}
+    for k, (lo, hi, _) in CLINICAL_RANGES.items():
+        if k in names and k != "f_R":  # no escape variants unless asked (--param f_R=...)
+            values[k] = math.sqrt(lo * hi)
+    return model.replace(**values), values
+
+
+class _Ticker:
+    """Progress lines from inside the fit's loop (on stderr, at most every few seconds)."""
+
+    def __init__(self, max_iter: int, every_s: float = PROGRESS_EVERY_S) -> None:
+        import time
+
+        self.max_iter, self.every_s = max_iter, every_s
+        self.start = self.last = time.monotonic()
+        self.best = float("inf")
+        self.iteration = 0
+
+    def __call__(self, iteration: int, value: float) -> None:
+        import time
+
+        self.iteration = max(self.iteration, iteration)
+        self.best = min(self.best, value)
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            self.last = now
+            typer.echo(
+                f"  iteration {self.iteration} of at most {self.max_iter}, best −log L "
+                f"{self.best:.4g}, {now - self.start:.0f} s",
+                err=True,
+            )
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
@@ -32,7 +86,15 @@ def fit(
         ..., metavar="TABLE", help="Tidy table (.csv/.parquet): patient, day, value, unit."
     ),
     model: str = typer.Option(
-        "Kuznetsov1994", metavar="NAME", help="Kuznetsov1994 or TumorImmunePD1."
+        "Kuznetsov1994",
+        metavar="NAME",
+        help="Kuznetsov1994, TumorImmunePD1, ClaretTGI (or another packaged model).",
+    ),
+    preset: str = typer.Option(
+        "auto",
+        metavar="NAME",
+        help="Fixed parameters: clinical (human melanoma, docs/science.md §6), published "
+        "(the model's own, e.g. Kuznetsov's mouse values) or auto (clinical for mm/mm3 data).",
     ),
     free: str = typer.Option(
         ..., metavar="NAMES", help="Comma-separated free parameters, e.g. 'a,n' (or T0, E0)."
@@ -68,8 +130,18 @@ def fit(
     starts: int = typer.Option(4, metavar="N", help="Starts per problem."),
     seed: int = typer.Option(0, metavar="INT", help="Seed of the random starts."),
     max_iter: int = typer.Option(200, metavar="N", help="Iteration limit."),
-    E0: float = typer.Option(
-        3.2e5, "--E0", metavar="CELLS", help="Baseline effector cells (if not free)."
+    time_limit: float = typer.Option(
+        DEFAULT_TIME_LIMIT_S,
+        metavar="SECONDS",
+        help="Wall-clock limit of the optimisation (compilation not counted); stopped fits "
+        "are flagged 'not converged (time limit)'.",
+    ),
+    E0: float | None = typer.Option(
+        None,
+        "--E0",
+        metavar="CELLS",
+        help="Baseline effector cells (if not free); default 3.2e5 (published) or s/d, the "
+        "tumor-free level (clinical).",
     ),
     cells_per_cm3: float = typer.Option(
         1e9, metavar="CELLS", help="Cell density for volume conversion."
@@ -86,6 +158,7 @@ def fit(
     OUT/fit.zarr (the full xarray Dataset) and OUT/report.html (data vs fitted curves).
     """
     from ..calibrate import (
+        DEFAULT_E0,
         Minimizer,
         Noise,
         fit_patients,
@@ -93,6 +166,8 @@ def fit(
         optimizer_for,
         write_fit_report,
     )
+    import numpy as np
+
     from ..model import AbstractDrugModel, get_drug, get_model, get_regimen
     from ..response import Readout
 
@@ -103,13 +178,24 @@ def fit(
             out.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise ValueError(f"--out {str(out)!r}: cannot create ({err.strerror})") from None
+        if not time_limit > 0:
+            raise ValueError(f"--time-limit must be > 0 seconds; got {time_limit:g}")
         cls = get_model(model)
         reg = get_regimen(regimen) if regimen else None
         if reg is not None and issubclass(cls, AbstractDrugModel):
             m = cls.with_drug(get_drug(reg.drug or "pembrolizumab"))
         else:
             m = cls()
+        readout = Readout(cells_per_cm3=cells_per_cm3, n_lesions=n_lesions)
+        tab = load_measurements(data, unit=unit, doses=doses, readout=readout)
+        chosen = _preset(preset, tab.unit)
+        if chosen == "clinical":
+            m, _ = _clinical(m)
         m = m.replace(**{k: float(v) for k, v in _pairs(param, "--param").items()})
+        if E0 is None:
+            E0 = DEFAULT_E0
+            if chosen == "clinical" and {"s", "d"} <= set(m.parameter_names()):
+                E0 = float(m.s) / float(m.d)  # type: ignore[attr-defined]
         bnds: dict[str, tuple[float, float]] = {}
         for k, v in _pairs(bounds, "--bounds").items():
             if ":" not in v:
@@ -119,8 +205,24 @@ def fit(
                 bnds[k] = (float(lo), float(hi))
             except ValueError:
                 raise ValueError(f"--bounds {k}: {v!r} is not LO:HI numbers") from None
-        readout = Readout(cells_per_cm3=cells_per_cm3, n_lesions=n_lesions)
-        tab = load_measurements(data, unit=unit, doses=doses, readout=readout)
+        cap = float(np.min(np.asarray(m.carrying_capacity(), dtype=float)))
+        top = float(np.nanmax(np.where(tab.mask, tab.cells, np.nan)))
+        if top > cap:
+            typer.secho(
+                f"warning: the data reach {top:.3g} cells but {type(m).__name__}'s carrying "
+                f"capacity ({chosen} parameters) is {cap:.3g} cells; the fit cannot reach them"
+                + (" — use --preset clinical" if chosen == "published" else ""),
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
+        ticker = _Ticker(max_iter)
+        n_pat = tab.n_patients
+        typer.echo(
+            f"fitting {n_pat} patient{'s' if n_pat != 1 else ''} × {starts} starts: "
+            f"{type(m).__name__} ({chosen} parameters), free {free}; compiling first "
+            f"(a minute or more), then at most {max_iter} iterations or {time_limit:g} s",
+            err=True,
+        )
         res = fit_patients(
             tab,
             m,
@@ -135,6 +237,8 @@ def fit(
                 max_iter=max_iter,
                 n_starts=starts,
                 seed=seed,
+                time_limit_s=time_limit,
+                progress=ticker,
             ),
         )
     except ValueError as err:
@@ -155,6 +259,7 @@ def fit(
     ok = int(ds["fit_ok"].sum())
     counts = {
         "not converged": int((~ds["converged"]).sum()),
+        "stopped at the time limit": int(ds["timed_out"].sum()),
         "at a bound": int(ds["at_bound"].any("param").sum()),
         "not identifiable": int((~ds["identifiable"]).any("param").sum()),
         "poor fit": int(ds["poor_fit"].sum()),
