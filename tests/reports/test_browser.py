@@ -8,6 +8,7 @@ either fails the test in CI (env var ``CI`` set) and skips it elsewhere.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -209,3 +210,137 @@ def test_injected_strings_stay_text(hostile_results, tmp_path):
     # and in the figures: legend entries, subplot titles, the parameter's axis title
     assert sum(HOSTILE in t for t in svg) >= 5
     assert any(t.startswith(f"{HOSTILE} (") for t in svg)  # axis title "name (units)"
+
+
+#: The arms of the default run (``tumorimmune run`` without a spec): long names, and two of
+#: them (the KEYNOTE-006 pembrolizumab arms) with the same effect.
+FIVE_ARMS = (
+    "untreated",
+    "pembrolizumab 10 mg/kg q3w (KEYNOTE-006)",
+    "pembrolizumab 10 mg/kg q2w (KEYNOTE-006)",
+    "pembrolizumab 200 mg q3w",
+    "nivolumab 240 mg q2w",
+)
+
+#: Bounding boxes (left, top, right, bottom; px) of the parts of figure ``id``: the figure
+#: (``svg``: its first main-svg), its title, the subplot-title annotations, the texts of the
+#: legend entries, the legend, the waterfall's threshold labels, the bars, the plot areas
+#: (drag rectangles, top to bottom) and, per y axis, its tick labels (top to bottom).
+_PARTS = """(id) => {
+    const fig = document.getElementById(id);
+    const box = el => { const r = el.getBoundingClientRect();
+                        return [r.left, r.top, r.right, r.bottom]; };
+    const all = sel => Array.from(fig.querySelectorAll(sel));
+    const ann = all('.annotation').map(a => [a.textContent, box(a)]);
+    const ticks = {};
+    for (const t of all('.yaxislayer-above text')) {
+        const cls = t.parentElement.getAttribute('class') || t.getAttribute('class');
+        (ticks[cls] = ticks[cls] || []).push(box(t));
+    }
+    for (const k in ticks) ticks[k].sort((a, b) => a[1] - b[1]);
+    return {
+        svg: box(fig.querySelector('.main-svg')),
+        title: box(fig.querySelector('.gtitle')),
+        annotations: ann,
+        legend: fig.querySelector('.legend') ? box(fig.querySelector('.legend')) : null,
+        legend_texts: all('.legend .traces text.legendtext').map(box),
+        bars: all('.bars path').map(box).filter(b => b[2] > b[0] && b[3] > b[1]),
+        plots: all('.draglayer .nsewdrag').map(box).sort((a, b) => a[1] - b[1]),
+        ticks: Object.values(ticks),
+    };
+}"""
+
+
+def _names_arm(shown: str) -> bool:
+    """Whether an SVG text (lines run together, no space between) starts with an arm name."""
+    return shown.replace(" ", "").startswith(tuple(a.replace(" ", "") for a in FIVE_ARMS))
+
+
+def _overlap(a: list[float], b: list[float]) -> bool:
+    """Whether two boxes (left, top, right, bottom) share more than half a pixel each way."""
+    return min(a[2], b[2]) - max(a[0], b[0]) > 0.5 and min(a[3], b[3]) - max(a[1], b[1]) > 0.5
+
+
+def _inside(a: list[float], outer: list[float]) -> bool:
+    return (
+        a[0] >= outer[0] - 0.5
+        and a[1] >= outer[1] - 0.5
+        and a[2] <= outer[2] + 0.5
+        and a[3] <= outer[3] + 0.5
+    )
+
+
+@pytest.fixture
+def default_like(results_factory):
+    """Results with the default run's five arms; the two KEYNOTE-006 arms have the same PFS
+    (their Kaplan–Meier curves coincide and their legend entries say so), and the effector
+    cells span 13 decades (a log axis of 14 labels)."""
+    import numpy as np
+
+    ds = results_factory(arms=FIVE_ARMS)
+    for var in ("pfs_days", "pfs_event"):
+        v = ds[var].values.copy()
+        v[2] = v[1]
+        ds[var] = ds[var].copy(data=v)
+    e = np.broadcast_to(np.geomspace(1.0, 1e13, ds.sizes["time"]), ds["traj_E"].shape)
+    ds["traj_E"] = ds["traj_E"].copy(data=np.array(e))
+    return ds
+
+
+def _layout_problems(parts: dict[str, dict], width: int) -> list[str]:
+    """What is wrong with the layout of the figures (``_PARTS`` of each) at ``width`` px."""
+    bad: list[str] = []
+    for f, p in parts.items():
+        if not _inside(p["title"], p["svg"]):
+            bad.append(f"{width}px {f}: the title runs out of the figure")
+    spider = parts["fig-spider"]
+    titles = [b for t, b in spider["annotations"] if _names_arm(t)]
+    assert len(titles) == len(FIVE_ARMS)
+    for i, a in enumerate(titles):
+        if not _inside(a, spider["svg"]) or [b for b in titles[i + 1 :] if _overlap(a, b)]:
+            bad.append(f"{width}px spider: subplot title {i} overlaps another or runs out")
+        if _overlap(a, spider["title"]) or _overlap(a, spider["legend"]):
+            bad.append(f"{width}px spider: subplot title {i} under the title or legend")
+    labels = parts["fig-trajectories"]["ticks"]
+    assert len(labels) == 4 and all(labels)  # tumor, effectors, antibody, occupancy
+    for k, axis in enumerate(labels):
+        if any(_overlap(a, b) for a, b in itertools.pairwise(axis)):
+            bad.append(f"{width}px trajectories: tick labels of y axis {k + 1} overlap")
+    pfs = parts["fig-pfs"]
+    assert pfs["legend_texts"]
+    if not _inside(pfs["legend"], pfs["svg"]) or not all(
+        _inside(t, pfs["svg"]) for t in pfs["legend_texts"]
+    ):
+        bad.append(f"{width}px PFS: the legend is cut at the figure's edge")
+    water = parts["fig-waterfall"]
+    marks = [b for t, b in water["annotations"] if t in ("+20 % (PD)", "−30 % (PR)")]
+    assert len(marks) == 2 * len(FIVE_ARMS) and water["bars"]
+    if any(
+        not _inside(m, water["svg"]) or any(_overlap(m, b) for b in water["bars"]) for m in marks
+    ):
+        bad.append(f"{width}px waterfall: a threshold label covers bars (or runs out)")
+    heads = [b for t, b in water["annotations"] if _names_arm(t)]
+    plots = water["plots"]
+    assert len(heads) == len(plots) == len(FIVE_ARMS)
+    for above, head, below in zip(plots, heads[1:], plots[1:], strict=False):
+        # between two panels: the next panel's title and a small gap, nothing else
+        if below[1] - above[3] > (head[3] - head[1]) + 30:
+            bad.append(f"{width}px waterfall: {below[1] - above[3]:.0f} px between panels")
+            break
+    return bad
+
+
+def test_figures_are_laid_out_cleanly_at_1000_and_1400_px(default_like, tmp_path):
+    # what a user sees in a narrow and a wide window (issue #24): titles inside their figure,
+    # spider subplot titles apart, log-axis tick labels apart, the PFS legend inside its
+    # figure, the waterfall's threshold labels off the bars and its panels without dead space
+    path = write_report(default_like, tmp_path / "report.html")
+    problems: list[str] = []
+    with _page(path, width=1000) as (page, seen):
+        for width in (1000, 1400):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(300)  # relayout of the responsive figures
+            figs = page.eval_on_selector_all("div.figure", "ds => ds.map(d => d.id)")
+            problems += _layout_problems({f: page.evaluate(_PARTS, f) for f in figs}, width)
+    assert problems == [], "\n".join(problems)
+    assert seen["errors"] == []

@@ -49,6 +49,11 @@ def test_waterfall_threshold_lines(results):
     fig = waterfall(results)
     levels = sorted({s.y0 for s in fig.layout.shapes if s.line.dash == "dash"})
     assert levels == [-30.0, 20.0]
+    # their labels sit in the right margin beside the line, never over the bars (#24)
+    marks = [a for a in fig.layout.annotations if a.text in ("+20 % (PD)", "−30 % (PR)")]
+    assert len(marks) == 2 * results.sizes["arm"]
+    assert all(a.xref.endswith(" domain") and a.x == 1 and a.xanchor == "left" for a in marks)
+    assert fig.layout.margin.r >= 90
 
 
 def test_waterfall_sampling_keeps_extremes(results_factory):

@@ -11,7 +11,14 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from tumorimmune.reports import metadata_rows, run_metadata, summary_rows, summary_table
+from tumorimmune.reports import (
+    median_pfs_note,
+    metadata_rows,
+    render_report,
+    run_metadata,
+    summary_rows,
+    summary_table,
+)
 
 
 def test_summary_table_rows_match_dataset(results):
@@ -39,6 +46,41 @@ def test_summary_table_median_not_reached(results):
     cols = summary_table(ds).data[0].cells.values
     assert cols[4][0] == "not reached"
     assert cols[4][1] == "84 (42–NR)"
+
+
+def _with_median_pfs(ds, med, lo, hi):
+    out = ds.copy()
+    for suffix, values in (("", med), ("_lo", lo), ("_hi", hi)):
+        name = f"median_pfs_days{suffix}"
+        out[name] = out[name].copy(data=np.array(values, dtype=float))
+    return out
+
+
+def test_zero_width_median_pfs_is_marked_and_explained(results):
+    # issue #24: "126 (126–126)" read as a median known to the day; PFS is read at scans
+    # (every 42 days here), so a zero-width interval gets a mark and the scan window
+    days = results["scan_day"].values
+    assert np.allclose(np.diff(days), 42.0) and 126.0 in days
+    ds = _with_median_pfs(results, [126.0, 168.0], [126.0, 126.0], [126.0, 210.0])
+    pfs = [r[4] for r in summary_rows(ds)]
+    assert pfs == ["126 (126–126) *", "168 (126–210)"]
+    note = median_pfs_note(ds)
+    assert note.startswith("* Median PFS is resolved to the scan grid")
+    assert "(every 42 days)" in note and "126 (126–126)" in note
+    assert "(control: days 84–126)." in note  # only the marked arm, with its scan window
+    assert "pembrolizumab" not in note
+    html = render_report(ds)
+    assert '<p class="note" id="pfs-scan-note">* Median PFS is resolved' in html
+    assert "126 (126–126) *</td>" in html
+    # the first scan: the window starts at baseline; a median off the grid is not marked
+    first = _with_median_pfs(results, [42.0, 100.0], [42.0, 100.0], [42.0, 100.0])
+    assert [r[4] for r in summary_rows(first)] == ["42 (42–42) *", "100 (100–100)"]
+    assert "(control: days 0–42)." in median_pfs_note(first)
+    # intervals of some width: no mark, no note
+    wide = _with_median_pfs(results, [126.0, np.nan], [84.0, np.nan], [168.0, np.nan])
+    assert [r[4] for r in summary_rows(wide)] == ["126 (84–168)", "not reached"]
+    assert median_pfs_note(wide) == ""
+    assert 'id="pfs-scan-note"' not in render_report(wide)
 
 
 def test_summary_table_missing_variable_is_named(results):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tumorimmune.reports import trajectory_bands
-from tumorimmune.reports._trajectories import MIN_BAND_PATIENTS
+from tumorimmune.reports._trajectories import LOG_TICK_PX, MIN_BAND_PATIENTS, log_dtick
 
 
 def _traces(fig, yaxis: str):
@@ -63,14 +63,35 @@ def test_bad_quantiles_and_missing_traj(results):
 
 def test_band_says_how_many_patients(results, results_factory):
     fig = trajectory_bands(results)  # 24 stored of 60 simulated
-    assert "5%–95% band of 24 stored patients per arm (of 60 simulated)" in fig.layout.title.text
+    title = fig.layout.title.text.replace("<br>", " ")  # a long title is wrapped
+    assert "5%–95% band of 24 stored patients per arm (of 60 simulated)" in title
     # with fewer stored patients than MIN_BAND_PATIENTS the band is their range, and says so
     few = results_factory(n_traj=8)
     assert few.sizes["traj_patient"] == 8 < MIN_BAND_PATIENTS
     fig = trajectory_bands(few)
-    assert "range (min–max; too few for a 5%–95% band) of 8" in fig.layout.title.text
+    title = fig.layout.title.text.replace("<br>", " ")
+    assert "range (min–max; too few for a 5%–95% band) of 8" in title
     T = np.maximum(few["traj_T"].values[0], 1.0)
     lo, hi, med = [t for t in _traces(fig, "y") if t.legendgroup == "arm0"]
     np.testing.assert_allclose(np.asarray(lo.y), T.min(axis=0), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(hi.y), T.max(axis=0), rtol=1e-6)
     assert "min–max" in lo.name and "min–max" in med.hovertemplate
+
+
+def test_log_axes_label_only_as_many_decades_as_fit(results):
+    # issue #24: 13 decades of effector cells in a ~200 px panel printed 14 labels on top of
+    # each other; the axis labels every second power of ten instead (the browser test checks
+    # the drawn labels)
+    ds = results.copy()
+    e = np.broadcast_to(np.geomspace(1.0, 1e13, ds.sizes["time"]), ds["traj_E"].shape)
+    ds["traj_E"] = ds["traj_E"].copy(data=np.array(e))
+    fig = trajectory_bands(ds)
+    assert fig.layout.yaxis2.type == "log" and fig.layout.yaxis2.dtick == 2
+    assert log_dtick(1.0, 1e13, 200.0) == 2 and log_dtick(1.0, 1e13, 400.0) == 1
+    # few decades in the same panel: every power of ten
+    assert log_dtick(1.0, 1e5, 200.0) == 1
+    # the spacing of labelled ticks is at least LOG_TICK_PX for any span
+    for decades in range(1, 40):
+        for px in (120.0, 200.0, 330.0):
+            step = log_dtick(1.0, 10.0**decades, px)
+            assert px / (1.1 * decades / step) >= LOG_TICK_PX

@@ -32,6 +32,7 @@ from ._survival import duration_of_response_figure as duration_of_response_figur
 from ._survival import kaplan_meier_figure as kaplan_meier_figure
 from ._survival import overall_survival_figure as overall_survival_figure
 from ._survival import survival_figure as survival_figure
+from ._tables import median_pfs_note as median_pfs_note
 from ._tables import metadata_rows as metadata_rows
 from ._tables import outcome_rows as outcome_rows
 from ._tables import run_metadata as run_metadata
@@ -54,6 +55,7 @@ __all__ = [
     "html_table",
     "kaplan_meier",
     "kaplan_meier_figure",
+    "median_pfs_note",
     "metadata_rows",
     "outcome_map",
     "outcome_rows",

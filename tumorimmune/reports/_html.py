@@ -30,6 +30,7 @@ from ._tables import (
     OUTCOME_HEADER,
     TIMECOURSE_HEADER,
     TIMECOURSE_VARIABLES,
+    median_pfs_note,
     metadata_rows,
     outcome_rows,
     summary_header,
@@ -56,6 +57,11 @@ def _lesions(ds: xr.Dataset) -> str:
 
 def _has(ds: xr.Dataset, *names: str) -> bool:
     return all(n in ds.variables for n in names)
+
+
+def _note(text: str, note_id: str) -> Markup:
+    """A note paragraph (escaped) with ``id`` ``note_id``; nothing for an empty ``text``."""
+    return Markup('<p class="note" id="{}">{}</p>').format(note_id, text) if text else Markup("")
 
 
 def _sections(
@@ -140,6 +146,7 @@ def _sections(
                     caption="Response per arm (RECIST 1.1 best overall response, 95% CI)",
                     table_id="summary-table",
                 )
+                + _note(median_pfs_note(ds), "pfs-scan-note")
                 + (
                     html_table(
                         TIMECOURSE_HEADER,

@@ -19,7 +19,18 @@ from ._data import (
     text,
     units_of,
 )
-from ._style import RESPONSE_COLORS, RESPONSE_NAMES, SEQUENTIAL_SCALE, base_layout
+from ._style import (
+    MIN_PLOT_PX,
+    RESPONSE_COLORS,
+    RESPONSE_NAMES,
+    SEQUENTIAL_SCALE,
+    SUBPLOT_CHAR_PX,
+    SUBPLOT_TITLE_LINE_PX,
+    base_layout,
+    legend_rows,
+    subplot_titles_at,
+    subplot_titles_left,
+)
 
 _METRICS: dict[str, tuple[str, str, str, float]] = {
     # metric: (variable, colour-bar title, tick format, default contour level)
@@ -31,6 +42,40 @@ _METRICS: dict[str, tuple[str, str, str, float]] = {
 #: RECIST thresholds drawn on the waterfall and spider plots (% change from baseline).
 PD_THRESHOLD = 20.0
 PR_THRESHOLD = -30.0
+
+#: Layout of the waterfall and spider plots (px): height of a waterfall panel and of a
+#: spider row's plot area, the space an x axis with tick labels and title takes under a
+#: spider row, the right margin of the waterfall that holds the threshold labels, the bottom
+#: margin, and the height of a row of the horizontal legend above the panels.
+WATERFALL_PANEL_PX = 170
+SPIDER_ROW_PX = 280
+SPIDER_AXIS_PX = 58
+WATERFALL_RIGHT_PX = 92
+BOTTOM_PX = 60
+LEGEND_ROW_PX = 26
+
+
+def _response_legend(*, plot_px: float, above_px: float) -> dict:
+    """A horizontal legend of the response classes whose bottom is ``above_px`` over the top
+    of a plot area ``plot_px`` tall (paper coordinates)."""
+    return {
+        "title": {"text": "best response"},
+        "orientation": "h",
+        "x": 0.0,
+        "xanchor": "left",
+        "y": 1.0 + above_px / plot_px,
+        "yanchor": "bottom",
+        "traceorder": "normal",
+    }
+
+
+def _top_margin(codes: list[int], title_lines: int) -> tuple[int, int]:
+    """Top margin (px, for a one-line figure title; :func:`base_layout` adds the others) of a
+    figure with the horizontal response legend above panels whose first row has subplot
+    titles of ``title_lines`` lines; and the legend's height (px)."""
+    names = [RESPONSE_NAMES[c] for c in codes]
+    legend_px = LEGEND_ROW_PX * legend_rows(names, title="best response")
+    return 80 - 30 + legend_px + 8 + SUBPLOT_TITLE_LINE_PX * title_lines, legend_px
 
 
 def _facet_grid(n: int, max_cols: int) -> tuple[int, int]:
@@ -227,9 +272,17 @@ def waterfall(ds: xr.Dataset, *, max_points: int = 5000) -> go.Figure:
             k = int((~ok).sum())
             note += f", {k:,} failed solve{'s' if k > 1 else ''} not shown"
         titles.append(note)
-    fig = make_subplots(
-        rows=len(arms), cols=1, subplot_titles=titles, shared_yaxes=True, vertical_spacing=0.12
-    )
+    # panels WATERFALL_PANEL_PX tall, apart by their (wrapped, left-aligned) titles only
+    fig = make_subplots(rows=len(arms), cols=1, subplot_titles=titles, shared_yaxes=True)
+    lines = subplot_titles_left(fig, int((MIN_PLOT_PX + 30 - WATERFALL_RIGHT_PX) / SUBPLOT_CHAR_PX))
+    gap_px = 18 + SUBPLOT_TITLE_LINE_PX * lines
+    plot_px = len(arms) * WATERFALL_PANEL_PX + (len(arms) - 1) * gap_px
+    tops = [1.0 - i * (WATERFALL_PANEL_PX + gap_px) / plot_px for i in range(len(arms))]
+    for i, top in enumerate(tops):
+        fig.update_yaxes(
+            domain=(max(top - WATERFALL_PANEL_PX / plot_px, 0.0), top), row=i + 1, col=1
+        )
+    subplot_titles_at(fig, tops)
     seen: set[int] = set()
     for i, shown in enumerate(panels):
         best, resp = best_all[i], resp_all[i]
@@ -268,22 +321,24 @@ def waterfall(ds: xr.Dataset, *, max_points: int = 5000) -> go.Figure:
         )
         fig.update_yaxes(title_text="best change (%)", range=[-105, 105], row=i + 1, col=1)
     for level, mark in ((PD_THRESHOLD, "+20 % (PD)"), (PR_THRESHOLD, "−30 % (PR)")):
+        # the label in the right margin, beside its line: never over a bar
         fig.add_hline(
             y=level,
             line={"dash": "dash", "color": "#333333", "width": 1.2},
             annotation_text=mark,
-            annotation_position="top right",
+            annotation_position="right",
             annotation_font_size=11,
-            annotation_bgcolor="rgba(255,255,255,0.8)",
             row="all",  # type: ignore[arg-type]
             col="all",  # type: ignore[arg-type]
         )
     fig.update_layout(bargap=0.0, barmode="overlay")
+    t, _ = _top_margin(sorted(seen), lines)
     return base_layout(
         fig,
         title="Waterfall: best % change in the sum of diameters from baseline (clipped at +100 %)",
-        height=110 + 260 * len(arms),
-        legend={"title": {"text": "best response"}, "y": 1.0, "yanchor": "top"},
+        height=t + plot_px + BOTTOM_PX,
+        margin={"l": 70, "r": WATERFALL_RIGHT_PX, "t": t, "b": BOTTOM_PX},
+        legend=_response_legend(plot_px=plot_px, above_px=8 + SUBPLOT_TITLE_LINE_PX * lines),
     )
 
 
@@ -316,14 +371,27 @@ def spider(ds: xr.Dataset, *, n_patients: int = 30, seed: int = 0, max_cols: int
     days = np.asarray(ds["scan_day"].values, dtype=float)
     pid = np.asarray(ds["patient"].values)[pick] if "patient" in ds.coords else pick
     rows, cols = _facet_grid(len(arms), max_cols)
+    spacing = 0.05
+    # titles wrapped to the width of a facet in a 1000 px window, left-aligned in it; rows
+    # SPIDER_ROW_PX tall, apart by the x axis and the next row's titles
+    width = int(MIN_PLOT_PX * (1.0 - (cols - 1) * spacing) / cols / SUBPLOT_CHAR_PX)
     fig = make_subplots(
         rows=rows,
         cols=cols,
         subplot_titles=[text(a) for a in arms],
         shared_yaxes=True,
-        horizontal_spacing=0.05,
-        vertical_spacing=0.16 if rows > 1 else 0.1,
+        horizontal_spacing=spacing,
     )
+    lines = subplot_titles_left(fig, width)
+    gap_px = SPIDER_AXIS_PX + 6 + SUBPLOT_TITLE_LINE_PX * lines
+    plot_px = rows * SPIDER_ROW_PX + (rows - 1) * gap_px
+    tops = [1.0 - r * (SPIDER_ROW_PX + gap_px) / plot_px for r in range(rows)]
+    for r, top in enumerate(tops):
+        for c in range(cols):
+            fig.update_yaxes(
+                domain=(max(top - SPIDER_ROW_PX / plot_px, 0.0), top), row=r + 1, col=c + 1
+            )
+    subplot_titles_at(fig, [tops[i // cols] for i in range(len(arms))])
     finite = pct[np.isfinite(pct)]
     top = float(np.clip(finite.max(), 50.0, 150.0)) if finite.size else 100.0
     clipped = bool(finite.size and finite.max() > top)
@@ -385,6 +453,7 @@ def spider(ds: xr.Dataset, *, n_patients: int = 30, seed: int = 0, max_cols: int
             f"(seed {seed}); dashed: +20 % / −30 %"
             + (f"; y axis cut at +{top:.0f} %" if clipped else "")
         ),
-        height=140 + 330 * rows,
-        legend={"title": {"text": "best response"}, "y": 1.0, "yanchor": "top"},
+        height=_top_margin(sorted(seen), lines)[0] + plot_px + BOTTOM_PX,
+        margin={"l": 70, "r": 30, "t": _top_margin(sorted(seen), lines)[0], "b": BOTTOM_PX},
+        legend=_response_legend(plot_px=plot_px, above_px=8 + SUBPLOT_TITLE_LINE_PX * lines),
     )

@@ -10,7 +10,7 @@ import xarray as xr
 
 from ..response import kaplan_meier
 from ._data import arm_names, arm_treatments, attr_json, require, text
-from ._style import arm_color, band_traces, base_layout
+from ._style import arm_color, band_traces, base_layout, legend_height, n_lines, wrap
 
 #: Two Kaplan–Meier curves closer than this everywhere (in probability) are drawn as
 #: coinciding: different dash styles and widths, and a note that names them.
@@ -20,6 +20,15 @@ COINCIDE_DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash
 #: Line width of a curve; the k-th of m coinciding curves is drawn ``2·(m-1-k)`` wider, so
 #: each shows around the ones drawn on top of it.
 CURVE_WIDTH = 2.5
+#: Longest line (characters) of a legend entry and of the note on coinciding curves: both
+#: fit a figure in a 1000 px window (plotly cuts a legend entry at the figure's edge).
+LEGEND_CHARS = 70
+NOTE_CHARS = 105
+#: Height (px) of a line of the note on coinciding curves (12 px font).
+NOTE_LINE_PX = 16
+#: Height (px) of the plot area, and of the x axis (tick labels and title) under it.
+PLOT_PX = 320
+AXIS_PX = 62
 
 
 def _step_at(time: np.ndarray, surv: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -314,6 +323,7 @@ def survival_figure(
         name = f"{label} (n = {int(ok.sum()):,}, {int(ev[ok].sum()):,} events)"
         if others:
             name += f" – {dash} line, coincides with {', '.join(others)}"
+        name = wrap(name, LEGEND_CHARS)  # a long entry on more lines, not cut at the edge
         fig.add_trace(
             go.Scatter(
                 x=t,
@@ -354,9 +364,10 @@ def survival_figure(
         for g in groups
         if len(g) > 1
     ]
+    note = wrap("Curves " + "; ".join(notes) + ".", NOTE_CHARS) if notes else ""
     if notes:
         fig.add_annotation(
-            text="Curves " + "; ".join(notes) + ".",
+            text=note,
             xref="paper",
             yref="paper",
             x=0.0,
@@ -375,9 +386,18 @@ def survival_figure(
     fig.add_hline(y=0.5, line={"dash": "dot", "color": "#777777", "width": 1})
     fig.update_xaxes(title_text=x_title, range=[0, t_max * 1.02 or 1])
     fig.update_yaxes(title_text=y_title, range=[0, 1.03], tickformat=".0%")
+    # the legend under the x axis, the figure as tall as it needs: nothing cut or scrolled
+    top = 80 + NOTE_LINE_PX * (n_lines(note) - 1)
+    names = [
+        str(d["name"])
+        for d in fig.to_plotly_json()["data"]
+        if d.get("showlegend", True) and d.get("name")
+    ]
+    bottom = AXIS_PX + legend_height(names) + 10
     return base_layout(
         fig,
         title=title,
-        height=460,
-        legend={"orientation": "h", "y": -0.2, "yanchor": "top", "x": 0.0},
+        height=top + PLOT_PX + bottom,
+        margin={"l": 70, "r": 30, "t": top, "b": bottom},
+        legend={"orientation": "h", "y": -AXIS_PX / PLOT_PX, "yanchor": "top", "x": 0.0},
     )

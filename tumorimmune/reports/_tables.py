@@ -62,6 +62,66 @@ def summary_header(ds: xr.Dataset) -> tuple[str, ...]:
     return (*SUMMARY_HEADER[:i], *(h for h, _ in _os_columns(ds)), *SUMMARY_HEADER[i:])
 
 
+#: Marks a median PFS whose 95 % CI has zero width (:func:`median_pfs_note` explains it).
+SCAN_MARK = "*"
+
+
+def _median_pfs(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median PFS and its 95 % CI bounds per arm (days; NaN: not reached)."""
+    med, lo, hi = (
+        np.asarray(ds[f"median_pfs_days{s}"].values, dtype=float) for s in ("", "_lo", "_hi")
+    )
+    return med, lo, hi
+
+
+def _scan_windows(ds: xr.Dataset) -> list[tuple[float, float] | None]:
+    """Per arm, for a median PFS that is a post-baseline scan day with a zero-width 95 % CI
+    (lower = upper = median): the previous scan day (0: baseline) and the median, days;
+    else None. Empty without ``scan_day``."""
+    if "scan_day" not in ds.variables:
+        return []
+    days = np.sort(np.asarray(ds["scan_day"].values, dtype=float))
+    out: list[tuple[float, float] | None] = []
+    for m, a, b in zip(*_median_pfs(ds), strict=True):
+        k = np.flatnonzero(np.isclose(days, m, rtol=0.0, atol=1e-6)) if np.isfinite(m) else []
+        if len(k) and k[0] > 0 and a == m == b:
+            out.append((float(days[k[0] - 1]), float(m)))
+        else:
+            out.append(None)
+    return out
+
+
+def median_pfs_note(ds: xr.Dataset) -> str:
+    """The scan-resolution caveat of the median PFS column of :func:`summary_rows`, or ""
+    when no arm's median PFS has a zero-width 95 % CI.
+
+    Progression is read at the scans only (``scan_day``, days), so the Kaplan–Meier curve of
+    PFS drops only on scan days (and on days of death with ``[survival]``): the median and
+    its confidence limits are scan days, and with a large cohort both limits are often the
+    same scan. Such a "126 (126–126)" (marked :data:`SCAN_MARK`) does not mean the median is
+    known to the day: the median time to progression lies between that scan and the one
+    before it, and the note gives those days per arm.
+    """
+    windows = _scan_windows(ds)
+    if not any(windows):
+        return ""
+    days = np.sort(np.asarray(ds["scan_day"].values, dtype=float))
+    gaps = np.unique(np.round(np.diff(days), 6))
+    every = f"every {gaps.min():g}" + (f"–{gaps.max():g}" if gaps.size > 1 else "") + " days"
+    deaths = "; deaths count on their day" if "os_days" in ds.variables else ""
+    arms = arm_names(ds)
+    spans = "; ".join(f"{arms[i]}: days {w[0]:g}–{w[1]:g}" for i, w in enumerate(windows) if w)
+    example = next(w[1] for w in windows if w)
+    return (
+        f"{SCAN_MARK} Median PFS is resolved to the scan grid: progression is seen only at "
+        f"the scans ({every}{deaths}), so the Kaplan–Meier median and its 95 % CI fall on "
+        f"scan days. A zero-width interval such as {example:.0f} ({example:.0f}–{example:.0f}) "
+        "means that the curve crosses 50 % at that scan with 95 % confidence, not that the "
+        "median is known to the day: the progressions behind it happened between that scan "
+        f"and the one before ({spans})."
+    )
+
+
 def summary_rows(ds: xr.Dataset) -> list[list[str]]:
     """Rows of the per-arm summary (columns :func:`summary_header`), one per arm, as text.
 
@@ -69,7 +129,9 @@ def summary_rows(ds: xr.Dataset) -> list[list[str]]:
     ``_hi``), ``median_pfs_days`` (+ ``_lo``/``_hi``), ``n_cr``, ``n_pr``, ``n_sd``, ``n_pd``,
     ``n_failed``; with ``median_os_days`` (a sweep with ``[survival]``) also median OS and
     the OS landmarks ``os_<y>y`` (+ ``_lo``/``_hi``). A median PFS or OS that the data do
-    not reach (NaN) reads "not reached"; an unreached confidence bound reads "NR".
+    not reach (NaN) reads "not reached"; an unreached confidence bound reads "NR"; a median
+    PFS with a zero-width CI on a scan day ends in :data:`SCAN_MARK` (see
+    :func:`median_pfs_note`).
     """
     rates = ("orr", "dcr", "median_pfs_days")
     counts = ("n", "n_cr", "n_pr", "n_sd", "n_pd", "n_failed")
@@ -80,12 +142,12 @@ def summary_rows(ds: xr.Dataset) -> list[list[str]]:
         figure="summary_table",
     )
     arms = arm_names(ds)
-    med, lo, hi = (
-        np.asarray(ds[f"median_pfs_days{s}"].values, dtype=float) for s in ("", "_lo", "_hi")
-    )
+    windows = _scan_windows(ds) or [None] * len(arms)
     pfs = [
-        f"{_days(m)} ({_days(a)}–{_days(b)})" if np.isfinite(m) else "not reached"
-        for m, a, b in zip(med, lo, hi, strict=True)
+        (f"{_days(m)} ({_days(a)}–{_days(b)})" + (f" {SCAN_MARK}" if w else ""))
+        if np.isfinite(m)
+        else "not reached"
+        for m, a, b, w in zip(*_median_pfs(ds), windows, strict=True)
     ]
 
     def ints(name: str) -> list[str]:

@@ -25,6 +25,20 @@ LOG_SPAN = 30.0
 #: Fewest stored patients per arm for a quantile band; with fewer, the band is the range
 #: (smallest to largest value) and says so.
 MIN_BAND_PATIENTS = 20
+#: Least vertical distance (px) between two labelled ticks of a log axis: a label "10⁹" with
+#: its superscript is about 18 px tall, so ticks closer than this print over each other.
+LOG_TICK_PX = 24.0
+#: Vertical space between the panels (fraction of the plot area, as ``make_subplots``).
+_SPACING = 0.07
+
+
+def log_dtick(low: float, high: float, panel_px: float) -> int:
+    """Decades between labelled ticks of a log axis from ``low`` to ``high`` (> 0, data
+    units) drawn ``panel_px`` tall: 1 (every power of ten) when the labels are at least
+    :data:`LOG_TICK_PX` apart, else the fewest decades that keep them so (plotly pads the
+    range by about 5 % of the span at each end)."""
+    decades = max(np.log10(high / low), 1.0) * 1.1
+    return max(1, int(np.ceil(decades * LOG_TICK_PX / panel_px)))
 
 
 def band_label(n: int, lower: float, upper: float) -> str:
@@ -66,8 +80,10 @@ def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95
         cols=1,
         shared_xaxes=True,
         subplot_titles=[p[1] for p in panels],
-        vertical_spacing=0.07,
+        vertical_spacing=_SPACING,
     )
+    height = 120 + 260 * len(panels)
+    panel_px = (height - 140) * (1.0 - _SPACING * (len(panels) - 1)) / len(panels)
     n_traj = ds.sizes.get("traj_patient", 0)
     n_all = ds.sizes.get("patient", 0)
     for r, (var, _title, ytitle, cells, scale) in enumerate(panels, start=1):
@@ -123,7 +139,8 @@ def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95
             title_text=ytitle,
             type="log" if log else "linear",
             exponentformat="power",
-            dtick=1 if log else None,  # powers of ten only: no cluttered 2/5 labels
+            # powers of ten only (no cluttered 2/5 labels), as many as fit without overlap
+            dtick=log_dtick(float(finite.min()), float(finite.max()), panel_px) if log else None,
             row=r,
             col=1,
         )
@@ -136,6 +153,6 @@ def trajectory_bands(ds: xr.Dataset, *, lower: float = 0.05, upper: float = 0.95
             + (f" (of {n_all:,} simulated)" if n_all > n_traj else "")
             + ("; the dead left out after death" if "os_days" in ds else "")
         ),
-        height=120 + 260 * len(panels),
+        height=height,
         legend={"title": {"text": "arm"}, "y": 1.0, "yanchor": "top"},
     )
