@@ -184,10 +184,17 @@ def test_resume_with_other_settings_is_refused(reference, tmp_path):
 
 _RUN = textwrap.dedent(
     """
-    import json, sys
-    from tumorimmune.sweeps import run_sweep, validate_spec
+    import json, sys, time
+    from tumorimmune.sweeps import Engine, run_sweep, validate_spec
+    pace = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+    if pace:  # one chunk per commit, and a pause after each, so that a kill lands between
+        Engine.chunks_per_batch = lambda self: 1
     try:
-        run_sweep(validate_spec(json.loads(sys.argv[1])), output=sys.argv[2])
+        run_sweep(
+            validate_spec(json.loads(sys.argv[1])),
+            output=sys.argv[2],
+            progress=lambda k, n, s: time.sleep(pace),
+        )
     except FileExistsError as err:
         print("REFUSED", err)
         sys.exit(3)
@@ -195,16 +202,25 @@ _RUN = textwrap.dedent(
 )
 
 
-def _spawn(d, path):
+def _spawn(d, path, pace=0.0):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    return subprocess.Popen([sys.executable, "-c", _RUN, json.dumps(d), str(path)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", _RUN, json.dumps(d), str(path), str(pace)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def _chunks_done(path) -> int | None:
+    """Finished chunks of a store being written; ``None`` before its flag array exists."""
+    try:
+        return int(np.sum(zarr.open_group(str(path), mode="r")["chunk_done"][:]))  # type: ignore[index]
+    except Exception:
+        return None
 
 
 @pytest.mark.slow
 def test_concurrent_runs_one_refused_and_kills_resume_identically(reference, tmp_path):
     """Races and kill -9 at several points; prints the fault table."""
     d, spec, ref = reference
+    n_chunks = SweepPlan.of(spec).n_chunks
     table = {"tried": 0, "identical": 0, "refused": 0, "lost": 0}
     # two writers on one store: exactly one is refused, naming the other
     path = tmp_path / "race.zarr"
@@ -217,21 +233,34 @@ def test_concurrent_runs_one_refused_and_kills_resume_identically(reference, tmp
     assert "being written by another tumorimmune run (pid" in refused
     table["refused"] += 1
     xr.testing.assert_equal(load(path), ref)
-    # kill -9 at increasing delays, then resume
-    for delay in (0.5, 3.0, 6.0, 9.0):
-        path = tmp_path / f"kill{delay}.zarr"
-        proc = _spawn(d, path)
-        time.sleep(delay)
+    # kill -9 where the store has 0 (created, nothing committed), >= 1 and >= 3 finished
+    # chunks (of 5), then resume; each kill is checked to have landed mid-run
+    for target in (0, 1, 3):
+        path = tmp_path / f"kill{target}.zarr"
+        proc = _spawn(d, path, pace=1.0)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            done = _chunks_done(path)
+            if done is not None and done >= target:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, f"the run ended before the kill at {target} chunks"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        landed = _chunks_done(path)
+        assert landed is not None and target <= landed < n_chunks, (target, landed)
+        assert not _complete(path)
         table["tried"] += 1
-        ds = run_sweep(spec, output=path, overwrite=False) if not _complete(path) else load(path)
+        seen: list[tuple[int, int]] = []
+        ds = run_sweep(spec, output=path, progress=lambda k, n, s: seen.append((k, n)))
+        k, n = seen[0]  # the first report: the chunks finished before the kill
+        assert k * n_chunks == n * landed and len(seen) == n_chunks - landed + 1, seen
         if ds is not None and ds.equals(ref):
             table["identical"] += 1
         else:
             table["lost"] += 1
     print("fault table:", table)
-    assert table["lost"] == 0
+    assert table == {"tried": 4, "identical": 3, "refused": 1, "lost": 0}
 
 
 def _complete(path):

@@ -335,7 +335,8 @@ def waterfall(ds: xr.Dataset, *, max_points: int = 5000) -> go.Figure:
     t, _ = _top_margin(sorted(seen), lines)
     return base_layout(
         fig,
-        title="Waterfall: best % change in the sum of diameters from baseline (clipped at +100 %)",
+        title="Waterfall: best % change in the sum of diameters from baseline, read up to "
+        "progression (clipped at +100 %)",
         height=t + plot_px + BOTTOM_PX,
         margin={"l": 70, "r": WATERFALL_RIGHT_PX, "t": t, "b": BOTTOM_PX},
         legend=_response_legend(plot_px=plot_px, above_px=8 + SUBPLOT_TITLE_LINE_PX * lines),
