@@ -1,5 +1,7 @@
 """optax minimisation loop (tumorimmune.calibrate._optimize) and the bounded transform."""
 
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -62,3 +64,45 @@ def test_transform_roundtrip_and_derivative():
         np.testing.assert_allclose(dlogparam_dx(x, lo, hi), g, rtol=1e-12)
         big = np.asarray(to_param(np.array([-50.0, 50.0]), lo, hi))
     assert lo[0] <= big[0] < lo[0] * 1.0001 and hi[1] * 0.9999 < big[1] <= hi[1]
+
+
+def test_time_limit_stops_the_loop_and_progress_reports_each_iteration():
+    calls: list[tuple[int, float]] = []
+
+    def slow(it, best):  # 20 ms per iteration: Rosenbrock needs ~35 of them (0.7 s)
+        calls.append((it, best))
+        time.sleep(0.02)
+
+    x0 = jnp.array([-1.2, 1.0])
+    with jax.enable_x64(True):
+        free = minimize(rosenbrock, x0, max_iter=500)
+        res = jax.jit(lambda x: minimize(rosenbrock, x, max_iter=500, time_limit_s=0.2, progress=slow))(x0)  # fmt: skip
+    assert bool(free.converged) and not bool(free.timed_out) and int(free.n_iter) > 20
+    # stopped at the first iteration ending 0.2 s after the start: about 10 of ~35
+    assert bool(res.timed_out) and not bool(res.converged)
+    assert 5 <= int(res.n_iter) < int(free.n_iter)
+    # one report per iteration, in order, with the best value so far (non-increasing)
+    assert [c[0] for c in calls] == list(range(1, int(res.n_iter) + 1))
+    best = [c[1] for c in calls]
+    assert all(b1 <= b0 for b0, b1 in zip(best, best[1:], strict=False))
+    assert best[-1] == pytest.approx(float(res.value))
+
+
+def test_time_limit_under_vmap_stops_every_member():
+    calls: list[int] = []
+
+    def slow(it, best):
+        calls.append(it)
+        time.sleep(0.01)
+
+    starts = jnp.array([[-1.2, 1.0], [0.5, 0.5], [2.0, 3.0]])
+    with jax.enable_x64(True):
+        run = jax.jit(jax.vmap(lambda x: minimize(rosenbrock, x, max_iter=500, time_limit_s=0.2, progress=slow)))  # fmt: skip
+        res = run(starts)
+    assert np.all(res.timed_out) and not np.any(res.converged)
+    assert len(calls) == 3 * int(res.n_iter[0])  # one report per member and iteration
+
+
+def test_time_limit_must_be_positive():
+    with pytest.raises(ValueError, match="time_limit_s must be > 0"):
+        minimize(rosenbrock, jnp.array([0.0, 0.0]), time_limit_s=0.0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +40,7 @@ Progress = Callable[[int, float], None]
 _CLOCK_ORIGIN = time.monotonic()
 
 
-def _clock(tick: np.ndarray) -> np.ndarray:
+def _clock(tick: Any) -> np.ndarray:
     """Seconds since :data:`_CLOCK_ORIGIN` (float32, of the shape of ``tick``), on the host.
 
     float32, not float64: the callback may run on a thread where JAX's x64 mode is off and a
@@ -56,8 +56,8 @@ def _now(tick: Array) -> Array:
     )
 
 
-def _report(progress: Progress) -> Callable[[Array, Array], None]:
-    def call(it: Array, value: Array) -> None:
+def _report(progress: Progress) -> Callable[[Any, Any], None]:
+    def call(it: Any, value: Any) -> None:
         progress(int(it), float(value))
 
     return call

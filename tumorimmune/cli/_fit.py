@@ -16,13 +16,19 @@ PROGRESS_EVERY_S = 10.0
 DEFAULT_TIME_LIMIT_S = 600.0
 
 
-def _preset(name: str, unit: str) -> str:
-    """The parameter set of ``--preset`` (``auto``: clinical for mm / mm³ data)."""
+def _preset(name: str, model, top_cells: float) -> str:
+    """The parameter set of ``--preset``. ``auto``: the model's published values unless the
+    data lie above their carrying capacity (human-sized tumors on a mouse parameterization),
+    then the clinical ones (if the model has clinical fields)."""
     if name not in ("auto", "clinical", "published"):
         raise ValueError(f"--preset must be auto, clinical or published; got {name!r}")
-    if name == "auto":
-        return "clinical" if unit in ("mm", "mm3") else "published"
-    return name
+    if name != "auto":
+        return name
+    import numpy as np
+
+    cap = float(np.min(np.asarray(model.carrying_capacity(), dtype=float)))
+    has_clinical = bool(_clinical(model)[1])
+    return "clinical" if top_cells > cap and has_clinical else "published"
 
 
 def _clinical(model):
@@ -94,7 +100,8 @@ def fit(
         "auto",
         metavar="NAME",
         help="Fixed parameters: clinical (human melanoma, docs/science.md §6), published "
-        "(the model's own, e.g. Kuznetsov's mouse values) or auto (clinical for mm/mm3 data).",
+        "(the model's own, e.g. Kuznetsov's mouse values) or auto (published, unless the data "
+        "lie above their carrying capacity: then clinical).",
     ),
     free: str = typer.Option(
         ..., metavar="NAMES", help="Comma-separated free parameters, e.g. 'a,n' (or T0, E0)."
@@ -188,7 +195,8 @@ def fit(
             m = cls()
         readout = Readout(cells_per_cm3=cells_per_cm3, n_lesions=n_lesions)
         tab = load_measurements(data, unit=unit, doses=doses, readout=readout)
-        chosen = _preset(preset, tab.unit)
+        top = float(np.nanmax(np.where(tab.mask, tab.cells, np.nan)))
+        chosen = _preset(preset, m, top)
         if chosen == "clinical":
             m, _ = _clinical(m)
         m = m.replace(**{k: float(v) for k, v in _pairs(param, "--param").items()})
@@ -206,7 +214,6 @@ def fit(
             except ValueError:
                 raise ValueError(f"--bounds {k}: {v!r} is not LO:HI numbers") from None
         cap = float(np.min(np.asarray(m.carrying_capacity(), dtype=float)))
-        top = float(np.nanmax(np.where(tab.mask, tab.cells, np.nan)))
         if top > cap:
             typer.secho(
                 f"warning: the data reach {top:.3g} cells but {type(m).__name__}'s carrying "
