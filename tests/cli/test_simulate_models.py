@@ -30,5 +30,7 @@ def test_simulate_runs_every_packaged_model(name, tmp_path):
     want = float(np.asarray(cls().tumor_size(2e7)))
     assert float(rows[0][cls.tumor_state]) == pytest.approx(want, rel=1e-9)
     if cls.effector_state is not None:
-        assert float(rows[0][cls.effector_state]) == pytest.approx(3.2e5, rel=1e-9)
+        # E0 is cells too (Nikolopoulou2018's T cells are g/cm³)
+        want_e = float(np.asarray(cls().effector_size(3.2e5)))
+        assert float(rows[0][cls.effector_state]) == pytest.approx(want_e, rel=1e-9)
     assert float(next(iter(rows[-1].values()))) == 14.0  # the first column: days

@@ -111,7 +111,7 @@ def test_bad_model_paths_are_clear_errors(tmp_path, monkeypatch):
     ("model", "initial", "param"),
     [
         ("DePillis2005", "T0 = 1e7\nE0 = 1e3", ("a", 0.3, 0.5)),
-        ("Nikolopoulou2018", "T0 = 3e8\nE0 = 0.006", ("lambda_C", 0.3, 0.6)),
+        ("Nikolopoulou2018", "T0 = 3e8\nE0 = 6e6", ("lambda_C", 0.3, 0.6)),
         ("ClaretTGI", "T0 = 5e10", ("KD", 0.005, 0.05)),
     ],
 )

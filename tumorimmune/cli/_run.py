@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import typer
 
 from ._app import Command, app
+from ._guards import failed_arms, user_model_error
 
 
 def default_spec_path() -> Path:
@@ -25,6 +27,11 @@ def _fail(err: Exception) -> typer.Exit:
         msg = str(err)
     typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
     return typer.Exit(2)
+
+
+def _warn_errors(lines: list[str]) -> None:
+    for line in lines:
+        typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
 
 
 def _warn(lines: list[str]) -> None:
@@ -100,15 +107,16 @@ def summary_table(ds) -> object:
         def g(k: str, i: int = i) -> float:
             return float(ds[k].values[i])
 
-        table.add_row(
-            str(arm),
-            str(int(g("n"))),
-            *([str(failed[i])] if any(failed) else []),
-            _fmt_pct(g("orr"), g("orr_lo"), g("orr_hi")),
-            _fmt_pct(g("dcr"), g("dcr_lo"), g("dcr_hi")),
-            _fmt_days(g("median_pfs_days")),
-            *([_fmt_days(g("median_os_days"))] if has_os else []),
-        )
+        if failed[i] and not int(g("n")):  # no result at all: not "not reached"
+            rest = [f"all {failed[i]} failed", "—", "—", *(["—"] if has_os else [])]
+        else:
+            rest = [
+                _fmt_pct(g("orr"), g("orr_lo"), g("orr_hi")),
+                _fmt_pct(g("dcr"), g("dcr_lo"), g("dcr_hi")),
+                _fmt_days(g("median_pfs_days")),
+                *([_fmt_days(g("median_os_days"))] if has_os else []),
+            ]
+        table.add_row(str(arm), str(int(g("n"))), *([str(failed[i])] if any(failed) else []), *rest)
     return table
 
 
@@ -206,7 +214,8 @@ def run(
     except (ValueError, OSError) as err:
         raise _fail(err) from err
     plan = SweepPlan.from_spec(s)
-    _warn(spec_warnings(plan))
+    shown_warnings = spec_warnings(plan)
+    _warn(shown_warnings)
     if out is None:
         path = Path(s.output)  # relative to the working directory
         out_dir = path.parent
@@ -272,7 +281,13 @@ def run(
             )
         raise _fail(shown) from err
     except (ValueError, OSError) as err:  # PermissionError, a locked store, ...
-        raise _fail(err) from err
+        line = user_model_error(err, plan.model_class)
+        raise _fail(ValueError(line) if line else err) from err
+    except Exception as err:  # a user model that raises: one line, not JAX's traceback
+        line = user_model_error(err, plan.model_class)
+        if line is None:
+            raise
+        raise _fail(ValueError(line)) from err
     finally:
         bar.stop()
     assert ds is not None
@@ -280,6 +295,9 @@ def run(
         console.print(f"process {procs.index}: chunks written; results: {path}")
         return
     console.print(summary_table(ds))
+    failures, partial = failed_arms(ds)
+    _warn([w for w in json.loads(ds.attrs.get("warnings", "[]")) if w not in shown_warnings])
+    _warn(partial)
     console.print(
         f"{ds.attrs['patients_per_s']:,.0f} patients/s ({ds.attrs['backend']}, "
         f"{ds.attrs['device']}); results: {path}"
@@ -304,3 +322,6 @@ def run(
             )
             raise typer.Exit(1) from err
         console.print(f"report: {html}")
+    if failures:  # results and report are written, but an arm has no result
+        _warn_errors(failures)
+        raise typer.Exit(1)

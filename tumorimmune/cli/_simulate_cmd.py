@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ._app import Command, app
+from ._guards import simulate_memory_error, user_model_error
 
 #: Output formats of ``--out`` by file suffix.
 OUT_SUFFIXES: tuple[str, ...] = (".csv", ".nc")
@@ -41,7 +42,10 @@ def simulate(
         show_default=False,
     ),
     E0: float = typer.Option(
-        3.2e5, "--E0", metavar="CELLS", help="Initial effector cells (the model's effector state)."
+        3.2e5,
+        "--E0",
+        metavar="CELLS",
+        help="Initial effector cells (converted to the model's effector unit).",
     ),
     T0: float = typer.Option(
         5e6, "--T0", metavar="CELLS", help="Initial tumor cells (in the model's tumor unit)."
@@ -77,6 +81,9 @@ def simulate(
                 raise ValueError(f"--param {k.strip()}: {v!r} is not a number") from None
         if not (math.isfinite(days) and days > 0):
             raise ValueError(f"--days must be a positive number of days; got {days!r}")
+        too_big = simulate_memory_error(cls, days, 7.0)
+        if too_big:
+            raise ValueError(too_big)
         treatable = issubclass(cls, AbstractDrugModel)
         if regimen is None:
             regimen = "pembrolizumab_200mg_q3w" if treatable else "none"
@@ -89,14 +96,20 @@ def simulate(
         m = m.replace(**overrides)
         t = np.arange(0.0, days, 7.0)
         t = np.append(t, days) if days - t[-1] > 1e-9 else t
-        # the model's own tumor and effector states (T0 in cells, converted to the model's
-        # unit); its other states start at their defaults (Model.initial_state)
+        # the model's own tumor and effector states (T0, E0 in cells, converted to the
+        # model's units); its other states start at their defaults (Model.initial_state)
         y0: dict[str, float] = {}
         if cls.tumor_state is not None:
             y0[cls.tumor_state] = float(np.asarray(m.tumor_size(T0)))
         if cls.effector_state is not None:
-            y0[cls.effector_state] = E0
-        ds = _simulate(m, y0, t, regimen=reg)
+            y0[cls.effector_state] = float(np.asarray(m.effector_size(E0)))
+        try:
+            ds = _simulate(m, y0, t, regimen=reg)
+        except Exception as err:  # a user model that raises: one line, not JAX's traceback
+            line = user_model_error(err, cls)
+            if line is None:
+                raise
+            raise ValueError(line) from err
     except ValueError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from err

@@ -180,6 +180,12 @@ class AbstractModel(eqx.Module):
         """Inverse of :meth:`tumor_cells`: the tumor-state value holding ``cells`` cells."""
         return cells
 
+    def effector_size(self, cells: Any) -> Any:
+        """The ``effector_state`` value holding ``cells`` effector cells (identity: the state
+        is cells); ``simulate --E0`` and a spec's ``initial.E0`` are cells. Override when the
+        effector state has another unit."""
+        return cells
+
     def carrying_capacity(self) -> Any:
         """Maximal tumor size in cells (scalar or per patient); ``inf`` if unbounded.
 

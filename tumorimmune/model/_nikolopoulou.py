@@ -10,8 +10,9 @@ from jaxtyping import Array, ArrayLike, Float, Real
 
 from ._base import Model, nonneg, parameter
 
-#: Tumor cells per unit of the cancer-cell state ``C`` for the sweeps' readouts: 1 g ≈ 1e9
-#: cells, in a reference volume of 1 cm³ (an **assumption** of this project; docs/models.md).
+#: Cells per unit of the cancer-cell state ``C`` and the T-cell state ``Tc`` (g/cm³) for the
+#: sweeps' readouts and ``E0``/``T0`` (given in cells): 1 g ≈ 1e9 cells, in a reference volume
+#: of 1 cm³ (an **assumption** of this project; docs/models.md).
 CELLS_PER_UNIT = 1e9
 
 
@@ -79,6 +80,12 @@ class Nikolopoulou2018(Model):
         return x * CELLS_PER_UNIT
 
     def tumor_size(self, cells):
+        return cells / CELLS_PER_UNIT
+
+    def effector_size(self, cells):
+        """T-cell density (g/cm³) of ``cells`` T cells (:data:`CELLS_PER_UNIT` per g/cm³):
+        the default ``E0 = 3.2e5`` cells is 3.2e-4 g/cm³, next to the naive density ``T_N``
+        6e-4 and the BioModels initial value 0.006 g/cm³ (6e6 cells)."""
         return cells / CELLS_PER_UNIT
 
     def carrying_capacity(self):

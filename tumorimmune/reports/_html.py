@@ -18,7 +18,7 @@ from ._data import arm_names, grid_axes, parameter_names, spec_table, untreated_
 from ._outcome import outcome_map
 from ._parameters import inert_parameters, parameter_distributions
 from ._response import response_map, spider, waterfall
-from ._sections import DATASET_SECTIONS, Section, caveats, html_table
+from ._sections import DATASET_SECTIONS, Section, caveats, html_table, run_warnings
 from ._sensitivity import sensitivity_sections
 from ._survival import (
     duration_of_response_figure,
@@ -383,6 +383,7 @@ def render_report(
         sweep_name=sweep_name,
         description=description,
         caveats=caveats(ds),
+        warnings=run_warnings(ds),
         version=__version__,
         blocks=blocks,
         missing=missing,
@@ -417,7 +418,8 @@ def write_report(
       of the dataset's optional parts (attribute ``calibration``: "Calibration and
       validation"), ``extra_sections``, and run metadata (HTML table and the spec).
 
-    A "Caveats" box on top lists attribute ``caveats`` (JSON list of strings) when present;
+    A "Caveats" box on top lists attribute ``caveats`` (JSON list of strings) when present,
+    a "Warnings" box attribute ``warnings`` (what ``tumorimmune run`` warned about);
     parts the results lack are listed under "Not shown". Every string of the spec and the
     dataset (sweep name, description, arm and parameter names) is escaped, in the page and
     in the figures. The output is deterministic: the same results give byte-identical files.

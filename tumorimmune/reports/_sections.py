@@ -128,6 +128,17 @@ def caveats(ds: xr.Dataset) -> list[str]:
     )
 
 
+def run_warnings(ds: xr.Dataset) -> list[str]:
+    """The run's warnings: attribute ``warnings`` (JSON list of strings; questionable spec
+    settings, implausible inputs and runaway states, ``tumorimmune.sweeps.spec_warnings``)."""
+    value = attr_json(ds, "warnings")
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if str(v).strip()]
+    return []
+
+
 def _number(x: Any) -> float:
     try:
         return float(x)

@@ -47,6 +47,7 @@ from ._sampling import patient_columns as patient_columns
 from ._sampling import transform as transform
 from ._sizing import Sizes as Sizes
 from ._sizing import memory_estimate as memory_estimate
+from ._sizing import memory_limit_bytes as memory_limit_bytes
 from ._spec import PK_ETAS as PK_ETAS
 from ._spec import ArmSpec as ArmSpec
 from ._spec import AxisSpec as AxisSpec
@@ -101,6 +102,7 @@ __all__ = [
     "load",
     "load_spec",
     "memory_estimate",
+    "memory_limit_bytes",
     "outcome_class",
     "package_versions",
     "patient_columns",

@@ -195,7 +195,8 @@ class Engine:
             T0 = np.broadcast_to(table.get("T0", spec.initial.T0), (n,))
             y0[cls.tumor_state] = np.asarray(model.tumor_size(T0), dtype=float)
         if cls.effector_state is not None:
-            y0[cls.effector_state] = np.broadcast_to(table.get("E0", spec.initial.E0), (n,))
+            E0 = np.broadcast_to(table.get("E0", spec.initial.E0), (n,))
+            y0[cls.effector_state] = np.asarray(model.effector_size(E0), dtype=float)
         batched, y, _ = prepare_batch(model, y0)
         return set_dose_clock(batched, plan.regimens[a]), y
 

@@ -28,6 +28,7 @@ from ..response import (
 from ._engine import Engine
 from ._multihost import Processes, barrier, broadcast_text
 from ._plan import SweepPlan
+from ._plausibility import runaway_warnings
 from ._spec import SweepSpec
 from ._store import StoreLockedError, SweepStore, load
 from ._validate import spec_warnings, validate_spec
@@ -507,6 +508,25 @@ def _indices(mask: np.ndarray) -> list[int]:
     return [int(i) for i in np.flatnonzero(mask)]
 
 
+def _runaways(store: SweepStore, traj: Mapping[str, np.ndarray]) -> list[str]:
+    """Runaway states (``_plausibility.runaway_warnings``) from the stored scans after
+    baseline, read one store chunk at a time, and the stored effector trajectories."""
+    plan = store.plan
+    cells = store.group["tumor_cells"]
+    peak = np.full((plan.n_arms, plan.n_patients), np.nan)
+    for i in range(plan.n_chunks):
+        lo, hi = plan.chunk_range(i)
+        block = np.asarray(cells[:, lo:hi, 1:], dtype=float)  # type: ignore[index]
+        with np.errstate(all="ignore"):
+            block = np.where(np.isfinite(block), block, -np.inf)  # failed: NaN
+            peak[:, lo:hi] = np.max(block, axis=2, initial=-np.inf)
+    effectors = traj.get("traj_E")
+    found = runaway_warnings(
+        plan, peak, None if effectors is None else np.nanmax(effectors, axis=2, initial=0.0)
+    )
+    return found
+
+
 def _finalize(store: SweepStore, engine: Engine) -> None:
     """Trajectories, summaries and timing attributes; idempotent (reruns redo it)."""
     plan = store.plan
@@ -564,6 +584,7 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
             store.write_extra(k, v, dims)
     seconds = float(np.nansum(store.read("chunk_seconds")))
     n = plan.n_patients
+    found = _runaways(store, traj)
     wall = seconds + traj_seconds
     store.finish(
         {
@@ -575,6 +596,7 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
                 _Columns(store, plan.columns),  # read only those a subgroup names
                 readout=tc,
             ),
+            **({"warnings": json.dumps([*spec_warnings(plan), *found])} if found else {}),
             "wall_time_s": wall,
             "solve_time_s": seconds,
             "patients_per_s": n / seconds if seconds > 0 else float("nan"),

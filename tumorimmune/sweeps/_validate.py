@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from ..solvers import DEFAULT_TOLERANCES
 from ._checks import cross_check
 from ._plan import SweepPlan
+from ._plausibility import plausibility_warnings
 from ._sizing import auto_chunk_size as _auto_chunk
 from ._sizing import memory_limit_bytes, size_errors
 from ._spec import MANY_CHUNKS, SECONDS_PER_CHUNK, SweepSpec
@@ -30,6 +31,8 @@ from ._spec import format_number as _num
 def spec_warnings(spec: SweepSpec | SweepPlan) -> list[str]:
     """Settings that are allowed but probably not meant, one line each naming the key.
 
+    Also the plausibility guards (``_plausibility``: a baseline tumor above the carrying
+    capacity, drug exposures far above the highest studied regimen).
     ``tumorimmune validate`` and ``run`` print them; a run stores them in the results'
     ``warnings`` attribute (JSON list).
     """
@@ -79,7 +82,7 @@ def spec_warnings(spec: SweepSpec | SweepPlan) -> list[str]:
                 f"arms[{i}].start_day: day {_num(reg.start_day)} is after the last scan (day "
                 f"{_num(last_scan)}); the arm's responses equal an untreated arm's"
             )
-    return out
+    return [*out, *plausibility_warnings(plan)]
 
 
 def _unwrap(tp: Any) -> Any:
