@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import tumorimmune as ti
+from tumorimmune.model import ClaretTGI
 from tumorimmune.calibrate import Minimizer, Noise, fit_patients, load_measurements
 
 A0, N0 = 0.18, 1.101e-7
@@ -177,3 +178,27 @@ def test_pd1_recovery_with_dosing_records():
     np.testing.assert_allclose(ds["upper_bound"].values, 1.0)
     with pytest.raises(ValueError, match=r"bounds\['L'\] = \(0\.1, 2\.0\) leave the allowed"):
         fit_patients(load_measurements(df, doses=doses), m, ["L"], bounds={"L": (0.1, 2.0)})
+
+
+@pytest.mark.slow
+def test_claret_tgi_recovery_from_its_closed_form():
+    # a one-state model whose state is a diameter (mm), not cells: fitted from cell counts
+    truth = np.array([[0.004, 0.03, 0.02], [0.002, 0.01, 0.005]])  # KL, KD, lam per patient
+    days = np.arange(0.0, 300.0, 42.0)
+    base = ClaretTGI()
+    rows = []
+    for i, (KL, KD, lam) in enumerate(truth):
+        m = base.replace(KL=KL, KD=KD, lam=lam)
+        cells = np.asarray(m.tumor_cells(m.closed_form(days, 40.0)))
+        rows += [{"patient": f"p{i}", "day": d, "value": v} for d, v in zip(days, cells, strict=True)]  # fmt: skip
+    res = fit_patients(
+        load_measurements(pd.DataFrame(rows).assign(unit="cells")),
+        base,
+        ["KL", "KD", "lam"],
+        noise=Noise(sigma=0.1),
+        optimizer=Minimizer(n_starts=2),
+    )
+    ds = res.dataset
+    assert ds["converged"].all()
+    np.testing.assert_allclose(ds["estimate"].values, truth, rtol=1e-3)
+    np.testing.assert_allclose(ds["fitted"].values, ds["observed"].values, rtol=1e-5)

@@ -7,6 +7,7 @@ import xarray as xr
 from typer.testing import CliRunner
 
 import tumorimmune as ti
+from tumorimmune.model import ClaretTGI
 from tumorimmune.cli import app
 
 
@@ -74,3 +75,58 @@ def test_fit_writes_estimates_and_report(tmp_path):
     assert "tumor volume (mm" in html and "tumor cells" not in html  # y axis in mm³
     ds = xr.open_zarr(out / "fit.zarr")
     np.testing.assert_allclose(ds["estimate"].sel(param="a").values, a, rtol=1e-3)
+
+
+def test_preset_auto_is_clinical_only_for_data_above_the_published_capacity():
+    from tumorimmune.calibrate import CLINICAL_FIXED
+    from tumorimmune.cli._fit import _clinical, _preset
+
+    mouse = ti.Kuznetsov1994()
+    cap = float(mouse.carrying_capacity())  # 5e8 cells (20.5 mm)
+    assert _preset("auto", mouse, 0.5 * cap) == "published"  # mouse-sized data
+    assert _preset("auto", mouse, 2.0 * cap) == "clinical"  # human-sized data
+    assert _preset("published", mouse, 2.0 * cap) == "published"
+    assert _preset("auto", ClaretTGI(), 1e12) == "published"  # no clinical fields
+    with pytest.raises(ValueError, match="--preset must be auto, clinical or published"):
+        _preset("human", mouse, 1.0)
+    clinical, values = _clinical(mouse)
+    # the population values the model has, and the centres of the patient ranges
+    assert {k: values[k] for k in ("b", "g", "d")} == {k: CLINICAL_FIXED[k] for k in "bgd"}
+    assert float(clinical.carrying_capacity()) == pytest.approx(1 / CLINICAL_FIXED["b"])
+    assert values["a"] == pytest.approx(np.sqrt(0.004 * 0.05))
+
+
+def _human_csv(path):
+    """Two patients, sums of diameters (mm) of human size: 60 → 44 → 47 mm and 30 → 66 mm."""
+    rows = [(p, d, v) for p, ys in (("A", (60, 52, 45, 44, 47)), ("B", (30, 36, 44, 55, 66)))
+            for d, v in zip((0, 42, 84, 126, 168), ys, strict=True)]  # fmt: skip
+    pd.DataFrame(rows, columns=["patient", "day", "value"]).assign(unit="mm").to_csv(path)
+
+
+@pytest.mark.slow
+def test_fit_of_human_sized_data_warns_up_front_and_stops_at_the_time_limit(tmp_path):
+    import subprocess
+    import sys
+
+    _human_csv(tmp_path / "h.csv")
+    cmd = [sys.executable, "-m", "tumorimmune", "fit", "h.csv", "--free", "a,n", "--out"]
+    # the mouse parameters: refused nothing, but said before the fit; a tiny time limit
+    res = subprocess.run(
+        [*cmd, "pub", "--preset", "published", "--starts", "1", "--time-limit", "0.001"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    head = res.stderr.splitlines()
+    assert head[0].startswith("warning: the data reach 2.9") and "use --preset clinical" in head[0]
+    assert "Kuznetsov1994 (published parameters)" in head[1]
+    assert "stopped at the time limit: 2" in res.stdout
+    # the default (auto): clinical parameters, whose capacity holds the data
+    res = subprocess.run(
+        [*cmd, "auto", "--starts", "1", "--max-iter", "5"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "Kuznetsov1994 (clinical parameters)" in res.stderr and "warning" not in res.stderr
+    assert "above the carrying capacity: " not in res.stdout
+    ds = xr.open_zarr(tmp_path / "auto" / "fit.zarr")
+    assert not ds["above_capacity"].any() and not ds["timed_out"].any()

@@ -35,7 +35,7 @@ class AbstractKuznetsov(AbstractModel):
 
     def carrying_capacity(self) -> np.ndarray:
         """Tumor carrying capacity ``1/b`` (cells), as NumPy float64."""
-        return 1.0 / np.asarray(self.b, dtype=float)
+        return np.asarray(1.0 / np.asarray(self.b, dtype=float))
 
     def rates(
         self, E: Float[Array, ""], T: Float[Array, ""], n: ArrayLike, m: ArrayLike
