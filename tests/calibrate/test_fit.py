@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import tumorimmune as ti
-from tumorimmune.model import ClaretTGI
 from tumorimmune.calibrate import Minimizer, Noise, fit_patients, load_measurements
+from tumorimmune.model import ClaretTGI
 
 A0, N0 = 0.18, 1.101e-7
 Y0 = {"E": 3.2e5, "T": 5e6}
@@ -190,7 +190,9 @@ def test_claret_tgi_recovery_from_its_closed_form():
     for i, (KL, KD, lam) in enumerate(truth):
         m = base.replace(KL=KL, KD=KD, lam=lam)
         cells = np.asarray(m.tumor_cells(m.closed_form(days, 40.0)))
-        rows += [{"patient": f"p{i}", "day": d, "value": v} for d, v in zip(days, cells, strict=True)]  # fmt: skip
+        rows += [
+            {"patient": f"p{i}", "day": d, "value": v} for d, v in zip(days, cells, strict=True)
+        ]
     res = fit_patients(
         load_measurements(pd.DataFrame(rows).assign(unit="cells")),
         base,

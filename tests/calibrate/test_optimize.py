@@ -1,5 +1,7 @@
 """optax minimisation loop (tumorimmune.calibrate._optimize) and the bounded transform."""
 
+import functools
+import itertools
 import time
 
 import jax
@@ -76,7 +78,8 @@ def test_time_limit_stops_the_loop_and_progress_reports_each_iteration():
     x0 = jnp.array([-1.2, 1.0])
     with jax.enable_x64(True):
         free = minimize(rosenbrock, x0, max_iter=500)
-        res = jax.jit(lambda x: minimize(rosenbrock, x, max_iter=500, time_limit_s=0.2, progress=slow))(x0)  # fmt: skip
+        limited = functools.partial(minimize, max_iter=500, time_limit_s=0.2, progress=slow)
+        res = jax.jit(lambda x: limited(rosenbrock, x))(x0)
     assert bool(free.converged) and not bool(free.timed_out) and int(free.n_iter) > 20
     # stopped at the first iteration ending 0.2 s after the start: about 10 of ~35
     assert bool(res.timed_out) and not bool(res.converged)
@@ -84,7 +87,7 @@ def test_time_limit_stops_the_loop_and_progress_reports_each_iteration():
     # one report per iteration, in order, with the best value so far (non-increasing)
     assert [c[0] for c in calls] == list(range(1, int(res.n_iter) + 1))
     best = [c[1] for c in calls]
-    assert all(b1 <= b0 for b0, b1 in zip(best, best[1:], strict=False))
+    assert all(b1 <= b0 for b0, b1 in itertools.pairwise(best))
     assert best[-1] == pytest.approx(float(res.value))
 
 
@@ -97,7 +100,8 @@ def test_time_limit_under_vmap_stops_every_member():
 
     starts = jnp.array([[-1.2, 1.0], [0.5, 0.5], [2.0, 3.0]])
     with jax.enable_x64(True):
-        run = jax.jit(jax.vmap(lambda x: minimize(rosenbrock, x, max_iter=500, time_limit_s=0.2, progress=slow)))  # fmt: skip
+        limited = functools.partial(minimize, max_iter=500, time_limit_s=0.2, progress=slow)
+        run = jax.jit(jax.vmap(lambda x: limited(rosenbrock, x)))
         res = run(starts)
     assert np.all(res.timed_out) and not np.any(res.converged)
     assert len(calls) == 3 * int(res.n_iter[0])  # one report per member and iteration

@@ -75,7 +75,8 @@ def test_relaxed_readout_tends_to_hard_recist(limit):
     cells, k = _random_cohort()
     resp, cr, sld = _hard(cells, k, limit)
     # the cohort exercises what the relaxation must get right
-    after_pd = (best_pct_change(sld, until_progression=False) <= -30) & ~resp  # >= 30 % shrinkage only after PD
+    # >= 30 % shrinkage only after PD
+    after_pd = (best_pct_change(sld, until_progression=False) <= -30) & ~resp
     assert after_pd.sum() > 50 and cr.sum() > 50 and resp.sum() > 300
     s_resp, s_cr, s_alive = _soft(cells, k, limit, 1e-7)
     np.testing.assert_array_equal(s_resp, resp.astype(float))

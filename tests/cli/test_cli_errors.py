@@ -132,7 +132,7 @@ def test_refused_rerun_prints_no_progress_bar_and_warnings_are_stored(tmp_path):
     res = runner.invoke(app, ["run", str(spec), "--out", str(out), "--no-report"])
     assert res.exit_code == 2
     assert "--overwrite" in res.output
-    assert "patients" not in res.output.split("→")[-1]  # no (empty) progress bar line
+    assert "solves" not in res.output.split("→")[-1]  # no (empty) progress bar line
 
 
 def test_help_has_clean_metavars():

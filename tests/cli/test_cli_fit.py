@@ -7,8 +7,8 @@ import xarray as xr
 from typer.testing import CliRunner
 
 import tumorimmune as ti
-from tumorimmune.model import ClaretTGI
 from tumorimmune.cli import app
+from tumorimmune.model import ClaretTGI
 
 
 def _csv(path, P=4):

@@ -70,7 +70,11 @@ def test_run_writes_store_prints_summary_and_protects_results(tmp_path):
     res = runner.invoke(app, ["run", str(spec_path), "--out", str(out), "--no-report"])
     assert res.exit_code == 0, res.output
     ds = load(out / "results.zarr")
-    assert validate_spec(tomllib.loads(ds.attrs["spec"])) == validate_spec(tomllib.loads(SPEC))
+    stored = validate_spec(tomllib.loads(ds.attrs["spec"]))
+    # the stored spec names the store written (--out), not the spec's default output
+    assert stored.output == str(out / "results.zarr")
+    given = validate_spec(tomllib.loads(SPEC))
+    assert stored == given.model_copy(update={"output": str(out / "results.zarr")})
     # the table shows N and the ORR of each arm as stored
     for i, arm in enumerate(["control", "pembro"]):
         row = next(line for line in res.output.splitlines() if arm in line)

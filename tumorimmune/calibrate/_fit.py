@@ -220,7 +220,6 @@ def _predict_tumor(
     values = dict(zip(pb.free, theta, strict=True))
     params = {k: v for k, v in values.items() if k not in INITIAL_STATES}
     model = dataclasses.replace(pb.model, **params)  # type: ignore[type-var]
-    names = model.state_names
     y0v = _initial_state(model, values.get("T0", y_base), values.get("E0", pb.E0))
     ys, _, _ = solve_patient(
         model,

@@ -40,6 +40,22 @@ def _version(value: bool) -> bool:
     return value  # click passes a callback's return value on as the parameter's value
 
 
+#: The library's wording of an option → the command line's flag (in error messages).
+CLI_WORDS = {
+    "run the sweep again with overwrite=True": "rerun `tumorimmune run SPEC --overwrite`",
+    "overwrite=True": "--overwrite",
+    "pass verify=False to read it as it is": "pass --no-verify to use it as it is",
+}
+
+
+def cli_wording(message: str) -> str:
+    """A library error message with its keyword arguments named as the command line's flags
+    (``overwrite=True`` → ``--overwrite``)."""
+    for lib, cli in CLI_WORDS.items():
+        message = message.replace(lib, cli)
+    return message
+
+
 #: Subcommands that compile JAX programs (the compilation cache is set up for them only).
 COMPILING = frozenset({"run", "simulate", "fit", "calibrate-population"})
 
@@ -71,6 +87,13 @@ def main(
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     if ctx.invoked_subcommand in COMPILING and not ctx.resilient_parsing:
+        import warnings
+
         from .._cache import configure_for_process
 
-        configure_for_process(compile_cache)
+        # the library's UserWarning, as one line (not Python's file:line and source line)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            configure_for_process(compile_cache)
+        for w in caught:
+            typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)

@@ -164,6 +164,8 @@ def fit(
     Writes OUT/estimates.csv (one row per patient × parameter, 95 % Laplace intervals),
     OUT/fit.zarr (the full xarray Dataset) and OUT/report.html (data vs fitted curves).
     """
+    import numpy as np
+
     from ..calibrate import (
         DEFAULT_E0,
         Minimizer,
@@ -173,8 +175,6 @@ def fit(
         optimizer_for,
         write_fit_report,
     )
-    import numpy as np
-
     from ..model import AbstractDrugModel, get_drug, get_model, get_regimen
     from ..response import Readout
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import Command, app
+from ._app import Command, app, cli_wording
 
 
 @app.command(cls=Command)
@@ -32,6 +32,12 @@ def report(
     seed: int = typer.Option(
         0, "--seed", metavar="INT", help="Seed of the spider plot's patient sample."
     ),
+    verify: bool = typer.Option(
+        True,
+        "--verify/--no-verify",
+        help="Check every chunk against the checksum recorded by the run (a damaged or "
+        "hand-edited store is refused); --no-verify writes the report from the store as it is.",
+    ),
 ) -> None:
     """Write one offline HTML file (plotly.js inlined) with every figure of a sweep."""
     from ..reports import write_report
@@ -41,13 +47,21 @@ def report(
     if target.is_dir():
         target = target / "report.html"
     try:
-        ds = load(results, lazy=True)
+        ds = load(results, lazy=True, verify=verify)
         path = write_report(ds, target, title=title, max_points=max_points, seed=seed)
     except (ValueError, OSError) as err:
-        msg = str(err)
+        msg = cli_wording(str(err))
         if isinstance(err, OSError) and not isinstance(err, FileNotFoundError) and err.strerror:
             msg = f"cannot write {err.filename or target}: {err.strerror}"
         typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from err
+    except Exception as err:  # --no-verify on a store with unreadable chunk files
+        typer.secho(
+            f"error: {results}: cannot read the store ({type(err).__name__}: {err}); rerun "
+            "`tumorimmune run SPEC --overwrite` to recompute it",
+            fg=typer.colors.RED,
+            err=True,
+        )
         raise typer.Exit(2) from err
     size_mb = path.stat().st_size / 1e6
     typer.echo(f"report: {path} ({size_mb:.1f} MB)")

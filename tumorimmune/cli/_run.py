@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from ._app import Command, app
+from ._app import Command, app, cli_wording
 from ._guards import failed_arms, user_model_error
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def default_spec_path() -> Path:
@@ -24,7 +29,7 @@ def _fail(err: Exception) -> typer.Exit:
         where = f" {err.filename}" if err.filename else ""
         msg = f"cannot access{where}: {err.strerror}"
     else:
-        msg = str(err)
+        msg = cli_wording(str(err))
     typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
     return typer.Exit(2)
 
@@ -32,6 +37,36 @@ def _fail(err: Exception) -> typer.Exit:
 def _warn_errors(lines: list[str]) -> None:
     for line in lines:
         typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+
+
+#: The unit of the progress bar: one patient solved in one arm.
+SOLVES = "patient×arm solves"
+
+
+def _interrupted(path: Path, *, overwrite: bool) -> typer.Exit:
+    """Ctrl-C during a run: one line saying what is saved and how to go on; exit 130."""
+    from ..sweeps import finished_chunks
+
+    state = finished_chunks(path)
+    if overwrite:
+        msg = f"interrupted: {path} is unchanged (a rerun with --overwrite starts over)"
+    elif state is None:
+        msg = f"interrupted before {path} was created; rerun the same command to start"
+    else:
+        msg = (
+            f"interrupted: {state[0]} of {state[1]} chunks finished and saved in {path}; "
+            "rerun the same command to resume"
+        )
+    typer.secho(msg, fg=typer.colors.YELLOW, err=True)
+    return typer.Exit(130)
+
+
+def _status(console: Console, text: str) -> contextlib.AbstractContextManager[object]:
+    """A spinner with ``text`` on a terminal; elsewhere (a log, a pipe) the line once."""
+    if console.is_terminal:
+        return console.status(text)
+    console.print(text)
+    return contextlib.nullcontext()
 
 
 def _warn(lines: list[str]) -> None:
@@ -45,12 +80,14 @@ def validate(
 ) -> None:
     """Check a sweep specification without running it (sizes included: what `run` would
     refuse, `validate` refuses)."""
-    from ..sweeps import SweepPlan, load_spec, spec_warnings
+    from ..sweeps import load_spec  # reads the file before importing the models (JAX)
 
     try:
         s = load_spec(spec)
     except (ValueError, OSError) as err:
         raise _fail(err) from err
+    from ..sweeps import SweepPlan, spec_warnings
+
     plan = SweepPlan.from_spec(s)
     grid = " × ".join(f"{k}[{n}]" for k, n in zip(s.axes, plan.grid_shape, strict=True)) or "none"
     _warn(spec_warnings(plan))
@@ -190,11 +227,10 @@ def run(
         MofNCompleteColumn,
         Progress,
         TextColumn,
-        TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
-    from ..sweeps import SweepPlan, load_spec, run_sweep, spec_warnings
+    from ..sweeps import load_spec  # the rest after reading the spec (a TOML error is quick)
 
     console = Console()
     procs = None
@@ -213,6 +249,8 @@ def run(
         s = load_spec(spec)
     except (ValueError, OSError) as err:
         raise _fail(err) from err
+    from ..sweeps import SweepPlan, finished_chunks, run_sweep, spec_warnings
+
     plan = SweepPlan.from_spec(s)
     shown_warnings = spec_warnings(plan)
     _warn(shown_warnings)
@@ -230,19 +268,19 @@ def run(
     # the bar starts with the first progress report: a refused run prints no empty bar
     bar = Progress(
         TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=16),
         MofNCompleteColumn(),
+        TextColumn(SOLVES),
         TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
     )
-    task = bar.add_task("starting", total=plan.n_patients, rate="")
+    task = bar.add_task("starting", total=plan.n_patients * plan.n_arms, rate="")
     phases = {
-        "compiling": "compiling (first chunk)",
-        "solving": "patients",
-        "finalizing": "trajectories, summaries",
+        "compiling": "compiling",  # the first batch's solves include the compilation
+        "solving": "solving",
+        "finalizing": "summaries",  # trajectories and summaries
     }
 
     def phase(name: str) -> None:
@@ -253,10 +291,14 @@ def run(
     def progress(done: int, total: int, seconds: float) -> None:
         if not start_done:
             start_done.append(done)
+            resumed = finished_chunks(path) if done and not overwrite else None
+            if resumed is not None:
+                k, n_chunks = resumed
+                console.print(f"resuming {path}: {k} of {n_chunks} chunks already finished")
         if not bar.live.is_started:
             bar.start()
         new = done - start_done[0]
-        rate = f"{new / seconds:,.0f} patients/s" if seconds > 0 and new else ""
+        rate = f"{new / seconds:,.0f}/s" if seconds > 0 and new else ""
         bar.update(task, completed=done, total=total, rate=rate)
 
     if procs is not None and procs.count > 1 and s.sensitivity is not None:
@@ -283,6 +325,9 @@ def run(
     except (ValueError, OSError) as err:  # PermissionError, a locked store, ...
         line = user_model_error(err, plan.model_class)
         raise _fail(ValueError(line) if line else err) from err
+    except KeyboardInterrupt:
+        bar.stop()
+        raise _interrupted(path, overwrite=overwrite) from None
     except Exception as err:  # a user model that raises: one line, not JAX's traceback
         line = user_model_error(err, plan.model_class)
         if line is None:
@@ -315,7 +360,8 @@ def run(
             return
         html = out_dir / "report.html"
         try:
-            write_report(ds, html)
+            with _status(console, "writing report…"):
+                write_report(ds, html)
         except Exception as err:  # the results are safe on disk; say what failed
             typer.secho(
                 f"error: report failed ({type(err).__name__}: {err})", err=True, fg=typer.colors.RED

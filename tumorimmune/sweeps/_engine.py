@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -254,9 +255,13 @@ class Engine:
         return list(keys.values())
 
     def _solve_arms(
-        self, table: dict[str, np.ndarray], ts: np.ndarray
+        self,
+        table: dict[str, np.ndarray],
+        ts: np.ndarray,
+        on_solved: Callable[[list[int]], None] | None = None,
     ) -> list[tuple[Model, np.ndarray, np.ndarray, np.ndarray]]:
-        """Every arm solved for the patients of ``table``: ``(model, ys, status, steps)``.
+        """Every arm solved for the patients of ``table``: ``(model, ys, status, steps)``;
+        ``on_solved(arms)`` as arms finish (every arm once; those of a program together).
 
         Fused backend: the arms of a program (:meth:`programs`) are one cohort, each patient
         with its arm's dose schedule (one compiled program for them, lanes shared across arms).
@@ -267,13 +272,22 @@ class Engine:
         arms = [(a, *self.arm_model(table, a)) for a in range(self.plan.n_arms)]
         programs = self.programs([m for _, m, _ in arms])
         if all(len(p) == 1 for p in programs) and self._parts() == 1:
+
+            def one(
+                arm: int, m: Model, y0: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                res = self._solve(m, y0, ts, arm)
+                if on_solved is not None:
+                    on_solved([arm])
+                return res
+
             if len(arms) > 1 and self.devices[0].platform != "cpu":
                 # accelerators: the arms' programs compile on the host at once (and queue
                 # their solves on the device) instead of one after the other
                 with ThreadPoolExecutor(max_workers=len(arms)) as pool:
-                    res = list(pool.map(lambda x: self._solve(x[1], x[2], ts, x[0]), arms))
+                    res = list(pool.map(lambda x: one(*x), arms))
                 return [(m, *r) for (_, m, _), r in zip(arms, res, strict=True)]
-            return [(m, *self._solve(m, y0, ts, arm)) for arm, m, y0 in arms]
+            return [(m, *one(arm, m, y0)) for arm, m, y0 in arms]
         n = len(table["cell"])
         devs = self.devices
         on_devices = len(devs) > 1  # n is a multiple of the devices (batch_width)
@@ -303,12 +317,24 @@ class Engine:
             return solve.solve_groups(groups, **kw, max_steps=plan.max_steps)
 
         jobs = [(k, p) for k in range(len(programs)) for p in range(parts)]
+        left = [parts] * len(programs)  # pieces of each program not solved yet
+        lock = threading.Lock()
+
+        def job(k: int, p: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+            res = piece(k, p)
+            with lock:
+                left[k] -= 1
+                finished = left[k] == 0
+            if finished and on_solved is not None:
+                on_solved(list(programs[k]))
+            return res
+
         if len(jobs) > 1:
             workers = len(jobs) if on_devices else min(self.threads, len(jobs))
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                done = list(pool.map(lambda j: piece(*j), jobs))
+                done = list(pool.map(lambda j: job(*j), jobs))
         else:
-            done = [piece(*jobs[0])]
+            done = [job(*jobs[0])]
         out = []
         for a, (_, model, _) in enumerate(arms):
             k = next(i for i, prog in enumerate(programs) if a in prog)
@@ -347,8 +373,11 @@ class Engine:
             on_arm(self.plan.n_arms)
         return out
 
-    def compute(self, ids: np.ndarray) -> dict[str, np.ndarray]:
-        """Solve and read out the patients ``ids`` in every arm: one batch.
+    def compute(
+        self, ids: np.ndarray, *, on_solved: Callable[[list[int]], None] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Solve and read out the patients ``ids`` in every arm: one batch; ``on_solved(arms)``
+        is called as arms are solved (each arm once, before the read-out).
 
         The batch is padded to :meth:`batch_width` (the same solve shapes for every batch of a
         run, so each arm's program is compiled once); its arms are solved concurrently
@@ -390,7 +419,8 @@ class Engine:
         out: dict[str, Any] = {f"param_{k}": table[k][:n] for k in plan.columns}
         out["cell"] = table["cell"][:n]
         T, caps, status, steps = [], [], [], []
-        for model, ys, st, ns in self._solve_arms(table, ts):  # all `width` rows (padded)
+        # all `width` rows (padded)
+        for model, ys, st, ns in self._solve_arms(table, ts, on_solved):
             _tumor_state(model)
             t = np.array(tumor_cells(model.burden(ys)), dtype=np.float64)
             t[st != 0] = np.nan

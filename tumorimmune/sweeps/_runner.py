@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,9 +35,11 @@ from ._spec import SweepSpec
 from ._store import StoreLockedError, SweepStore, load
 from ._validate import spec_warnings, validate_spec
 
-#: ``progress(done_patients, total_patients, seconds_this_run)`` after every chunk is written
-#: (from the writer thread; the chunks of a batch are committed together, then reported one by
-#: one).
+#: ``progress(done, total, seconds_this_run)`` in **patient × arm solves** (``total`` = patients
+#: × arms): first with what the store holds already (0, or the finished chunks of a resumed
+#: store), then once per (chunk, arm) as the arm's patients of that chunk are solved (the
+#: arms of one compiled program finish together; from a solver thread). A chunk is saved
+#: after all its arms are solved.
 ProgressCallback = Callable[[int, int, float], None]
 #: ``phase(name)``: ``"compiling"`` (before the first batch of this process: its solves
 #: include JIT compilation), ``"solving"`` (after it), ``"finalizing"`` (trajectories and
@@ -70,8 +74,9 @@ def run_sweep(
         spec: validated specification (:func:`load_spec`).
         output: store path (default ``spec.output``).
         overwrite: replace a finished store (or start an unfinished one over).
-        progress: called after each chunk is written with ``(done, total, seconds)``: patients
-            finished (all arms), the cohort size N and seconds spent in this call.
+        progress: called with ``(done, total, seconds)`` in patient × arm solves: first with
+            those the store holds already, then once per (chunk, arm) solved
+            (:data:`ProgressCallback`); ``seconds`` spent in this call.
         devices: JAX devices to shard the patient axis over (default: all local devices).
         max_chunks: stop after this many chunks in this call (the store stays resumable);
             ``None`` runs to the end.
@@ -92,8 +97,10 @@ def run_sweep(
         ValueError: an unfinished store of a different spec or other settings at ``output``.
         OSError: chunks that stay damaged after recomputing them (not marked complete).
     """
-    plan = SweepPlan.from_spec(validate_spec(spec))
-    path = Path(output if output is not None else plan.spec.output)
+    spec = validate_spec(spec)
+    path = Path(output if output is not None else spec.output)
+    # the stored spec names the store it is in (``output`` is not part of the resume key)
+    plan = SweepPlan.from_spec(spec.model_copy(update={"output": str(path)}))
     engine = Engine.create(plan, devices=devices)
     dev = engine.devices
     versions = package_versions()
@@ -134,12 +141,10 @@ def _run(
     phase: PhaseCallback | None,
     max_chunks: int | None,
 ) -> xr.Dataset | None:
-    n = store.plan.n_patients
     t_start = time.perf_counter()
     done = store.done()
     finished = sum(stop - start for start, stop in map(store.chunk_range, _indices(done)))
-    if progress is not None:
-        progress(finished, n, 0.0)
+    counter = SolveCounter(store, progress, finished, store.plan.n_patients, t_start)
     ran = 0
     for attempt in range(2):  # second pass: chunks that failed verification
         todo = _indices(~store.done())
@@ -147,13 +152,12 @@ def _run(
             break
         if max_chunks is not None:
             todo = todo[: max(max_chunks - ran, 0)]
-        with ChunkWriter(store, progress, finished, t_start) as writer:
+        with ChunkWriter(store) as writer:
             batches = _batches(todo, engine.chunks_per_batch())
             # written while the next batches solve
-            for blocks in _computed(store, engine, batches, phase if ran == 0 else None):
+            for blocks in _computed(store, engine, batches, phase if ran == 0 else None, counter):
                 writer.submit(blocks)
             ran += len(todo)
-        finished = writer.finished
         if max_chunks is not None and ran >= max_chunks and not np.all(store.done()):
             return None
         store.verify(repair=True)
@@ -220,13 +224,11 @@ def _run_share(
     max_chunks: int | None,
 ) -> bool:
     """Integrate and write ``chunks`` (this process's share), then recompute those that fail
-    verification once; ``progress`` counts the share's patients. ``False``: ``max_chunks``
-    stopped it."""
+    verification once; ``progress`` counts the share's patient × arm solves. ``False``:
+    ``max_chunks`` stopped it."""
     total = sum(stop - start for start, stop in map(store.chunk_range, chunks))
-    t_start = time.perf_counter()
-    done = ran = 0
-    if progress is not None:
-        progress(0, total, 0.0)
+    counter = SolveCounter(store, progress, 0, total, time.perf_counter())
+    ran = 0
     todo = list(chunks)
     for _ in range(2):
         if max_chunks is not None and len(todo) > max_chunks - ran:
@@ -235,14 +237,9 @@ def _run_share(
             stopped = False
         # the same batches as a one-process run (several chunks per solve, one padded width)
         batches = _batches(todo, engine.chunks_per_batch())
-        for blocks in _computed(store, engine, batches, phase if ran == 0 else None):
+        for blocks in _computed(store, engine, batches, phase if ran == 0 else None, counter):
             store.write_chunks(blocks)
-            for i, _, _ in blocks:
-                start, stop = store.chunk_range(i)
-                ran += 1
-                done += stop - start
-                if progress is not None:
-                    progress(done, total, time.perf_counter() - t_start)
+            ran += len(blocks)
         if stopped:
             return False
         todo = store.verify(repair=True, chunks=chunks)
@@ -302,6 +299,7 @@ def _computed(
     engine: Engine,
     batches: list[list[int]],
     phase: PhaseCallback | None,
+    counter: SolveCounter | None = None,
 ) -> Iterator[list[tuple[int, dict[str, np.ndarray], float]]]:
     """The batches' blocks (:func:`_compute_batch`), in order. The first batch is computed
     alone (it compiles every program: phase ``"compiling"``, then ``"solving"``); then up to
@@ -312,20 +310,20 @@ def _computed(
         return
     if phase is not None:
         phase("compiling")
-    yield _compute_batch(store, engine, batches[0])
+    yield _compute_batch(store, engine, batches[0], counter)
     if phase is not None:
         phase("solving")
     k = engine.batches_in_flight()
     if k <= 1 or len(batches) <= 2:
         for chunks in batches[1:]:
-            yield _compute_batch(store, engine, chunks)
+            yield _compute_batch(store, engine, chunks, counter)
         return
     with ThreadPoolExecutor(max_workers=k, thread_name_prefix="batch") as pool:
         pending: collections.deque[Future[list[tuple[int, dict[str, np.ndarray], float]]]]
         pending = collections.deque()
         try:
             for chunks in batches[1:]:
-                pending.append(pool.submit(_compute_batch, store, engine, chunks))
+                pending.append(pool.submit(_compute_batch, store, engine, chunks, counter))
                 if len(pending) >= k:
                     yield pending.popleft().result()
             while pending:
@@ -336,15 +334,16 @@ def _computed(
 
 
 def _compute_batch(
-    store: SweepStore, engine: Engine, chunks: list[int]
+    store: SweepStore, engine: Engine, chunks: list[int], counter: SolveCounter | None = None
 ) -> list[tuple[int, dict[str, np.ndarray], float]]:
     """Chunk compute: solve the patients of ``chunks`` together (one batch) and cut the
     results into one block per store chunk: ``(chunk, block, seconds)``; a chunk's seconds
-    are its share of the batch's."""
+    are its share of the batch's. ``counter`` hears of each arm as it is solved."""
     ranges = [store.chunk_range(i) for i in chunks]
     ids = np.concatenate([np.arange(a, b) for a, b in ranges])
     t0 = time.perf_counter()
-    block = engine.compute(ids)
+    on_solved = None if counter is None else functools.partial(counter.solved, chunks)
+    block = engine.compute(ids, on_solved=on_solved)
     seconds = time.perf_counter() - t0
     out = []
     lo = 0
@@ -356,38 +355,57 @@ def _compute_batch(
     return out
 
 
-class ChunkWriter:
-    """Writes the finished chunks of each batch to the store on one background thread, in
-    order, so that the next batch is solved meanwhile; reports progress for each chunk once
-    its batch is committed.
-
-    A chunk counts as done only when :meth:`SweepStore.write_chunks` has returned (data
-    written, read back, checksum stored, flag set), as without the thread. An error of a write
-    is raised by the next :meth:`submit` or on leaving the ``with`` block.
-    """
+class SolveCounter:
+    """Progress in patient × arm solves (:data:`ProgressCallback`): reports what is done
+    already when made, then one call per (chunk, arm) solved (thread-safe: the batches of an
+    accelerator are computed in threads)."""
 
     def __init__(
         self,
         store: SweepStore,
         progress: ProgressCallback | None,
         finished: int,
+        patients: int,
         t_start: float,
     ):
         self.store = store
         self.progress = progress
-        self.finished = finished
+        arms = store.plan.n_arms
+        self.done, self.total = finished * arms, patients * arms
         self.t_start = t_start
+        self._lock = threading.Lock()
+        if progress is not None:
+            progress(self.done, self.total, 0.0)
+
+    def solved(self, chunks: Sequence[int], arms: Sequence[int]) -> None:
+        """The patients of ``chunks`` are solved in ``arms`` (indices)."""
+        if self.progress is None:
+            return
+        with self._lock:
+            for i in chunks:
+                start, stop = self.store.chunk_range(i)
+                for _ in arms:
+                    # chunks recomputed after a failed verification count again: capped
+                    self.done = min(self.done + stop - start, self.total)
+                    self.progress(self.done, self.total, time.perf_counter() - self.t_start)
+
+
+class ChunkWriter:
+    """Writes the finished chunks of each batch to the store on one background thread, in
+    order, so that the next batch is solved meanwhile.
+
+    A chunk counts as done only when :meth:`SweepStore.write_chunks` has returned (data
+    written, read back, checksum stored, flag set), as without the thread. An error of a write
+    is raised by the next :meth:`submit` or on leaving the ``with`` block.
+    """
+
+    def __init__(self, store: SweepStore):
+        self.store = store
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zarr-writer")
         self._pending: list[Future[None]] = []
 
     def _write(self, blocks: list[tuple[int, dict[str, np.ndarray], float]]) -> None:
         self.store.write_chunks(blocks)
-        for i, _, _ in blocks:
-            start, stop = self.store.chunk_range(i)
-            self.finished = min(self.finished + stop - start, self.store.plan.n_patients)
-            if self.progress is not None:
-                elapsed = time.perf_counter() - self.t_start
-                self.progress(self.finished, self.store.plan.n_patients, elapsed)
 
     def _check(self, *, wait: bool) -> None:
         keep = []
@@ -399,19 +417,28 @@ class ChunkWriter:
         self._pending = keep
 
     def submit(self, blocks: list[tuple[int, dict[str, np.ndarray], float]]) -> None:
-        """Queue one batch's chunks ``(index, block, seconds)`` for writing."""
+        """Queue one batch's chunks ``(index, block, seconds)`` for writing, once the batch
+        before it is written: one write in flight while the next batch solves, so that
+        finished results do not pile up in memory when writing is the slower part (and a
+        Ctrl-C stops the run within one batch)."""
         self._check(wait=False)
+        while self._pending:
+            self._pending.pop(0).result()  # raises the write's error
         self._pending.append(self._pool.submit(self._write, blocks))
 
     def __enter__(self) -> ChunkWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        cancel = exc[0] is not None
         try:
-            if exc[0] is None:
+            if not cancel:
                 self._check(wait=True)
+        except BaseException:  # e.g. Ctrl-C while waiting: write nothing more
+            cancel = True
+            raise
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 
 def clinical_attrs(

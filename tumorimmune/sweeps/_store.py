@@ -324,6 +324,18 @@ def _read_flags(group: zarr.Group, name: str, n_chunks: int) -> tuple[np.ndarray
         return values, ok
 
 
+def finished_chunks(path: str | Path) -> tuple[int, int] | None:
+    """``(finished, total)`` chunks of the sweep store at ``path`` as flagged now (a flag that
+    cannot be read counts as unfinished); ``None`` where there is no readable store."""
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        n = int(group["chunk_done"].shape[0])  # type: ignore[union-attr]
+        flags, ok = _read_flags(group, "chunk_done", n)
+    except Exception:
+        return None
+    return int(np.sum((flags == 1) & ok)), n
+
+
 def verify_store(path: str | Path, *, data: dict[str, np.ndarray] | None = None) -> list[int]:
     """Chunks of a store whose data do not match the checksums recorded when they were
     written (deleted, truncated, garbage or altered chunk files, or unreadable flags);
@@ -493,14 +505,14 @@ class SweepStore:
             return cls._create_aside(plan, path, attrs, lock)
         if status == "complete":
             raise FileExistsError(
-                f"{path} holds a finished sweep; pass overwrite=True (--overwrite) to replace "
+                f"{path} holds a finished sweep; pass overwrite=True to replace "
                 "it, or choose another output path"
             )
         group = zarr.open_group(str(path), mode="r+")
         if not same_spec_key(group.attrs.get("spec_key"), plan.spec):
             raise ValueError(
                 f"{path} holds an unfinished sweep of a different spec; rerun with the "
-                "same spec to resume, or pass overwrite=True (--overwrite) to start over"
+                "same spec to resume, or pass overwrite=True to start over"
             )
         old = group.attrs.get("resume_keys")
         if old is not None and keys is not None and old != keys:
@@ -513,7 +525,7 @@ class SweepStore:
             raise ValueError(
                 f"{path} was started with other settings ({diff}); a resumed store would not "
                 "be bit-identical to an uninterrupted run. Resume with the same settings, or "
-                "pass overwrite=True (--overwrite) to start over"
+                "pass overwrite=True to start over"
             )
         store = cls(path, group, plan, lock=lock)
         store._ensure_checksums()
@@ -808,17 +820,24 @@ class SweepStore:
         return self.group.attrs.get(STATUS_KEY) == "complete"
 
 
-def load(path: str | Path, *, lazy: bool = False, allow_partial: bool = False) -> xr.Dataset:
+def load(
+    path: str | Path, *, lazy: bool = False, allow_partial: bool = False, verify: bool = True
+) -> xr.Dataset:
     """Open a sweep's ``results.zarr`` as an :class:`xarray.Dataset` (schema: CONTRIBUTING.md).
 
     Args:
         path: the store directory.
         lazy: keep the arrays on disk (loaded on access) instead of reading them all now.
         allow_partial: open an unfinished store (unfinished chunks hold fill values).
+        verify: check every chunk of a finished store against the checksum recorded when it
+            was written (with ``lazy``, one streaming read of the per-patient arrays, at most
+            ``VERIFY_WINDOW_BYTES`` at a time); ``False`` reads the store as it is.
 
     Raises:
         FileNotFoundError: no store at ``path``.
-        ValueError: unfinished store, or data files that cannot be read (a damaged store).
+        ValueError: unfinished store, chunks that do not match their checksums (edited,
+            truncated or deleted chunk files; the message names them), or data files that
+            cannot be read (a damaged store).
     """
     path = Path(path)
     if not _is_store(path):
@@ -833,6 +852,9 @@ def load(path: str | Path, *, lazy: bool = False, allow_partial: bool = False) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = xr.open_dataset(path, engine="zarr", consolidated=False, chunks=None)
+    if status == "complete" and lazy and verify:
+        if bad := verify_store(path):
+            raise _damaged(path, bad, None, group)
     if status == "complete" and not lazy:
         # read once: the finished chunks are checksummed from the data as loaded
         try:
@@ -845,8 +867,8 @@ def load(path: str | Path, *, lazy: bool = False, allow_partial: bool = False) -
             k in data and data[k].dtype == group[k].dtype  # type: ignore[union-attr]
             for k in names
         )
-        if bad := verify_store(path, data=data if as_stored else None):
-            raise _damaged(path, bad, None)
+        if verify and (bad := verify_store(path, data=data if as_stored else None)):
+            raise _damaged(path, bad, None, group)
     ds = ds.drop_vars([k for k in _INTERNAL if k in ds])
     ds = ds.set_coords([k for k in ("scan_day",) if k in ds])
     if "arm" in ds.coords:
@@ -862,16 +884,42 @@ def load(path: str | Path, *, lazy: bool = False, allow_partial: bool = False) -
         raise _damaged(path, [], err) from None
 
 
-def _damaged(path: Path, bad: list[int], err: Exception | None) -> ValueError:
-    """The error of a damaged store: the chunks that fail their checksums, else the read
-    error."""
+def _unreadable(group: zarr.Group, chunks: list[int]) -> list[str]:
+    """The per-patient arrays whose data in ``chunks`` cannot be read (truncated, deleted or
+    garbage chunk files), sorted."""
+    c = int(group.attrs["chunk_size"])  # type: ignore[arg-type]
+    n = int(group["patient"].shape[0])  # type: ignore[union-attr]
+    out = []
+    for k in _chunk_arrays(group):
+        a: Any = group[k]
+        for i in chunks:
+            lo, hi = i * c, min((i + 1) * c, n)
+            try:
+                np.asarray(a[lo:hi] if a.ndim == 1 else a[:, lo:hi])
+            except Exception:
+                out.append(k)
+                break
+    return out
+
+
+def _damaged(
+    path: Path, bad: list[int], err: Exception | None, group: zarr.Group | None = None
+) -> ValueError:
+    """The error of a damaged store: the chunks that fail their checksums (and the arrays
+    that cannot be read in them), else the read error."""
     if bad:
+        lost = _unreadable(group, bad) if group is not None else []
+        one = len(bad) == 1
         what = (
-            f"chunks {bad} do not match their checksums (chunk files deleted or altered after "
-            "the run)"
+            f"{'chunk' if one else 'chunks'} {', '.join(map(str, bad))} "
+            f"{'does' if one else 'do'} not match the checksum{'' if one else 's'} recorded "
+            "when written ("
+            + (f"unreadable: {', '.join(lost)}" if lost else "values changed after the run")
+            + ")"
         )
     else:
         what = f"its data cannot be read ({type(err).__name__}: {err})"
     return ValueError(
-        f"{path} is damaged: {what}; rerun with --overwrite (overwrite=True) to recompute it"
+        f"{path} is damaged: {what}; run the sweep again with overwrite=True to recompute "
+        "it (or pass verify=False to read it as it is)"
     )

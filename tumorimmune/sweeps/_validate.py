@@ -9,10 +9,8 @@ probably not meant.
 
 from __future__ import annotations
 
-import tomllib
 import types
 import typing
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -239,27 +237,3 @@ def auto_chunk_size(spec: SweepSpec | SweepPlan) -> int:
     """The store chunk size of a spec that does not set ``chunk_size``
     (``_sizing.auto_chunk_size``: 4,096 patients, or about 1/128 of larger cohorts)."""
     return _auto_chunk(SweepPlan.of(spec).sizes)
-
-
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a TOML sweep specification.
-
-    Raises:
-        ValueError: invalid TOML or spec (message names the key), a directory or an
-            unreadable file.
-        FileNotFoundError: no file at ``path``.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{str(path)!r} is a directory; give the path of a TOML spec file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text (UTF-8) file; give a TOML spec") from None
-    except PermissionError as err:
-        raise ValueError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: invalid TOML: {err}") from None
-    return validate_spec(data)
