@@ -34,5 +34,12 @@ def test_readme_gradients_example_runs():
         fd_interval = (f(200.0, 21.01) - f(200.0, 20.99)) / 0.02
         np.testing.assert_allclose(float(namespace["d_dose"]), float(fd_dose), rtol=1e-4)
         np.testing.assert_allclose(float(namespace["d_interval"]), float(fd_interval), rtol=1e-4)
+        # what the text says a reader can check: untreated it grows, 1 mg changes little,
+        # 50 mg and more shrink it > 100-fold, more drug (or a shorter interval) helps
+        untreated, low, mid, label = (float(f(d, 21.0)) for d in (0.0, 1.0, 50.0, 200.0))
+        T0 = float(namespace["T0"])
+        assert untreated > 2 * T0 and low > 0.9 * untreated
+        assert mid < T0 / 100 and label < mid
+        assert float(namespace["d_dose"]) < 0 < float(namespace["d_interval"])
     finally:
         jax.config.update("jax_enable_x64", x64)

@@ -117,7 +117,8 @@ def test_fit_of_human_sized_data_warns_up_front_and_stops_at_the_time_limit(tmp_
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     head = res.stderr.splitlines()
-    assert head[0].startswith("warning: the data reach 2.9") and "use --preset clinical" in head[0]
+    assert head[0].startswith("warning: the data reach 66 mm (1.67e+10 cells) but Kuznetsov1994")
+    assert "is 20.5 mm (5e+08 cells)" in head[0] and head[0].endswith("use --preset clinical")
     assert "Kuznetsov1994 (published parameters)" in head[1]
     assert "stopped at the time limit: 2" in res.stdout
     # the default (auto): clinical parameters, whose capacity holds the data

@@ -170,6 +170,7 @@ def fit(
         DEFAULT_E0,
         Minimizer,
         Noise,
+        cells_to_unit,
         fit_patients,
         load_measurements,
         optimizer_for,
@@ -215,9 +216,16 @@ def fit(
                 raise ValueError(f"--bounds {k}: {v!r} is not LO:HI numbers") from None
         cap = float(np.min(np.asarray(m.carrying_capacity(), dtype=float)))
         if top > cap:
+
+            def size(cells: float) -> str:
+                if tab.unit == "cells":
+                    return f"{cells:.3g} cells"
+                value = float(cells_to_unit(cells, tab.unit, readout=readout))
+                return f"{value:.3g} {tab.unit} ({cells:.3g} cells)"
+
             typer.secho(
-                f"warning: the data reach {top:.3g} cells but {type(m).__name__}'s carrying "
-                f"capacity ({chosen} parameters) is {cap:.3g} cells; the fit cannot reach them"
+                f"warning: the data reach {size(top)} but {type(m).__name__}'s carrying "
+                f"capacity ({chosen} parameters) is {size(cap)}; the fit cannot reach them"
                 + (" — use --preset clinical" if chosen == "published" else ""),
                 fg=typer.colors.YELLOW,
                 err=True,
