@@ -156,6 +156,8 @@ def test_run_warns_at_start_stores_and_reports_the_warnings(tmp_path):
         ]
         assert "baseline tumor 1e+14 cells is above the carrying capacity" in box
         assert peak in box
+        # said once, in the box (not again as a raw attribute in the metadata table)
+        assert page.count("baseline tumor 1e+14 cells is above the carrying capacity") == 1
 
 
 def test_runaway_states_are_warned_after_the_run_and_reported(tmp_path):

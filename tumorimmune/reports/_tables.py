@@ -327,6 +327,7 @@ _SHOWN_ATTRS = frozenset(
         "tumorimmune_status",
         "caveats",
         "calibration",
+        "warnings",  # its own box at the top of the page
     }
 )
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 from typing import Literal, NamedTuple, overload
 
 import numpy as np
-import scipy.stats
 from jaxtyping import Bool, Float, Int, Real
 from numpy.typing import ArrayLike
 
@@ -584,6 +583,7 @@ def wilson_ci(
     if np.any(bad):
         i = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
         raise ValueError(f"k must be <= n; got k={k_arr[i]!r} > n={n_arr[i]!r}")
+    import scipy.stats  # on use: 0.8 s of import that validating a spec needs not
     z = float(scipy.stats.norm.ppf(0.5 + c / 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         p = k_arr / n_arr
@@ -672,6 +672,7 @@ def kaplan_meier(
     with np.errstate(divide="ignore", invalid="ignore"):
         surv = np.cumprod(1.0 - d / at_risk)
         greenwood = np.cumsum(np.where(d > 0, d / (at_risk * (at_risk - d)), 0.0))
+        import scipy.stats  # on use: 0.8 s of import that validating a spec needs not
         z = float(scipy.stats.norm.ppf(0.5 + c / 2))
         se = np.sqrt(greenwood) / np.abs(np.log(surv))
         lower = surv ** np.exp(z * se)

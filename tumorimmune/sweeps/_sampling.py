@@ -15,7 +15,6 @@ import warnings
 
 import numpy as np
 from scipy import special
-from scipy.stats import qmc
 
 from ._spec import PK_ETAS, READOUT_NAMES, DistSpec, SweepSpec
 
@@ -80,6 +79,8 @@ def _uniforms(method: str, d: int, n: int, rng: np.random.Generator) -> np.ndarr
         return np.zeros((n, 0))
     if method == "random":
         return rng.random((n, d))
+    from scipy.stats import qmc  # on use: 0.6 s of import that validating a spec needs not
+
     if method == "lhs":
         return qmc.LatinHypercube(d, rng=rng).random(n)
     with warnings.catch_warnings():  # balance properties need n = 2^m; fine to lose them
