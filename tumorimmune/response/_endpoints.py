@@ -156,6 +156,7 @@ def _median_ci(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, f
     if n == 0:
         return math.nan, math.nan, math.nan
     import scipy.stats  # on use: 0.8 s of import that validating a spec needs not
+
     j = int(scipy.stats.binom.ppf((1 - confidence) / 2, n, 0.5))  # 1-based rank of the bound
     if j < 1:
         return float(np.median(x)), math.nan, math.nan

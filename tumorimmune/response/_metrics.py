@@ -584,6 +584,7 @@ def wilson_ci(
         i = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
         raise ValueError(f"k must be <= n; got k={k_arr[i]!r} > n={n_arr[i]!r}")
     import scipy.stats  # on use: 0.8 s of import that validating a spec needs not
+
     z = float(scipy.stats.norm.ppf(0.5 + c / 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         p = k_arr / n_arr
@@ -673,6 +674,7 @@ def kaplan_meier(
         surv = np.cumprod(1.0 - d / at_risk)
         greenwood = np.cumsum(np.where(d > 0, d / (at_risk * (at_risk - d)), 0.0))
         import scipy.stats  # on use: 0.8 s of import that validating a spec needs not
+
         z = float(scipy.stats.norm.ppf(0.5 + c / 2))
         se = np.sqrt(greenwood) / np.abs(np.log(surv))
         lower = surv ** np.exp(z * se)
