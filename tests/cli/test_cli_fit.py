@@ -105,6 +105,7 @@ def _human_csv(path):
 
 @pytest.mark.slow
 def test_fit_of_human_sized_data_warns_up_front_and_stops_at_the_time_limit(tmp_path):
+    # (the auto preset's choice of clinical values for such data: the test above)
     import subprocess
     import sys
 
@@ -121,13 +122,3 @@ def test_fit_of_human_sized_data_warns_up_front_and_stops_at_the_time_limit(tmp_
     assert "is 20.5 mm (5e+08 cells)" in head[0] and head[0].endswith("use --preset clinical")
     assert "Kuznetsov1994 (published parameters)" in head[1]
     assert "stopped at the time limit: 2" in res.stdout
-    # the default (auto): clinical parameters, whose capacity holds the data
-    res = subprocess.run(
-        [*cmd, "auto", "--starts", "1", "--max-iter", "5"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr
-    assert "Kuznetsov1994 (clinical parameters)" in res.stderr and "warning" not in res.stderr
-    assert "above the carrying capacity: " not in res.stdout
-    ds = xr.open_zarr(tmp_path / "auto" / "fit.zarr")
-    assert not ds["above_capacity"].any() and not ds["timed_out"].any()

@@ -4,6 +4,7 @@ run, or in a clear refusal; never in silently wrong or lost results."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -254,7 +255,8 @@ def test_concurrent_runs_one_refused_and_kills_resume_identically(reference, tmp
         seen: list[tuple[int, int]] = []
         ds = run_sweep(spec, output=path, progress=lambda k, n, s, seen=seen: seen.append((k, n)))
         k, n = seen[0]  # the first report: the chunks finished before the kill
-        assert k * n_chunks == n * landed and len(seen) == n_chunks - landed + 1, seen
+        assert k * n_chunks == n * landed and seen[-1] == (n, n), seen
+        assert all(a[0] < b[0] for a, b in itertools.pairwise(seen)), seen
         if ds is not None and ds.equals(ref):
             table["identical"] += 1
         else:

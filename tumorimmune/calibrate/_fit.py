@@ -36,8 +36,7 @@ from jaxtyping import Array, ArrayLike, Float
 from .._version import __version__
 from ..model import AbstractDrugModel, Model, Regimen
 from ..response import Readout
-from ..solvers import Tolerances, as_tolerances, solve_patient
-from ..solvers._common import tumor_state_index
+from ..solvers import Tolerances, as_tolerances, solve_patient, tumor_state_index
 from ._data import TumorData, cells_to_unit, dose_segments
 from ._optimize import Minimizer
 from ._transform import dlogparam_dx, to_param, to_unconstrained

@@ -18,8 +18,9 @@ _COPIES = 3
 
 def failed_arms(ds: Any) -> tuple[list[str], list[str]]:
     """``(errors, warnings)`` of a finished sweep's patients without a result (best overall
-    response -1: a failed solve, or not evaluable): an arm where no patient has one is an
-    error, an arm where some have none a warning."""
+    response -1: a failed solve, or not evaluable): an arm where every solve failed is an
+    error; an arm where some failed, or where every patient is solved but none is evaluable
+    (e.g. lesions below the detection limit), a warning."""
     import numpy as np
 
     errors: list[str] = []
@@ -40,8 +41,13 @@ def failed_arms(ds: Any) -> tuple[list[str], list[str]]:
             parts.append(f"{bad - solves} not evaluable")
             fix.append("check that baseline lesions are above [response] detection_limit_mm")
         why = f"({'; '.join(parts)}); {' and '.join(fix)}"
-        if bad == total:
+        if solves == total:  # nothing solved: an error (exit 1)
             errors.append(f"no result for arm {str(arm)!r}: all {total} patients failed {why}")
+        elif bad == total:  # solved, but RECIST cannot read one of them: a warning
+            warnings.append(
+                f"no RECIST result for arm {str(arm)!r}: none of its {total} patients is "
+                f"evaluable {why}"
+            )
         else:
             warnings.append(
                 f"{bad} of {total} patients of arm {str(arm)!r} failed and are left out of its "

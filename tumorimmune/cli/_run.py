@@ -119,6 +119,7 @@ def _plural(n: int, word: str) -> str:
 def summary_table(ds) -> object:
     """A rich table of the per-arm summary (N, ORR, DCR, median PFS); fits 80 columns (arm
     names wrap inside their column, numbers never break)."""
+    import numpy as np
     from rich import box
     from rich.table import Table
 
@@ -145,7 +146,9 @@ def summary_table(ds) -> object:
             return float(ds[k].values[i])
 
         if failed[i] and not int(g("n")):  # no result at all: not "not reached"
-            rest = [f"all {failed[i]} failed", "—", "—", *(["—"] if has_os else [])]
+            solved = "status" in ds.variables and bool(np.all(ds["status"].values[i] == 0))
+            what = "none evaluable" if solved else f"all {failed[i]} failed"
+            rest = [what, "—", "—", *(["—"] if has_os else [])]
         else:
             rest = [
                 _fmt_pct(g("orr"), g("orr_lo"), g("orr_hi")),

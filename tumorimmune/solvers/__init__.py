@@ -13,6 +13,7 @@ from ._batch import set_dose_clock as set_dose_clock
 from ._common import DEFAULT_TOLERANCES as DEFAULT_TOLERANCES
 from ._common import MAX_STEPS as MAX_STEPS
 from ._common import check_dtype as check_dtype
+from ._common import tumor_state_index as tumor_state_index
 from ._diffrax import GRADIENT_CHECKPOINTS as GRADIENT_CHECKPOINTS
 from ._diffrax import solve_diffrax as solve_diffrax
 from ._diffrax import solve_patient as solve_patient
@@ -73,5 +74,6 @@ __all__ = [
     "solve_pallas",
     "solve_patient",
     "tumor_cells",
+    "tumor_state_index",
     "validate_times",
 ]
