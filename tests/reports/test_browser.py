@@ -277,7 +277,9 @@ def default_like(results_factory):
     cells span 13 decades (a log axis of 14 labels)."""
     import numpy as np
 
-    ds = results_factory(arms=FIVE_ARMS)
+    from .test_survival import _with_os
+
+    ds = _with_os(results_factory(arms=FIVE_ARMS))  # the default run's OS columns too
     for var in ("pfs_days", "pfs_event"):
         v = ds[var].values.copy()
         v[2] = v[1]
@@ -330,10 +332,17 @@ def _layout_problems(parts: dict[str, dict], width: int) -> list[str]:
     return bad
 
 
+#: ``[id, width, room]`` of each table wider than its scrolling wrapper.
+_TABLES_WIDER = """() => Array.from(document.querySelectorAll('.table-wrap')).filter(
+    w => w.scrollWidth > w.clientWidth + 1).map(w => [
+        w.querySelector('table').id, w.scrollWidth, w.clientWidth])"""
+
+
 def test_figures_are_laid_out_cleanly_at_1000_and_1400_px(default_like, tmp_path):
     # what a user sees in a narrow and a wide window (issue #24): titles inside their figure,
     # spider subplot titles apart, log-axis tick labels apart, the PFS legend inside its
-    # figure, the waterfall's threshold labels off the bars and its panels without dead space
+    # figure, the waterfall's threshold labels off the bars and its panels without dead space;
+    # every table fits the page's width
     path = write_report(default_like, tmp_path / "report.html")
     problems: list[str] = []
     with _page(path, width=1000) as (page, seen):
@@ -342,5 +351,9 @@ def test_figures_are_laid_out_cleanly_at_1000_and_1400_px(default_like, tmp_path
             page.wait_for_timeout(300)  # relayout of the responsive figures
             figs = page.eval_on_selector_all("div.figure", "ds => ds.map(d => d.id)")
             problems += _layout_problems({f: page.evaluate(_PARTS, f) for f in figs}, width)
+            problems += [
+                f"{width}px table {t}: {w} px wide in a {c} px page (scrolls sideways)"
+                for t, w, c in page.evaluate(_TABLES_WIDER)
+            ]
     assert problems == [], "\n".join(problems)
     assert seen["errors"] == []

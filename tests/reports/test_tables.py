@@ -71,7 +71,7 @@ def test_zero_width_median_pfs_is_marked_and_explained(results):
     assert "pembrolizumab" not in note
     html = render_report(ds)
     assert '<p class="note" id="pfs-scan-note">* Median PFS is resolved' in html
-    assert "126 (126–126) *</td>" in html
+    assert '126 <span class="ci">(126–126)</span> *</td>' in html  # interval kept on a line
     # the first scan: the window starts at baseline; a median off the grid is not marked
     first = _with_median_pfs(results, [42.0, 100.0], [42.0, 100.0], [42.0, 100.0])
     assert [r[4] for r in summary_rows(first)] == ["42 (42–42) *", "100 (100–100)"]

@@ -59,6 +59,29 @@ def _has(ds: xr.Dataset, *names: str) -> bool:
     return all(n in ds.variables for n in names)
 
 
+def _summary_tables(ds: xr.Dataset) -> Markup:
+    """The per-arm summary as two tables, response and (with ``[survival]``) overall
+    survival, so that each fits a 1000 px page: the columns of :func:`summary_header`,
+    the OS columns moved to the second table."""
+    header, rows = summary_header(ds), summary_rows(ds)
+    survival = [i for i, h in enumerate(header) if h.startswith(("Median OS", "OS at"))]
+    response = [i for i in range(len(header)) if i not in survival]
+    html = html_table(
+        [header[i] for i in response],
+        [[r[i] for i in response] for r in rows],
+        caption="Response per arm (RECIST 1.1 best overall response, 95% CI)",
+        table_id="summary-table",
+    ) + _note(median_pfs_note(ds), "pfs-scan-note")
+    if survival:
+        html += html_table(
+            [header[0], *(header[i] for i in survival)],
+            [[r[0], *(r[i] for i in survival)] for r in rows],
+            caption="Overall survival per arm (Kaplan–Meier, 95% CI)",
+            table_id="os-table",
+        )
+    return html
+
+
 def _note(text: str, note_id: str) -> Markup:
     """A note paragraph (escaped) with ``id`` ``note_id``; nothing for an empty ``text``."""
     return Markup('<p class="note" id="{}">{}</p>').format(note_id, text) if text else Markup("")
@@ -140,13 +163,7 @@ def _sections(
                     "ORR = (CR + PR)/N, DCR = (CR + PR + SD)/N; median PFS not reached when "
                     "fewer than half progress."
                 ),
-                html=html_table(
-                    summary_header(ds),
-                    summary_rows(ds),
-                    caption="Response per arm (RECIST 1.1 best overall response, 95% CI)",
-                    table_id="summary-table",
-                )
-                + _note(median_pfs_note(ds), "pfs-scan-note")
+                html=_summary_tables(ds)
                 + (
                     html_table(
                         TIMECOURSE_HEADER,

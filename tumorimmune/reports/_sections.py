@@ -101,10 +101,26 @@ def html_table(
             raise ValueError(f"row {r} has {len(row)} cells; the header has {ncol}")
         rc = row_classes[r] if row_classes is not None else ""
         parts.append(Markup('<tr class="{}">').format(rc) if rc else Markup("<tr>"))
-        parts += [Markup("<td{}>{}</td>").format(cls(i), str(v)) for i, v in enumerate(row)]
+        parts += [
+            Markup("<td{}>{}</td>").format(cls(i), _cell(v, numeric[i])) for i, v in enumerate(row)
+        ]
         parts.append(Markup("</tr>"))
     parts.append(Markup("</tbody></table></div>"))
     return Markup("").join(parts)
+
+
+_INTERVAL = re.compile(r"^(\S+) (\([^()]*\))(.*)$")
+
+
+def _cell(value: object, numeric: bool) -> Markup | str:
+    """A cell's content: a number with an interval, ``"37.2 (36.2–38.1)"``, keeps its interval
+    on one line, so that a narrow page wraps it under the number instead of inside it."""
+    text = str(value)
+    match = _INTERVAL.match(text) if numeric else None
+    if match is None:
+        return text
+    head, interval, tail = match.groups()
+    return Markup('{} <span class="ci">{}</span>{}').format(head, interval, tail)
 
 
 def html_list(items: Sequence[object], *, css_class: str = "") -> Markup:
