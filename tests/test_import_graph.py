@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tumorimmune.__main__",),
     ("tumorimmune.cli",),
     ("tumorimmune.reports",),
-    ("tumorimmune.sensitivity", "tumorimmune.optimize"),
+    ("tumorimmune.sensitivity", "tumorimmune.optimize", "tumorimmune.analysis"),
     ("tumorimmune.sweeps",),
     ("tumorimmune.calibrate",),
     ("tumorimmune._core",),

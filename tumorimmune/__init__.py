@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
+    from . import analysis as analysis
     from . import calibrate as calibrate
     from . import model as model
     from . import optimize as optimize
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 #: Lazily imported attributes: name -> (module, attribute or None for the module itself).
 _LAZY: dict[str, tuple[str, str | None]] = {
+    "analysis": (".analysis", None),
     "calibrate": (".calibrate", None),
     "model": (".model", None),
     "optimize": (".optimize", None),
@@ -77,6 +79,7 @@ __all__ = [
     "Solution",
     "TumorImmunePD1",
     "__version__",
+    "analysis",
     "calibrate",
     "enable_compilation_cache",
     "model",
