@@ -4,6 +4,7 @@ outcomes (response, PFS at a landmark), the control arm."""
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
@@ -126,7 +127,7 @@ def control_arm(ds: xr.Dataset) -> str | None:
     return None
 
 
-def arm_list(ds: xr.Dataset, arms: str | list[str] | tuple[str, ...] | None) -> list[str]:
+def arm_list(ds: xr.Dataset, arms: str | Sequence[str] | None) -> list[str]:
     """``arms`` checked against the results' arms (``None``: all of them, in order)."""
     have = [str(a) for a in ds["arm"].values]
     if arms is None:

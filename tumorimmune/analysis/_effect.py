@@ -65,14 +65,14 @@ def treatment_effect(
     ok = (ds["best_response"].sel(arm=treated) >= 0) & ok_c
     ratio = np.maximum(tumor.sel(arm=treated), 1.0) / np.maximum(tumor.sel(arm=control), 1.0)
     gain = ds["pfs_days"].sel(arm=treated) - ds["pfs_days"].sel(arm=control)
-    ratio, gain = ratio.where(ok), gain.where(ok)
+    ratio, gain = xr.DataArray(ratio).where(ok), gain.where(ok)
     br = ds["best_response"].sel(arm=treated)
     out = xr.Dataset(
         {
             "size_ratio": ratio.assign_attrs(
                 long_name="tumor cells treated / untreated at the scan", units="1"
             ),
-            "log10_size_ratio": np.log10(ratio).assign_attrs(units="decades"),
+            "log10_size_ratio": xr.DataArray(np.log10(ratio)).assign_attrs(units="decades"),
             "pfs_gain_days": gain.assign_attrs(units="days"),
             "benefit": (gain > min_gain_days) & ok,
             "responder": (br >= 0) & (br <= 1) & ok,

@@ -46,7 +46,8 @@ def covariate_map(
     x: str,
     y: str,
     *,
-    bins: Bins | tuple[Bins, Bins] = 4,
+    bins: Bins = 4,
+    y_bins: Bins | None = None,
     outcome: Literal["response", "pfs"] = "response",
     pfs_day: float = SIX_MONTHS_DAYS,
     arms: str | Sequence[str] | None = None,
@@ -58,7 +59,8 @@ def covariate_map(
             ``pfs_event`` for ``outcome="pfs"``).
         x, y: covariate names (:func:`covariates`: a varying parameter such as ``"L"``, or
             ``"baseline_sld_mm"``).
-        bins: quantile bins per axis (an int), or edges; a pair gives ``x``'s and ``y``'s.
+        bins: quantile bins (an int) or bin edges of ``x``, and of ``y`` unless ``y_bins``.
+        y_bins: quantile bins or edges of ``y`` (default: ``bins``).
         outcome: ``"response"``: objective response rate (CR + PR among evaluable patients)
             with a Wilson 95 % interval; ``"pfs"``: Kaplan–Meier progression-free probability
             at ``pfs_day`` with its log-log 95 % band (censoring-aware).
@@ -76,8 +78,8 @@ def covariate_map(
     if x == y:
         raise ValueError(f"a map needs two different covariates; got {x!r} twice")
     cov = covariates(ds, include=(x, y))
-    bx, by = bins if isinstance(bins, tuple) else (bins, bins)
-    ex, ey = bin_edges(cov[x].values, bx), bin_edges(cov[y].values, by)
+    ex = bin_edges(cov[x].values, bins)
+    ey = bin_edges(cov[y].values, bins if y_bins is None else y_bins)
     ix, iy = bin_index(cov[x].values, ex), bin_index(cov[y].values, ey)
     names = arm_list(ds, arms)
     shape = (len(names), ex.size - 1, ey.size - 1)

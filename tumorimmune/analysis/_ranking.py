@@ -121,7 +121,7 @@ def response_ranking(
         raise ValueError(f"unknown ranking output {unknown}; choose from {list(RANKING_OUTPUTS)}")
     cov = covariates(ds, include=tuple(parameters) if parameters is not None else None)
     cov = cov.drop_vars(["baseline_sld_mm"], errors="ignore") if parameters is None else cov
-    names = list(cov.data_vars)
+    names = [str(k) for k in cov.data_vars]
     if not names:
         raise ValueError("no patient parameter varies in these results: nothing to rank")
     X_all = np.stack([cov[k].values for k in names], axis=1)
@@ -181,7 +181,7 @@ def parameter_correlation(
     if len(names) == 1:
         rho = np.ones((1, 1))
     else:
-        rho = np.atleast_2d(np.asarray(spearmanr(X).statistic, dtype=np.float64))
+        rho = np.atleast_2d(np.asarray(spearmanr(X)[0], dtype=np.float64))
     return xr.DataArray(
         rho,
         dims=("param", "param_2"),

@@ -38,9 +38,12 @@ def biomarker_thresholds(
         nobody is kept) and ``pfs_at`` (+ ``_lo``/``_hi``) at ``pfs_day``.
     """
     cov = covariates(ds, include=(covariate,))[covariate].values
-    if thresholds is None:
-        thresholds = np.quantile(cov[np.isfinite(cov)], np.linspace(0.0, 0.95, 20))
-    thr = np.asarray(thresholds, dtype=np.float64)
+    thr = np.asarray(
+        np.quantile(cov[np.isfinite(cov)], np.linspace(0.0, 0.95, 20))
+        if thresholds is None
+        else thresholds,
+        dtype=np.float64,
+    )
     if thr.ndim != 1 or thr.size == 0 or not np.all(np.isfinite(thr)):
         raise ValueError("thresholds must be a non-empty list of finite numbers")
     names = arm_list(ds, arms)
