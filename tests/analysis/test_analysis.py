@@ -4,6 +4,8 @@ at their extremes."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -76,8 +78,8 @@ def test_binned_map_equals_hand_counts():
     L, T0 = ds["param_L"].values, ds["param_T0"].values
     ok = ds["best_response"].sel(arm="drug").values >= 0
     resp = ds["best_response"].sel(arm="drug").values == 1
-    for i, (a, b) in enumerate(itertools_pairs(edges_L)):
-        for j, (c, d) in enumerate(itertools_pairs(edges_T)):
+    for i, (a, b) in enumerate(itertools.pairwise(edges_L)):
+        for j, (c, d) in enumerate(itertools.pairwise(edges_T)):
             inx = (L >= a) & ((L < b) | (b == edges_L[-1]))
             iny = (T0 >= c) & ((T0 < d) | (d == edges_T[-1]))
             cell = ok & inx & iny
@@ -107,10 +109,6 @@ def test_binned_map_equals_hand_counts():
         analysis.covariate_map(ds, "L", "T0", bins=[0.5, 0.1])
     with pytest.raises(ValueError, match="two different covariates"):
         analysis.covariate_map(ds, "L", "L")
-
-
-def itertools_pairs(edges):
-    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 #: First-order Sobol' indices of the Ishigami function (a = 7, b = 0.1) on U(−π, π)³
