@@ -20,9 +20,10 @@ ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
 #: Pages whose code compiles diffrax gradients or runs sweeps: tens of CPU-seconds each.
 SLOW = {"getting-started.md", "virtual-trial.md", "calibration.md", "optimize-regimen.md"}
+SLOW |= {"what-decides-response.md"}
 PAGES = [DOCS / "getting-started.md", *sorted((DOCS / "tutorials").glob("*.md"))]
 PACKAGES = ["model", "solvers", "response", "sweeps", "reports", "calibrate", "sensitivity"]
-PACKAGES += ["optimize"]
+PACKAGES += ["optimize", "analysis"]
 
 
 def python_blocks(path: Path) -> list[str]:
