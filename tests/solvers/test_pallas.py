@@ -124,3 +124,35 @@ def test_pallas_float32_thread_and_bad_sync():
     np.testing.assert_allclose(ys[..., 1], ref[0][..., 1], rtol=2e-3, atol=1.0)
     with pytest.raises(ValueError, match="sync"):
         solve_pallas(batched, y0, schedule, doses, rtol=1e-5, atol=1e-3, sync="warp")
+
+
+@pytest.mark.parametrize("sync", ["stop", "thread"])
+def test_pallas_groups_equal_the_per_arm_kernels(sync):
+    """Issue #27: the arms of a trial (untreated, flat q3w, per-kg q2w, an empty one) in one
+    Pallas kernel, each block following its arm's stop table: every patient's states equal
+    those of its arm's own kernel to float64 rounding (parameters shared within an arm become
+    per-patient inputs, so the last bits may differ), status and step counts exactly."""
+    from tumorimmune.model import Regimen
+    from tumorimmune.solvers._pallas import solve_pallas_groups
+
+    from .test_fused import _arm, _empty
+
+    q2w = Regimen(drug="pembrolizumab", dose=10.0, unit="mg/kg", interval=14)
+    groups = [
+        _arm(None, 5, seed=1),
+        _arm(PEMBROLIZUMAB_200MG_Q3W, 11, seed=2),
+        _empty(_arm(q2w, 3, seed=3)),
+        _arm(q2w, 7, seed=4),
+    ]
+    kw = dict(rtol=1e-8, atol=1e-6, dtype="float64", block=8, sync=sync)
+    together = solve_pallas_groups(groups, **kw)
+    assert [r[0].shape[0] for r in together] == [5, 11, 0, 7]
+    for g, grp in enumerate(groups):
+        if grp[1].shape[0] == 0:
+            continue
+        alone = solve_pallas(*grp, **kw)
+        np.testing.assert_allclose(together[g][0], alone[0], rtol=1e-12, atol=1e-9)
+        np.testing.assert_array_equal(together[g][1], alone[1])
+        np.testing.assert_array_equal(together[g][2], alone[2])
+    assert np.all(together[0][0][..., 2:] == 0.0)  # no antibody leaks into the untreated arm
+    assert np.all(together[3][0][:, 1:, 2] > 0)

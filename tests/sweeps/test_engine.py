@@ -430,3 +430,44 @@ def test_confirmation_changes_only_the_time_course_fields(tiny):
     # scans every 42 days: a 50-day window confirms at the second scan, so fewer responders
     assert np.isfinite(conf["ttr_days"]).sum() <= np.isfinite(plain["ttr_days"]).sum()
     assert np.isfinite(plain["ttr_days"]).sum() > 0
+
+
+def test_pallas_solves_the_arms_of_one_structure_in_one_kernel(tiny, monkeypatch):
+    """Issue #27: the Pallas backend (interpret mode on CPU) solves the arms of one model
+    structure in one kernel — the untreated and both pembrolizumab arms in one call of
+    :func:`solve_pallas_groups`, nivolumab in a second — with every arm's numbers equal to
+    the arm-by-arm kernels'."""
+    from tumorimmune.solvers import _pallas
+    from tumorimmune.sweeps import _engine
+
+    arms = [
+        {"name": "control"},
+        {"name": "pembrolizumab 200 mg q3w", "regimen": "pembrolizumab_200mg_q3w"},
+        {"name": "pembrolizumab 10 mg/kg q2w", "drug": "pembrolizumab", "dose": 10.0,
+         "unit": "mg/kg", "interval": 14},
+        {"name": "nivolumab 3 mg/kg q2w", "drug": "nivolumab", "dose": 3.0, "unit": "mg/kg",
+         "interval": 14},
+    ]  # fmt: skip
+    spec = validate_spec(
+        tiny(
+            backend="pallas", chunk_size=12, n_trajectories=0, axes={}, arms=arms,
+            follow_up_days=133, scan_interval_days=19, sampling={"cohort_size": 12},
+        )
+    )  # fmt: skip
+    calls: list[int] = []
+    real = _pallas.solve_pallas_groups
+
+    def counted(groups, **kw):
+        calls.append(len(groups))
+        return real(groups, **kw)
+
+    monkeypatch.setattr(_pallas, "solve_pallas_groups", counted)
+    eng = Engine.create(spec)
+    assert eng.backend == "pallas"
+    grouped = eng.compute(np.arange(12))
+    assert sorted(calls) == [1, 3], calls  # two kernels for four arms
+    monkeypatch.setattr(
+        _engine.Engine, "programs", lambda self, models: [[a] for a in range(len(models))]
+    )
+    alone = Engine.create(spec).compute(np.arange(12))
+    _assert_same(alone, grouped)

@@ -34,6 +34,7 @@ from ._options import as_tolerances as as_tolerances
 from ._options import backend_names as backend_names
 from ._options import get_backend as get_backend
 from ._pallas import solve_pallas as solve_pallas
+from ._pallas import solve_pallas_groups as solve_pallas_groups
 from ._schedule import Schedule as Schedule
 from ._schedule import masked_segments as masked_segments
 from ._schedule import validate_times as validate_times
@@ -72,6 +73,7 @@ __all__ = [
     "solve_fused",
     "solve_fused_groups",
     "solve_pallas",
+    "solve_pallas_groups",
     "solve_patient",
     "tumor_cells",
     "tumor_state_index",

@@ -298,6 +298,24 @@ class Pallas(AbstractBackend):
     def _run(self, *args, **kwargs):
         return _pallas.solve_pallas(*args, **kwargs, **self.options())
 
+    def solve_groups(
+        self,
+        groups: Sequence[tuple[Model, np.ndarray, Schedule, np.ndarray]],
+        *,
+        rtol: float,
+        atol: float,
+        dtype: str | None = None,
+        max_steps: int = MAX_STEPS,
+    ) -> list[Result]:
+        """Solve several batches with different dose schedules (the arms of a trial) in one
+        kernel (:func:`tumorimmune.solvers.solve_pallas_groups`): every block holds one
+        batch's patients and follows its stop table; returns ``(ys, status, num_steps)`` per
+        batch, as :meth:`__call__` would for each."""
+        return _pallas.solve_pallas_groups(
+            groups, rtol=rtol, atol=atol, dtype=self._dtype(dtype), max_steps=int(max_steps),
+            **self.options(),
+        )  # fmt: skip
+
 
 @final
 @dataclasses.dataclass(frozen=True, kw_only=True)

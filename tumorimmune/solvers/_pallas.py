@@ -16,6 +16,11 @@ between doses, the extinction rule and the definition of failure); the kernels h
   constants); the block waits for its slowest patient only once, at the end. Step for step the
   algorithm of :func:`~tumorimmune.solvers.solve_fused`.
 
+Several schedule groups (the arms of a trial) run in one kernel
+(:func:`solve_pallas_groups`): each group is padded to whole blocks, and every block reads its
+group's row of the stop tables (stop times, boluses, output rows, number of stops) as kernel
+inputs instead of constants, with either loop structure.
+
 The model's ``vector_field`` (written for one patient, state vector of shape ``(S,)``) is traced
 once to a jaxpr and re-evaluated here on lists of per-state blocks, so that the kernel contains
 only elementwise operations. Parameters shared by the cohort, the stop table, tolerances and
@@ -203,6 +208,11 @@ class _Config:
     dose_const: tuple[float, ...] | None
     tumor_index: int
     dosing_state: int
+    #: several schedule groups (e.g. the arms of a trial) in one kernel: every block holds
+    #: patients of one group and reads that group's stop table (a row of ``_Stops`` per block)
+    grouped: bool = False
+    #: grouped: boluses per patient (``dose_tab``) instead of one per group and stop
+    lane_doses: bool = False
 
 
 class _Stops(eqx.Module, Generic[_T]):
@@ -213,6 +223,10 @@ class _Stops(eqx.Module, Generic[_T]):
     t: _T
     dose: _T
     out: _T
+    #: grouped kernels: stops of the block's group ``(n_blocks,)`` and the stop at which each
+    #: output row is taken ``(n_blocks, nt_pad)``; ``None`` for one shared table
+    n: _T | None = None
+    row_stop: _T | None = None
 
 
 class _KernelIn(eqx.Module, Generic[_T]):
@@ -260,7 +274,6 @@ def _kernel_stop(cfg: _Config, f):
     """Block-synchronous kernel: a loop over the stops, inside it an adaptive loop per block
     until every patient of the block has reached the stop; then the output, the bolus and the
     FSAL derivative (re-evaluated at every stop for the whole block)."""
-    n_stop = len(cfg.stop_t)
 
     def kernel(inp: _KernelIn, out: _KernelOut) -> None:
         field, y0, s = _block_start(cfg, f, inp)
@@ -268,6 +281,17 @@ def _kernel_stop(cfg: _Config, f):
             out.ys[i][0, :] = v  # pre-dose value at t0
         tab = inp.stops
         assert tab is not None
+        if cfg.grouped:  # this block's group: its row of the stop tables
+            assert tab.n is not None
+            n_stop: Any = tab.n[0]
+            t_at = lambda k: tab.t[0, k]  # noqa: E731
+            out_at = lambda k: tab.out[0, k]  # noqa: E731
+            dose_at = lambda k: tab.dose[0, k]  # noqa: E731
+        else:
+            n_stop = len(cfg.stop_t)
+            t_at = lambda k: tab.t[k]  # noqa: E731
+            out_at = lambda k: tab.out[k]  # noqa: E731
+            dose_at = lambda k: tab.dose[k]  # noqa: E731
 
         def segment(k: Array, s: Lanes) -> Lanes:
             def active(s: Lanes) -> Array:
@@ -278,13 +302,13 @@ def _kernel_stop(cfg: _Config, f):
 
             def body(s: Lanes) -> Lanes:
                 new, _, _ = advance(
-                    field, s, active=active(s), stop=tab.t[k], dose=None,
+                    field, s, active=active(s), stop=t_at(k), dose=None,
                     last=k == n_stop - 1, **_advance_kw(cfg),
                 )  # fmt: skip
                 return new
 
             s = jax.lax.while_loop(cond, body, s)
-            row = tab.out[k]
+            row = out_at(k)
             for i in range(cfg.n_states):
 
                 @pl.when(row >= 0)
@@ -293,7 +317,7 @@ def _kernel_stop(cfg: _Config, f):
 
             y, seg = list(s.y), s.seg
             if cfg.dosing_state >= 0:
-                dose = tab.dose[k] if inp.dose_tab is None else inp.dose_tab[k, :]
+                dose = dose_at(k) if inp.dose_tab is None else inp.dose_tab[k, :]
                 y[cfg.dosing_state] = y[cfg.dosing_state] + dose
                 seg = jnp.where(dose != 0, 0, seg)  # a new segment of max_steps
             return dataclasses.replace(s, y=y, k1=field(s.t, y), seg=seg)
@@ -314,13 +338,12 @@ def _kernel_thread(cfg: _Config, f):
     synchronises only in the loop condition (until all its patients are done).
     """
     stop_t, stop_out, n_t = cfg.stop_t, cfg.stop_out, cfg.n_t
-    n_stop = len(stop_t)
+    n_stop_const = len(stop_t)
     out_stop = {r: k for k, r in enumerate(stop_out) if r >= 0}  # output row -> stop index
     if cfg.dose_const is None:
-        dose_stops = list(range(n_stop))
+        dose_stops = list(range(n_stop_const))
     else:
         dose_stops = [k for k, d in enumerate(cfg.dose_const) if d != 0]
-    stop_tab = [(k, stop_t[k]) for k in range(n_stop - 1)]
 
     def lookup(jc: Array, table: list, default: Any) -> Any:
         v = default
@@ -333,11 +356,29 @@ def _kernel_thread(cfg: _Config, f):
         for i, v in enumerate(y0):
             out.ys[i][0, :] = v  # pre-dose value at t0
         zero = jnp.zeros_like(s.t)
-        if cfg.dose_const is None:
-            assert inp.dose_tab is not None
-            drow = [(k, inp.dose_tab[k, :]) for k in dose_stops]
+        if cfg.grouped:  # this block's group's table: a row per block, padded to ns_pad
+            tab = inp.stops
+            assert tab is not None and tab.n is not None and tab.row_stop is not None
+            ns_pad = tab.t.shape[1]
+            n_stop: Any = tab.n[0]
+            stop_tab = [(k, tab.t[0, k]) for k in range(ns_pad - 1)]
+            last_t: Any = tab.t[0, ns_pad - 1]  # the table is padded with its last stop
+            row_at = {r: tab.row_stop[0, r] for r in range(1, n_t)}
+            if cfg.lane_doses:
+                assert inp.dose_tab is not None
+                drow = [(k, inp.dose_tab[k, :]) for k in range(ns_pad)]
+            else:
+                drow = [(k, tab.dose[0, k]) for k in range(ns_pad)]
         else:
-            drow = [(k, cfg.dose_const[k]) for k in dose_stops]
+            n_stop = n_stop_const
+            stop_tab = [(k, stop_t[k]) for k in range(n_stop_const - 1)]
+            last_t = stop_t[-1]
+            row_at = {r: out_stop[r] for r in range(1, n_t)}
+            if cfg.dose_const is None:
+                assert inp.dose_tab is not None
+                drow = [(k, inp.dose_tab[k, :]) for k in dose_stops]
+            else:
+                drow = [(k, cfg.dose_const[k]) for k in dose_stops]
         obuf = [[zero for _ in range(cfg.n_states)] for _ in range(1, n_t)]
 
         def cond(c: tuple[Lanes, list]) -> Array:
@@ -347,12 +388,12 @@ def _kernel_thread(cfg: _Config, f):
             s, obuf = c
             jc = jnp.minimum(s.js, n_stop - 1)
             new, hit, y_stop = advance(
-                field, s, active=running(s, n_stop), stop=lookup(jc, stop_tab, stop_t[-1]),
+                field, s, active=running(s, n_stop), stop=lookup(jc, stop_tab, last_t),
                 dose=lookup(jc, drow, zero), last=s.js + 1 >= n_stop, **_advance_kw(cfg),
             )  # fmt: skip
             obuf = [
                 [
-                    jnp.where(hit & (jc == out_stop[r]), y_stop[i], obuf[r - 1][i])
+                    jnp.where(hit & (jc == row_at[r]), y_stop[i], obuf[r - 1][i])
                     for i in range(cfg.n_states)
                 ]
                 for r in range(1, n_t)
@@ -384,7 +425,17 @@ def _run(template: Model, inp: _KernelIn, *, cfg: _Config) -> tuple[Array, Array
     vec = pl.BlockSpec((block,), lambda i: (i,))
     ns_pad = pl.next_power_of_2(len(cfg.stop_t))
     whole = pl.BlockSpec((ns_pad,), lambda i: (0,))
-    if cfg.sync == "stop":
+    if cfg.grouped:
+        assert inp.stops is not None
+        row = lambda i: (i, 0)  # noqa: E731
+        ns_pad = inp.stops.t.shape[1]
+        stops_spec: Any = _Stops(
+            pl.BlockSpec((1, ns_pad), row), pl.BlockSpec((1, ns_pad), row),
+            pl.BlockSpec((1, ns_pad), row), pl.BlockSpec((1,), lambda i: (i,)),
+            pl.BlockSpec((1, nt_pad), row),
+        )  # fmt: skip
+        kernel = _kernel_stop(cfg, f) if cfg.sync == "stop" else _kernel_thread(cfg, f)
+    elif cfg.sync == "stop":
         st = np.full(ns_pad, cfg.stop_t[-1], np.float64 if cfg.x64 else np.float32)
         st[: len(cfg.stop_t)] = cfg.stop_t
         so = np.full(ns_pad, -1, np.int32)
@@ -396,14 +447,16 @@ def _run(template: Model, inp: _KernelIn, *, cfg: _Config) -> tuple[Array, Array
             inp, stops=_Stops(jnp.asarray(st), jnp.asarray(sd), jnp.asarray(so))
         )
         kernel = _kernel_stop(cfg, f)
+        stops_spec = _Stops(whole, whole, whole)
     else:
         kernel = _kernel_thread(cfg, f)
+        stops_spec = None
     in_spec = _KernelIn(
         params=tuple(vec for _ in inp.params),
         y0=tuple(vec for _ in inp.y0),
         dose0=vec,
         dose_tab=None if inp.dose_tab is None else pl.BlockSpec((ns_pad, block), lambda i: (0, i)),
-        stops=None if inp.stops is None else _Stops(whole, whole, whole),
+        stops=stops_spec,
     )
     col = pl.BlockSpec((nt_pad, block), lambda i: (0, i))
     n_s = cfg.n_states
@@ -546,3 +599,184 @@ def solve_pallas(
         ys = ys.copy()
         ys[status != 0] = np.nan
     return ys, status, steps
+
+
+def pallas_groups_solver(
+    groups: Any,
+    *,
+    rtol: float,
+    atol: float,
+    dtype: str = "float32",
+    max_steps: int = MAX_STEPS,
+    block: int = 128,
+    num_warps: int = 4,
+    sync: str = "stop",
+    interpret: bool | None = None,
+) -> tuple[Any, tuple[Any, ...], list[tuple[int, int]]]:
+    """Prepare one kernel call for several schedule groups: ``(fn, args, spans)``.
+
+    Each group ``(model, y0, schedule, doses)`` is padded to whole blocks, so that every block
+    holds patients of one group and reads its group's row of the stop tables (per-block
+    inputs); ``spans[g] = (first padded row, n_g)``. Models must share class and static
+    fields (one compiled kernel); the output times ``ts`` must be the same for every group.
+    """
+    from ._fused import _concat_models, _stops_batch
+
+    check_dtype(dtype)
+    if block < 1 or block & (block - 1):
+        raise ValueError(f"block must be a power of two; got {block!r}")
+    if sync not in ("stop", "thread"):
+        raise ValueError(f"sync must be 'stop' or 'thread'; got {sync!r}")
+    np_dtype = np.float64 if dtype == "float64" else np.float32
+    models = [g[0] for g in groups]
+    y0s = [np.asarray(g[1]) for g in groups]
+    schedules = [g[2] for g in groups]
+    ts = np.asarray(schedules[0].ts, float)
+    dosing = sorted({s.dosing_state for s in schedules if s.dosing_state >= 0})
+    if len(dosing) > 1:
+        raise ValueError(f"the groups' schedules dose different states ({dosing}); give one")
+    tabs = []
+    for g, (sch, y, grp) in enumerate(zip(schedules, y0s, groups, strict=True)):
+        if not np.array_equal(np.asarray(sch.ts, float), ts):
+            raise ValueError(f"group {g}'s output times differ from group 0's; give the same ts")
+        d = np.asarray(grp[3]).reshape(y.shape[0], len(sch.dose_times))
+        stop_t, stop_out, stop_dose, dose0 = _stops_batch(sch, d, np_dtype)
+        if sch.dosing_state < 0:
+            stop_dose = np.zeros((y.shape[0], len(stop_t)), np_dtype)
+            dose0 = np.zeros(y.shape[0], np_dtype)
+        tabs.append((stop_t, stop_out, np.asarray(stop_dose), np.asarray(dose0)))
+    sizes = [y.shape[0] for y in y0s]
+    n_t = len(ts)
+    ns_pad = pl.next_power_of_2(max(len(t[0]) for t in tabs))
+    nt_pad = pl.next_power_of_2(n_t)
+    lane_doses = any(not bool(np.all(t[2] == t[2][:1])) for t in tabs if t[2].shape[0])
+    # rows of the padded cohort: group g's patients, then copies of its last one to a block
+    starts, index, block_group = [], [], []
+    offset = 0
+    for g, n in enumerate(sizes):
+        n_pad = max(math.ceil(n / block), 1) * block
+        starts.append((len(index), n))
+        index.extend(offset + np.minimum(np.arange(n_pad), max(n - 1, 0)))
+        block_group.extend([g] * (n_pad // block))
+        offset += n
+    idx = np.asarray(index, np.int64)
+    bg = np.asarray(block_group, np.int64)
+    n_blocks = bg.size
+    t_rows = np.zeros((len(groups), ns_pad), np_dtype)
+    out_rows = np.full((len(groups), ns_pad), -1, np.int32)
+    dose_rows = np.zeros((len(groups), ns_pad), np_dtype)
+    row_stop = np.full((len(groups), nt_pad), -1, np.int32)
+    n_stops = np.zeros(len(groups), np.int32)
+    for g, (stop_t, stop_out, stop_dose, _) in enumerate(tabs):
+        k = len(stop_t)
+        n_stops[g] = k
+        t_rows[g] = np.pad(stop_t, (0, ns_pad - k), mode="edge")
+        out_rows[g, :k] = stop_out
+        if stop_dose.shape[0]:
+            dose_rows[g, :k] = stop_dose[0]
+        for j, r in enumerate(stop_out):
+            if r >= 0:
+                row_stop[g, r] = j
+    model = models[0] if len(models) == 1 else _concat_models(models, sizes)
+    n_all = sum(sizes)
+    shared, varying = split_parameters(model, n_all)
+    y0 = np.concatenate([np.asarray(y, float) for y in y0s])
+    dose0 = np.concatenate([t[3] for t in tabs]).astype(np_dtype)
+    x64 = dtype == "float64"
+    cfg = _Config(
+        n_states=y0.shape[1],
+        n_t=n_t,
+        x64=x64,
+        rtol=float(rtol),
+        atol=float(atol),
+        max_steps=int(max_steps),
+        block=int(block),
+        num_warps=int(num_warps),
+        interpret=jax.default_backend() == "cpu" if interpret is None else bool(interpret),
+        sync=sync,
+        t0=float(np_dtype(ts[0])),
+        stop_t=(0.0,),  # per-block inputs instead (not baked into the kernel)
+        stop_out=(-1,),
+        dose_const=None,
+        tumor_index=tumor_state_index(models[0]),
+        dosing_state=dosing[0] if dosing else -1,
+        grouped=True,
+        lane_doses=lane_doses,
+    )
+    with jax.enable_x64(x64):
+        jdt = jnp.float64 if x64 else jnp.float32
+        template = models[0].replace(
+            **{k: float(v) for k, v in shared.items()},
+            **{k: jnp.zeros((), jdt) for k in varying},
+        )
+        names = [k for k in models[0].parameter_names() if k in varying]
+        prm = tuple(jnp.asarray(np.asarray(varying[k], np_dtype)[idx]) for k in names)
+        y0_d = tuple(jnp.asarray(np.asarray(y0[:, s], np_dtype)[idx]) for s in range(cfg.n_states))
+        dose0_d = jnp.asarray(dose0[idx])
+        dose_tab = None
+        if lane_doses:
+            lanes = np.zeros((idx.size, ns_pad), np_dtype)
+            for (stop_t, _, stop_dose, _), (first, n) in zip(tabs, starts, strict=True):
+                n_pad = max(math.ceil(n / block), 1) * block
+                rows = stop_dose[np.minimum(np.arange(n_pad), max(n - 1, 0))]
+                lanes[first : first + n_pad, : len(stop_t)] = rows
+            dose_tab = jnp.asarray(lanes.T.copy())
+        stops = _Stops(
+            jnp.asarray(t_rows[bg]), jnp.asarray(dose_rows[bg]), jnp.asarray(out_rows[bg]),
+            jnp.asarray(n_stops[bg]), jnp.asarray(row_stop[bg]),
+        )  # fmt: skip
+    del n_blocks
+
+    def fn(*a):
+        return _run(*a, cfg=cfg)
+
+    inp = _KernelIn(params=prm, y0=y0_d, dose0=dose0_d, dose_tab=dose_tab, stops=stops)
+    return fn, (template, inp), starts
+
+
+def solve_pallas_groups(
+    groups: Any,
+    *,
+    rtol: float,
+    atol: float,
+    dtype: str = "float32",
+    max_steps: int = MAX_STEPS,
+    block: int = 128,
+    num_warps: int = 4,
+    sync: str = "stop",
+    interpret: bool | None = None,
+) -> list[Result]:
+    """Several batches with different dose schedules (e.g. the arms of a trial) in one Pallas
+    kernel: ``groups`` holds ``(model, y0, schedule, doses)`` per batch, as for
+    :func:`solve_pallas`; returns ``(ys, status, num_steps)`` per batch.
+
+    Every block of the kernel holds one group's patients and follows that group's stop table
+    (read per block), so a patient's block and its numerics are those of
+    :func:`solve_pallas` on its group alone; parameters shared within a group but not across
+    groups become per-patient inputs instead of kernel constants, which can change the last
+    bits (tests: equal to the per-group kernels within float tolerance).
+    """
+    if len(groups) == 0:
+        raise ValueError("groups is empty; give at least one (model, y0, schedule, doses)")
+    n_t = len(groups[0][2].ts)
+    out: list[Result] = [
+        (np.zeros((0, n_t, np.shape(g[1])[1])), np.zeros(0, np.int32), np.zeros(0, np.int32))
+        for g in groups
+    ]
+    keep = [g for g, grp in enumerate(groups) if np.shape(grp[1])[0] > 0]
+    if not keep:
+        return out
+    fn, args, spans = pallas_groups_solver(
+        [groups[g] for g in keep], rtol=rtol, atol=atol, dtype=dtype, max_steps=max_steps,
+        block=block, num_warps=num_warps, sync=sync, interpret=interpret,
+    )  # fmt: skip
+    with jax.enable_x64(dtype == "float64"):
+        ys, status, steps = jax.device_get(fn(*args))
+    ys, status, steps = np.asarray(ys), np.asarray(status), np.asarray(steps)
+    for g, (first, n) in zip(keep, spans, strict=True):
+        y, st, sp = ys[first : first + n], status[first : first + n], steps[first : first + n]
+        if np.any(st != 0):
+            y = y.copy()
+            y[st != 0] = np.nan
+        out[g] = (y, st, sp)
+    return out

@@ -15,8 +15,10 @@ are exactly 0 (the program's constants; :meth:`Engine.programs`): the default tr
 arms are two programs (the untreated and pembrolizumab arms; nivolumab), not five. On one CPU
 each program's cohort is cut into one piece per thread, each holding every arm's patients,
 and all pieces of a batch run at once on the threads (one fused pool per piece); on several
-devices, into one piece per device. Other backends solve arm by arm (on accelerators the arms
-concurrently, so that their programs compile at once). The read-out of all arms
+devices, into one piece per device. The Pallas backend groups the arms the same way into one
+kernel per program (:func:`tumorimmune.solvers.solve_pallas_groups`: every block holds one
+arm's patients and reads that arm's stop table). Diffrax solves arm by arm (on accelerators
+the arms concurrently, so that their programs compile at once). The read-out of all arms
 is one compiled jnp program (:func:`tumorimmune.response.jax_readout`) fed with the NumPy
 reference's sums of diameters (bit-identical to :mod:`tumorimmune.response`).
 
@@ -240,11 +242,12 @@ class Engine:
 
     def programs(self, models: Sequence[Model]) -> list[list[int]]:
         """Arms (indices into ``models``, the arms' batched models) solved together by one
-        compiled program of the fused backend
-        (:func:`tumorimmune.solvers.solve_fused_groups`): models of the same structure (class,
-        drug) and the same parameters exactly 0 for every patient, so that every arm keeps the
-        program (and the bits) it would have alone. Other backends: one arm per program."""
-        if self.backend != "fused":
+        compiled program of the fused backend (:func:`tumorimmune.solvers.solve_fused_groups`)
+        or one Pallas kernel (:func:`tumorimmune.solvers.solve_pallas_groups`): models of the
+        same structure (class, drug) and the same parameters exactly 0 for every patient, so
+        that every arm keeps the program (and the bits) it would have alone. Diffrax: one arm
+        per program."""
+        if self.backend not in ("fused", "pallas"):
             return [[a] for a in range(len(models))]
         keys: dict[Any, list[int]] = {}
         for a, model in enumerate(models):
