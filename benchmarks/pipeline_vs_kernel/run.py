@@ -11,8 +11,9 @@ pembrolizumab 10 mg/kg q3w, nivolumab 240 mg q2w) and ``--patients`` patients.
   arm on all patients at once, inputs built beforehand (patient table, arm models, schedules);
   seconds = the sum of the arms' calls.
 * **grouped kernel**: the backend alone as the sweep engine calls it on one device, the arms
-  of one model structure as one cohort (``Fused.solve_groups``: one call per program; the
-  same as **kernel** for other backends); reported next to the per-arm kernel.
+  of one model structure as one cohort (``Fused.solve_groups`` / ``Pallas.solve_groups``: one
+  call per program; the same as **kernel** for diffrax); reported next to the per-arm kernel
+  (on a GPU: the Pallas all-arms kernel against the per-arm kernels, issue #27).
 * **pipeline**: ``run_sweep`` end to end into a fresh ``results.zarr`` (sampling, every arm,
   RECIST read-out, PFS, Zarr writes with checksums, trajectories, summaries, finalize), as
   ``tumorimmune run`` does it without the report.
@@ -42,7 +43,7 @@ import numpy as np
 
 from benchmarks._common.harness import add_save_options, save_result
 from benchmarks._common.trials import trial_spec
-from tumorimmune.solvers import Fused, make_schedule
+from tumorimmune.solvers import Fused, Pallas, make_schedule
 from tumorimmune.sweeps import Engine, SweepPlan, run_sweep
 
 
@@ -73,7 +74,7 @@ def run_kernel(eng: Engine, calls: list[tuple]) -> float:
 
 def run_grouped(eng: Engine, calls: list[tuple]) -> float:
     """The kernel as the engine calls it: the arms of each program in one call."""
-    if not isinstance(eng.solve, Fused):  # other backends: arm by arm
+    if not isinstance(eng.solve, Fused | Pallas):  # diffrax: arm by arm
         return run_kernel(eng, calls)
     programs = eng.programs([c[0] for c in calls])
     t0 = time.perf_counter()
