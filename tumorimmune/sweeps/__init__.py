@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from ._spec import ArmSpec as ArmSpec
     from ._spec import AxisSpec as AxisSpec
     from ._spec import DistSpec as DistSpec
+    from ._spec import ReportSpec as ReportSpec
     from ._spec import SolverSpec as SolverSpec
     from ._spec import SurvivalSpec as SurvivalSpec
     from ._spec import SweepSpec as SweepSpec
@@ -119,6 +120,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ArmSpec": ("._spec", "ArmSpec"),
     "AxisSpec": ("._spec", "AxisSpec"),
     "DistSpec": ("._spec", "DistSpec"),
+    "ReportSpec": ("._spec", "ReportSpec"),
     "SolverSpec": ("._spec", "SolverSpec"),
     "SurvivalSpec": ("._spec", "SurvivalSpec"),
     "SweepSpec": ("._spec", "SweepSpec"),
@@ -163,6 +165,7 @@ __all__ = [
     "KaplanMeier",
     "Processes",
     "ProgressCallback",
+    "ReportSpec",
     "Sizes",
     "SolverSpec",
     "SurvivalSpec",

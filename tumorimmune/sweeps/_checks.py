@@ -326,6 +326,31 @@ def check_sensitivity(spec: SweepSpec) -> list[str]:
     return []
 
 
+#: Covariates of the report that are not per-patient columns of the spec (read-outs).
+REPORT_COVARIATES: tuple[str, ...] = ("baseline_sld_mm",)
+
+
+def check_report(spec: SweepSpec) -> list[str]:
+    """``[report]``: every covariate named is a per-patient column of the spec (an axis, a
+    ``[variability]`` or ``[population]`` column, a PK eta) or ``baseline_sld_mm``."""
+    if spec.report is None:
+        return []
+    try:
+        columns = patient_columns(spec)
+    except (ValueError, OSError, KeyError):
+        return []  # the population's own check names the problem
+    allowed = [*columns, *REPORT_COVARIATES]
+    errors = []
+    for key, names in (("map", spec.report.map or []), ("biomarker", [spec.report.biomarker])):
+        for name in names:
+            if name is not None and name not in allowed:
+                errors.append(
+                    f"report.{key}: {name!r} is not a covariate of this sweep (a parameter that "
+                    f"varies between patients); choose from {allowed}"
+                )
+    return errors
+
+
 def cross_check(spec: SweepSpec) -> list[str]:
     """Every check that needs the model, the arms or other sections, one line per problem
     (empty when the spec is fine). Sizes are checked separately (``_sizing.size_errors``)."""
@@ -347,6 +372,7 @@ def cross_check(spec: SweepSpec) -> list[str]:
         check_scans,
         check_targets,
         check_backend,
+        check_report,
     )
     for check in checks:
         errors += check(spec)

@@ -463,6 +463,35 @@ class SurvivalSpec(_Strict):
         )
 
 
+class ReportSpec(_Strict):
+    """``[report]``: choices of the report's "What decides response" section (cohort runs).
+
+    ``map``: the two covariates of the covariate response map (per-patient parameters such
+    as ``"L"`` or ``"T0"``, or ``"baseline_sld_mm"``, the baseline sum of diameters); default
+    ``["L", "baseline_sld_mm"]`` when both vary, else the two top-ranked parameters.
+    ``map_bins``: quantile bins per covariate of the map. ``biomarker``: the covariate of the
+    biomarker-threshold curves (default ``"L"``, PD-L1 expression, when it varies).
+    ``thresholds``: its cut-offs (default: its 0, 5, ..., 95 % quantiles). The section only
+    reads the stored results: changing it never changes results, and a store resumes under
+    any ``[report]``.
+    """
+
+    map: list[str] | None = Field(None, min_length=2, max_length=2)
+    map_bins: int = Field(4, ge=1, le=20)
+    biomarker: str | None = None
+    thresholds: list[float] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> ReportSpec:
+        if self.map is not None and self.map[0] == self.map[1]:
+            raise ValueError(f"map needs two different covariates; got {self.map[0]!r} twice")
+        return self
+
+    def covariate_names(self) -> list[str]:
+        """The covariates named (map, then biomarker)."""
+        return [*(self.map or ()), *([self.biomarker] if self.biomarker else [])]
+
+
 #: Virtual populations shipped with the package (``[population] file = NAME``).
 PACKAGED_POPULATIONS: dict[str, str] = {"keynote006": "keynote006_vpop.npz"}
 
@@ -652,6 +681,7 @@ class SweepSpec(_Strict):
     population: PopulationSpec | None = None
     sensitivity: SensitivitySpec | None = None
     survival: SurvivalSpec | None = None
+    report: ReportSpec | None = None
     arms: list[ArmSpec] = Field(min_length=1)
     targets: list[TargetSpec] = Field(default_factory=list)
     caveats: list[str] = Field(default_factory=list)
@@ -701,8 +731,9 @@ class SweepSpec(_Strict):
 
 
 def spec_key(spec: SweepSpec) -> str:
-    """Canonical text a store is matched on for resuming (the spec without ``output``)."""
-    return spec.model_copy(update={"output": ""}).to_toml()
+    """Canonical text a store is matched on for resuming (the spec without ``output`` and
+    ``[report]``, which only choose where results go and how they are shown)."""
+    return spec.model_copy(update={"output": "", "report": None}).to_toml()
 
 
 def same_spec_key(stored: object, spec: SweepSpec) -> bool:
