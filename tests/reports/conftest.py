@@ -69,13 +69,15 @@ def make_results(
     n_traj: int = 24,
     failed: tuple[tuple[int, int], ...] = ((1, 3),),
     pk_etas: bool = False,
+    cohort: bool = False,
 ) -> xr.Dataset:
     """Results dataset: ``len(arms)`` arms (untreated when named "control…" or
     "untreated…"), 12 grid cells (``eps_n`` × ``L``) × ``n_per_cell`` patients (one cell
     without a grid), scans every 42 days, weekly trajectories of ``n_traj`` patients;
     ``failed`` lists ``(arm, patient)`` pairs whose solve failed (NaN rows, status 1);
     ``pk_etas`` adds standard-normal ``param_eta_CL``, ``param_eta_V1``, … and ``[pk] variability``
-    to the spec (the arms' regimens are in the spec, see :func:`spec_text`)."""
+    to the spec (the arms' regimens are in the spec, see :func:`spec_text`); ``cohort`` (no
+    grid) draws ``eps_n`` and ``L`` per patient instead (a cohort like the default run's)."""
     rng = np.random.default_rng(seed)
     n_cells = EPS_N.size * L_VALUES.size if grid else 1
     n = n_cells * n_per_cell
@@ -85,6 +87,10 @@ def make_results(
     a = 0.18 * rng.lognormal(0.0, 0.3, n)
     T0 = 10.0 ** rng.uniform(8.0, 10.0, n)
     resistant = np.where(rng.uniform(size=n) < 0.25, 0.0, 10.0 ** rng.uniform(-3.0, -0.5, n))
+    if cohort:
+        if grid:
+            raise ValueError("cohort=True draws eps_n and L per patient: give grid=False")
+        eps_n, L = rng.lognormal(0.0, 0.4, n), rng.uniform(0.05, 1.0, n)
     scan_day = 42.0 * np.arange(n_scans)
     time = np.arange(0.0, scan_day[-1] + 1e-9, 7.0)
     treated = np.array([not _is_control(name) for name in arms])
@@ -201,6 +207,9 @@ def make_results(
     if pk_etas:
         for eta in ("eta_CL", "eta_V1", "eta_Q", "eta_V2", "eta_CL_emax"):
             data_vars[f"param_{eta}"] = (("patient",), rng.standard_normal(n))
+    if cohort:
+        data_vars["param_eps_n"] = (("patient",), eps_n)
+        data_vars["param_L"] = (("patient",), L)
     if grid:
         data_vars["param_eps_n"] = (("patient",), eps_n)
         data_vars["param_L"] = (("patient",), L)

@@ -247,6 +247,9 @@ _PARTS = """(id) => {
         bars: all('.bars path').map(box).filter(b => b[2] > b[0] && b[3] > b[1]),
         plots: all('.draglayer .nsewdrag').map(box).sort((a, b) => a[1] - b[1]),
         ticks: Object.values(ticks),
+        menus: all('.updatemenu-header-group').map(box),
+        cell_texts: all('.hm text.heatmap-label, .hm .heatmap-label text').filter(
+            t => t.textContent).map(t => [box(t), parseFloat(getComputedStyle(t).fontSize)]),
     };
 }"""
 
@@ -272,14 +275,17 @@ def _inside(a: list[float], outer: list[float]) -> bool:
 
 @pytest.fixture
 def default_like(results_factory):
-    """Results with the default run's five arms; the two KEYNOTE-006 arms have the same PFS
+    """Results with the default run's five arms and a cohort of 120 patients (the "What
+    decides response" section, no grid); the two KEYNOTE-006 arms have the same PFS
     (their Kaplan–Meier curves coincide and their legend entries say so), and the effector
     cells span 13 decades (a log axis of 14 labels)."""
     import numpy as np
 
     from .test_survival import _with_os
 
-    ds = _with_os(results_factory(arms=FIVE_ARMS))  # the default run's OS columns too
+    ds = _with_os(  # the default run's OS columns too; a cohort, as the default run is
+        results_factory(arms=FIVE_ARMS, grid=False, cohort=True, n_per_cell=120, failed=())
+    )
     for var in ("pfs_days", "pfs_event"):
         v = ds[var].values.copy()
         v[2] = v[1]
@@ -329,6 +335,45 @@ def _layout_problems(parts: dict[str, dict], width: int) -> list[str]:
         if below[1] - above[3] > (head[3] - head[1]) + 30:
             bad.append(f"{width}px waterfall: {below[1] - above[3]:.0f} px between panels")
             break
+    bad += _decides_problems(parts, width)
+    return bad
+
+
+#: Figures of the "What decides response" section (issue #26).
+DECIDES = [f"fig-what-decides-response{s}" for s in ("", "-2", "-3", "-4", "-5")]
+
+
+def _decides_problems(parts: dict[str, dict], width: int) -> list[str]:
+    """Layout problems of the "What decides response" figures: subplot titles apart from
+    each other, the title and the arm menu; legends inside the figure; the heatmap cells'
+    texts readable (at least 10 px, inside the plot areas, apart from each other)."""
+    bad: list[str] = []
+    assert all(f in parts for f in DECIDES), sorted(parts)
+    for f in DECIDES:
+        p = parts[f]
+        heads = [b for _, b in p["annotations"]]
+        above = [p["title"], *p["menus"]]
+        for i, a in enumerate(heads):
+            if not _inside(a, p["svg"]) or any(_overlap(a, b) for b in heads[i + 1 :] + above):
+                bad.append(f"{width}px {f}: subplot title {i} overlaps or runs out")
+        if any(_overlap(m, p["title"]) for m in p["menus"]):
+            bad.append(f"{width}px {f}: the arm menu covers the title")
+        if p["legend"] is not None and (
+            not _inside(p["legend"], p["svg"])
+            or not all(_inside(t, p["svg"]) for t in p["legend_texts"])
+            or any(_overlap(p["legend"], q) for q in p["plots"])
+        ):
+            bad.append(f"{width}px {f}: the legend is cut or covers a plot")
+        cells = p["cell_texts"]
+        for i, (b, size) in enumerate(cells):
+            if size < 10 or not any(_inside(b, q) for q in p["plots"]):
+                bad.append(f"{width}px {f}: cell text {i} too small or outside its plot")
+                break
+            if any(_overlap(b, c) for c, _ in cells[i + 1 :]):
+                bad.append(f"{width}px {f}: cell texts overlap")
+                break
+    assert parts[DECIDES[0]]["cell_texts"] and parts[DECIDES[0]]["menus"]
+    assert parts[DECIDES[1]]["legend"] is not None and parts[DECIDES[3]]["legend"] is not None
     return bad
 
 

@@ -364,7 +364,7 @@ def run(
         html = out_dir / "report.html"
         try:
             with _status(console, "writing report…"):
-                write_report(ds, html)
+                write_report(ds, html, decides=s.report)  # this spec's [report]
         except Exception as err:  # the results are safe on disk; say what failed
             typer.secho(
                 f"error: report failed ({type(err).__name__}: {err})", err=True, fg=typer.colors.RED

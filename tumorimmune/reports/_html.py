@@ -15,6 +15,11 @@ from plotly.offline import get_plotlyjs
 
 from .._version import __version__
 from ._data import arm_names, grid_axes, parameter_names, spec_table, untreated_only
+from ._decides import HEADING as DECIDES_HEADING
+from ._decides import NEEDS as DECIDES_NEEDS
+from ._decides import SECTION_ID as DECIDES_ID
+from ._decides import Options as DecidesOptions
+from ._decides import decides_missing, decides_section
 from ._outcome import outcome_map
 from ._parameters import inert_parameters, parameter_distributions
 from ._response import response_map, spider, waterfall
@@ -88,7 +93,12 @@ def _note(text: str, note_id: str) -> Markup:
 
 
 def _sections(
-    ds: xr.Dataset, *, max_points: int, spider_patients: int, seed: int
+    ds: xr.Dataset,
+    *,
+    max_points: int,
+    spider_patients: int,
+    seed: int,
+    decides: DecidesOptions = None,
 ) -> tuple[list[Section], list[str]]:
     """The report's built-in sections in order, and a sentence for each part left out (and
     why). Sections of the dataset's optional parts (:data:`DATASET_SECTIONS`) come before the
@@ -180,15 +190,27 @@ def _sections(
                 ),
             ),
         )
-        add(
-            "response-map",
-            "Response map",
-            "Objective response rate in each cell of the parameter grid; the dashed contour "
-            "marks an ORR of 30 %. Hover a cell for its value.",
-            ("cell_orr",),
-            lambda: response_map(ds),
-            why=None if len(axes) >= 2 else f"needs two swept grid axes, the run has {len(axes)}",
-        )
+        n_ax = len(axes)
+        decides_why = decides_missing(ds) if n_ax < 2 else None
+        if len(axes) >= 2 or decides_why is not None:
+            add(
+                "response-map",
+                "Response map",
+                "Objective response rate in each cell of the parameter grid; the dashed contour "
+                "marks an ORR of 30 %. Hover a cell for its value.",
+                ("cell_orr",),
+                lambda: response_map(ds),
+                why=None if len(axes) >= 2 else f"needs two swept grid axes, the run has {n_ax}",
+            )
+        if len(axes) < 2:  # a cohort: response over its patients' covariates instead
+            add(
+                DECIDES_ID,
+                DECIDES_HEADING,
+                "",
+                DECIDES_NEEDS,
+                lambda: decides_section(ds, decides),
+                why=decides_why,
+            )
         add(
             "waterfall",
             "Waterfall",
@@ -343,6 +365,7 @@ def render_report(
     spider_patients: int = 30,
     seed: int = 0,
     extra_sections: Sequence[Section] = (),
+    decides: DecidesOptions = None,
 ) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     if max_points < 2:
@@ -353,7 +376,7 @@ def render_report(
                 f"extra_sections takes tumorimmune.reports.Section objects; got {type(s).__name__}"
             )
     sections, missing = _sections(
-        ds, max_points=max_points, spider_patients=spider_patients, seed=seed
+        ds, max_points=max_points, spider_patients=spider_patients, seed=seed, decides=decides
     )
     sections += [*extra_sections, _metadata_section(ds)]
     anchors = [s.anchor for s in sections]
@@ -418,6 +441,7 @@ def write_report(
     spider_patients: int = 30,
     seed: int = 0,
     extra_sections: Sequence[Section] = (),
+    decides: DecidesOptions = None,
 ) -> Path:
     """Write the sweep report as ONE self-contained HTML file that renders offline.
 
@@ -427,7 +451,12 @@ def write_report(
     * a treated study: summary (HTML tables: response, and response over time), response map
       (only with ≥ 2 grid axes), waterfall, spider, progression-free survival, overall
       survival (with ``os_days``: a sweep with ``[survival]``), time to response and
-      duration of response (treated arms with responders);
+      duration of response (treated arms with responders); a cohort (fewer than two grid
+      axes, per-patient parameters that vary) gets "What decides response" in place of the
+      response map: ORR and 6-month PFS over two covariates, a ranking of the parameters
+      (RBD-FAST) with their correlation, the individual treatment effect against the
+      untreated arm and biomarker thresholds (:mod:`tumorimmune.analysis`; options from the
+      spec's ``[report]``, overridden by ``decides``);
     * an untreated study (no arm has a drug, e.g. a dormant-vs-escape study of
       ``Kuznetsov1994``): outcome summary (extinct / controlled / escaped) and outcome map
       (with ≥ 2 grid axes) instead of the RECIST read-outs;
@@ -454,6 +483,10 @@ def write_report(
         seed: seed of the spider plot's patient draw.
         extra_sections: more :class:`Section` objects, placed before the run metadata (their
             ids must differ from the built-in ones).
+        decides: options of the "What decides response" section, over the stored spec's
+            ``[report]``: a :class:`tumorimmune.sweeps.ReportSpec` or a mapping of its keys,
+            e.g. ``{"map": ("L", "T0"), "map_bins": 3, "biomarker": "L"}``; an invalid
+            value is a ``ValueError``.
 
     Returns:
         The path written.
@@ -465,6 +498,7 @@ def write_report(
         spider_patients=spider_patients,
         seed=seed,
         extra_sections=extra_sections,
+        decides=decides,
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
