@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -144,7 +146,7 @@ def test_pallas_groups_equal_the_per_arm_kernels(sync):
         _empty(_arm(q2w, 3, seed=3)),
         _arm(q2w, 7, seed=4),
     ]
-    kw = dict(rtol=1e-8, atol=1e-6, dtype="float64", block=8, sync=sync)
+    kw: dict[str, Any] = dict(rtol=1e-8, atol=1e-6, dtype="float64", block=8, sync=sync)
     together = solve_pallas_groups(groups, **kw)
     assert [r[0].shape[0] for r in together] == [5, 11, 0, 7]
     for g, grp in enumerate(groups):
