@@ -326,6 +326,18 @@ def check_sensitivity(spec: SweepSpec) -> list[str]:
     return []
 
 
+def check_store(spec: SweepSpec) -> list[str]:
+    """``[store] keep``: a ``[sensitivity]`` spec keeps the per-patient outputs (its indices
+    are computed from them once the evaluations are stored)."""
+    keep = spec.store.keep if spec.store is not None else None
+    if spec.sensitivity is not None and keep == "summary":
+        return [
+            'store.keep: "summary" drops the per-patient outputs that [sensitivity] '
+            'analyses; use keep = "readout" (or more)'
+        ]
+    return []
+
+
 def cross_check(spec: SweepSpec) -> list[str]:
     """Every check that needs the model, the arms or other sections, one line per problem
     (empty when the spec is fine). Sizes are checked separately (``_sizing.size_errors``)."""
@@ -347,6 +359,7 @@ def cross_check(spec: SweepSpec) -> list[str]:
         check_scans,
         check_targets,
         check_backend,
+        check_store,
     )
     for check in checks:
         errors += check(spec)
