@@ -86,7 +86,8 @@ def test_default_tier_by_cohort_size():
     assert default_keep(DEFAULT_TRAJECTORIES_MAX // 3 + 1, 3) == "readout"
     assert default_keep(DEFAULT_READOUT_MAX, 1) == "readout"
     assert default_keep(DEFAULT_READOUT_MAX + 1, 1) == "summary"
-    assert default_keep(DEFAULT_READOUT_MAX + 1, 1, sensitivity=True) == "readout"
+    assert default_keep(DEFAULT_READOUT_MAX + 1, 1, minimum="readout") == "readout"
+    assert default_keep(DEFAULT_READOUT_MAX, 1, minimum="scans") == "scans"
 
 
 def test_default_that_drops_a_tier_gives_one_notice(tiny):
@@ -105,8 +106,13 @@ def test_default_that_drops_a_tier_gives_one_notice(tiny):
 def test_bad_tier_and_summary_sensitivity_are_refused(tiny):
     with pytest.raises(ValueError, match=r"store\.keep"):
         validate_spec(_tier(tiny, "everything"))
-    d = _tier(tiny, "summary", sensitivity={"method": "morris", "n": 4})
-    with pytest.raises(ValueError, match=r'store\.keep: "summary"'):
+    d = _tier(tiny, "readout", sensitivity={"method": "morris", "n": 4})
+    with pytest.raises(ValueError, match=r'store\.keep: "readout".*use keep = "scans"'):
+        validate_spec(d)  # the default outputs include final_tumor: the last scan
+    d["sensitivity"]["outputs"] = ["response"]
+    assert validate_spec(d).store.keep == "readout"  # type: ignore[union-attr]
+    d["store"] = {"keep": "summary"}
+    with pytest.raises(ValueError, match=r'store\.keep: "summary".*use keep = "readout"'):
         validate_spec(d)
 
 

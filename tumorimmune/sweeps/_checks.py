@@ -26,6 +26,7 @@ from ._spec import (
     SweepSpec,
 )
 from ._spec import format_number as _num
+from ._tiers import sensitivity_keep, tier_rank
 
 #: ``(lo, hi)`` of every parameter and per-patient column a spec may set.
 Bounds = dict[str, tuple[float, float]]
@@ -327,13 +328,16 @@ def check_sensitivity(spec: SweepSpec) -> list[str]:
 
 
 def check_store(spec: SweepSpec) -> list[str]:
-    """``[store] keep``: a ``[sensitivity]`` spec keeps the per-patient outputs (its indices
-    are computed from them once the evaluations are stored)."""
+    """``[store] keep``: a ``[sensitivity]`` spec keeps the outputs it analyses (its indices
+    are computed from them once the evaluations are stored; ``_tiers.sensitivity_keep``)."""
     keep = spec.store.keep if spec.store is not None else None
-    if spec.sensitivity is not None and keep == "summary":
+    if spec.sensitivity is None or keep is None:
+        return []
+    need = sensitivity_keep(spec.sensitivity.outputs)
+    if tier_rank(keep) < tier_rank(need):
         return [
-            'store.keep: "summary" drops the per-patient outputs that [sensitivity] '
-            'analyses; use keep = "readout" (or more)'
+            f'store.keep: "{keep}" drops the per-patient outputs that [sensitivity] '
+            f'analyses ({", ".join(spec.sensitivity.outputs)}); use keep = "{need}" (or more)'
         ]
     return []
 

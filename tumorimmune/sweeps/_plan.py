@@ -24,7 +24,7 @@ from ._design import DesignRows
 from ._sampling import SampledRows, patient_columns
 from ._sizing import Sizes, memory_estimate
 from ._spec import ArmSpec, SweepSpec
-from ._tiers import default_keep, keep_notice
+from ._tiers import default_keep, keep_notice, sensitivity_keep
 
 #: ``rows(ids) -> {column: (len(ids),)}``: the patient-table rows of patient ids, every
 #: per-patient column of the plan and ``cell`` (``_sampling.SampledRows``,
@@ -249,9 +249,9 @@ class SweepPlan:
         given = self.spec.store.keep if self.spec.store is not None else None
         if given is not None:
             return given
-        return default_keep(
-            self.n_patients, self.n_arms, sensitivity=self.spec.sensitivity is not None
-        )
+        sens = self.spec.sensitivity
+        minimum = sensitivity_keep(None if sens is None else sens.outputs)
+        return default_keep(self.n_patients, self.n_arms, minimum=minimum)
 
     @property
     def keep_notice(self) -> str | None:

@@ -22,14 +22,14 @@ from collections.abc import Sequence
 #: The tiers, smallest first.
 KEEP_TIERS: tuple[str, ...] = ("summary", "readout", "scans", "trajectories")
 
-#: Largest cohort (patients × arms) whose default tier is ``"trajectories"``: its store is at
-#: most about 0.5 GB (about 400 B per patient × arm in the scans tier of the 3-arm tiny trial,
-#: 8 scans, float64; docs/scaling.md, "What a store keeps"). The stored trajectories cost the
-#: same at any size (``n_trajectories`` patients), so the default never picks ``"scans"``:
-#: where the scans are affordable, so are the trajectories.
+#: Largest cohort (patients × arms) whose default tier is ``"trajectories"``: a store of at
+#: most about 0.2 GB (measured: 210 B per patient × arm in the scans tier, 9 scans, float64,
+#: Zarr's default compression; docs/scaling.md, "What a store keeps"). The stored
+#: trajectories cost the same at any size (``n_trajectories`` patients), so the default never
+#: picks ``"scans"``: where the scans are affordable, so are the trajectories.
 DEFAULT_TRAJECTORIES_MAX = 1_000_000
-#: Largest cohort (patients × arms) whose default tier is ``"readout"`` (about 120 B per
-#: patient × arm: at most about 12 GB); larger cohorts keep the summaries only.
+#: Largest cohort (patients × arms) whose default tier is ``"readout"``: at most about 3 GB
+#: (31 B per patient × arm); larger cohorts keep the summaries only.
 DEFAULT_READOUT_MAX = 100_000_000
 
 
@@ -74,17 +74,28 @@ def tier_of_name(name: str) -> str:
     return "readout"
 
 
-def default_keep(n_patients: int, n_arms: int, *, sensitivity: bool = False) -> str:
+def sensitivity_keep(outputs: Sequence[str] | None) -> str:
+    """The smallest tier a ``[sensitivity]`` spec needs (its indices are computed from the
+    stored outputs): ``"scans"`` with the output ``final_tumor`` (the last scan's tumor
+    cells), else ``"readout"``; ``"summary"`` without ``[sensitivity]`` (``None``)."""
+    if outputs is None:
+        return "summary"
+    return "scans" if "final_tumor" in outputs else "readout"
+
+
+def default_keep(n_patients: int, n_arms: int, *, minimum: str = "summary") -> str:
     """The tier of a spec without ``[store] keep``: ``"trajectories"`` up to
     :data:`DEFAULT_TRAJECTORIES_MAX` patients × arms, ``"readout"`` up to
-    :data:`DEFAULT_READOUT_MAX`, else ``"summary"`` (``"readout"`` at least for a
-    ``[sensitivity]`` spec: its indices are computed from the stored outputs)."""
+    :data:`DEFAULT_READOUT_MAX`, else ``"summary"``; at least ``minimum``
+    (:func:`sensitivity_keep`)."""
     size = n_patients * n_arms
     if size <= DEFAULT_TRAJECTORIES_MAX:
-        return "trajectories"
-    if size <= DEFAULT_READOUT_MAX or sensitivity:
-        return "readout"
-    return "summary"
+        keep = "trajectories"
+    elif size <= DEFAULT_READOUT_MAX:
+        keep = "readout"
+    else:
+        keep = "summary"
+    return max(keep, minimum, key=tier_rank)
 
 
 def keep_notice(keep: str, n_patients: int, n_arms: int) -> str | None:
