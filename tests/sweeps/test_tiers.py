@@ -280,3 +280,35 @@ def test_report_draws_what_the_tier_keeps(stores, keep):
     assert ("Waterfall: " + why in html) == (keep == "summary")
     assert 'id="summary-table"' in html  # the per-arm summary in every tier
     assert "20 virtual patients per arm" in html
+
+
+def test_lower_tiers_give_the_summaries_calibration_and_warnings_of_the_full_store(tiny, tmp_path):
+    """[survival], [[targets]] at a cut-off day and on a subgroup, grid-cell summaries: what a
+    lower tier computes from its scratch group equals the full store's."""
+    targets = [
+        {"arm": "control", "name": "OS at 3 months", "kind": "os_at", "day": 90.0, "value": 0.6},
+        {
+            "arm": "pembrolizumab 200 mg q3w",
+            "name": "ORR at day 84",
+            "kind": "orr",
+            "value": 0.3,
+            "n": 50,
+            "cutoff_day": 84.0,
+            "subgroup": "T0 < median",
+        },
+    ]
+    survival = {"scale_days": 150.0, "shape": 1.2, "beta": 1.0, "grid_days": 14.0}
+    full = None
+    for keep in ("trajectories", "readout", "summary"):
+        d = tiny(survival=survival, targets=targets, chunk_size=6, store={"keep": keep})
+        path = tmp_path / f"{keep}.zarr"
+        ds = run_sweep(validate_spec(d), output=path)
+        assert ds is not None and not (path / SCRATCH).exists()
+        if full is None:
+            full = ds
+            continue
+        assert "cell_orr" in ds and "median_os_days" in ds
+        for v in ds.variables:
+            np.testing.assert_array_equal(ds[v].values, full[v].values)
+        for a in ("calibration", "warnings", "n_failed"):
+            assert ds.attrs[a] == full.attrs[a], a
