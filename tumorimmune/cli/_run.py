@@ -96,6 +96,8 @@ def validate(
         f"{s.sampling.cohort_size}/cell), {_plural(len(s.arms), 'arm')}, "
         f"{s.follow_up_days:g} days, {s.precision}"
     )
+    if plan.keep_notice:  # the default [store] keep of a large cohort drops a tier
+        typer.echo(plan.keep_notice)
     if s.sensitivity is not None:
         sens = s.sensitivity
         typer.echo(
@@ -267,6 +269,8 @@ def run(
         f"[bold]{s.name}[/]: {_plural(plan.n_patients, 'patient')} × "
         f"{_plural(plan.n_arms, 'arm')}, {s.precision}, → {path}"
     )
+    if plan.keep_notice:  # the default [store] keep of a large cohort drops a tier
+        console.print(plan.keep_notice, markup=False, style="dim")
     start_done: list[int] = []
     # the bar starts with the first progress report: a refused run prints no empty bar
     bar = Progress(

@@ -25,6 +25,36 @@ def require(ds: xr.Dataset, *names: str, figure: str) -> None:
             )
 
 
+def n_patients(ds: xr.Dataset) -> int:
+    """Patients per arm: the ``patient`` dimension, else (a store of ``[store] keep =
+    "summary"``, without per-patient variables) the attribute ``n_patients``; 0 if neither."""
+    if "patient" in ds.sizes:
+        return int(ds.sizes["patient"])
+    try:
+        return int(ds.attrs.get("n_patients", 0))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+
+
+def not_kept(ds: xr.Dataset, names: tuple[str, ...] | list[str]) -> str | None:
+    """Why variables of ``names`` are missing when the store's tier (attribute ``keep``,
+    ``[store] keep``) drops them: ``'not kept in this store (keep = "readout"): pct_change'``;
+    ``None`` when none is missing for that reason."""
+    keep = ds.attrs.get("keep")
+    if not isinstance(keep, str):
+        return None
+    from ..sweeps import tier_of_name, tier_rank
+
+    try:
+        rank = tier_rank(keep)
+    except ValueError:
+        return None
+    dropped = [n for n in names if n not in ds.variables and tier_rank(tier_of_name(n)) > rank]
+    if not dropped:
+        return None
+    return f'not kept in this store (keep = "{keep}"): {", ".join(dropped)}'
+
+
 def arm_names(ds: xr.Dataset) -> list[str]:
     """Arm names in dataset order (the control, when there is one, comes first)."""
     if "arm" not in ds.coords:

@@ -14,7 +14,15 @@ from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from .._version import __version__
-from ._data import arm_names, grid_axes, parameter_names, spec_table, untreated_only
+from ._data import (
+    arm_names,
+    grid_axes,
+    n_patients,
+    not_kept,
+    parameter_names,
+    spec_table,
+    untreated_only,
+)
 from ._decides import HEADING as DECIDES_HEADING
 from ._decides import NEEDS as DECIDES_NEEDS
 from ._decides import SECTION_ID as DECIDES_ID
@@ -115,7 +123,9 @@ def _sections(
         why: str | None = None,
     ) -> None:
         if why is None and not _has(ds, *needs):
-            why = "the results lack " + ", ".join(n for n in needs if n not in ds.variables)
+            why = not_kept(ds, needs) or "the results lack " + ", ".join(
+                n for n in needs if n not in ds.variables
+            )
         if why is not None:
             missing.append(f"{heading}: {why}.")
             return
@@ -125,7 +135,7 @@ def _sections(
         else:
             sections.append(Section(heading, figures=(made,), note=note, id=sid))
 
-    n = ds.sizes.get("patient", 0)
+    n = n_patients(ds)
     axes = grid_axes(ds)
     untreated = untreated_only(ds)
     if untreated:
@@ -240,7 +250,8 @@ def _sections(
             ("pfs_days", "pfs_event"),
             lambda: kaplan_meier_figure(ds),
         )
-        if _has(ds, "os_days", "os_event"):  # a sweep with [survival]
+        # a sweep with [survival] (its per-patient times kept, or only the summaries)
+        if _has(ds, "os_days", "os_event") or _has(ds, "median_os_days"):
             add(
                 "os",
                 "Overall survival",
@@ -305,7 +316,8 @@ def _sections(
         ),
         ("outcome",) if untreated else ("best_response",),
         lambda: parameter_distributions(ds, by=by),
-        why=_parameters_missing(ds),
+        why=not_kept(ds, ("outcome",) if untreated else ("best_response",))
+        or _parameters_missing(ds),
     )
     for sid, heading, note, make in sensitivity_sections(ds):
         add(sid, heading, note, (), make)
@@ -389,7 +401,7 @@ def render_report(
         s
         for s in (
             str(model) if model else "",
-            f"{ds.sizes.get('patient', 0):,} virtual patients per arm",
+            f"{n_patients(ds):,} virtual patients per arm",
             f"arms: {', '.join(arms)}" if arms else "",
         )
         if s

@@ -8,7 +8,16 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from ._data import arm_names, attr_json, attr_label, format_attr, require, spec_table, text
+from ._data import (
+    arm_names,
+    attr_json,
+    attr_label,
+    format_attr,
+    n_patients,
+    require,
+    spec_table,
+    text,
+)
 from ._style import base_layout
 
 _HEADER_FILL = "#E8EEF4"
@@ -346,8 +355,10 @@ def metadata_rows(ds: xr.Dataset, *, include_spec: bool = False) -> list[tuple[s
     for key in ("model", "backend", "device", "precision", "wall_time_s", "patients_per_s"):
         if key in ds.attrs:
             rows.append((attr_label(key), format_attr(key, ds.attrs[key])))
-    if "patient" in ds.sizes:
-        rows.append(("Patients per arm", f"{ds.sizes['patient']:,}"))
+    if n_patients(ds):
+        rows.append(("Patients per arm", f"{n_patients(ds):,}"))
+    if isinstance(ds.attrs.get("keep"), str):  # [store] keep
+        rows.append(("Store keeps", str(ds.attrs["keep"])))
     if "arm" in ds.coords:
         rows.append(("Arms", ", ".join(arm_names(ds))))
     if "scan_day" in ds.variables:

@@ -5,7 +5,8 @@ Typical use::
     from tumorimmune import sweeps
     spec = sweeps.load_spec("examples/quickstart.toml")
     ds = sweeps.run_sweep(spec, output="out/results.zarr")
-    ds = sweeps.load("out/results.zarr")
+    ds = sweeps.load("out/results.zarr")       # in memory
+    ds = sweeps.open("out/results.zarr")       # lazily: dask arrays of the store's chunks
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from ._spec import DistSpec as DistSpec
     from ._spec import ReportSpec as ReportSpec
     from ._spec import SolverSpec as SolverSpec
+    from ._spec import StoreSpec as StoreSpec
     from ._spec import SurvivalSpec as SurvivalSpec
     from ._spec import SweepSpec as SweepSpec
     from ._spec import same_spec_key as same_spec_key
@@ -69,6 +71,11 @@ if TYPE_CHECKING:
     from ._store import SweepStore as SweepStore
     from ._store import finished_chunks as finished_chunks
     from ._store import load as load
+    from ._store import open as open
+    from ._tiers import KEEP_TIERS as KEEP_TIERS
+    from ._tiers import default_keep as default_keep
+    from ._tiers import tier_of_name as tier_of_name
+    from ._tiers import tier_rank as tier_rank
     from ._validate import auto_chunk_size as auto_chunk_size
     from ._validate import spec_warnings as spec_warnings
     from ._validate import validate_spec as validate_spec
@@ -122,6 +129,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "DistSpec": ("._spec", "DistSpec"),
     "ReportSpec": ("._spec", "ReportSpec"),
     "SolverSpec": ("._spec", "SolverSpec"),
+    "StoreSpec": ("._spec", "StoreSpec"),
     "SurvivalSpec": ("._spec", "SurvivalSpec"),
     "SweepSpec": ("._spec", "SweepSpec"),
     "same_spec_key": ("._spec", "same_spec_key"),
@@ -130,6 +138,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "SweepStore": ("._store", "SweepStore"),
     "finished_chunks": ("._store", "finished_chunks"),
     "load": ("._store", "load"),
+    "open": ("._store", "open"),
+    "KEEP_TIERS": ("._tiers", "KEEP_TIERS"),
+    "default_keep": ("._tiers", "default_keep"),
+    "tier_of_name": ("._tiers", "tier_of_name"),
+    "tier_rank": ("._tiers", "tier_rank"),
     "auto_chunk_size": ("._validate", "auto_chunk_size"),
     "load_spec": ("._load", "load_spec"),
     "spec_warnings": ("._validate", "spec_warnings"),
@@ -154,6 +167,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "DEFAULT_DETECTION_LIMIT_MM",
     "DEFAULT_N_LESIONS",
+    "KEEP_TIERS",
     "OUTCOME_CODES",
     "PK_ETAS",
     "RESPONSE_CODES",
@@ -168,6 +182,7 @@ __all__ = [
     "ReportSpec",
     "Sizes",
     "SolverSpec",
+    "StoreSpec",
     "SurvivalSpec",
     "SweepPlan",
     "SweepSpec",
@@ -180,6 +195,7 @@ __all__ = [
     "best_pct_change",
     "cell_summary",
     "cells_from_sum_of_diameters",
+    "default_keep",
     "design_rows",
     "diameter_mm",
     "finished_chunks",
@@ -191,6 +207,7 @@ __all__ = [
     "load_spec",
     "memory_estimate",
     "memory_limit_bytes",
+    "open",
     "outcome_class",
     "package_versions",
     "patient_columns",
@@ -206,6 +223,8 @@ __all__ = [
     "spec_key",
     "spec_warnings",
     "sum_of_diameters_mm",
+    "tier_of_name",
+    "tier_rank",
     "transform",
     "tumor_cells",
     "validate_spec",

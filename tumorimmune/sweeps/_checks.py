@@ -26,6 +26,7 @@ from ._spec import (
     SweepSpec,
 )
 from ._spec import format_number as _num
+from ._tiers import sensitivity_keep, tier_rank
 
 #: ``(lo, hi)`` of every parameter and per-patient column a spec may set.
 Bounds = dict[str, tuple[float, float]]
@@ -351,6 +352,21 @@ def check_report(spec: SweepSpec) -> list[str]:
     return errors
 
 
+def check_store(spec: SweepSpec) -> list[str]:
+    """``[store] keep``: a ``[sensitivity]`` spec keeps the outputs it analyses (its indices
+    are computed from them once the evaluations are stored; ``_tiers.sensitivity_keep``)."""
+    keep = spec.store.keep if spec.store is not None else None
+    if spec.sensitivity is None or keep is None:
+        return []
+    need = sensitivity_keep(spec.sensitivity.outputs)
+    if tier_rank(keep) < tier_rank(need):
+        return [
+            f'store.keep: "{keep}" drops the per-patient outputs that [sensitivity] '
+            f'analyses ({", ".join(spec.sensitivity.outputs)}); use keep = "{need}" (or more)'
+        ]
+    return []
+
+
 def cross_check(spec: SweepSpec) -> list[str]:
     """Every check that needs the model, the arms or other sections, one line per problem
     (empty when the spec is fine). Sizes are checked separately (``_sizing.size_errors``)."""
@@ -373,6 +389,7 @@ def cross_check(spec: SweepSpec) -> list[str]:
         check_targets,
         check_backend,
         check_report,
+        check_store,
     )
     for check in checks:
         errors += check(spec)

@@ -24,6 +24,7 @@ from ._design import DesignRows
 from ._sampling import SampledRows, patient_columns
 from ._sizing import Sizes, memory_estimate
 from ._spec import ArmSpec, SweepSpec
+from ._tiers import default_keep, keep_notice, sensitivity_keep
 
 #: ``rows(ids) -> {column: (len(ids),)}``: the patient-table rows of patient ids, every
 #: per-patient column of the plan and ``cell`` (``_sampling.SampledRows``,
@@ -241,6 +242,23 @@ class SweepPlan:
     def memory(self) -> dict[str, int]:
         """Rough peak host memory (bytes) of the run's stages (``_sizing.memory_estimate``)."""
         return memory_estimate(self.sizes)
+
+    @property
+    def keep(self) -> str:
+        """The store's tier (``[store] keep``, else by cohort size: ``_tiers.default_keep``)."""
+        given = self.spec.store.keep if self.spec.store is not None else None
+        if given is not None:
+            return given
+        sens = self.spec.sensitivity
+        minimum = sensitivity_keep(None if sens is None else sens.outputs)
+        return default_keep(self.n_patients, self.n_arms, minimum=minimum)
+
+    @property
+    def keep_notice(self) -> str | None:
+        """One line when the default tier (no ``[store] keep``) drops a tier; else ``None``."""
+        if self.spec.store is not None and self.spec.store.keep is not None:
+            return None
+        return keep_notice(self.keep, self.n_patients, self.n_arms)
 
     @functools.cached_property
     def backend(self) -> AbstractBackend:

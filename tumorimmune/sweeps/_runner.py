@@ -32,7 +32,7 @@ from ._multihost import Processes, barrier, broadcast_text
 from ._plan import SweepPlan
 from ._plausibility import runaway_warnings
 from ._spec import SweepSpec
-from ._store import StoreLockedError, SweepStore, load
+from ._store import PEAK, StoreLockedError, SweepStore, load
 from ._validate import spec_warnings, validate_spec
 
 #: ``progress(done, total, seconds_this_run)`` in **patient × arm solves** (``total`` = patients
@@ -539,6 +539,10 @@ def _runaways(store: SweepStore, traj: Mapping[str, np.ndarray]) -> list[str]:
     """Runaway states (``_plausibility.runaway_warnings``) from the stored scans after
     baseline, read one store chunk at a time, and the stored effector trajectories."""
     plan = store.plan
+    effectors = traj.get("traj_E")
+    effectors = None if effectors is None else np.nanmax(effectors, axis=2, initial=0.0)
+    if "tumor_cells" not in store.group:  # a tier without the scans: the peaks per chunk
+        return runaway_warnings(plan, store.read(PEAK), effectors)
     cells = store.group["tumor_cells"]
     peak = np.full((plan.n_arms, plan.n_patients), np.nan)
     for i in range(plan.n_chunks):
@@ -547,19 +551,21 @@ def _runaways(store: SweepStore, traj: Mapping[str, np.ndarray]) -> list[str]:
         with np.errstate(all="ignore"):
             block = np.where(np.isfinite(block), block, -np.inf)  # failed: NaN
             peak[:, lo:hi] = np.max(block, axis=2, initial=-np.inf)
-    effectors = traj.get("traj_E")
-    found = runaway_warnings(
-        plan, peak, None if effectors is None else np.nanmax(effectors, axis=2, initial=0.0)
-    )
-    return found
+    return runaway_warnings(plan, peak, effectors)
 
 
 def _finalize(store: SweepStore, engine: Engine) -> None:
-    """Trajectories, summaries and timing attributes; idempotent (reruns redo it)."""
+    """Trajectories, summaries and timing attributes; idempotent (reruns redo it). The
+    store's tier (``[store] keep``) decides what stays: trajectories only in
+    ``"trajectories"``; the summaries come from every patient's read-out (in the store's
+    scratch group where the tier does not keep it, removed by :meth:`SweepStore.finish`)."""
+    if store.dropping:  # killed while removing the scratch group: everything else is written
+        store.finish({})
+        return
     plan = store.plan
     spec = plan.spec
     t0 = time.perf_counter()
-    traj = engine.run_trajectories()
+    traj = engine.run_trajectories() if store.keep == "trajectories" else {}
     traj_seconds = time.perf_counter() - t0
     if traj and spec.survival is not None:  # the dead have no trajectory after death
         ids = engine.trajectory_patients()

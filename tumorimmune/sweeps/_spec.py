@@ -660,6 +660,19 @@ class SolverSpec(_Strict):
         return self
 
 
+class StoreSpec(_Strict):
+    """``[store]``: what the results store keeps (``tumorimmune.sweeps._tiers``).
+
+    ``keep``: ``"summary"`` (per-arm and per-grid-cell summaries), ``"readout"`` (plus every
+    per-patient read-out and parameter), ``"scans"`` (plus the per-scan ``tumor_cells``,
+    ``diameter_mm``, ``pct_change``) or ``"trajectories"`` (plus the dense trajectories:
+    everything); omitted: by cohort size (``_tiers.default_keep``). The store's path stays
+    the top-level ``output``.
+    """
+
+    keep: Literal["summary", "readout", "scans", "trajectories"] | None = None
+
+
 class SweepSpec(_Strict):
     """A validated sweep: model, base parameters, grid, variability, arms and run settings.
 
@@ -682,6 +695,7 @@ class SweepSpec(_Strict):
     sensitivity: SensitivitySpec | None = None
     survival: SurvivalSpec | None = None
     report: ReportSpec | None = None
+    store: StoreSpec | None = None  # None: not in the TOML text, so not in the spec_key
     arms: list[ArmSpec] = Field(min_length=1)
     targets: list[TargetSpec] = Field(default_factory=list)
     caveats: list[str] = Field(default_factory=list)

@@ -45,6 +45,7 @@ import zarr
 
 from ._plan import SweepPlan
 from ._spec import SweepSpec, same_spec_key, spec_key
+from ._tiers import tier_rank, variable_tier
 
 STATUS_KEY = "tumorimmune_status"
 _INTERNAL = ("chunk_done", "chunk_seconds", "chunk_checksum")
@@ -52,6 +53,19 @@ _INTERNAL = ("chunk_done", "chunk_seconds", "chunk_checksum")
 #: here, against 0.8 GB/s for BLAKE2b: checksums were a tenth of a large run's store time);
 #: stores without it use ``"blake2b"`` (those written before it existed stay valid).
 CHECKSUM_KEY = "chunk_checksum_algorithm"
+#: Group attribute naming the store's tier (``[store] keep``, ``_tiers``); stores without it
+#: keep everything (``"trajectories"``).
+KEEP_KEY = "keep"
+#: Subgroup of the per-patient arrays a run needs for its summaries but its tier does not keep
+#: (e.g. the read-out of a ``"summary"`` store), written and checksummed chunk by chunk like
+#: the kept ones (its own ``chunk_checksum``) and removed when the store is finished.
+SCRATCH = "scratch"
+#: Group attribute set while the scratch group is being removed (summaries and attributes
+#: written already): a run resumed then only finishes the removal.
+DROPPING_KEY = "dropping_scratch"
+#: Scratch array of tiers without the scans: each patient's largest tumor cell count after
+#: baseline (NaN-safe), for the runaway-state warnings (``_runner._runaways``).
+PEAK = "peak_tumor_cells"
 
 # (dims after the leading axes, dtype) of the per-patient results; "float" = run precision.
 _ARM_PATIENT_SCAN = ("tumor_cells", "diameter_mm", "pct_change")
@@ -228,6 +242,23 @@ def _describe_holder(text: str) -> str:
         return "holder unknown"
 
 
+def _n_patients(group: zarr.Group) -> int:
+    """Patients of a store: its ``patient`` coordinate, else (a ``"summary"`` store) the
+    attribute ``n_patients``."""
+    if "patient" in group:
+        return int(group["patient"].shape[0])  # type: ignore[union-attr]
+    return int(group.attrs["n_patients"])  # type: ignore[arg-type]
+
+
+def _scratch_group(group: zarr.Group) -> zarr.Group | None:
+    """The store's scratch group (:data:`SCRATCH`), ``None`` without one (or while it is
+    being removed)."""
+    if group.attrs.get(DROPPING_KEY) or SCRATCH not in group:
+        return None
+    g = group[SCRATCH]
+    return g if isinstance(g, zarr.Group) else None
+
+
 def _chunk_arrays(group: zarr.Group) -> list[str]:
     """Names of the per-patient arrays (written chunk by chunk), sorted."""
     return sorted(
@@ -345,13 +376,16 @@ def verify_store(path: str | Path, *, data: dict[str, np.ndarray] | None = None)
     if "chunk_checksum" not in group:
         return []
     names = _chunk_arrays(group)
-    n = int(group["patient"].shape[0])  # type: ignore[union-attr]
+    n = _n_patients(group)
     c = int(group.attrs["chunk_size"])  # type: ignore[arg-type]
     n_chunks = -(-n // c)
     flags, ok_flag = _read_flags(group, "chunk_done", n_chunks)
     unreadable = [i for i in range(n_chunks) if not ok_flag[i]]
     finished = [i for i in range(n_chunks) if ok_flag[i] and flags[i]]
-    return sorted(unreadable + _mismatched(group, names, finished, c, n, data=data))
+    bad = set(unreadable + _mismatched(group, names, finished, c, n, data=data))
+    if (scratch := _scratch_group(group)) is not None:  # an unfinished store below its tier
+        bad |= set(_mismatched(scratch, _chunk_arrays(scratch), finished, c, n))
+    return sorted(bad)
 
 
 def _mismatched(
@@ -426,6 +460,7 @@ class SweepStore:
         #: checksum (written or verified here); :meth:`verify` does not read them again
         self._clean: set[int] = set()
         self._arrays: dict[str, Any] | None = None
+        self._scratch_arrays_: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------------- opening
     @property
@@ -569,9 +604,32 @@ class SweepStore:
         n_arm = plan.n_arms
         scans = plan.scan_days
         fdt = np.float32 if spec.precision == "float32" else np.float64
+        keep = plan.keep
+        rank = tier_rank(keep)
+        # what the finalisation needs beyond the tier: the read-out for the summaries, the
+        # SLDs for the targets' cut-off days and prediction intervals, the peaks for warnings
+        needed = set()
+        if rank < tier_rank("readout"):
+            needed |= {"param", "cell", *_ARM_PATIENT, *_ARM_PATIENT_SURVIVAL}
+        if rank < tier_rank("scans"):
+            needed.add(PEAK)
+            if spec.targets:
+                needed.add("diameter_mm")
+        scratch: list[zarr.Group] = []
 
-        def arr(name: str, shape, chunks, dtype, fill, dims) -> Any:
-            a = group.create_array(
+        def put(name: str, shape, chunks, dtype, fill, dims) -> Any:
+            """A per-patient array where the tier puts it: the store, scratch, or nowhere."""
+            if name != PEAK and tier_rank(variable_tier(name, dims)) <= rank:
+                return arr(name, shape, chunks, dtype, fill, dims)
+            if name in needed or (name.startswith("param_") and "param" in needed):
+                if not scratch:
+                    scratch.append(group.create_group(SCRATCH, attributes={CHECKSUM_KEY: "crc32c"}))
+                    arr("chunk_checksum", (n_chunks,), (1,), np.int64, 0, ("chunk",), scratch[0])
+                return arr(name, shape, chunks, dtype, fill, dims, scratch[0])
+            return None
+
+        def arr(name: str, shape, chunks, dtype, fill, dims, where=group) -> Any:
+            a = where.create_array(
                 name,
                 shape=shape,
                 chunks=chunks,
@@ -586,7 +644,8 @@ class SweepStore:
 
         arm = arr("arm", (n_arm,), (n_arm,), str, "", ("arm",))
         arm[:] = np.array([a.name for a in plan.arms])
-        arr("patient", (n,), (c,), np.int64, 0, ("patient",))[:] = np.arange(n)
+        if rank >= tier_rank("readout"):
+            arr("patient", (n,), (c,), np.int64, 0, ("patient",))[:] = np.arange(n)
         arr("scan", (len(scans),), (len(scans),), np.int64, 0, ("scan",))[:] = np.arange(len(scans))
         sd = arr("scan_day", (len(scans),), (len(scans),), np.float64, 0.0, ("scan",))
         sd[:] = scans
@@ -594,10 +653,10 @@ class SweepStore:
         for k, v in plan.axes.items():
             arr(f"axis_{k}", v.shape, v.shape, np.float64, 0.0, (f"axis_{k}",))[:] = v
         for k in plan.columns:
-            arr(f"param_{k}", (n,), (c,), np.float64, np.nan, ("patient",))
-        arr("cell", (n,), (c,), np.int64, -1, ("patient",))
+            put(f"param_{k}", (n,), (c,), np.float64, np.nan, ("patient",))
+        put("cell", (n,), (c,), np.int64, -1, ("patient",))
         for k in _ARM_PATIENT_SCAN:
-            arr(
+            put(
                 k,
                 (n_arm, n, len(scans)),
                 (n_arm, c, len(scans)),
@@ -610,7 +669,8 @@ class SweepStore:
             per_arm.update(_ARM_PATIENT_SURVIVAL)
         for k, (dt, fill) in per_arm.items():
             dtype = fdt if dt == "float" else np.dtype(dt)
-            arr(k, (n_arm, n), (n_arm, c), dtype, fill, ("arm", "patient"))
+            put(k, (n_arm, n), (n_arm, c), dtype, fill, ("arm", "patient"))
+        put(PEAK, (n_arm, n), (n_arm, c), np.float64, np.nan, ("arm", "patient"))
         arr("chunk_done", (n_chunks,), (1,), np.int8, 0, ("chunk",))
         arr("chunk_seconds", (n_chunks,), (1,), np.float64, np.nan, ("chunk",))
         arr("chunk_checksum", (n_chunks,), (1,), np.int64, 0, ("chunk",))
@@ -622,6 +682,8 @@ class SweepStore:
                 "precision": spec.precision,
                 "chunk_size": plan.chunk_size,
                 "n_chunks": n_chunks,
+                "n_patients": n,
+                KEEP_KEY: keep,
                 "response_codes": json.dumps({"NE": -1, "CR": 0, "PR": 1, "SD": 2, "PD": 3}),
                 "outcome_codes": json.dumps(
                     {"failed": -1, "extinct": 0, "controlled": 1, "escaped": 2}
@@ -649,6 +711,38 @@ class SweepStore:
     def _chunk_arrays(self) -> list[str]:
         return list(self._data_arrays())
 
+    @property
+    def keep(self) -> str:
+        """The store's tier (attribute ``keep``; ``"trajectories"`` for stores without it)."""
+        return str(self.group.attrs.get(KEEP_KEY, "trajectories"))
+
+    @property
+    def dropping(self) -> bool:
+        """The scratch group is being removed: the summaries and attributes are written."""
+        return bool(self.group.attrs.get(DROPPING_KEY, False))
+
+    def _scratch(self) -> zarr.Group | None:
+        return _scratch_group(self.group)
+
+    def _scratch_arrays(self) -> dict[str, Any]:
+        """The scratch group's per-patient arrays by name (sorted); empty without one."""
+        if self._scratch_arrays_ is None:
+            g = self._scratch()
+            self._scratch_arrays_ = {} if g is None else {k: g[k] for k in _chunk_arrays(g)}
+        return self._scratch_arrays_
+
+    def _derived(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``block`` with the scratch arrays computed from it (:data:`PEAK`) when needed."""
+        if PEAK not in self._scratch_arrays():
+            return block
+        fdt = np.float32 if self.plan.precision == "float32" else np.float64
+        # as _runner._runaways reads the stored tumor_cells: in the stored precision
+        cells = np.asarray(np.asarray(block["tumor_cells"]).astype(fdt)[:, :, 1:], dtype=float)
+        with np.errstate(all="ignore"):
+            cells = np.where(np.isfinite(cells), cells, -np.inf)  # failed: NaN
+            peak = np.max(cells, axis=2, initial=-np.inf)
+        return {**block, PEAK: peak}
+
     def _data_arrays(self) -> dict[str, Any]:
         """The per-patient arrays by name (sorted), opened once per store object."""
         if self._arrays is None:
@@ -669,9 +763,11 @@ class SweepStore:
         """
         g = self.group
         arrays = self._data_arrays()
+        sg, scratch = self._scratch(), self._scratch_arrays()
         c, n = self.plan.chunk_size, self.plan.n_patients
         algo = _algorithm(g)
         items = sorted(items, key=lambda it: it[0])
+        items = [(i, self._derived(block), sec) for i, block, sec in items]
         runs: list[list[tuple[int, dict[str, np.ndarray], float]]] = []
         for it in items:
             if runs and runs[-1][-1][0] + 1 == it[0]:
@@ -684,8 +780,8 @@ class SweepStore:
             for i, _, _ in run:
                 self._clean.discard(i)
             g["chunk_done"][first : last + 1] = 0  # type: ignore[index]
-            for k in run[0][1]:
-                a: Any = arrays[k] if k in arrays else g[k]
+            # the tier's arrays and the scratch ones; a block's other fields are not kept
+            for k, a in (*arrays.items(), *scratch.items()):
                 parts = [np.asarray(block[k]) for _, block, _ in run]
                 v = np.concatenate(parts, axis=0 if a.ndim == 1 else 1)
                 if a.ndim == 1:
@@ -697,12 +793,23 @@ class SweepStore:
                 for _, block, _ in run
             ]
             got = _chunk_checksums(g, list(arrays), [i for i, _, _ in run], c, n)
-            for (i, _, _), want in zip(run, expected, strict=True):
-                if got[i] != want:
+            s_expected = [
+                _digest([np.asarray(block[k]).astype(a.dtype) for k, a in scratch.items()], algo)
+                for _, block, _ in run
+            ]
+            s_got = (
+                {}
+                if sg is None
+                else _chunk_checksums(sg, list(scratch), [i for i, _, _ in run], c, n)
+            )
+            for (i, _, _), want, s_want in zip(run, expected, s_expected, strict=True):
+                if got[i] != want or (sg is not None and s_got[i] != s_want):
                     raise OSError(
                         f"{self.path}: chunk {i} reads back differently from what was written"
                     )
             g["chunk_seconds"][first : last + 1] = np.array([s for _, _, s in run])  # type: ignore[index]
+            if sg is not None:
+                sg["chunk_checksum"][first : last + 1] = np.array(s_expected, np.int64)  # type: ignore[index]
             g["chunk_checksum"][first : last + 1] = np.array(expected, np.int64)  # type: ignore[index]
             g["chunk_done"][first : last + 1] = 1  # type: ignore[index]
             self._clean.update(i for i, _, _ in run)
@@ -730,9 +837,10 @@ class SweepStore:
         done = self.done()
         pick = np.flatnonzero(done) if chunks is None else [c for c in chunks if done[c]]
         pick = [int(i) for i in pick if int(i) not in self._clean]
-        bad = _mismatched(
-            self.group, self._chunk_arrays(), pick, self.plan.chunk_size, self.plan.n_patients
-        )
+        c, n = self.plan.chunk_size, self.plan.n_patients
+        bad = _mismatched(self.group, self._chunk_arrays(), pick, c, n)
+        if (sg := self._scratch()) is not None:
+            bad = sorted({*bad, *_mismatched(sg, list(self._scratch_arrays()), pick, c, n)})
         self._clean.update(i for i in pick if i not in bad)
         if repair:
             for i in bad:
@@ -757,7 +865,26 @@ class SweepStore:
             )[:] = flags
 
     def read(self, name: str) -> np.ndarray:
+        """A whole array: of the store, else of its scratch group."""
+        if name not in self.group and (sg := self._scratch()) is not None and name in sg:
+            return np.asarray(sg[name][...])  # type: ignore[index]
         return np.asarray(self.group[name][...])  # type: ignore[index]
+
+    def has(self, name: str) -> bool:
+        """Whether the store or its scratch group holds ``name``."""
+        sg = self._scratch()
+        return name in self.group or (sg is not None and name in sg)
+
+    def _drop_scratch(self) -> None:
+        """Remove the scratch group (flagged first, so that a run killed meanwhile only
+        finishes the removal when resumed)."""
+        where = self.path / SCRATCH
+        self._scratch_arrays_ = None
+        if where.exists():
+            self.group.attrs[DROPPING_KEY] = True
+            shutil.rmtree(where)
+        if DROPPING_KEY in self.group.attrs:
+            del self.group.attrs[DROPPING_KEY]
 
     def write_extra(
         self, name: str, data: np.ndarray, dims: tuple[str, ...], attrs: dict | None = None
@@ -794,6 +921,7 @@ class SweepStore:
                 "(rerun the same command to recompute them)"
             )
         self.group.attrs.update(attrs)
+        self._drop_scratch()  # the tier's arrays only (their checksums stay valid)
         self.group.attrs[STATUS_KEY] = "complete"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zarr: consolidated metadata not in the v3 spec
@@ -820,6 +948,30 @@ class SweepStore:
         return self.group.attrs.get(STATUS_KEY) == "complete"
 
 
+def open(path: str | Path, *, verify: bool = True, allow_partial: bool = False) -> xr.Dataset:
+    """Open a sweep's ``results.zarr`` lazily: a dask-backed :class:`xarray.Dataset` whose
+    dask chunks are the store's chunks (``chunk_size`` patients), read only when computed.
+
+    The store is checked first: it must be complete, and with ``verify`` every chunk is
+    checked against the checksum recorded when it was written (one streaming read of the
+    per-patient arrays, at most ``VERIFY_WINDOW_BYTES`` at a time; nothing is kept in
+    memory). The same as ``load(path, lazy=True)``; schema: CONTRIBUTING.md (a store of a
+    lower ``[store] keep`` tier has fewer variables: attribute ``keep``).
+
+    Args:
+        path: the store directory.
+        verify: check every chunk's checksum now; ``False`` opens the store as it is.
+        allow_partial: open an unfinished store (unfinished chunks hold fill values).
+
+    Raises:
+        FileNotFoundError: no store at ``path``.
+        ValueError: unfinished store, or chunks that do not match their checksums (the
+            message names them).
+        ImportError: dask is not installed.
+    """
+    return _open(Path(path), lazy=True, allow_partial=allow_partial, verify=verify)
+
+
 def load(
     path: str | Path, *, lazy: bool = False, allow_partial: bool = False, verify: bool = True
 ) -> xr.Dataset:
@@ -827,7 +979,8 @@ def load(
 
     Args:
         path: the store directory.
-        lazy: keep the arrays on disk (loaded on access) instead of reading them all now.
+        lazy: keep the arrays on disk, as dask arrays of the store's chunks (:func:`open`),
+            instead of reading them all now.
         allow_partial: open an unfinished store (unfinished chunks hold fill values).
         verify: check every chunk of a finished store against the checksum recorded when it
             was written (with ``lazy``, one streaming read of the per-patient arrays, at most
@@ -839,7 +992,11 @@ def load(
             truncated or deleted chunk files; the message names them), or data files that
             cannot be read (a damaged store).
     """
-    path = Path(path)
+    return _open(Path(path), lazy=lazy, allow_partial=allow_partial, verify=verify)
+
+
+def _open(path: Path, *, lazy: bool, allow_partial: bool, verify: bool) -> xr.Dataset:
+    """:func:`load` and :func:`open`."""
     if not _is_store(path):
         raise FileNotFoundError(f"no sweep store at {path}")
     group = zarr.open_group(str(path), mode="r")
@@ -849,9 +1006,17 @@ def load(
             f"{path} is an unfinished sweep (status {status!r}); rerun the same command to "
             "resume, or pass allow_partial=True"
         )
+    if lazy:
+        try:
+            import dask.array  # noqa: F401  (xarray's chunked arrays)
+        except ImportError as err:  # pragma: no cover - dask is a dependency
+            raise ImportError(
+                "opening a store lazily needs dask: pip install 'dask[array]'"
+            ) from err
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = xr.open_dataset(path, engine="zarr", consolidated=False, chunks=None)
+        # lazy: dask arrays of the store's own chunks ({}: the engine's preferred chunks)
+        ds = xr.open_dataset(path, engine="zarr", consolidated=False, chunks={} if lazy else None)
     if status == "complete" and lazy and verify:
         if bad := verify_store(path):
             raise _damaged(path, bad, None, group)
@@ -888,7 +1053,7 @@ def _unreadable(group: zarr.Group, chunks: list[int]) -> list[str]:
     """The per-patient arrays whose data in ``chunks`` cannot be read (truncated, deleted or
     garbage chunk files), sorted."""
     c = int(group.attrs["chunk_size"])  # type: ignore[arg-type]
-    n = int(group["patient"].shape[0])  # type: ignore[union-attr]
+    n = _n_patients(group)
     out = []
     for k in _chunk_arrays(group):
         a: Any = group[k]
