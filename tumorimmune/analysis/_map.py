@@ -57,8 +57,9 @@ def covariate_map(
     Args:
         ds: sweep results of a cohort (``param_*``, ``best_response``; ``pfs_days`` and
             ``pfs_event`` for ``outcome="pfs"``).
-        x, y: covariate names (:func:`covariates`: a varying parameter such as ``"L"``, or
-            ``"baseline_sld_mm"``).
+        x: covariate of the first axis (:func:`covariates`: a varying parameter such as
+            ``"L"``, or ``"baseline_sld_mm"``).
+        y: covariate of the second axis.
         bins: quantile bins (an int) or bin edges of ``x``, and of ``y`` unless ``y_bins``.
         y_bins: quantile bins or edges of ``y`` (default: ``bins``).
         outcome: ``"response"``: objective response rate (CR + PR among evaluable patients)
