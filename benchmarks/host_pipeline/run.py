@@ -30,10 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common.harness import add_save_options, save_result
+from benchmarks._common.harness import PeakRSS, add_save_options, save_result
 
 
-def stand_in(self: Any, table: dict[str, np.ndarray], ts: np.ndarray) -> list[tuple]:
+def stand_in(
+    self: Any, table: dict[str, np.ndarray], ts: np.ndarray, on_solved: Any = None
+) -> list[tuple]:
     """``Engine._solve_arms`` without an ODE: the arms' models as the engine builds them,
     states ``y0 · exp(-k t)`` (float32, as the spec's precision), no failures, 50 steps."""
     out = []
@@ -43,6 +45,8 @@ def stand_in(self: Any, table: dict[str, np.ndarray], ts: np.ndarray) -> list[tu
         ys = (y0[:, None, :] * decay).astype(np.float32)
         n = y0.shape[0]
         out.append((model, ys, np.zeros(n, np.int32), np.full(n, 50, np.int32)))
+        if on_solved is not None:
+            on_solved([a])
     return out
 
 
@@ -62,6 +66,11 @@ def main() -> None:
     )
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--report", action="store_true", help="also time write_report")
+    ap.add_argument(
+        "--keep",
+        default=None,
+        help="store tier: summary / readout / scans / trajectories (default: by cohort size)",
+    )
     add_save_options(ap)
     args = ap.parse_args()
 
@@ -73,7 +82,7 @@ def main() -> None:
     # finalize/load (tests/test_benchmarks_layout.py lists these private imports)
     from tumorimmune.sweeps import Engine, SweepStore, _engine, _runner, run_sweep
 
-    spec = trial_spec(args.patients, args.chunk_size)
+    spec = trial_spec(args.patients, args.chunk_size, args.keep)
     threads = os.cpu_count() or 1
     _engine.CPU_BATCH_PER_THREAD = max(1, args.batch // threads)
     Engine._solve_arms = stand_in  # type: ignore[method-assign]
@@ -106,10 +115,10 @@ def main() -> None:
     ]:
         timed(obj, name)
 
-    walls, reports, phases = [], [], []
+    walls, reports, phases, peaks = [], [], [], []
     for _ in range(args.repeats):
         seconds.clear()
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, PeakRSS() as rss:
             t0 = time.perf_counter()
             ds = run_sweep(spec, output=Path(tmp) / "results.zarr")
             walls.append(time.perf_counter() - t0)
@@ -121,6 +130,7 @@ def main() -> None:
                 write_report(ds, Path(tmp) / "report.html")
                 reports.append(time.perf_counter() - t1)
         phases.append(dict(seconds))
+        peaks.append(rss.peak)
     wall = statistics.median(walls)
     n_arms = len(spec.arms)
     out = {
@@ -136,6 +146,8 @@ def main() -> None:
         "run_sweep_median_s": round(wall, 3),
         "patient_arms_per_s": float(f"{args.patients * n_arms / wall:.3g}"),
         "report_s": [round(r, 3) for r in reports],
+        "keep": spec.store.keep if spec.store is not None else "default",
+        "peak_rss_mb": round(max(peaks), 1),
         "timers_s (last run)": {k: round(v, 3) for k, v in sorted(phases[-1].items())},
     }
     print(json.dumps(out, indent=2))

@@ -38,6 +38,11 @@ def main() -> None:
     ap.add_argument(
         "--backend", default=None, help="auto / fused / pallas / diffrax (default: the spec's)"
     )
+    ap.add_argument(
+        "--keep",
+        default=None,
+        help="store tier: summary / readout / scans / trajectories (default: by cohort size)",
+    )
     add_save_options(ap)
     args = ap.parse_args()
 
@@ -60,7 +65,7 @@ def main() -> None:
     from tumorimmune.reports import write_report
     from tumorimmune.sweeps import run_sweep, validate_spec
 
-    spec = trial_spec(args.patients, args.chunk_size)
+    spec = trial_spec(args.patients, args.chunk_size, args.keep)
     for key in ("precision", "backend"):  # validated like a spec's own value
         if getattr(args, key):
             d = spec.model_dump(mode="json", exclude_none=True)
@@ -75,6 +80,8 @@ def main() -> None:
             phase=lambda name: phases.append((name, time.perf_counter() - t0)),
         )
         run_s = time.perf_counter() - t0
+        files = (Path(tmp) / "results.zarr").rglob("*")
+        store_bytes = sum(f.stat().st_size for f in files if f.is_file())
         t1 = time.perf_counter()
         assert ds is not None
         html = write_report(ds, Path(tmp) / "report.html")
@@ -103,6 +110,10 @@ def main() -> None:
         "patients_per_s": round(args.patients / (run_s + report_s), 1),
         "patient_years_per_s_end_to_end": float(f"{years / (run_s + report_s):.3g}"),
         "n_failed": int(ds.attrs.get("n_failed", -1)),
+        "keep": str(ds.attrs.get("keep")),
+        "store_bytes": store_bytes,
+        "store_bytes_per_patient": round(store_bytes / args.patients, 1),
+        "store_write_mb_per_s": round(store_bytes / 1e6 / run_s, 1),
     }
     print(json.dumps(out, indent=2))
     save_result(__file__, out, variant=args.save, results_dir=args.results_dir)

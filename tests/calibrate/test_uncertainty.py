@@ -70,3 +70,24 @@ def test_no_calibration_arm_gives_none():
     diam, read = _cohort({"CR": 10, "PD84": 10})
     targets = [T("A", "ORR", "orr", 0.5, n=20, fitted=False)]
     assert reselection_intervals(targets, ["A"], read, None, diameters=diam, scan_days=DAYS) is None
+
+
+def test_a_subgroup_absent_from_the_population_gets_no_interval_not_a_huge_resample():
+    # before: a trial of n / max(share, 1e-6) patients was resampled, 2e8 here (24 GB, killed)
+    counts = {"CR": 250, "PR": 1250, "SD": 500, "PD84": 2400, "PD126": 150, "PD168": 450}
+    diam, read = _cohort(counts)
+    L = np.linspace(0.0, 0.9, diam.shape[1])
+    targets = [
+        T("A", "ORR", "orr", 0.30, n=200),
+        T("A", "CR", "cr", 0.05, n=200),
+        T("A", "PFS6", "pfs_at", 0.40, n=200, day=182.6),
+        T("A", "mPFS", "median_pfs", 126.0),
+        T("A", "ORR, L >= 2", "orr", 0.4, n=200, subgroup="L >= 2", fitted=False),
+        T("A", "ORR, L >= 0.45", "orr", 0.3, n=200, subgroup="L >= 0.45", fitted=False),
+    ]
+    iv = reselection_intervals(
+        targets, ["A"], read, {"L": L}, diameters=diam, scan_days=DAYS, n_draws=50, seed=1
+    )
+    assert iv is not None
+    assert np.all(np.isfinite(iv[0])) and np.all(np.isfinite(iv[5]))
+    assert np.all(np.isnan(iv[4]))  # nobody has L >= 2: no interval

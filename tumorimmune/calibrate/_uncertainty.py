@@ -53,6 +53,10 @@ def calibration_arm(targets: Sequence[Any]) -> str | None:
     return arms.pop() if len(arms) == 1 else None
 
 
+#: Most patients a resampled trial may have, in multiples of the virtual population.
+MAX_RESAMPLE_FACTOR = 100
+
+
 def _sample_size(t: Any, rates: Mapping[str, float], default: int) -> int:
     """Patients of a virtual trial of the published size behind target ``t``."""
     n = t.n
@@ -137,7 +141,12 @@ def reselection_intervals(
             outcomes = {k2: np.asarray(read[k2])[j] for k2 in OUTCOME_COLUMNS if k2 in read}
             mask = arm_subgroup_mask(sub, params, outcomes)
             rates[f"subgroup:{sub}"] = float(np.mean(mask))
+    # a subgroup (or responder set) so rare in the virtual population that a trial of the
+    # published size would need over MAX_RESAMPLE_FACTOR times its patients gets no interval
+    # (NaN) instead of a resample of up to n/1e-6 patients
+    cap = MAX_RESAMPLE_FACTOR * int(np.asarray(br).shape[1])
     sizes = [_sample_size(t, rates, n_cal) for t in targets]
+    sizes = [s if s <= cap else 0 for s in sizes]
     values = np.full((n_draws, len(targets)), np.nan)
     extra = {k2: read.get(k2) for k2 in ("os_days", "os_event", "ttr_days", "pseudo_progression")}
     for d in range(n_draws):
@@ -148,7 +157,7 @@ def reselection_intervals(
             0.0,
         )
         w = w / w.sum()
-        for size in sorted(set(sizes)):
+        for size in sorted(set(sizes) - {0}):
             idx = rng.choice(w.size, size=size, replace=True, p=w)
             rows = evaluate_targets(
                 [t for t, s in zip(targets, sizes, strict=True) if s == size],
