@@ -480,6 +480,36 @@ def _run(template: Model, inp: _KernelIn, *, cfg: _Config) -> tuple[Array, Array
     return jnp.transpose(ys, (1, 0, 2)), res.status, res.steps
 
 
+def _check_options(dtype: str, block: int, sync: str) -> None:
+    check_dtype(dtype)
+    if block < 1 or block & (block - 1):
+        raise ValueError(f"block must be a power of two; got {block!r}")
+    if sync not in ("stop", "thread"):
+        raise ValueError(f"sync must be 'stop' or 'thread'; got {sync!r}")
+
+
+def _kernel_inputs(
+    model: Model,
+    shared: dict[str, float],
+    varying: dict[str, np.ndarray],
+    y0: np.ndarray,
+    idx: Any,
+    np_dtype: Any,
+) -> tuple[Model, tuple[Array, ...], tuple[Array, ...]]:
+    """``(template, params, y0)`` of a kernel call (inside ``jax.enable_x64`` as needed):
+    shared parameters become constants of the kernel, varying ones traced leaves whose
+    per-patient values (rows ``idx``) are ``params``."""
+    jdt = jnp.float64 if np_dtype == np.float64 else jnp.float32
+    template = model.replace(
+        **{k: float(v) for k, v in shared.items()},
+        **{k: jnp.zeros((), jdt) for k in varying},
+    )
+    names = [k for k in model.parameter_names() if k in varying]
+    prm = tuple(jnp.asarray(np.asarray(varying[k], np_dtype)[idx]) for k in names)
+    y0_d = tuple(jnp.asarray(np.asarray(y0[:, s], np_dtype)[idx]) for s in range(y0.shape[1]))
+    return template, prm, y0_d
+
+
 def pallas_solver(
     model: Model,
     y0: np.ndarray,
@@ -502,11 +532,7 @@ def pallas_solver(
     timing ``jax.block_until_ready(fn(*args))`` measures the kernel alone (benchmarks).
     Call (and time) it inside ``jax.enable_x64(True)`` for ``dtype="float64"``.
     """
-    check_dtype(dtype)
-    if block < 1 or block & (block - 1):
-        raise ValueError(f"block must be a power of two; got {block!r}")
-    if sync not in ("stop", "thread"):
-        raise ValueError(f"sync must be 'stop' or 'thread'; got {sync!r}")
+    _check_options(dtype, block, sync)
     y0 = np.asarray(y0)
     n, n_states = y0.shape
     np_dtype = np.float64 if dtype == "float64" else np.float32
@@ -537,15 +563,7 @@ def pallas_solver(
         dosing_state=schedule.dosing_state,
     )
     with jax.enable_x64(x64):
-        jdt = jnp.float64 if x64 else jnp.float32
-        # shared parameters become constants of the kernel; varying ones are traced leaves
-        template = model.replace(
-            **{k: float(v) for k, v in shared.items()},
-            **{k: jnp.zeros((), jdt) for k in varying},
-        )
-        names = [k for k in model.parameter_names() if k in varying]
-        prm = tuple(jnp.asarray(np.asarray(varying[k], np_dtype)[idx]) for k in names)
-        y0_d = tuple(jnp.asarray(np.asarray(y0[:, s], np_dtype)[idx]) for s in range(n_states))
+        template, prm, y0_d = _kernel_inputs(model, shared, varying, y0, idx, np_dtype)
         dose0_d = jnp.asarray(np.broadcast_to(dose0.astype(np_dtype), (n,))[idx])
         dose_tab = None
         if not uniform:
@@ -622,11 +640,7 @@ def pallas_groups_solver(
     """
     from ._fused import _concat_models, _stops_batch
 
-    check_dtype(dtype)
-    if block < 1 or block & (block - 1):
-        raise ValueError(f"block must be a power of two; got {block!r}")
-    if sync not in ("stop", "thread"):
-        raise ValueError(f"sync must be 'stop' or 'thread'; got {sync!r}")
+    _check_options(dtype, block, sync)
     np_dtype = np.float64 if dtype == "float64" else np.float32
     models = [g[0] for g in groups]
     y0s = [np.asarray(g[1]) for g in groups]
@@ -704,14 +718,7 @@ def pallas_groups_solver(
         lane_doses=lane_doses,
     )
     with jax.enable_x64(x64):
-        jdt = jnp.float64 if x64 else jnp.float32
-        template = models[0].replace(
-            **{k: float(v) for k, v in shared.items()},
-            **{k: jnp.zeros((), jdt) for k in varying},
-        )
-        names = [k for k in models[0].parameter_names() if k in varying]
-        prm = tuple(jnp.asarray(np.asarray(varying[k], np_dtype)[idx]) for k in names)
-        y0_d = tuple(jnp.asarray(np.asarray(y0[:, s], np_dtype)[idx]) for s in range(cfg.n_states))
+        template, prm, y0_d = _kernel_inputs(models[0], shared, varying, y0, idx, np_dtype)
         dose0_d = jnp.asarray(dose0[idx])
         dose_tab = None
         if lane_doses:
