@@ -91,3 +91,33 @@ def test_a_subgroup_absent_from_the_population_gets_no_interval_not_a_huge_resam
     assert iv is not None
     assert np.all(np.isfinite(iv[0])) and np.all(np.isfinite(iv[5]))
     assert np.all(np.isnan(iv[4]))  # nobody has L >= 2: no interval
+
+
+def test_class_then_patient_draw_is_the_weighted_draw():
+    """_resample draws patient i with probability p[c_i] / n_{c_i} (chi-square against it)."""
+    from scipy import stats
+
+    from tumorimmune.calibrate._uncertainty import _resample
+
+    rng = np.random.default_rng(5)
+    classes = np.array([0, 2, 2, -1, 0, 2, 3, 3, 3, 3, 0, 2])  # class 1 absent, one not ok
+    ok = classes >= 0
+    k = 4
+    p = np.array([0.5, 0.2, 0.2, 0.1])
+    counts = np.bincount(classes[ok], minlength=k)
+    members = np.argsort(np.where(ok, classes, k), kind="stable")
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    cdf = np.cumsum(np.where(counts > 0, p, 0.0))
+    idx = _resample(rng, cdf, counts, members, start, 200_000)
+    w = np.where(
+        ok,
+        np.where(counts[np.clip(classes, 0, k - 1)] > 0, p[np.clip(classes, 0, k - 1)], 0)
+        / np.maximum(counts[np.clip(classes, 0, k - 1)], 1),
+        0.0,
+    )
+    w /= w.sum()
+    seen = np.bincount(idx, minlength=classes.size)
+    assert seen[~ok].sum() == 0
+    assert stats.chisquare(seen[ok], w[ok] * idx.size).pvalue > 1e-3
+    # the draw's law differs detectably from uniform over the patients
+    assert stats.chisquare(seen[ok], np.full(ok.sum(), idx.size / ok.sum())).pvalue < 1e-6

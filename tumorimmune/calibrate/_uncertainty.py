@@ -128,8 +128,6 @@ def reselection_intervals(
     target_p = target_class_probabilities(endpoints)
     k = len(target_p)
     ok = classes >= 0
-    freq = np.bincount(classes[ok], minlength=k).astype(float)
-    freq /= freq.sum()
     n_cal = int(by["orr"].n or 277)
     rng = np.random.default_rng([seed, 2016])
     br = read["best_response"]
@@ -149,16 +147,17 @@ def reselection_intervals(
     sizes = [s if s <= cap else 0 for s in sizes]
     values = np.full((n_draws, len(targets)), np.nan)
     extra = {k2: read.get(k2) for k2 in ("os_days", "os_event", "ttr_days", "pseudo_progression")}
+    # the re-selection weight of a patient is its class's Dirichlet probability over the
+    # class's share of the population: a draw picks the class with that probability (the
+    # classes present), then a patient uniformly within it (O(size) per draw, not O(N))
+    counts = np.bincount(classes[ok], minlength=k)
+    members = np.argsort(np.where(ok, classes, k), kind="stable")  # patients by class
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
     for d in range(n_draws):
         p = rng.dirichlet(target_p * n_cal + 0.5)
-        w = np.where(
-            ok,
-            p[np.clip(classes, 0, k - 1)] / np.maximum(freq, 1e-12)[np.clip(classes, 0, k - 1)],
-            0.0,
-        )
-        w = w / w.sum()
+        cdf = np.cumsum(np.where(counts > 0, p, 0.0))
         for size in sorted(set(sizes) - {0}):
-            idx = rng.choice(w.size, size=size, replace=True, p=w)
+            idx = _resample(rng, cdf, counts, members, start, size)
             rows = evaluate_targets(
                 [t for t, s in zip(targets, sizes, strict=True) if s == size],
                 arms,
@@ -185,6 +184,24 @@ def reselection_intervals(
             else (math.nan, math.nan)
         )
     return out
+
+
+def _resample(
+    rng: np.random.Generator,
+    cdf: np.ndarray,
+    counts: np.ndarray,
+    members: np.ndarray,
+    start: np.ndarray,
+    size: int,
+) -> np.ndarray:
+    """``size`` patients drawn with replacement: a class by the cumulative class weights
+    ``cdf`` (k,), then a patient uniformly among the class's ``counts`` members
+    (``members[start[c] : start[c] + counts[c]]``). The same distribution as drawing patient
+    ``i`` with weight ``p[c_i] / counts[c_i]``."""
+    k = counts.size
+    cls = np.minimum(np.searchsorted(cdf, rng.random(size) * cdf[-1], side="right"), k - 1)
+    within = np.minimum((rng.random(size) * counts[cls]).astype(np.int64), counts[cls] - 1)
+    return members[start[cls] + within]
 
 
 def _names(targets: Sequence[Any], params: Mapping[str, np.ndarray]) -> list[str]:

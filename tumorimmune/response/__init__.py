@@ -39,6 +39,7 @@ from ._endpoints import parse_subgroup as parse_subgroup
 from ._endpoints import parse_subgroups as parse_subgroups
 from ._endpoints import subgroup_mask as subgroup_mask
 from ._jax import readout as jax_readout
+from ._jax_survival import death_days as jax_death_days
 from ._metrics import OUTCOME_CODES as OUTCOME_CODES
 from ._metrics import RESPONSE_CODES as RESPONSE_CODES
 from ._metrics import KaplanMeier as KaplanMeier
@@ -145,6 +146,7 @@ __all__ = [
     "evaluate_targets",
     "increase_then_response",
     "irecist_pfs",
+    "jax_death_days",
     "jax_readout",
     "kaplan_meier",
     "km_at",

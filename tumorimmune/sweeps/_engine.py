@@ -52,9 +52,9 @@ from ..model import AbstractDrugModel, Model, get_drug
 from ..response import (
     apply_deaths,
     censor_after_death,
+    jax_death_days,
     jax_readout,
     patient_uniforms,
-    sample_death_days,
     sum_of_diameters_mm,
     timecourse_readout,
 )
@@ -66,6 +66,7 @@ from ..solvers import (
     shard_solve,
     tumor_cells,
 )
+from ._device import arm_series, stack_on_device
 from ._plan import SweepPlan
 from ._sizing import memory_limit_bytes
 from ._spec import INITIAL_NAMES, PK_ETAS, READOUT_NAMES, SURVIVAL_NAMES, SweepSpec
@@ -421,20 +422,28 @@ class Engine:
         ts, scan_idx = self.times()
         out: dict[str, Any] = {f"param_{k}": table[k][:n] for k in plan.columns}
         out["cell"] = table["cell"][:n]
-        T, caps, status, steps = [], [], [], []
-        # all `width` rows (padded)
+        grid, grid_idx = self.survival_times()
+        scans, finals, on_grid, caps, status, steps = [], [], [], [], [], []
+        # all `width` rows (padded); each arm's solution is reduced on its device to the tumor
+        # cells at the scans, at the end of follow-up and on the hazard grid (only the first
+        # two are copied to the host) as soon as it is solved
         for model, ys, st, ns in self._solve_arms(table, ts, on_solved):
             _tumor_state(model)
-            t = np.array(tumor_cells(model.burden(ys)), dtype=np.float64)
-            t[st != 0] = np.nan
-            T.append(t)
+            at_scans, final, at_grid = arm_series(
+                model, ys, st, scan_idx=scan_idx, grid_idx=grid_idx
+            )
+            del ys
+            scans.append(at_scans)
+            finals.append(final)
+            on_grid.append(at_grid)
             cap = np.asarray(model.carrying_capacity(), dtype=float)
             # no carrying capacity (inf): never 'escaped' (use best_response / PFS instead)
             cap = np.where(np.isfinite(cap), cap, np.finfo(np.float64).max)
             caps.append(np.broadcast_to(cap, (width,)))
             status.append(st.astype(np.int32))
             steps.append(ns.astype(np.int32))
-        cells = np.stack(T)[..., scan_idx]
+        cells = np.stack([np.asarray(c) for c in scans])
+        final_cells = np.stack([np.asarray(c) for c in finals])
         lesions = np.asarray(table.get("n_lesions", spec.response.n_lesions), dtype=float)
         lesions = lesions[:, None] if lesions.ndim else lesions  # per patient: (width, 1)
 
@@ -452,9 +461,10 @@ class Engine:
         diam = sld(cells)
         deaths = None
         if spec.survival is not None:
-            grid, grid_idx = self.survival_times()
-            os_days, os_event = sample_death_days(
-                sld(np.stack(T)[..., grid_idx]),
+            # on the device, from the cells on the grid (jax_death_days: the NumPy
+            # sample_death_days of their sums of diameters, to DEATH_DAY_TOL)
+            os_days, os_event = jax_death_days(
+                on_grid[0][None] if len(on_grid) == 1 else stack_on_device(on_grid),
                 grid,
                 # common to the arms: the population's own quantile, else hashed from the id
                 np.asarray(table["u_death"])[None, :]
@@ -462,8 +472,10 @@ class Engine:
                 else patient_uniforms(plan.survival_seed, ids)[None, :],
                 spec.survival.link(),
                 follow_up=spec.follow_up_days,
+                readout=readout.replace(n_lesions=lesions),
             )
             deaths = (os_days, os_event)
+        del on_grid
         scan_days = plan.scan_days
         # what the read-outs see: with deaths, the scans after death carry the last diameter
         # on or before it forward (no response or progression is read after death)
@@ -473,7 +485,7 @@ class Engine:
             cells,
             scan_days=scan_days,
             follow_up=spec.follow_up_days,
-            final_cells=np.stack(T)[..., -1],
+            final_cells=final_cells,
             escape_cells=ESCAPE_FRACTION * np.stack(caps),
             diameters=seen,
         )
