@@ -43,7 +43,7 @@ def test_keynote006_entry_and_compatibility():
 
 
 def test_unknown_names_list_the_registry(tmp_path):
-    with pytest.raises(ValueError, match="keynote006.*advanced melanoma"):
+    with pytest.raises(ValueError, match=r"keynote006.*advanced melanoma"):
         sweeps.get_population("keynote042")
     with pytest.raises(ValueError, match="packaged populations: 'keynote006'"):
         PopulationSpec(file=str(tmp_path / "nope.npz")).table()
