@@ -181,7 +181,7 @@ KEYNOTE024_SCREENING = TPSDistribution(
     shares=(507 / 1653, 646 / 1653, 500 / 1653),
     n=1653,
     source="Reck et al. 2016, N Engl J Med 375:1823 (KEYNOTE-024 screening); counts as "
-    "tabulated by Huang et al. 2021, Mod Pathol 34:252, Table 2",
+    "tabulated by Huang et al., Mod Pathol 2021 (doi 10.1038/s41379-020-00664-y), Table 2",
 )
 
 #: KEYNOTE-006 (advanced melanoma): 80.6 % of 833 patients had PD-L1-positive tumors (≥ 1 % of
