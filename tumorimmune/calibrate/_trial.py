@@ -415,6 +415,20 @@ class VirtualPopulation:
     endpoints: list[dict[str, object]]
     info: dict[str, object]
 
+    def tps(self) -> np.ndarray:
+        """Per-patient PD-L1 tumor proportion score (%, 22C3) of the table's ``L``
+        (:func:`tumorimmune.model.tps_from_L`; docs/science.md "PD-L1 as an assay"), or of
+        ``fixed["L"]`` for every patient when ``L`` is not per patient.
+
+        Raises:
+            KeyError: neither the table nor ``fixed`` has ``L``.
+        """
+        from ..model import tps_from_L
+
+        n = len(next(iter(self.table.values()))) if self.table else 0
+        L = self.table["L"] if "L" in self.table else np.full(n, self.fixed["L"])
+        return tps_from_L(np.asarray(L, dtype=float))
+
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` with the columns and a JSON ``meta`` entry (fixed, info)."""
         path = Path(path)

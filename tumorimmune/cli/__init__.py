@@ -2,6 +2,7 @@
 
 from . import _calibrate_pop as _calibrate_pop
 from . import _fit as _fit
+from . import _populations as _populations
 from . import _report as _report
 from . import _run as _run
 from . import _simulate_cmd as _simulate_cmd

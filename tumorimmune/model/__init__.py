@@ -1,5 +1,19 @@
 """Models of tumor–immune dynamics and anti-PD-1 pharmacology (see ``docs/science.md``)."""
 
+from ._assay import KEYNOTE006_PDL1 as KEYNOTE006_PDL1
+from ._assay import KEYNOTE024_SCREENING as KEYNOTE024_SCREENING
+from ._assay import LINEAR_TPS_MAP as LINEAR_TPS_MAP
+from ._assay import MELANOMA_PDL1_POSITIVE_TPS as MELANOMA_PDL1_POSITIVE_TPS
+from ._assay import NSCLC_TPS_CUTOFFS as NSCLC_TPS_CUTOFFS
+from ._assay import TPS_CATEGORIES as TPS_CATEGORIES
+from ._assay import L_from_tps as L_from_tps
+from ._assay import TPSDistribution as TPSDistribution
+from ._assay import TPSMap as TPSMap
+from ._assay import category_labels as category_labels
+from ._assay import pdl1_positive as pdl1_positive
+from ._assay import sample_tps as sample_tps
+from ._assay import tps_category as tps_category
+from ._assay import tps_from_L as tps_from_L
 from ._base import AbstractDrugModel as AbstractDrugModel
 from ._base import AbstractModel as AbstractModel
 from ._base import DrugModel as DrugModel
@@ -53,16 +67,22 @@ __all__ = [
     "COVARIATES",
     "DRUGS",
     "IIV_PARAMETERS",
+    "KEYNOTE006_PDL1",
+    "KEYNOTE024_SCREENING",
+    "LINEAR_TPS_MAP",
+    "MELANOMA_PDL1_POSITIVE_TPS",
     "MODELS",
     "NIVOLUMAB",
     "NIVOLUMAB_3MGKG_Q2W",
     "NIVOLUMAB_240MG_Q2W",
     "NIVOLUMAB_480MG_Q4W",
+    "NSCLC_TPS_CUTOFFS",
     "PEMBROLIZUMAB",
     "PEMBROLIZUMAB_2MGKG_Q3W",
     "PEMBROLIZUMAB_200MG_Q3W",
     "PEMBROLIZUMAB_400MG_Q6W",
     "REGIMENS",
+    "TPS_CATEGORIES",
     "AbstractDrugModel",
     "AbstractKuznetsov",
     "AbstractModel",
@@ -74,10 +94,14 @@ __all__ = [
     "DrugModel",
     "Equilibrium",
     "Kuznetsov1994",
+    "L_from_tps",
     "Model",
     "Nikolopoulou2018",
     "Regimen",
+    "TPSDistribution",
+    "TPSMap",
     "TumorImmunePD1",
+    "category_labels",
     "clearance",
     "common_length",
     "from_sbml",
@@ -89,5 +113,9 @@ __all__ = [
     "kuznetsov_equilibria",
     "model_names",
     "parameter",
+    "pdl1_positive",
+    "sample_tps",
+    "tps_category",
+    "tps_from_L",
     "two_compartment_bolus",
 ]

@@ -27,6 +27,7 @@ from ._response import waterfall as waterfall
 from ._sections import Section as Section
 from ._sections import calibration_section as calibration_section
 from ._sections import html_table as html_table
+from ._sections import pdl1_section as pdl1_section
 from ._style import OKABE_ITO as OKABE_ITO
 from ._survival import duration_of_response_figure as duration_of_response_figure
 from ._survival import kaplan_meier_figure as kaplan_meier_figure
@@ -61,6 +62,7 @@ __all__ = [
     "outcome_rows",
     "overall_survival_figure",
     "parameter_distributions",
+    "pdl1_section",
     "render_report",
     "response_map",
     "run_metadata",

@@ -282,6 +282,68 @@ def calibration_section(ds: xr.Dataset) -> Section | None:
     )
 
 
+#: Columns of the PD-L1 strata table.
+PDL1_HEADER = ("Arm", "PD-L1 TPS", "Patients", "Share", "Responders (CR + PR)", "ORR (95 % CI)")
+
+
+def pdl1_rows(ds: xr.Dataset) -> list[list[str]]:
+    """Rows of the PD-L1 strata table from attribute ``pdl1_strata`` (JSON rows of
+    :func:`tumorimmune.response.response_by_tps`: objective response per arm and TPS
+    category).
+
+    Raises:
+        ValueError: the attribute is not a JSON list of such rows.
+    """
+    value = attr_json(ds, "pdl1_strata")
+    if not isinstance(value, list):
+        raise ValueError("attribute 'pdl1_strata' must be a JSON list of objects")
+    rows: list[list[str]] = []
+    for k, r in enumerate(value):
+        if not isinstance(r, dict) or not {"arm", "category", "n", "responders"} <= set(r):
+            raise ValueError(
+                f"pdl1_strata[{k}] must be an object with arm, category, n and responders"
+            )
+        orr = _interval(*(_number(r.get(key)) for key in ("orr", "orr_lo", "orr_hi")))
+        share = _number(r.get("share"))
+        rows.append(
+            [
+                str(r["arm"]),
+                str(r["category"]),
+                str(int(r["n"])),
+                "–" if not math.isfinite(share) else f"{100 * share:.1f} %",
+                str(int(r["responders"])),
+                orr,
+            ]
+        )
+    return rows
+
+
+def pdl1_section(ds: xr.Dataset) -> Section | None:
+    """The "Response by PD-L1 TPS" section, when ``ds`` has attribute ``pdl1_strata``
+    (written by a run whose patients have a per-patient PD-L1 ``L``)."""
+    if "pdl1_strata" not in ds.attrs:
+        return None
+    return Section(
+        "Response by PD-L1 TPS",
+        id="pdl1-strata",
+        note=(
+            "Objective response by PD-L1 tumor proportion score (TPS, 22C3) in the trials' "
+            "categories (NSCLC: < 1 %, 1–49 %, ≥ 50 %; melanoma PD-L1 positive: ≥ 1 %). TPS = "
+            "100·L, the model's PD-L1 expression (an assumption, docs/science.md \"PD-L1 as "
+            "an assay\"). Patients: evaluable patients of the category; share: of the arm's."
+        ),
+        html=html_table(
+            PDL1_HEADER,
+            pdl1_rows(ds),
+            numeric=[False, False, True, True, True, True],
+            table_id="pdl1-table",
+        ),
+    )
+
+
 #: Sections derived from optional parts of the results dataset, in report order. Each takes
 #: the dataset and returns a :class:`Section`, or ``None`` when the dataset lacks its part.
-DATASET_SECTIONS: tuple[Callable[[xr.Dataset], Section | None], ...] = (calibration_section,)
+DATASET_SECTIONS: tuple[Callable[[xr.Dataset], Section | None], ...] = (
+    calibration_section,
+    pdl1_section,
+)

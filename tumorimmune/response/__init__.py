@@ -28,7 +28,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._endpoints import DERIVED_COLUMNS as DERIVED_COLUMNS
 from ._endpoints import OUTCOME_COLUMNS as OUTCOME_COLUMNS
+from ._endpoints import AssayColumns as AssayColumns
 from ._endpoints import Endpoint as Endpoint
 from ._endpoints import EndpointKind as EndpointKind
 from ._endpoints import TargetLike as TargetLike
@@ -61,6 +63,7 @@ from ._readout import DEFAULT_DETECTION_LIMIT_MM as DEFAULT_DETECTION_LIMIT_MM
 from ._readout import DEFAULT_N_LESIONS as DEFAULT_N_LESIONS
 from ._readout import DEFAULT_TEMPERATURE as DEFAULT_TEMPERATURE
 from ._readout import Readout as Readout
+from ._strata import response_by_tps as response_by_tps
 from ._summary import arm_summary as arm_summary
 from ._summary import cell_summary as cell_summary
 from ._survival import DAYS_PER_YEAR as DAYS_PER_YEAR
@@ -115,12 +118,14 @@ __all__ = [
     "DEFAULT_DETECTION_LIMIT_MM",
     "DEFAULT_N_LESIONS",
     "DEFAULT_TEMPERATURE",
+    "DERIVED_COLUMNS",
     "ONGOING_LANDMARKS_DAYS",
     "OS_LANDMARKS",
     "OUTCOME_CODES",
     "OUTCOME_COLUMNS",
     "PSEUDO_PROGRESSION_CODES",
     "RESPONSE_CODES",
+    "AssayColumns",
     "Endpoint",
     "EndpointKind",
     "KaplanMeier",
@@ -159,6 +164,7 @@ __all__ = [
     "pct_change",
     "pfs",
     "pseudo_progression",
+    "response_by_tps",
     "sample_death_days",
     "scan_responses",
     "soft_complete_response",

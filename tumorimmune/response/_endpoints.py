@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -204,6 +204,52 @@ _OPS = ("<=", ">=", "==", "<", ">")
 OUTCOME_COLUMNS: tuple[str, ...] = ("best_response", "pfs_days", "os_days", "ttr_days")
 
 
+#: Per-patient columns derived from another one when a table lacks them: name → (source
+#: column, map). ``tps``: the PD-L1 tumor proportion score (%) of the model's ``L``
+#: (:func:`tumorimmune.model.tps_from_L`), so a subgroup reads ``"tps >= 50"`` as the trials do.
+def _tps(L: np.ndarray) -> np.ndarray:
+    from ..model import tps_from_L  # the model package loads JAX: only when a subgroup asks
+
+    return tps_from_L(L)
+
+
+DERIVED_COLUMNS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    "tps": ("L", _tps),
+}
+
+
+class AssayColumns(Mapping[str, np.ndarray]):
+    """Per-patient columns plus the :data:`DERIVED_COLUMNS` their sources allow (``tps``
+    from ``L``), each derived when first asked for; a column the table has is its own."""
+
+    def __init__(self, params: Mapping[str, np.ndarray] | None):
+        self._params = params or {}
+        self._derived: dict[str, np.ndarray] = {}
+
+    def _extra(self) -> list[str]:
+        return [k for k, (src, _) in DERIVED_COLUMNS.items() if src in self._params]
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key in self._params:
+            return self._params[key]
+        if key in self._extra():
+            if key not in self._derived:
+                src, f = DERIVED_COLUMNS[key]
+                self._derived[key] = f(np.asarray(self._params[src]))
+            return self._derived[key]
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._params or key in self._extra()
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._params
+        yield from (k for k in self._extra() if k not in self._params)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def _condition(text: str) -> tuple[str, str, str]:
     for op in _OPS:
         if op in text:
@@ -236,10 +282,12 @@ def _is_number(text: str) -> bool:
 
 def subgroup_mask(text: str, params: Mapping[str, np.ndarray]) -> np.ndarray:
     """Patients of a subgroup such as ``"T0 < median"`` (median over all patients); several
-    conditions joined by ``and`` must all hold."""
+    conditions joined by ``and`` must all hold. A subgroup may name the
+    :data:`DERIVED_COLUMNS` of ``params`` (``"tps >= 50"``: PD-L1 TPS ≥ 50 % of ``L``)."""
     mask: np.ndarray | None = None
+    cols = params if isinstance(params, AssayColumns) else AssayColumns(params)
     for name, op, value in parse_subgroups(text):
-        x = np.asarray(params[name], float)
+        x = np.asarray(cols[name], float)
         v = float(np.nanmedian(x)) if value == "median" else float(value)
         with np.errstate(invalid="ignore"):
             m = {"<": x < v, "<=": x <= v, ">": x > v, ">=": x >= v, "==": x == v}[op]
@@ -261,7 +309,7 @@ class _ArmColumns(Mapping[str, np.ndarray]):
     """Per-patient columns plus one arm's read-outs (:data:`OUTCOME_COLUMNS`)."""
 
     def __init__(self, params: Mapping[str, np.ndarray] | None, outcomes: dict[str, np.ndarray]):
-        self._params = params or {}
+        self._params = AssayColumns(params)
         self._outcomes = outcomes
 
     def __getitem__(self, key: str) -> np.ndarray:

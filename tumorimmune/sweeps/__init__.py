@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from ._multihost import init_distributed as init_distributed
     from ._plan import SweepPlan as SweepPlan
     from ._plan import patient_table as patient_table
+    from ._populations import POPULATIONS as POPULATIONS
+    from ._populations import PopulationEntry as PopulationEntry
+    from ._populations import get_population as get_population
+    from ._populations import population_entry as population_entry
     from ._runner import ProgressCallback as ProgressCallback
     from ._runner import package_versions as package_versions
     from ._runner import run_sweep as run_sweep
@@ -120,6 +124,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "base_value": ("._sampling", "base_value"),
     "patient_columns": ("._sampling", "patient_columns"),
     "transform": ("._sampling", "transform"),
+    "POPULATIONS": ("._populations", "POPULATIONS"),
+    "PopulationEntry": ("._populations", "PopulationEntry"),
+    "get_population": ("._populations", "get_population"),
+    "population_entry": ("._populations", "population_entry"),
     "Sizes": ("._sizing", "Sizes"),
     "memory_estimate": ("._sizing", "memory_estimate"),
     "memory_limit_bytes": ("._sizing", "memory_limit_bytes"),
@@ -170,6 +178,7 @@ __all__ = [
     "KEEP_TIERS",
     "OUTCOME_CODES",
     "PK_ETAS",
+    "POPULATIONS",
     "RESPONSE_CODES",
     "STATUS_KEY",
     "ArmSpec",
@@ -177,6 +186,7 @@ __all__ = [
     "DistSpec",
     "Engine",
     "KaplanMeier",
+    "PopulationEntry",
     "Processes",
     "ProgressCallback",
     "ReportSpec",
@@ -200,6 +210,7 @@ __all__ = [
     "diameter_mm",
     "finished_chunks",
     "get_backend",
+    "get_population",
     "init_distributed",
     "kaplan_meier",
     "km_median",
@@ -214,6 +225,7 @@ __all__ = [
     "patient_table",
     "pct_change",
     "pfs",
+    "population_entry",
     "run_sweep",
     "same_spec_key",
     "scan_responses",

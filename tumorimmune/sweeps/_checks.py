@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..model import get_model, is_drug_model
-from ..response import OUTCOME_COLUMNS, parse_subgroups
+from ..response import DERIVED_COLUMNS, OUTCOME_COLUMNS, parse_subgroups
 from ._sampling import patient_columns
 from ._spec import (
     INITIAL_NAMES,
@@ -265,7 +265,9 @@ def check_targets(spec: SweepSpec) -> list[str]:
             if col in OUTCOME_COLUMNS:
                 if col == "os_days" and spec.survival is None:
                     errors.append(f"targets[{i}].subgroup: 'os_days' needs a [survival] section")
-            elif col not in columns:
+            elif col not in columns and not (
+                col in DERIVED_COLUMNS and DERIVED_COLUMNS[col][0] in columns
+            ):
                 errors.append(
                     f"targets[{i}].subgroup: {col!r} is not a per-patient column or "
                     f"read-out; columns: {columns}, read-outs: {list(OUTCOME_COLUMNS)}"

@@ -21,10 +21,12 @@ import xarray as xr
 
 from .._version import __version__
 from ..response import (
+    AssayColumns,
     arm_summary,
     cell_summary,
     evaluate_targets,
     os_summary,
+    response_by_tps,
     timecourse_summary,
 )
 from ._engine import Engine
@@ -460,8 +462,18 @@ def clinical_attrs(
     plan = SweepPlan.of(plan)
     spec = plan.spec
     out: dict[str, str] = {}
-    if spec.caveats:
-        out["caveats"] = json.dumps(list(spec.caveats))
+    caveats = list(spec.caveats)
+    entry = None if spec.population is None else spec.population.entry()
+    if entry is not None and entry.caveat() not in caveats:  # the population's indication
+        caveats.append(entry.caveat())
+    if caveats:
+        out["caveats"] = json.dumps(caveats)
+    cols = AssayColumns(params)
+    if "tps" in cols:  # per-patient PD-L1: objective response by the trials' TPS categories
+        tps = np.asarray(cols["tps"], float)
+        if tps.shape == (np.asarray(best_response).shape[-1],):
+            rows = response_by_tps(best_response, tps, arms=[a.name for a in spec.arms])
+            out["pdl1_strata"] = json.dumps(rows)
     if spec.targets:
         tc = readout or {}
         rows = evaluate_targets(
@@ -626,7 +638,7 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
                 br,
                 pfs_days,
                 pfs_event,
-                _Columns(store, plan.columns),  # read only those a subgroup names
+                AssayColumns(_Columns(store, plan.columns)),  # read those a subgroup names
                 readout=tc,
             ),
             **({"warnings": json.dumps([*spec_warnings(plan), *found])} if found else {}),

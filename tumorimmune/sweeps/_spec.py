@@ -57,6 +57,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..model import L_from_tps, tps_from_L
 from ..response import (
     DEFAULT_DETECTION_LIMIT_MM,
     DEFAULT_N_LESIONS,
@@ -65,6 +66,7 @@ from ..response import (
     parse_subgroup,
 )
 from ..solvers import MAX_STEPS, as_backend
+from ._populations import POPULATIONS, PopulationEntry, population_entry, registry_listing
 from ._sensitivity_spec import SensitivitySpec
 
 #: Names under which the initial state can be swept or varied (cells).
@@ -492,8 +494,10 @@ class ReportSpec(_Strict):
         return [*(self.map or ()), *([self.biomarker] if self.biomarker else [])]
 
 
-#: Virtual populations shipped with the package (``[population] file = NAME``).
-PACKAGED_POPULATIONS: dict[str, str] = {"keynote006": "keynote006_vpop.npz"}
+#: Virtual populations shipped with the package (``[population] file = NAME``): name → file
+#: in ``tumorimmune/data``; the registry with their trials, targets and fits is
+#: :data:`tumorimmune.sweeps.POPULATIONS`.
+PACKAGED_POPULATIONS: dict[str, str] = {k: e.file for k, e in POPULATIONS.items()}
 
 
 class PopulationSpec(_Strict):
@@ -511,16 +515,38 @@ class PopulationSpec(_Strict):
     columns: list[str] | None = None
 
     def path(self) -> Path:
-        name = PACKAGED_POPULATIONS.get(self.file.lower())
-        if name is not None:
-            return Path(__file__).resolve().parent.parent / "data" / name
+        entry = self.entry()
+        if entry is not None:
+            return entry.path()
         return Path(self.file).expanduser()
 
-    def table(self) -> dict[str, np.ndarray]:
-        """The selected columns ``{name: (n_vp,)}`` (loaded once per process)."""
+    def entry(self) -> PopulationEntry | None:
+        """The registry entry (:data:`tumorimmune.sweeps.POPULATIONS`) that ``file`` names,
+        or ``None`` for a path."""
+        return population_entry(self.file)
+
+    def table(self, *, assay: bool = False) -> dict[str, np.ndarray]:
+        """The selected columns ``{name: (n_vp,)}`` (loaded once per process).
+
+        ``assay``: add the per-patient PD-L1 tumor proportion score ``tps`` (%, 22C3),
+        :func:`tumorimmune.model.tps_from_L` of the population's ``L`` (all columns, not only
+        the selected ones, are searched for ``L``); ``tps`` is a read-out of ``L``, not a
+        model parameter, so the sweep itself never samples it.
+        """
         tab = _load_population(str(self.path()))
+        if assay:
+            stored = _ASSAY.get(str(self.path()))
+            extra = {"tps": stored} if stored is not None else {}
+            if stored is None and "L" in tab:
+                extra = {"tps": tps_from_L(tab["L"])}
+            base = tab if self.columns is None else self._select(tab)
+            return {**base, **extra}
         if self.columns is None:
             return tab
+        return self._select(tab)
+
+    def _select(self, tab: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        assert self.columns is not None
         missing = [c for c in self.columns if c not in tab]
         if missing:
             raise ValueError(
@@ -530,16 +556,20 @@ class PopulationSpec(_Strict):
 
 
 _POPULATIONS: dict[str, dict[str, np.ndarray]] = {}
+#: Stored assay columns (``tps``) of the population files, by path: read-outs of ``L``, kept
+#: out of the model columns.
+_ASSAY: dict[str, np.ndarray] = {}
+#: Per-patient columns of a population file that are assay read-outs, not model parameters:
+#: a stored ``tps`` (%) gives the table its ``L`` (:func:`tumorimmune.model.L_from_tps`)
+#: when the file has none.
+ASSAY_COLUMNS: tuple[str, ...] = ("tps",)
 
 
 def _load_population(path: str) -> dict[str, np.ndarray]:
     if path not in _POPULATIONS:
         p = Path(path)
         if not p.is_file():
-            raise ValueError(
-                f"population.file: no such file {path!r}; packaged populations: "
-                f"{sorted(PACKAGED_POPULATIONS)}"
-            )
+            raise ValueError(f"population.file: no such file {path!r}; {registry_listing()}")
         try:
             with np.load(p, allow_pickle=False) as z:
                 tab = {k: np.asarray(z[k], dtype=float) for k in z.files if k != "meta"}
@@ -551,6 +581,13 @@ def _load_population(path: str) -> dict[str, np.ndarray]:
         bad = [k for k, v in tab.items() if not np.all(np.isfinite(v))]
         if bad:
             raise ValueError(f"population.file: column(s) {bad} of {path!r} have non-finite values")
+        if "tps" in tab:
+            tps = tab.pop("tps")
+            if np.any((tps < 0) | (tps > 100)):
+                raise ValueError(f"population.file: column 'tps' of {path!r} must be in [0, 100] %")
+            _ASSAY[path] = tps
+            if "L" not in tab:
+                tab["L"] = L_from_tps(tps)
         _POPULATIONS[path] = tab
     return _POPULATIONS[path]
 

@@ -1,0 +1,33 @@
+"""``tumorimmune populations``: the registry on the command line (a subprocess, as a user
+runs it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "tumorimmune", "populations", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_populations_lists_name_indication_trial_targets_and_size():
+    res = _run()
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert out.splitlines()[0] == "keynote006"
+    for text in ("advanced melanoma", "KEYNOTE-006", "patients:   19726", "ORR", "median PFS"):
+        assert text in out, text
+    assert "examples/pd1_virtual_trial.toml" in out
+
+
+def test_populations_json():
+    res = _run("--json")
+    assert res.returncode == 0, res.stderr
+    (entry,) = json.loads(res.stdout)
+    assert entry["name"] == "keynote006" and entry["n_patients"] == 19726
+    assert entry["indication"] == "advanced melanoma"
+    assert {t["kind"] for t in entry["targets"]} >= {"orr", "cr", "pfs_at", "median_pfs"}
+    assert entry["fit"]["chi2_p"] > 0.05 and entry["pdl1"]["cutoffs"] == [1.0]
