@@ -34,9 +34,7 @@ import numpy as np
 from benchmarks._common.harness import PeakRSS, add_save_options, save_result
 
 
-def stand_in(
-    self: Any, table: dict[str, np.ndarray], ts: np.ndarray, on_solved: Any = None
-) -> Any:
+def stand_in(self: Any, table: dict[str, np.ndarray], ts: np.ndarray, on_solved: Any = None) -> Any:
     """``Engine._solve_arms`` without an ODE: the arms' models as the engine builds them,
     states ``y0 · exp(-k t)`` (float32, as the spec's precision) made on the device as a
     kernel leaves them (a JAX array), no failures, 50 steps; one arm at a time (a generator,

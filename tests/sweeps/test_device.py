@@ -26,9 +26,7 @@ def test_arm_series_is_the_numpy_path_bit_for_bit(model, dtype):
     grid_idx = np.arange(0, n_t, 3)
     want = np.array(tumor_cells(model.burden(ys)), dtype=np.float64)
     want[status != 0] = np.nan
-    at_scans, final, at_grid = arm_series(
-        model, ys, status, scan_idx=scan_idx, grid_idx=grid_idx
-    )
+    at_scans, final, at_grid = arm_series(model, ys, status, scan_idx=scan_idx, grid_idx=grid_idx)
     np.testing.assert_array_equal(at_scans, want[:, scan_idx])
     np.testing.assert_array_equal(final, want[:, -1])
     np.testing.assert_array_equal(np.asarray(at_grid), want[:, grid_idx])

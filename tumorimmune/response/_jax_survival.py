@@ -29,6 +29,7 @@ from ._survival import DEATH_DAY_TOL, SurvivalLink
 #: Newton steps at most (from above, each at least halves the gap once it is small; in
 #: practice 3-6 reach DEATH_DAY_TOL).
 _MAX_NEWTON = 60
+_DEFAULT = Readout()
 
 
 def _death_days(
@@ -127,7 +128,7 @@ def death_days(
     link: SurvivalLink,
     *,
     follow_up: float,
-    readout: Readout = Readout(),
+    readout: Readout = _DEFAULT,
 ) -> tuple[Float[np.ndarray, " *batch"], Bool[np.ndarray, " *batch"]]:
     """Death days ``(os_days, os_event)`` from tumor cells on the hazard grid, on the default
     JAX device (float64): :func:`~._survival.sample_death_days` of
