@@ -171,3 +171,21 @@ def test_bad_chemo_specs(spec, message):
     with pytest.raises(ValueError) as err:
         validate_spec(spec)
     assert message in str(err.value)
+
+
+def test_report_reads_a_chemo_only_arm_as_treated_without_antibody():
+    import xarray as xr
+
+    from tumorimmune.reports._data import arm_treatments
+    from tumorimmune.reports._parameters import inert_parameters
+
+    ds = xr.Dataset(attrs={"spec": validate_spec(_spec()).to_toml()})
+    arms = arm_treatments(ds)
+    assert arms is not None
+    assert not arms["untreated"].treated
+    assert arms["pembrolizumab"].treated and arms["pembrolizumab"].antibody
+    chemo = arms["platinum doublet"]
+    assert chemo.treated and not chemo.antibody and chemo.drug == "platinum_doublet"
+    assert set(inert_parameters(ds, "platinum doublet")) == {
+        "eta_CL", "eta_V1", "eta_Q", "eta_V2", "eta_CL_emax"
+    }  # fmt: skip

@@ -1,4 +1,4 @@
-"""Chemotherapy comparator: a Claret-form exposure-driven kill with resistance (science.md §3b).
+"""Chemotherapy comparator: a Claret-form exposure-driven kill with resistance (science.md §3c).
 
 On chemotherapy (``chemo_start <= t < chemo_end``, days) every tumor cell — sensitive or
 immune-escape variant — is killed at the per-cell rate::
@@ -119,9 +119,9 @@ class Chemotherapy:
 
 #: Platinum-doublet chemotherapy of first-line NSCLC (KEYNOTE-024's comparator arm:
 #: carboplatin or cisplatin with pemetrexed, gemcitabine or paclitaxel, 4–6 cycles q3w;
-#: Reck et al. 2016, N Engl J Med 375:1823). The kill parameters are **assumptions** to be
-#: calibrated to tumor-size data (e.g. that arm's ORR of 27.8 % and median PFS of 6.0
-#: months), not published estimates: ``k_chemo = 0.03``/day (tumor half-life of about
+#: Reck et al. 2016, N Engl J Med 375:1823; as quoted in issue #28). The kill parameters are
+#: **assumptions** to be calibrated (e.g. to that arm's ORR of 27.8 % and median PFS of 6.0
+#: months, issue #28), not published estimates: ``k_chemo = 0.03``/day (tumor half-life of about
 #: 23 days at the first cycle) and ``lam_chemo = 0.02``/day (kill halved about every 35 days).
 PLATINUM_DOUBLET = Chemotherapy(
     name="platinum_doublet",

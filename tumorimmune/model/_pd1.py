@@ -28,7 +28,7 @@ reproduced exactly):
 * **effector ceiling** — tumor-driven recruitment is damped by ``1 − b_E·E``: effectors stay
   below ``1/b_E`` cells.
 
-Chemotherapy (docs/science.md §3b; off by default, ``k_chemo = 0``): the Claret et al. (2009)
+Chemotherapy (docs/science.md §3c; off by default, ``k_chemo = 0``): the Claret et al. (2009)
 exposure-driven kill with resistance, ``k_chemo·exp(−lam_chemo·(t − chemo_start))`` per tumor
 cell on ``chemo_start <= t < chemo_end`` (:mod:`tumorimmune.model._chemo`), acting on the
 sensitive cells ``T`` and the escape variants ``R`` alike. Immune effects of chemotherapy are
@@ -95,7 +95,7 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
     ``b_E``       0.0       1/cell        inverse effector ceiling (recruitment · (1 − b_E·E))
     ============  ========  ============  ===============================================
 
-    Chemotherapy fields (docs/science.md §3b; off by default; use :meth:`with_chemo`). The
+    Chemotherapy fields (docs/science.md §3c; off by default; use :meth:`with_chemo`). The
     kill acts on ``T`` and ``R`` (chemotherapy kills regardless of immune escape), not on the
     infiltrate ``D`` (not tumor cells), and a chemo-killed cell leaves no infiltrate: Claret's
     form describes the measured lesion, dead cells included. Immune effects of chemotherapy
