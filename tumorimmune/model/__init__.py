@@ -21,6 +21,13 @@ from ._base import Model as Model
 from ._base import _common_length as common_length
 from ._base import is_drug_model as is_drug_model
 from ._base import parameter as parameter
+from ._chemo import CHEMO_FIELDS as CHEMO_FIELDS
+from ._chemo import CHEMO_SCHEDULE_FIELDS as CHEMO_SCHEDULE_FIELDS
+from ._chemo import CHEMOTHERAPIES as CHEMOTHERAPIES
+from ._chemo import PLATINUM_DOUBLET as PLATINUM_DOUBLET
+from ._chemo import Chemotherapy as Chemotherapy
+from ._chemo import get_chemo as get_chemo
+from ._chemo import supports_chemo as supports_chemo
 from ._depillis import DePillis2005 as DePillis2005
 from ._equilibria import Equilibrium as Equilibrium
 from ._equilibria import kuznetsov_equilibria as kuznetsov_equilibria
@@ -64,6 +71,9 @@ MODELS: dict[str, type[Model]] = {
 
 
 __all__ = [
+    "CHEMOTHERAPIES",
+    "CHEMO_FIELDS",
+    "CHEMO_SCHEDULE_FIELDS",
     "COVARIATES",
     "DRUGS",
     "IIV_PARAMETERS",
@@ -81,12 +91,14 @@ __all__ = [
     "PEMBROLIZUMAB_2MGKG_Q3W",
     "PEMBROLIZUMAB_200MG_Q3W",
     "PEMBROLIZUMAB_400MG_Q6W",
+    "PLATINUM_DOUBLET",
     "REGIMENS",
     "TPS_CATEGORIES",
     "AbstractDrugModel",
     "AbstractKuznetsov",
     "AbstractModel",
     "AbstractSBMLModel",
+    "Chemotherapy",
     "ClaretTGI",
     "CovariateEffect",
     "DePillis2005",
@@ -105,6 +117,7 @@ __all__ = [
     "clearance",
     "common_length",
     "from_sbml",
+    "get_chemo",
     "get_drug",
     "get_model",
     "get_regimen",
@@ -115,6 +128,7 @@ __all__ = [
     "parameter",
     "pdl1_positive",
     "sample_tps",
+    "supports_chemo",
     "tps_category",
     "tps_from_L",
     "two_compartment_bolus",

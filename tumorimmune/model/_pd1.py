@@ -28,6 +28,12 @@ reproduced exactly):
 * **effector ceiling** — tumor-driven recruitment is damped by ``1 − b_E·E``: effectors stay
   below ``1/b_E`` cells.
 
+Chemotherapy (docs/science.md §3c; off by default, ``k_chemo = 0``): the Claret et al. (2009)
+exposure-driven kill with resistance, ``k_chemo·exp(−lam_chemo·(t − chemo_start))`` per tumor
+cell on ``chemo_start <= t < chemo_end`` (:mod:`tumorimmune.model._chemo`), acting on the
+sensitive cells ``T`` and the escape variants ``R`` alike. Immune effects of chemotherapy are
+not modelled.
+
 Sources and assumptions: ``docs/science.md`` §2, §2b and §6.
 """
 
@@ -40,7 +46,8 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Real
 
-from ._base import AbstractDrugModel, nonneg
+from ._base import AbstractDrugModel, nonneg, parameter
+from ._chemo import PLATINUM_DOUBLET, Chemotherapy, get_chemo
 from ._kuznetsov import AbstractKuznetsov
 from ._pk import PEMBROLIZUMAB, Drug, clearance, get_drug, individual_pk
 
@@ -88,6 +95,22 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
     ``b_E``       0.0       1/cell        inverse effector ceiling (recruitment · (1 − b_E·E))
     ============  ========  ============  ===============================================
 
+    Chemotherapy fields (docs/science.md §3c; off by default; use :meth:`with_chemo`). The
+    kill acts on ``T`` and ``R`` (chemotherapy kills regardless of immune escape), not on the
+    infiltrate ``D`` (not tumor cells), and a chemo-killed cell leaves no infiltrate: Claret's
+    form describes the measured lesion, dead cells included. Immune effects of chemotherapy
+    (lymphodepletion, immunogenic cell death) are **not modelled**: effectors ``E`` do not
+    see it.
+
+    ===============  ========  =======  ================================================
+    field            default   unit     meaning
+    ===============  ========  =======  ================================================
+    ``k_chemo``      0.0       1/day    per-cell kill at the first cycle (0: no chemo)
+    ``lam_chemo``    0.02      1/day    resistance rate λ of the kill (assumption)
+    ``chemo_start``  0.0       day      first day of chemotherapy
+    ``chemo_end``    84.0      day      end of the last cycle (4 cycles × 21 days)
+    ===============  ========  =======  ================================================
+
     PK fields (defaults: typical pembrolizumab, Ahamadi et al. 2017; use :meth:`with_drug`):
     ``CL`` (L/day), ``V1`` (L), ``Q`` (L/day), ``V2`` (L): the patient's individual PK;
     time-varying clearance ``CL(t) = CL·exp(CL_emax·τ^CL_gamma/(CL_T50^CL_gamma + τ^CL_gamma))``
@@ -117,6 +140,26 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
     kappa: Real[ArrayLike, "*#N"] = 0.0
     k_clear: Real[ArrayLike, "*#N"] = 0.05
     b_E: Real[ArrayLike, "*#N"] = 0.0
+    k_chemo: Real[ArrayLike, "*#N"] = parameter(
+        0.0,
+        unit="1/day",
+        description="chemotherapy kill rate per tumor cell at the first cycle (Claret et al. "
+        "2009 K_D·exposure); 0: no chemotherapy",
+    )
+    lam_chemo: Real[ArrayLike, "*#N"] = parameter(
+        PLATINUM_DOUBLET.lam_chemo,
+        unit="1/day",
+        description="resistance rate λ of the chemotherapy kill (Claret et al. 2009); "
+        "assumption to be calibrated",
+    )
+    chemo_start: Real[ArrayLike, "*#N"] = parameter(
+        PLATINUM_DOUBLET.start_day, unit="day", description="first day of chemotherapy"
+    )
+    chemo_end: Real[ArrayLike, "*#N"] = parameter(
+        PLATINUM_DOUBLET.end_day,
+        unit="day",
+        description="end of the last chemotherapy cycle (start + cycles · cycle length)",
+    )
     drug: str | None = eqx.field(default=PEMBROLIZUMAB.name, static=True)
 
     state_names: ClassVar[tuple[str, ...]] = ("E", "T", "A1", "A2", "R", "D")
@@ -171,6 +214,39 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
         pk = individual_pk(d, weight=w, covariates=covariates, iiv_z=iiv_z)
         fields = {**pk, "weight": w, **params}
         return cls(drug=d.name, **fields)  # type: ignore[arg-type]
+
+    def with_chemo(
+        self,
+        chemo: str | Chemotherapy = PLATINUM_DOUBLET,
+        *,
+        cycles: int | None = None,
+        start_day: float | None = None,
+        **params: Real[ArrayLike, "*#N"],
+    ) -> TumorImmunePD1:
+        """This model on a chemotherapy (a preset name such as ``"platinum_doublet"``, or a
+        :class:`~tumorimmune.model.Chemotherapy`).
+
+        ``cycles`` (within the preset's range, 4–6 for a platinum doublet) and ``start_day``
+        (days) override the preset's schedule; ``params`` set any field, e.g. a per-patient
+        ``k_chemo`` or ``lam_chemo`` (1/day; default: the preset's typical values, which are
+        **assumptions** to be calibrated). Antibody dosing is unaffected (give a regimen to
+        ``simulate`` for chemo plus anti-PD-1).
+        """
+        c = get_chemo(chemo) if isinstance(chemo, str) else chemo
+        c = c.with_schedule(cycles=cycles, start_day=start_day)
+        return self.replace(**{**c.parameters(), **params})
+
+    def chemo_kill(self, t: Real[ArrayLike, ""]) -> Array:
+        """Chemotherapy kill per tumor cell per day at time ``t`` (days):
+        ``k_chemo·exp(−lam_chemo·(t − chemo_start))`` on ``[chemo_start, chemo_end)``, else 0.
+
+        Elementwise ``jnp.where`` (no branching on ``t``): every backend traces it.
+        """
+        t = jnp.asarray(t)
+        tau = t - jnp.asarray(self.chemo_start)
+        on = (tau >= 0.0) & (t < jnp.asarray(self.chemo_end))
+        decay = jnp.exp(-(self.lam_chemo * jnp.where(on, tau, 0.0)))
+        return jnp.asarray(jnp.where(on, self.k_chemo * decay, 0.0))
 
     def occupancy(self, C: Array) -> Array:
         """PD-1 receptor occupancy (target engagement) for concentration ``C`` (µg/mL)."""
@@ -231,9 +307,10 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
         dE = self.s + recruit - m_eff * E * T - self.d * E
         room = 1.0 - self.b * (T + R)
         kill = self.kill_rate(E, n_eff)
-        dT = self.a * T * room - kill * T
+        chemo = self.chemo_kill(t)  # 0 unless on chemotherapy (k_chemo = 0 by default)
+        dT = self.a * T * room - kill * T - chemo * T
         # escape variants below one cell are extinct (as T: docs/science.md §2b)
-        dR = jnp.where(R >= 1.0, (self.a * room - self.k_R * kill) * R, 0.0)
+        dR = jnp.where(R >= 1.0, (self.a * room - self.k_R * kill - chemo) * R, 0.0)
         dD = self.kappa * kill * (T + self.k_R * R) - self.k_clear * D
         cl = clearance(t, self.CL, self.CL_emax, self.CL_T50, self.CL_gamma, t_dose0=self.t_dose0)
         k12A1 = self.Q / self.V1 * A1

@@ -144,12 +144,14 @@ def spec_table(ds: xr.Dataset) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True)
 class ArmTreatment:
-    """What an arm of the spec gives: a drug (``None`` for a control) and which of the
-    standard-normal PK draws (``eta_CL``, ``eta_V1``, ...) the drug's inter-individual
-    variability does not use (a zero column of its Ω loadings)."""
+    """What an arm of the spec gives: a drug (``None`` for a control; a chemotherapy-only
+    arm's chemotherapy preset, with ``antibody`` false) and which of the standard-normal PK
+    draws (``eta_CL``, ``eta_V1``, ...) the drug's inter-individual variability does not use
+    (a zero column of its Ω loadings; all of them without an antibody)."""
 
     drug: str | None
     inert_etas: tuple[str, ...] = ()
+    antibody: bool = True
 
     @property
     def treated(self) -> bool:
@@ -177,6 +179,11 @@ def arm_treatments(ds: xr.Dataset) -> dict[str, ArmTreatment] | None:
             arm = ArmSpec.model_validate(entry)
             if drugless or arm.is_control:
                 out[arm.name] = ArmTreatment(None)
+                continue
+            chemo = arm.chemo_obj()
+            if arm.regimen_obj() is None and chemo is not None:  # chemotherapy only
+                etas = tuple(f"eta_{k}" for k in IIV_PARAMETERS)
+                out[arm.name] = ArmTreatment(chemo.name, etas, antibody=False)
                 continue
             drug = get_drug(arm.drug_name())
         except (ValueError, TypeError, KeyError):

@@ -50,6 +50,8 @@ def inert_parameters(ds: xr.Dataset, arm: str) -> dict[str, str]:
     for name in PK_ETAS:
         if not info.treated:
             out[name] = "no drug in this arm"
+        elif not info.antibody:
+            out[name] = "no antibody in this arm (chemotherapy only)"
         elif name in info.inert_etas:
             out[name] = f"{info.drug}'s PK model has no variability on this effect (ω² = 0)"
     return out

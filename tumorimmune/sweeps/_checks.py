@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model import get_model, is_drug_model
+from ..model import CHEMO_SCHEDULE_FIELDS, get_model, is_drug_model, supports_chemo
 from ..response import DERIVED_COLUMNS, OUTCOME_COLUMNS, parse_subgroups
 from ._sampling import patient_columns
 from ._spec import (
@@ -33,8 +33,9 @@ Bounds = dict[str, tuple[float, float]]
 
 
 def model_parameters(model: type) -> list[str]:
-    """The model's parameters a spec may set (its PK fields come from the arm's drug)."""
-    return [p for p in model.parameter_names() if p not in PK_FIELDS]
+    """The model's parameters a spec may set (its PK fields come from the arm's drug, its
+    chemotherapy schedule from the arm's ``chemo``)."""
+    return [p for p in model.parameter_names() if p not in (*PK_FIELDS, *CHEMO_SCHEDULE_FIELDS)]
 
 
 def _bounds(model: Any) -> Bounds:
@@ -61,6 +62,11 @@ def unknown_keys(spec: SweepSpec, model: Any) -> tuple[list[str], dict[str, set[
                 errors.append(
                     f"{section}.{key}: PK parameters come from the arm's drug "
                     f"(tumorimmune.model.get_drug); use [pk] variability = true instead"
+                )
+            elif key in CHEMO_SCHEDULE_FIELDS and key in model.parameter_names():
+                errors.append(
+                    f"{section}.{key}: the chemotherapy schedule comes from the arm "
+                    "([[arms]] chemo, chemo_cycles, start_day), not the parameters"
                 )
             elif key in READOUT_NAMES:
                 errors.append(
@@ -174,17 +180,31 @@ def check_variability(spec: SweepSpec, model: Any, known: set[str]) -> list[str]
 
 
 def check_arms(spec: SweepSpec, model: Any) -> list[str]:
-    """Unique arm names, drugs only for drug models, a first dose before the end."""
+    """Unique arm names, drugs only for drug models, chemotherapy only for models with its
+    fields, a first dose (and first cycle) before the end."""
     errors: list[str] = []
     seen: set[str] = set()
     for i, arm in enumerate(spec.arms):
         if arm.name in seen:
             errors.append(f"arms[{i}].name: duplicate arm name {arm.name!r}")
         seen.add(arm.name)
-        if not arm.is_control and not is_drug_model(model):
+        if arm.regimen_obj() is not None and not is_drug_model(model):
             errors.append(
                 f"arms[{i}] ({arm.name!r}): {model.__name__} has no drug; only control arms "
                 "(no 'regimen'/'dose') are allowed; use model = 'TumorImmunePD1'"
+            )
+        chemo = arm.chemo_obj()
+        if chemo is not None and not supports_chemo(model):
+            errors.append(
+                f"arms[{i}].chemo: {model.__name__} has no chemotherapy term (fields k_chemo, "
+                "lam_chemo, chemo_start, chemo_end); use model = 'TumorImmunePD1' or drop "
+                "'chemo'"
+            )
+        elif chemo is not None and chemo.start_day >= spec.follow_up_days:
+            errors.append(
+                f"arms[{i}].start_day: the first chemotherapy cycle (day "
+                f"{_num(chemo.start_day)}) is not before the end of follow-up "
+                f"(follow_up_days = {_num(spec.follow_up_days)})"
             )
         reg = arm.regimen_obj()
         if reg is not None and reg.start_day >= spec.follow_up_days:

@@ -183,6 +183,13 @@ class Engine:
         for k, v in table.items():
             if k not in (*INITIAL_NAMES, *PK_ETAS, *READOUT_NAMES, *SURVIVAL_NAMES, "cell"):
                 params[k] = v
+        chemo = plan.chemotherapies[a]
+        if chemo is not None:
+            # the preset's typical k_chemo/lam_chemo unless the spec or the patients give
+            # their own; the schedule is the arm's
+            params = {**chemo.parameters(), **params, **chemo.schedule()}
+        elif "k_chemo" in params:  # a patient's chemo sensitivity acts only on chemotherapy
+            params["k_chemo"] = 0.0
         if issubclass(cls, AbstractDrugModel):
             drug = get_drug(plan.arms[a].drug_name())
             # Individual PK through the same function as simulate (TumorImmunePD1.with_drug).

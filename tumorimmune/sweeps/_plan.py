@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from jaxtyping import Float, Int
 
-from ..model import AbstractModel, Regimen, get_model
+from ..model import AbstractModel, Chemotherapy, Regimen, get_model
 from ..solvers import AbstractBackend, Tolerances, as_backend
 from ._design import DesignRows
 from ._sampling import SampledRows, patient_columns
@@ -81,7 +81,9 @@ class SweepPlan:
     Attributes:
         spec: the validated spec (what the user wrote, with defaults).
         model_class: the model (``tumorimmune.model.get_model(spec.model)``).
-        arms: the arms, in spec order; ``regimens`` their regimens (``None``: control).
+        arms: the arms, in spec order; ``regimens`` their antibody regimens (``None``: none)
+            and ``chemotherapies`` their :class:`~tumorimmune.model.Chemotherapy` (``None``:
+            none); an arm with neither is a control.
         columns: per-patient table columns (axes, variability, population, PK etas).
         axes: grid axes ``{parameter: values}`` in spec order; ``grid_shape`` their sizes.
         n_patients: patients (or sensitivity design points) of every arm.
@@ -104,6 +106,7 @@ class SweepPlan:
     model_class: type[AbstractModel]
     arms: tuple[ArmSpec, ...]
     regimens: tuple[Regimen | None, ...]
+    chemotherapies: tuple[Chemotherapy | None, ...]
     columns: tuple[str, ...]
     axes: dict[str, np.ndarray]
     grid_shape: tuple[int, ...]
@@ -169,6 +172,7 @@ class SweepPlan:
             model_class=model,
             arms=tuple(spec.arms),
             regimens=tuple(arm.regimen_obj() for arm in spec.arms),
+            chemotherapies=tuple(arm.chemo_obj() for arm in spec.arms),
             columns=columns,
             axes=axes,
             grid_shape=grid_shape,

@@ -38,6 +38,11 @@ Example (see ``examples/``)::
     [[arms]]
     name = "pembrolizumab 200 mg q3w"
     regimen = "pembrolizumab_200mg_q3w"
+
+    [[arms]]                # chemotherapy only (no antibody): 4-6 cycles q3w
+    name = "platinum doublet"
+    chemo = "platinum_doublet"
+    chemo_cycles = 4
 """
 
 from __future__ import annotations
@@ -284,8 +289,12 @@ class SamplingSpec(_Strict):
 
 
 class ArmSpec(_Strict):
-    """A treatment arm: a control (no ``regimen``/``dose``), a preset ``regimen`` name, or an
-    explicit regimen (``drug``, ``dose``, ``unit``, ``interval``, ``n_doses``, ``start_day``)."""
+    """A treatment arm: a control (no ``regimen``/``dose``/``chemo``), a preset ``regimen``
+    name, or an explicit regimen (``drug``, ``dose``, ``unit``, ``interval``, ``n_doses``,
+    ``start_day``); and/or a chemotherapy: ``chemo`` (a preset of
+    ``tumorimmune.model.CHEMOTHERAPIES``, e.g. ``"platinum_doublet"``) with ``chemo_cycles``
+    cycles (default: the preset's; 4–6 for a platinum doublet) from ``start_day`` (default
+    0). An arm with ``chemo`` and no regimen is a chemotherapy-only arm (no antibody)."""
 
     name: str = Field(min_length=1)
     regimen: str | None = None
@@ -298,6 +307,10 @@ class ArmSpec(_Strict):
     end_day: float | None = Field(
         None, ge=0, description="last day a dose may be given (e.g. 730: two years)"
     )
+    chemo: str | None = Field(
+        None, description="chemotherapy preset (tumorimmune.model.CHEMOTHERAPIES) or 'none'"
+    )
+    chemo_cycles: int | None = Field(None, ge=1, description="chemotherapy cycles given")
 
     @model_validator(mode="after")
     def _check(self) -> ArmSpec:
@@ -307,11 +320,21 @@ class ArmSpec(_Strict):
             and self.end_day < self.start_day
         ):
             raise ValueError(f"end_day ({self.end_day}) must be >= start_day ({self.start_day})")
+        has_chemo = self._check_chemo()
         explicit = [
             k
             for k in ("dose", "unit", "interval", "n_doses", "start_day", "end_day")
             if getattr(self, k) is not None
         ]
+        if has_chemo and (self.regimen is None or self.regimen.lower() == "none"):
+            # a chemotherapy-only arm: start_day is the first cycle's day
+            explicit = [k for k in explicit if k != "start_day"]
+            if explicit and self.dose is None and self.interval is None:
+                raise ValueError(
+                    f"{explicit} set an antibody regimen, which this arm does not have; a "
+                    "chemotherapy-only arm's length is chemo_cycles (and its first day "
+                    "start_day)"
+                )
         if self.regimen is not None and self.regimen.lower() != "none":
             from ..model import REGIMENS
 
@@ -343,9 +366,45 @@ class ArmSpec(_Strict):
                 raise ValueError(f"unknown drug {self.drug!r}; allowed: {sorted(DRUGS)}")
         return self
 
+    def _check_chemo(self) -> bool:
+        """Check ``chemo`` and ``chemo_cycles``; whether the arm gives chemotherapy."""
+        from ..model import CHEMOTHERAPIES
+
+        if self.chemo is None or self.chemo.lower() == "none":
+            if self.chemo_cycles is not None:
+                raise ValueError(
+                    "chemo_cycles needs a chemotherapy: add chemo = "
+                    f"{sorted(CHEMOTHERAPIES)[0]!r} (presets: {sorted(CHEMOTHERAPIES)})"
+                )
+            return False
+        preset = CHEMOTHERAPIES.get(self.chemo.lower())
+        if preset is None:
+            raise ValueError(
+                f"unknown chemo {self.chemo!r}; allowed: {sorted(CHEMOTHERAPIES)} or 'none'"
+            )
+        n = self.chemo_cycles
+        if n is not None and not preset.min_cycles <= n <= preset.max_cycles:
+            raise ValueError(
+                f"chemo_cycles: {n} is outside {preset.min_cycles}..{preset.max_cycles}, the "
+                f"cycles of {preset.name!r}"
+            )
+        return True
+
+    def chemo_obj(self) -> Any:
+        """The arm's :class:`~tumorimmune.model.Chemotherapy` (its cycles, first day
+        ``start_day``), or ``None`` for an arm without chemotherapy."""
+        from ..model import get_chemo
+
+        if self.chemo is None or self.chemo.lower() == "none":
+            return None
+        return get_chemo(self.chemo).with_schedule(
+            cycles=self.chemo_cycles, start_day=self.start_day
+        )
+
     @property
     def is_control(self) -> bool:
-        return self.regimen_obj() is None
+        """An untreated arm: no antibody regimen and no chemotherapy."""
+        return self.regimen_obj() is None and self.chemo_obj() is None
 
     def regimen_obj(self) -> Any:
         """The :class:`~tumorimmune.model.Regimen` of the arm (``None`` for a control)."""
