@@ -42,6 +42,7 @@ from ._endpoints import parse_subgroups as parse_subgroups
 from ._endpoints import subgroup_mask as subgroup_mask
 from ._jax import readout as jax_readout
 from ._jax_survival import death_days as jax_death_days
+from ._jax_timecourse import timecourse_readout as jax_timecourse_readout
 from ._metrics import OUTCOME_CODES as OUTCOME_CODES
 from ._metrics import RESPONSE_CODES as RESPONSE_CODES
 from ._metrics import KaplanMeier as KaplanMeier
@@ -153,6 +154,7 @@ __all__ = [
     "irecist_pfs",
     "jax_death_days",
     "jax_readout",
+    "jax_timecourse_readout",
     "kaplan_meier",
     "km_at",
     "km_median",

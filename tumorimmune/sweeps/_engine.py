@@ -54,9 +54,9 @@ from ..response import (
     censor_after_death,
     jax_death_days,
     jax_readout,
+    jax_timecourse_readout,
     patient_uniforms,
     sum_of_diameters_mm,
-    timecourse_readout,
 )
 from ..solvers import (
     Fused,
@@ -496,24 +496,19 @@ class Engine:
             escape_cells=ESCAPE_FRACTION * np.stack(caps),
             diameters=seen,
         )
-        # RECIST over time (TTR, DoR, confirmation, pseudo-progression): NumPy on the host,
-        # from the same diameters as the read-out
-        timecourse = self._by_patients(
-            lambda sl: _stack_fields(
-                timecourse_readout(
-                    seen[:, sl],
-                    scan_days,
-                    follow_up=spec.follow_up_days,
-                    confirm=spec.response.confirm,
-                    min_confirm_days=spec.response.confirm_days,
-                )
-            ),
-            width,
+        # RECIST over time (TTR, DoR, confirmation, pseudo-progression): one compiled program,
+        # bit-identical to the NumPy timecourse_readout, from the same diameters
+        timecourse = jax_timecourse_readout(
+            seen,
+            scan_days,
+            follow_up=spec.follow_up_days,
+            confirm=spec.response.confirm,
+            min_confirm_days=spec.response.confirm_days,
         )
         fields = {
             "tumor_cells": cells,
             **{k: np.asarray(v) for k, v in read.items()},
-            **_unstack_fields(timecourse),
+            **timecourse,
             "status": np.stack(status),
             "num_steps": np.stack(steps),
         }
@@ -581,27 +576,6 @@ class Engine:
                 v[status != 0] = np.nan
                 out.setdefault(f"traj_{k}", []).append(v)
         return {k: np.stack(v) for k, v in out.items()}
-
-
-#: Fields of :func:`tumorimmune.response.timecourse_readout`, in the order they are stacked.
-_TIMECOURSE = (
-    ("ttr_days", np.float64),
-    ("dor_days", np.float64),
-    ("dor_event", np.bool_),
-    ("confirmed_response", np.int8),
-    ("pseudo_progression", np.int8),
-)
-
-
-def _stack_fields(fields: dict[str, np.ndarray]) -> np.ndarray:
-    """The time-course fields (arm, patient) as one float64 array (arm, patient, field), so
-    that :meth:`Engine._by_patients` can join the slices (exact: codes and flags are small
-    integers)."""
-    return np.stack([np.asarray(fields[k], np.float64) for k, _ in _TIMECOURSE], axis=-1)
-
-
-def _unstack_fields(stacked: np.ndarray) -> dict[str, np.ndarray]:
-    return {k: stacked[..., i].astype(dt) for i, (k, dt) in enumerate(_TIMECOURSE)}
 
 
 def _tumor_state(model: Model) -> str:
