@@ -201,9 +201,10 @@ _SHARD_SCRIPT = textwrap.dedent(
 
 
 # fused: 2 devices, as each device compiles its own copy of the arms' programs (one call per
-# device, ~15 s each on 2 cores); 4 devices with the fused backend: the store test below and
-# tests/solvers/test_shard.py (a batch that does not divide by the devices). diffrax: one SPMD
-# program whatever the device count.
+# device, ~15 s each on 2 cores). The fused engine on 4 devices: the same check (one piece per
+# device, identical to one device) in tests/sweeps/test_multihost.py, the store test below,
+# and tests/solvers/test_shard.py (a batch that does not divide by the devices). diffrax: one
+# SPMD program whatever the device count.
 @pytest.mark.slow
 @pytest.mark.parametrize(("backend", "n_devices"), [("diffrax", 4), ("fused", 2)])
 def test_sharding_over_several_devices_gives_identical_results(tiny, tmp_path, backend, n_devices):
