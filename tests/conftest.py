@@ -25,3 +25,27 @@ def unchecked():
         yield
     finally:
         jaxtyping.config.update("jaxtyping_disable", before)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Test files with the most ``slow`` tests first, then by number of tests (the largest
+    first); each file's tests in their own order.
+
+    CI runs ``pytest -n 2 --dist loadfile --no-loadscope-reorder`` (``.ci/run``): each worker
+    takes one whole file at a time, in this order, so the long files start first and the small
+    ones fill in at the end (before: a long test near the end of the collection could leave
+    the other worker idle). A file stays on one worker, so its module-scoped fixtures are
+    computed once.
+    """
+    slow: dict[str, int] = {}
+    count: dict[str, int] = {}
+    for item in items:
+        f = item.nodeid.split("::", 1)[0]
+        slow[f] = slow.get(f, 0) + (item.get_closest_marker("slow") is not None)
+        count[f] = count.get(f, 0) + 1
+
+    def key(item):
+        f = item.nodeid.split("::", 1)[0]
+        return (-slow[f], -count[f])
+
+    items.sort(key=key)  # stable: the order inside a file is kept

@@ -256,7 +256,10 @@ def test_clearance_clock_starts_at_first_dose(backend):
     t = np.concatenate([[0.0, 14.0], 28.0 + s])
     late = dataclasses.replace(ti.model.NIVOLUMAB_240MG_Q2W, start_day=28.0)
     c_late = _pk_only("nivolumab", late, t, backend)["C"].values
-    c0 = _pk_only("nivolumab", ti.model.NIVOLUMAB_240MG_Q2W, s, backend)["C"].values
+    # the day-0 profile on as many output times (2 after s) and doses (15) as the late one: the
+    # same shapes, so the second solve reuses the first one's compiled program
+    s2 = np.concatenate([s, [200.0, 203.0]])
+    c0 = _pk_only("nivolumab", ti.model.NIVOLUMAB_240MG_Q2W, s2, backend)["C"].values[: s.size]
     assert c_late[0] == c_late[1] == 0.0
     np.testing.assert_allclose(c_late[2:], c0, rtol=1e-6, atol=1e-9)
     cl = ti.model.clearance(np.array([10.0, 28.0, 28.0 + 400]), 0.2, -0.295, 58.75, 3.15,

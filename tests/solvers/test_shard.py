@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from tumorimmune._simulate import make_schedule, prepare_batch
 from tumorimmune.model import PEMBROLIZUMAB_200MG_Q3W, TumorImmunePD1
@@ -56,6 +57,7 @@ _SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a subprocess: fused compiles once per device, Pallas once (~30 s)
 def test_four_devices_bitwise_equal_to_one(tmp_path):
     """fused (one call per device) and Pallas (shard_map) over 4 devices: states, status and
     step counts identical to one device, the failed patient included."""

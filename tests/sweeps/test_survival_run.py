@@ -23,6 +23,7 @@ def blocks(tiny):
     return on, Engine.create(on).run_block(0, 20), Engine.create(off).run_block(0, 20)
 
 
+@pytest.mark.slow  # engine blocks of 20 patients, diffrax (a compile each)
 def test_death_days_are_sampled_from_the_model_sld_on_the_grid(tiny):
     spec = validate_spec(tiny(survival=SURVIVAL, scan_days=GRID_SCANS, chunk_size=20))
     eng = Engine.create(spec)
@@ -47,6 +48,7 @@ def test_death_days_are_sampled_from_the_model_sld_on_the_grid(tiny):
     assert 0 < event.sum() < event.size
 
 
+@pytest.mark.slow
 def test_deaths_end_follow_up(blocks):
     spec, on, off = blocks
     # the model's values are stored unmasked (and the grid does not change the solves here)
@@ -67,6 +69,7 @@ def test_deaths_end_follow_up(blocks):
     np.testing.assert_array_equal(np.isnan(os_days), np.isnan(on["pfs_days"]))
 
 
+@pytest.mark.slow
 def test_death_days_do_not_depend_on_chunks_or_resuming(tiny, blocks, tmp_path):
     _, on, _ = blocks
     spec = validate_spec(tiny(survival=SURVIVAL, chunk_size=6))

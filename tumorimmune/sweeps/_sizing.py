@@ -109,8 +109,10 @@ def auto_chunk_size(sizes: Sizes) -> int:
     return min(size, MAX_AUTO_CHUNK, max(fit, DEFAULT_CHUNK_SIZE))
 
 
-def size_errors(spec: SweepSpec, sizes: Sizes, limit: int) -> list[str]:
-    """Sizes that cannot run on this machine, one line each naming the key and the limit."""
+def count_errors(spec: SweepSpec) -> list[str]:
+    """Scans, hazard-grid days and trajectory times over the follow-up beyond their limits,
+    from the spec alone (before a plan builds those arrays: 1e9 days of follow-up would be
+    arrays of 10^8 times), one line each naming the key and the limit."""
     errors: list[str] = []
     n_scans = (
         spec.follow_up_days / spec.scan_interval_days
@@ -144,8 +146,15 @@ def size_errors(spec: SweepSpec, sizes: Sizes, limit: int) -> list[str]:
             f"trajectory times over follow_up_days = {_num(spec.follow_up_days)}; at most "
             f"{MAX_TRAJECTORY_TIMES} (or n_trajectories = 0)"
         )
+    return errors
+
+
+def size_errors(spec: SweepSpec, sizes: Sizes, limit: int) -> list[str]:
+    """Sizes that cannot run on this machine, one line each naming the key and the limit."""
+    errors = count_errors(spec)
     if errors:
         return errors
+    n_traj = spec.follow_up_days / spec.trajectory_step_days
     need = memory_estimate(sizes)
     lim = _gib(limit)
     per = need["chunk"] / max(spec.chunk_size, 16)

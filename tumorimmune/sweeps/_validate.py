@@ -21,7 +21,7 @@ from ._checks import cross_check
 from ._plan import SweepPlan
 from ._plausibility import plausibility_warnings
 from ._sizing import auto_chunk_size as _auto_chunk
-from ._sizing import memory_limit_bytes, size_errors
+from ._sizing import count_errors, memory_limit_bytes, size_errors
 from ._spec import MANY_CHUNKS, SECONDS_PER_CHUNK, SweepSpec
 from ._spec import format_number as _num
 
@@ -227,7 +227,7 @@ def validate_spec(data: dict[str, Any] | SweepSpec) -> SweepSpec:
 
 def _all_errors(spec: SweepSpec) -> list[str]:
     """The cross checks, then (when they pass) the sizes against this machine's memory."""
-    errors = cross_check(spec)
+    errors = cross_check(spec) or count_errors(spec)  # counts first: the plan builds the times
     if not errors:
         errors = size_errors(spec, SweepPlan.from_spec(spec).sizes, memory_limit_bytes())
     return errors
