@@ -86,7 +86,10 @@ def run_sweep(
 
     Returns:
         The results :class:`xarray.Dataset` (schema: CONTRIBUTING.md), or ``None`` when
-        ``max_chunks`` stopped the run early.
+        ``max_chunks`` stopped the run early. A store of more than
+        :data:`LAZY_RESULTS_PATIENT_ARMS` patients × arms is returned opened lazily (dask
+        arrays of the store's chunks, :func:`open`: the values are those of ``load``, read
+        when used), a smaller one in memory.
 
     Results do not depend on the chunk size or the number of threads or devices (fixed-order
     reductions in the solvers; see ``tumorimmune.sweeps._engine``). A store is resumed only
@@ -166,7 +169,7 @@ def _run(
     if phase is not None:
         phase("finalizing")
     _finalize(store, engine)
-    return load(store.path)
+    return _results(store.path, engine.plan.n_patients * engine.plan.n_arms)
 
 
 def _open_for_process(
@@ -288,7 +291,17 @@ def _run_processes(
         return None
     if kind != "complete":
         raise _ERRORS.get(kind, RuntimeError)(f"{text} (process 0)")
-    return load(text)
+    return _results(text, engine.plan.n_patients * engine.plan.n_arms)
+
+
+#: Patients × arms beyond which :func:`run_sweep` returns its results opened lazily (at 10^6
+#: × 3 arms the per-patient read-out alone is about 0.5 GB in memory).
+LAZY_RESULTS_PATIENT_ARMS = 1_000_000
+
+
+def _results(path: str | Path, patient_arms: int) -> xr.Dataset:
+    """The finished store's results: in memory, or lazily when large."""
+    return load(path, lazy=patient_arms > LAZY_RESULTS_PATIENT_ARMS)
 
 
 def _batches(todo: list[int], size: int) -> list[list[int]]:
