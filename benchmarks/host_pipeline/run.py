@@ -16,8 +16,9 @@ batch; the stand-in's states are made on the device, as a kernel leaves them, on
 time). The engine's compiled programs (the reduction of each arm's solution, the survival link,
 the RECIST read-outs: ``DEVICE_WORK``) run on the device on a GPU; here they run on the CPU
 threads and are reported apart (``device_work_s``), and ``host_share_s`` is the rest of the
-wall time: what a GPU run's host does. ``--batch`` sets the patients per compute batch (the engine's ``CPU_BATCH_PER_THREAD`` ×
-threads; a GPU batch is 2^20). Not a test: timings depend on the machine and its load (printed).
+wall time: what a GPU run's host does. ``--batch`` sets the patients per compute batch (the
+engine's ``CPU_BATCH_PER_THREAD`` × threads; a GPU batch is 2^20). Not a test: timings depend
+on the machine and its load (printed).
 """
 
 from __future__ import annotations
