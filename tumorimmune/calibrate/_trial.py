@@ -582,6 +582,11 @@ class TrialDefinition:
         follow_up: simulated follow-up (days).
         os_targets: the published OS numbers the survival link is fitted to.
         survival_beta: hold the link's tumor-size exponent at this value (``None``: fit it).
+        survival_fit: ``"expected"``: the link is fitted to each patient's expected survival
+            (:func:`fit_survival_link`); ``"sampled"``: then refined so that the deaths drawn
+            with the patients' own death quantiles ``u_death`` (those a sweep uses) meet the
+            targets (:func:`fit_link_to_sampled_deaths`) — needed where many deaths precede
+            progression, since the selection then favours patients with late death draws.
         responder_pf: share of responders progression-free at ``durability_day`` when the
             endpoints have no ``responders_pf_at`` (``None``: the endpoint's value).
         durability_day: day (days) splitting durable from relapsing partial responses when
@@ -611,6 +616,7 @@ class TrialDefinition:
     os_targets: tuple[OSTarget, ...]
     follow_up: float = FOLLOW_UP_DAYS
     survival_beta: float | None = None
+    survival_fit: Literal["expected", "sampled"] = "expected"
     responder_pf: float | None = None
     durability_day: float | None = None
     fixed: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(CLINICAL_FIXED))
@@ -685,6 +691,101 @@ KEYNOTE006_TRIAL = TrialDefinition(
     ),
     sources={"endpoints": _KN006, "population": "docs/science.md §7"},
 )
+
+
+def sampled_os(
+    sld: Float[np.ndarray, "n grid"],
+    grid_days: Float[np.ndarray, " grid"],
+    u_death: Float[np.ndarray, " n"],
+    link: SurvivalLink,
+    targets: Sequence[OSTarget],
+    *,
+    follow_up: float,
+) -> list[float]:
+    """Each whole-arm OS target (``group="all"``, ``from_day`` 0) on the deaths drawn with the
+    patients' death quantiles ``u_death``: the fraction alive at a landmark ``day``, or the
+    median death day (days; ``inf`` if half the patients are alive at ``follow_up``)."""
+    days, event = sample_death_days(sld, grid_days, u_death, link, follow_up=follow_up)
+    ok = np.isfinite(days)
+    days, event = days[ok], event[ok]
+    out: list[float] = []
+    for t in targets:
+        if t.group != "all" or t.from_day:
+            raise ValueError(f"sampled OS fit: only whole-arm targets from day 0; got {t.name!r}")
+        if t.kind == "landmark":
+            out.append(float(np.mean(~(event & (days <= t.day)))))
+        elif t.kind == "median":
+            dead = np.sort(days[event])
+            k = (days.size + 1) // 2
+            out.append(float(dead[k - 1]) if dead.size >= k else math.inf)
+        else:
+            raise ValueError(f"OSTarget.kind must be 'median' or 'landmark'; got {t.kind!r}")
+    return out
+
+
+def fit_link_to_sampled_deaths(
+    sld: Float[np.ndarray, "n grid"],
+    grid_days: Float[np.ndarray, " grid"],
+    u_death: Float[np.ndarray, " n"],
+    start: SurvivalLink,
+    *,
+    targets: Sequence[OSTarget],
+    follow_up: float,
+    expected: Mapping[str, object] | None = None,
+) -> tuple[SurvivalLink, dict[str, object]]:
+    """Refit ``scale_days`` (days) and ``shape`` of ``start`` so that the deaths drawn with the
+    selected patients' own ``u_death`` meet ``targets`` (:func:`sampled_os`; Nelder–Mead on
+    the same standardized residuals as :func:`fit_survival_link`); ``beta`` and the background
+    stay. ``sld`` (mm) on ``grid_days`` as :func:`fit_survival_link`. Returns the link and its
+    info (``expected``: the expected-survival fit's info, kept under ``"expected_fit"``)."""
+    import scipy.optimize
+
+    ok = np.all(np.isfinite(sld), axis=1)
+    sld, u = np.asarray(sld, float)[ok], np.asarray(u_death, float)[ok]
+
+    def make(x: np.ndarray) -> SurvivalLink:
+        return dataclasses.replace(
+            start, scale_days=float(math.exp(x[0])), shape=float(np.clip(math.exp(x[1]), 0.3, 3))
+        )
+
+    def loss(x: np.ndarray) -> float:
+        pred = sampled_os(sld, grid_days, u, make(x), targets, follow_up=follow_up)
+        r = 0.0
+        for t, v in zip(targets, pred, strict=True):
+            if t.kind == "median":
+                e = math.log(min(max(v, 1.0), 1e6) / t.value)
+            else:
+                q = min(max(v, 1e-9), 1 - 1e-9)
+                e = math.log(q / (1 - q)) - math.log(t.value / (1 - t.value))
+            r += (e / t.standard_error()) ** 2
+        return r
+
+    x0 = np.array([math.log(start.scale_days), math.log(start.shape)])
+    simplex = np.array([x0, x0 + [0.1, 0.0], x0 + [0.0, 0.1]])  # ±10 % in scale and shape
+    sol = scipy.optimize.minimize(
+        loss,
+        x0,
+        method="Nelder-Mead",
+        options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 400, "initial_simplex": simplex},
+    )
+    link = make(sol.x)
+    pred = sampled_os(sld, grid_days, u, link, targets, follow_up=follow_up)
+    info: dict[str, object] = {
+        "scale_days": link.scale_days,
+        "shape": link.shape,
+        "beta": link.beta,
+        "background_per_year": link.background_per_year,
+        "beta_fixed": True,
+        "fit": "sampled deaths (the patients' own u_death)",
+        "targets": [
+            {"name": t.name, "target": t.value, "fitted": v, "source": t.source}
+            for t, v in zip(targets, pred, strict=True)
+        ],
+        "loss": float(sol.fun),
+    }
+    if expected is not None:
+        info["expected_fit"] = dict(expected)
+    return link, info
 
 
 _KN024 = "Reck et al. 2016, N Engl J Med 375:1823 (KEYNOTE-024)"
@@ -769,6 +870,7 @@ KEYNOTE024_TRIAL = TrialDefinition(
     cutoff_day=KEYNOTE024_CUTOFF_DAY,
     os_targets=KEYNOTE024_OS_TARGETS,
     survival_beta=KEYNOTE006_SURVIVAL_BETA,
+    survival_fit="sampled",
     responder_pf=0.85,
     durability_day=KEYNOTE024_CUTOFF_DAY,
     ranges={**CLINICAL_RANGES, "a": NSCLC_GROWTH_RANGE},
@@ -945,6 +1047,16 @@ def calibrate_population(
             link, os_info = fit_survival_link(
                 sld_grid[sel], grid, first_pd[sel], targets=os_targets, beta=tr.survival_beta
             )
+            if tr.survival_fit == "sampled":
+                link, os_info = fit_link_to_sampled_deaths(
+                    sld_grid[sel],
+                    grid,
+                    u_death[sel],
+                    link,
+                    targets=os_targets,
+                    follow_up=follow_up,
+                    expected=os_info,
+                )
     sel_t = {k: v[sel] for k, v in rc.items()}
     counts = np.bincount(classes[chosen], minlength=len(target))
     chi2 = scipy.stats.chisquare(counts, target * counts.sum())
