@@ -761,7 +761,7 @@ def fit_link_to_sampled_deaths(
         return r
 
     x0 = np.array([math.log(start.scale_days), math.log(start.shape)])
-    simplex = np.array([x0, x0 + [0.1, 0.0], x0 + [0.0, 0.1]])  # ±10 % in scale and shape
+    simplex = np.vstack([x0, x0 + 0.1 * np.eye(2)])  # ±10 % in scale and shape
     sol = scipy.optimize.minimize(
         loss,
         x0,
