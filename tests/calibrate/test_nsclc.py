@@ -174,3 +174,13 @@ def test_keynote006_population_unchanged_by_the_generalization():
         atol=1e-6,
     )
     assert float(vp.table["a"].sum()) == pytest.approx(4.361956587463247, rel=1e-12)
+
+
+def test_cli_names_the_trial(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "tumorimmune", "calibrate-population", "--trial", "keynote042"]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+    assert res.returncode == 2 and "unknown trial 'keynote042'" in res.stderr
+    assert "keynote024" in res.stderr  # lists the known trials
