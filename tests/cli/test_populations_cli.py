@@ -26,8 +26,13 @@ def test_populations_lists_name_indication_trial_targets_and_size():
 def test_populations_json():
     res = _run("--json")
     assert res.returncode == 0, res.stderr
-    (entry,) = json.loads(res.stdout)
-    assert entry["name"] == "keynote006" and entry["n_patients"] == 19726
+    entries = {e["name"]: e for e in json.loads(res.stdout)}
+    assert sorted(entries) == ["keynote006", "keynote024"]
+    entry = entries["keynote006"]
+    assert entry["n_patients"] == 19726
     assert entry["indication"] == "advanced melanoma"
     assert {t["kind"] for t in entry["targets"]} >= {"orr", "cr", "pfs_at", "median_pfs"}
     assert entry["fit"]["chi2_p"] > 0.05 and entry["pdl1"]["cutoffs"] == [1.0]
+    nsclc = entries["keynote024"]
+    assert nsclc["indication"] == "advanced NSCLC, PD-L1 TPS ≥ 50 %, first line"
+    assert nsclc["fit"]["chi2_p"] > 0.05 and nsclc["pdl1"]["cutoffs"] == [1.0, 50.0]

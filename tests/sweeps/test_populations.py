@@ -37,9 +37,27 @@ def test_keynote006_entry_and_compatibility():
     assert e.indication == "advanced melanoma"
     assert "KEYNOTE-006" in e.trial and "10 mg/kg q3w" in e.trial
     assert [t["name"] for t in e.targets()][:2] == ["ORR", "CR rate"]
-    assert PACKAGED_POPULATIONS == {"keynote006": "keynote006_vpop.npz"}
+    assert PACKAGED_POPULATIONS["keynote006"] == "keynote006_vpop.npz"
     assert PopulationSpec(file="keynote006").path() == e.path()
     assert PopulationSpec(file="KeyNote006").entry() is e
+
+
+def test_keynote024_entry():
+    e = sweeps.get_population("KEYNOTE024")
+    assert e.indication == "advanced NSCLC, PD-L1 TPS ≥ 50 %, first line"
+    assert "KEYNOTE-024" in e.trial and "200 mg q3w" in e.trial
+    assert e.example == "examples/nsclc_keynote024.toml"
+    assert [t["name"] for t in e.targets()] == [
+        "ORR",
+        "CR rate",
+        "6-month PFS",
+        "median PFS (days)",
+    ]
+    assert all(t["within"] for t in e.targets())
+    assert PACKAGED_POPULATIONS["keynote024"] == "keynote024_vpop.npz"
+    assert PopulationSpec(file="keynote024").entry() is e
+    with np.load(e.path()) as z:
+        assert np.all(z["L"] >= 0.5 - 1e-12)  # TPS >= 50 % (TPS = 100·L)
 
 
 def test_unknown_names_list_the_registry(tmp_path):

@@ -49,14 +49,27 @@ from ._trial import KEYNOTE006_Q3W_ENDPOINTS as KEYNOTE006_Q3W_ENDPOINTS
 from ._trial import KEYNOTE006_Q3W_REGIMEN as KEYNOTE006_Q3W_REGIMEN
 from ._trial import KEYNOTE006_Q3W_TARGETS as KEYNOTE006_Q3W_TARGETS
 from ._trial import KEYNOTE006_SCAN_DAYS as KEYNOTE006_SCAN_DAYS
+from ._trial import KEYNOTE006_TRIAL as KEYNOTE006_TRIAL
+from ._trial import KEYNOTE024_CHEMO_ENDPOINTS as KEYNOTE024_CHEMO_ENDPOINTS
+from ._trial import KEYNOTE024_CUTOFF_DAY as KEYNOTE024_CUTOFF_DAY
+from ._trial import KEYNOTE024_OS_TARGETS as KEYNOTE024_OS_TARGETS
+from ._trial import KEYNOTE024_PEMBRO_ENDPOINTS as KEYNOTE024_PEMBRO_ENDPOINTS
+from ._trial import KEYNOTE024_REGIMEN as KEYNOTE024_REGIMEN
+from ._trial import KEYNOTE024_TRIAL as KEYNOTE024_TRIAL
 from ._trial import TREATMENT_END_DAY as TREATMENT_END_DAY
+from ._trial import TRIALS as TRIALS
 from ._trial import ZERO_SHARE as ZERO_SHARE
+from ._trial import PendingArm as PendingArm
+from ._trial import TrialDefinition as TrialDefinition
 from ._trial import VirtualPopulation as VirtualPopulation
 from ._trial import calibrate_population as calibrate_population
+from ._trial import get_trial as get_trial
 from ._trial import keynote006_scan_days as keynote006_scan_days
+from ._trial import keynote024_scan_days as keynote024_scan_days
 from ._trial import load_population as load_population
 from ._trial import plausible_candidates as plausible_candidates
 from ._trial import target_class_probabilities as target_class_probabilities
+from ._trial import tps_quantile as tps_quantile
 from ._uncertainty import calibration_arm as calibration_arm
 from ._uncertainty import reselection_intervals as reselection_intervals
 from ._vpsoft import VPCalibration as VPCalibration
@@ -78,9 +91,17 @@ __all__ = [
     "KEYNOTE006_Q3W_REGIMEN",
     "KEYNOTE006_Q3W_TARGETS",
     "KEYNOTE006_SCAN_DAYS",
+    "KEYNOTE006_TRIAL",
     "KEYNOTE024",
+    "KEYNOTE024_CHEMO_ENDPOINTS",
+    "KEYNOTE024_CUTOFF_DAY",
+    "KEYNOTE024_OS_TARGETS",
+    "KEYNOTE024_PEMBRO_ENDPOINTS",
+    "KEYNOTE024_REGIMEN",
+    "KEYNOTE024_TRIAL",
     "LBFGS",
     "TREATMENT_END_DAY",
+    "TRIALS",
     "UNITS",
     "ZERO_SHARE",
     "ClinicalTarget",
@@ -90,8 +111,10 @@ __all__ = [
     "Noise",
     "OSTarget",
     "OptimizeResult",
+    "PendingArm",
     "SoftReadout",
     "TrialArm",
+    "TrialDefinition",
     "TumorData",
     "VPCalibration",
     "VirtualPopulation",
@@ -104,8 +127,10 @@ __all__ = [
     "fit_figure",
     "fit_patients",
     "fit_survival_link",
+    "get_trial",
     "hard_orr",
     "keynote006_scan_days",
+    "keynote024_scan_days",
     "load_measurements",
     "load_population",
     "minimize",
@@ -123,5 +148,6 @@ __all__ = [
     "soft_response",
     "target_class_probabilities",
     "to_cells",
+    "tps_quantile",
     "write_fit_report",
 ]

@@ -167,6 +167,7 @@ def fit_survival_link(
     sld_ref_mm: float = 100.0,
     sld_floor_mm: float = 5.0,
     start: tuple[float, float, float] = (1500.0, 1.0, 1.0),
+    beta: float | None = None,
 ) -> tuple[SurvivalLink, dict[str, object]]:
     """Fit ``scale_days``, ``shape`` and ``beta`` of the link to ``targets``.
 
@@ -178,6 +179,10 @@ def fit_survival_link(
             response PD), ``(n,)``.
         background_per_year: fixed tumor-independent hazard (**assumption**: other-cause
             mortality of the trial's age group, about 1 % a year).
+        beta: if given, the tumor-size exponent is held at this value (dimensionless) and only
+            ``scale_days`` and ``shape`` are fitted: for a trial whose published OS numbers
+            (a median and a landmark of the whole arm) cannot separate the level of survival
+            from its dependence on the tumor.
 
     Returns:
         ``(link, info)``: the fitted link, and per target the published and fitted value.
@@ -191,7 +196,7 @@ def fit_survival_link(
         return SurvivalLink(
             scale_days=float(math.exp(x[0])),
             shape=float(math.exp(x[1])),
-            beta=float(x[2]),
+            beta=float(x[2]) if beta is None else float(beta),
             sld_ref_mm=sld_ref_mm,
             sld_floor_mm=sld_floor_mm,
             background_per_year=background_per_year,
@@ -213,6 +218,8 @@ def fit_survival_link(
     lo = [math.log(30.0), math.log(0.3), -5.0]
     hi = [math.log(1e6), math.log(3.0), 10.0]
     x0 = np.clip([math.log(start[0]), math.log(start[1]), start[2]], lo, hi)
+    if beta is not None:  # two free parameters
+        lo, hi, x0 = lo[:2], hi[:2], x0[:2]
     sol = scipy.optimize.least_squares(
         residuals, x0, bounds=(lo, hi), method="trf", xtol=1e-10, ftol=1e-10
     )
@@ -229,4 +236,6 @@ def fit_survival_link(
         ],
         "max_abs_residual_se": float(np.max(np.abs(sol.fun))),
     }
+    if beta is not None:
+        info["beta_fixed"] = True
     return link, info

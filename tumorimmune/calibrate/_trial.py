@@ -40,8 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats
 import scipy.stats.qmc
+from jaxtyping import Float, Int
 
-from ..model import Regimen, TumorImmunePD1
+from ..model import KEYNOTE024_SCREENING, L_from_tps, Regimen, TPSDistribution, TumorImmunePD1
 from ..response import (
     Endpoint,
     Readout,
@@ -183,6 +184,8 @@ def plausible_candidates(
     readout: Readout = _READOUT,
     weight_mean_kg: float = 76.8,
     weight_sd_kg: float = 15.0,
+    tps_distribution: TPSDistribution | None = None,
+    tps_min: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Space-filling candidate patients (scrambled Sobol', ``seed``): parameters and T0.
 
@@ -194,6 +197,12 @@ def plausible_candidates(
     ``baseline_sld_range_mm``, PD-L1 ``L`` uniform on [0, 1] (assumption), weight normal
     76.8 ± 15 kg truncated to [40, 150]. ``readout`` converts the sum of diameters to T0
     (:func:`~tumorimmune.response.cells_from_sum_of_diameters`).
+
+    With ``tps_distribution`` the PD-L1 column is instead a tumor proportion score (TPS, %)
+    drawn from that published distribution restricted to ``TPS ≥ tps_min`` (%, e.g. 50 for a
+    trial that enrolled only TPS ≥ 50 %; uniform within a category, as
+    :func:`~tumorimmune.model.sample_tps`), on the same Sobol' coordinate, and mapped to ``L``
+    by :func:`~tumorimmune.model.L_from_tps`.
     """
     names = list(ranges)
     d = len(names) + 3
@@ -220,10 +229,29 @@ def plausible_candidates(
     z = scipy.stats.norm.ppf(lo_s + u[:, -3] * (hi_s - lo_s))
     sld0 = baseline_sld_median_mm * np.exp(sig * z)
     out["T0"] = cells_from_sum_of_diameters(sld0, readout=readout)
-    out["L"] = u[:, -2]
+    out["L"] = (
+        u[:, -2]
+        if tps_distribution is None
+        else L_from_tps(tps_quantile(tps_distribution, u[:, -2], tps_min=tps_min))
+    )
     lo_z, hi_z = (40 - weight_mean_kg) / weight_sd_kg, (150 - weight_mean_kg) / weight_sd_kg
     out["weight"] = scipy.stats.truncnorm.ppf(u[:, -1], lo_z, hi_z, weight_mean_kg, weight_sd_kg)
     return out
+
+
+def tps_quantile(
+    distribution: TPSDistribution, u: Float[np.ndarray, " n"], *, tps_min: float = 0.0
+) -> Float[np.ndarray, " n"]:
+    """TPS (%) at probabilities ``u`` in [0, 1] of ``distribution`` restricted to
+    ``TPS ≥ tps_min`` (%): the inverse of its piecewise-linear distribution function (each
+    category's share spread uniformly over it, as :func:`~tumorimmune.model.sample_tps`)."""
+    edges = np.array([0.0, *distribution.cutoffs, 100.0])
+    cdf = np.concatenate([[0.0], np.cumsum(distribution.shares)])
+    lo = float(np.interp(tps_min, edges, cdf))
+    if not lo < cdf[-1] - 1e-12:
+        raise ValueError(f"no probability mass at TPS >= {tps_min} % in {distribution.name}")
+    q = lo + np.asarray(u, float) * (cdf[-1] - lo)
+    return np.asarray(np.interp(q, cdf, edges), dtype=float)
 
 
 def _model(values: Mapping[str, np.ndarray], fixed: Mapping[str, float]) -> TumorImmunePD1:
@@ -301,6 +329,26 @@ CLASSES: tuple[str, ...] = (
     "NR, PD at the median scan",
     "NR, PD after the median scan, by the landmark",
 )
+#: The read-out classes when the published median PFS falls after the PFS landmark (e.g.
+#: KEYNOTE-024: median 10.3 months, landmark 6 months): the non-responders are split by
+#: progression by the landmark, between the landmark and the median scan, at the median scan,
+#: and progression-free at the median scan.
+CLASSES_LATE_MEDIAN: tuple[str, ...] = (
+    "CR",
+    "PR, progression-free at the durability landmark",
+    "PR, PD by the durability landmark",
+    "NR, PD by the landmark",
+    "NR, PD after the landmark, before the median scan",
+    "NR, PD at the median scan",
+    "NR, progression-free at the median scan",
+)
+
+
+def class_names(*, landmark: float, median_day: float) -> tuple[str, ...]:
+    """The read-out classes for a PFS ``landmark`` and median scan ``median_day`` (days):
+    :data:`CLASSES` when the median scan is on or before the landmark, else
+    :data:`CLASSES_LATE_MEDIAN`."""
+    return CLASSES_LATE_MEDIAN if median_day > landmark else CLASSES
 
 
 def median_scan(scan_days: Sequence[float], median: float) -> float:
@@ -318,10 +366,13 @@ def classify(
     landmark: float,
     median_day: float,
     durability_day: float = KEYNOTE006_DURABILITY.day or 240.4,
-) -> np.ndarray:
-    """Class index (see :data:`CLASSES`) of each patient's treated read-out; -1 not evaluable.
+) -> Int[np.ndarray, " n"]:
+    """Class index of each patient's treated read-out; -1 not evaluable.
 
-    ``r`` holds ``bor`` (best overall response codes), ``pfs_days`` and ``pfs_event``.
+    ``r`` holds ``bor`` (best overall response codes), ``pfs_days`` and ``pfs_event``;
+    ``landmark``, ``median_day`` (the median scan) and ``durability_day`` are days. The
+    classes are :data:`CLASSES`, or :data:`CLASSES_LATE_MEDIAN` when ``median_day >
+    landmark`` (:func:`class_names`).
     """
     bor, days, event = r["bor"], r["pfs_days"], r["pfs_event"]
     cls = np.full(bor.shape, -1, np.int64)
@@ -330,6 +381,13 @@ def classify(
     cls[bor == 0] = 0
     cls[(bor == 1) & ~(event & (days <= durability_day))] = 1
     cls[(bor == 1) & event & (days <= durability_day)] = 2
+    if median_day > landmark:
+        by_median = event & (days <= median_day)
+        cls[nr & by_land] = 3
+        cls[nr & event & (days > landmark) & (days < median_day)] = 4
+        cls[nr & event & (days == median_day)] = 5
+        cls[nr & ~by_median] = 6
+        return cls
     cls[nr & ~by_land] = 3
     cls[nr & event & (days < median_day)] = 4
     cls[nr & event & (days == median_day)] = 5
@@ -338,8 +396,12 @@ def classify(
 
 
 def target_class_probabilities(
-    endpoints: Sequence[Endpoint], *, responder_pf: float | None = None, delta: float = 0.015
-) -> np.ndarray:
+    endpoints: Sequence[Endpoint],
+    *,
+    responder_pf: float | None = None,
+    delta: float = 0.015,
+    median_day: float | None = None,
+) -> Float[np.ndarray, " 7"]:
     """Target probabilities of :data:`CLASSES` implied by the published endpoints.
 
     Needs ORR, CR rate, landmark PFS (``pfs_at``) and median PFS; the responders' durability
@@ -352,6 +414,14 @@ def target_class_probabilities(
     just before that scan and ``0.5 − delta`` after it (``delta`` = 1.5 points, an
     **assumption** of this read-out: the trial's scan-time jitter is not modelled), and
     reaches ``PFS(landmark)`` at the landmark. Normalized to sum 1.
+
+    When the median scan ``median_day`` (days; default: the published median) falls after the
+    landmark, the classes are :data:`CLASSES_LATE_MEDIAN`: the responders are progression-free
+    at the landmark and the relapsing ones progress before the median scan, so
+    ``P(NR, PD by the landmark) = 1 − PFS(landmark)``, the non-responders progressing between
+    the landmark and the median scan bring the curve from ``PFS(landmark)`` to ``0.5 + delta``,
+    and ``0.5 − delta − ORR·responder_pf`` of the patients are non-responders still
+    progression-free after the median scan (these sum to 1 exactly).
     """
     by = {e.kind: e for e in endpoints}
     missing = [k for k in ("orr", "cr", "pfs_at", "median_pfs") if k not in by]
@@ -362,32 +432,52 @@ def target_class_probabilities(
     orr, cr = by["orr"].value, by["cr"].value
     pf_land = by["pfs_at"].value
     relapsed = orr * (1.0 - responder_pf)
-    p = np.array(
-        [
-            cr,
-            orr - cr - relapsed,
-            relapsed,
-            pf_land - orr * responder_pf,
-            0.5 - delta,
-            2 * delta,
-            0.5 - delta - pf_land,
-        ]
-    )
+    med = by["median_pfs"].value if median_day is None else median_day
+    if med > (by["pfs_at"].day or 182.6):
+        p = np.array(
+            [
+                cr,
+                orr - cr - relapsed,
+                relapsed,
+                1.0 - pf_land,
+                pf_land - 0.5 - delta - relapsed,
+                2 * delta,
+                0.5 - delta - orr * responder_pf,
+            ]
+        )
+    else:
+        p = np.array(
+            [
+                cr,
+                orr - cr - relapsed,
+                relapsed,
+                pf_land - orr * responder_pf,
+                0.5 - delta,
+                2 * delta,
+                0.5 - delta - pf_land,
+            ]
+        )
     if np.any(p < 0):
         raise ValueError(f"the endpoints imply a negative class probability: {p.round(4)}")
     return p / p.sum()
 
 
-def prevalence_weights(classes: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def prevalence_weights(
+    classes: Int[np.ndarray, " n"],
+    target: Float[np.ndarray, " k"],
+    *,
+    names: Sequence[str] = CLASSES,
+) -> tuple[Float[np.ndarray, " n"], Float[np.ndarray, " k"]]:
     """Allen acceptance probabilities ``α·p_target(c)/p_plausible(c)`` with ``α = 1/max``.
 
+    ``names``: the classes' labels (for the error naming empty classes).
     Returns ``(acceptance (N,), plausible class frequencies (K,))``.
     """
     k = len(target)
     counts = np.bincount(classes[classes >= 0], minlength=k).astype(float)
     freq = counts / counts.sum()
     if np.any((freq == 0) & (target > 0)):
-        empty = [CLASSES[i] for i in range(k) if freq[i] == 0 and target[i] > 0]
+        empty = [names[i] for i in range(k) if freq[i] == 0 and target[i] > 0]
         raise ValueError(
             f"no plausible patient falls in class(es) {empty}: widen the parameter ranges"
         )
@@ -457,20 +547,387 @@ def load_population(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
     return table, meta
 
 
+@dataclasses.dataclass(frozen=True)
+class PendingArm:
+    """A trial arm whose published endpoints are recorded but not fitted yet.
+
+    Attributes:
+        name: the arm, e.g. ``"platinum-doublet chemotherapy (KEYNOTE-024)"``.
+        treatment: what the patients got (free text).
+        endpoints: its published endpoints (days for medians, fractions otherwise).
+        reason: why it is not fitted (shown beside the calibration table).
+    """
+
+    name: str
+    treatment: str
+    endpoints: tuple[Endpoint, ...]
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialDefinition:
+    """A trial as data: what :func:`calibrate_population` fits a virtual population to.
+
+    Attributes:
+        name: registry name, lower case (``"keynote006"``); ``--trial`` of
+            ``tumorimmune calibrate-population``.
+        title: the trial and report, e.g. ``"KEYNOTE-006, first report"``.
+        indication: the disease and line of therapy.
+        regimen: the calibrated arm's dosing.
+        endpoints: the fitted endpoints of that arm (ORR, CR rate, a landmark PFS, median PFS,
+            optionally the responders' durability), each with ``n`` and source.
+        scan_days: the trial's imaging days (day 0 = baseline) over ``follow_up``.
+        cutoff_day: the data cut-off of the report that gave ``endpoints`` (days from
+            randomization; the median follow-up).
+        follow_up: simulated follow-up (days).
+        os_targets: the published OS numbers the survival link is fitted to.
+        survival_beta: hold the link's tumor-size exponent at this value (``None``: fit it).
+        survival_fit: ``"expected"``: the link is fitted to each patient's expected survival
+            (:func:`fit_survival_link`); ``"sampled"``: then refined so that the deaths drawn
+            with the patients' own death quantiles ``u_death`` (those a sweep uses) meet the
+            targets (:func:`fit_link_to_sampled_deaths`) — needed where many deaths precede
+            progression, since the selection then favours patients with late death draws.
+        responder_pf: share of responders progression-free at ``durability_day`` when the
+            endpoints have no ``responders_pf_at`` (``None``: the endpoint's value).
+        durability_day: day (days) splitting durable from relapsing partial responses when
+            the endpoints have no ``responders_pf_at``.
+        fixed: population-level model parameters.
+        ranges: per-patient parameter bounds (see :func:`plausible_candidates`).
+        zero_share: share of candidates with a parameter exactly 0.
+        baseline_sld_median_mm, baseline_sld_cv, baseline_sld_range_mm: baseline sum of
+            target-lesion diameters (mm): lognormal median, coefficient of variation, range.
+        doubling_days: plausible untreated volume-doubling times at baseline (days).
+        tps_distribution: published PD-L1 TPS distribution the ``L`` column is drawn from
+            (``None``: ``L`` uniform on [0, 1]).
+        tps_min: lowest enrolled TPS (%), e.g. 50.
+        weight_mean_kg, weight_sd_kg: body weight (kg), normal truncated to [40, 150].
+        seed: default seed of the candidates and the selection.
+        pending: arms whose endpoints are recorded but not fitted (with the reason).
+        sources: what each number above rests on (citation, URL, or "assumption").
+    """
+
+    name: str
+    title: str
+    indication: str
+    regimen: Regimen
+    endpoints: tuple[Endpoint, ...]
+    scan_days: tuple[float, ...]
+    cutoff_day: float
+    os_targets: tuple[OSTarget, ...]
+    follow_up: float = FOLLOW_UP_DAYS
+    survival_beta: float | None = None
+    survival_fit: Literal["expected", "sampled"] = "expected"
+    responder_pf: float | None = None
+    durability_day: float | None = None
+    fixed: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(CLINICAL_FIXED))
+    ranges: Mapping[str, tuple[float, float, str]] = dataclasses.field(
+        default_factory=lambda: dict(CLINICAL_RANGES)
+    )
+    zero_share: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(ZERO_SHARE))
+    baseline_sld_median_mm: float = 102.0
+    baseline_sld_cv: float = 0.8
+    baseline_sld_range_mm: tuple[float, float] = BASELINE_SLD_RANGE_MM
+    doubling_days: tuple[float, float] = (15.0, 300.0)
+    tps_distribution: TPSDistribution | None = None
+    tps_min: float = 0.0
+    weight_mean_kg: float = 76.8
+    weight_sd_kg: float = 15.0
+    seed: int = 2015
+    pending: tuple[PendingArm, ...] = ()
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        kinds = {e.kind for e in self.endpoints}
+        missing = {"orr", "cr", "pfs_at", "median_pfs"} - kinds
+        if missing:
+            raise ValueError(f"trial {self.name!r}: endpoints lack {sorted(missing)}")
+        if "responders_pf_at" not in kinds and (
+            self.responder_pf is None or self.durability_day is None
+        ):
+            raise ValueError(
+                f"trial {self.name!r}: without a responders_pf_at endpoint give responder_pf "
+                "and durability_day"
+            )
+        s = np.asarray(self.scan_days, float)
+        if s.size < 2 or s[0] != 0 or np.any(np.diff(s) <= 0):
+            raise ValueError(f"trial {self.name!r}: scan_days must start at 0 and increase")
+
+    def landmark_day(self) -> float:
+        """The PFS landmark (days) of the ``pfs_at`` endpoint."""
+        return float(next(e.day for e in self.endpoints if e.kind == "pfs_at") or 182.6)
+
+    def median_scan_day(self) -> float:
+        """The first scan (days) on or after the published median PFS."""
+        med = next(e.value for e in self.endpoints if e.kind == "median_pfs")
+        days = [d for d in self.scan_days if d <= self.follow_up]
+        return median_scan(days, med)
+
+    def durability(self) -> tuple[float, float | None]:
+        """``(day, responder_pf)`` of the responders' durability (the endpoint's day and
+        ``None``, so that its value is used, or the trial's stated assumption)."""
+        e = next((e for e in self.endpoints if e.kind == "responders_pf_at"), None)
+        if e is not None:
+            return float(e.day or 240.4), None
+        return float(self.durability_day or 240.4), self.responder_pf
+
+
+#: KEYNOTE-006 (advanced melanoma), pembrolizumab 10 mg/kg q3w, first report: the default trial.
+KEYNOTE006_TRIAL = TrialDefinition(
+    name="keynote006",
+    title="KEYNOTE-006, pembrolizumab 10 mg/kg q3w arm, first report (7.9-month cut-off)",
+    indication="advanced melanoma",
+    regimen=KEYNOTE006_Q3W_REGIMEN,
+    endpoints=KEYNOTE006_Q3W_TARGETS,
+    scan_days=KEYNOTE006_SCAN_DAYS,
+    cutoff_day=KEYNOTE006_CUTOFF_DAY,
+    os_targets=KEYNOTE006_OS_TARGETS,
+    pending=(
+        PendingArm(
+            "pembrolizumab 10 mg/kg q2w (KEYNOTE-006)",
+            "pembrolizumab 10 mg/kg every 2 weeks",
+            KEYNOTE006_Q2W_ENDPOINTS,
+            "held out: validation of the q3w-calibrated population",
+        ),
+    ),
+    sources={"endpoints": _KN006, "population": "docs/science.md §7"},
+)
+
+
+def sampled_os(
+    sld: Float[np.ndarray, "n grid"],
+    grid_days: Float[np.ndarray, " grid"],
+    u_death: Float[np.ndarray, " n"],
+    link: SurvivalLink,
+    targets: Sequence[OSTarget],
+    *,
+    follow_up: float,
+) -> list[float]:
+    """Each whole-arm OS target (``group="all"``, ``from_day`` 0) on the deaths drawn with the
+    patients' death quantiles ``u_death``: the fraction alive at a landmark ``day``, or the
+    median death day (days; ``inf`` if half the patients are alive at ``follow_up``)."""
+    days, event = sample_death_days(sld, grid_days, u_death, link, follow_up=follow_up)
+    ok = np.isfinite(days)
+    days, event = days[ok], event[ok]
+    out: list[float] = []
+    for t in targets:
+        if t.group != "all" or t.from_day:
+            raise ValueError(f"sampled OS fit: only whole-arm targets from day 0; got {t.name!r}")
+        if t.kind == "landmark":
+            out.append(float(np.mean(~(event & (days <= t.day)))))
+        elif t.kind == "median":
+            dead = np.sort(days[event])
+            k = (days.size + 1) // 2
+            out.append(float(dead[k - 1]) if dead.size >= k else math.inf)
+        else:
+            raise ValueError(f"OSTarget.kind must be 'median' or 'landmark'; got {t.kind!r}")
+    return out
+
+
+def fit_link_to_sampled_deaths(
+    sld: Float[np.ndarray, "n grid"],
+    grid_days: Float[np.ndarray, " grid"],
+    u_death: Float[np.ndarray, " n"],
+    start: SurvivalLink,
+    *,
+    targets: Sequence[OSTarget],
+    follow_up: float,
+    expected: Mapping[str, object] | None = None,
+) -> tuple[SurvivalLink, dict[str, object]]:
+    """Refit ``scale_days`` (days) and ``shape`` of ``start`` so that the deaths drawn with the
+    selected patients' own ``u_death`` meet ``targets`` (:func:`sampled_os`; Nelder–Mead on
+    the same standardized residuals as :func:`fit_survival_link`); ``beta`` and the background
+    stay. ``sld`` (mm) on ``grid_days`` as :func:`fit_survival_link`. Returns the link and its
+    info (``expected``: the expected-survival fit's info, kept under ``"expected_fit"``)."""
+    import scipy.optimize
+
+    ok = np.all(np.isfinite(sld), axis=1)
+    sld, u = np.asarray(sld, float)[ok], np.asarray(u_death, float)[ok]
+
+    def make(x: np.ndarray) -> SurvivalLink:
+        return dataclasses.replace(
+            start, scale_days=float(math.exp(x[0])), shape=float(np.clip(math.exp(x[1]), 0.3, 3))
+        )
+
+    def loss(x: np.ndarray) -> float:
+        pred = sampled_os(sld, grid_days, u, make(x), targets, follow_up=follow_up)
+        r = 0.0
+        for t, v in zip(targets, pred, strict=True):
+            if t.kind == "median":
+                e = math.log(min(max(v, 1.0), 1e6) / t.value)
+            else:
+                q = min(max(v, 1e-9), 1 - 1e-9)
+                e = math.log(q / (1 - q)) - math.log(t.value / (1 - t.value))
+            r += (e / t.standard_error()) ** 2
+        return r
+
+    x0 = np.array([math.log(start.scale_days), math.log(start.shape)])
+    simplex = np.vstack([x0, x0 + 0.1 * np.eye(2)])  # ±10 % in scale and shape
+    sol = scipy.optimize.minimize(
+        loss,
+        x0,
+        method="Nelder-Mead",
+        options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 400, "initial_simplex": simplex},
+    )
+    link = make(sol.x)
+    pred = sampled_os(sld, grid_days, u, link, targets, follow_up=follow_up)
+    info: dict[str, object] = {
+        "scale_days": link.scale_days,
+        "shape": link.shape,
+        "beta": link.beta,
+        "background_per_year": link.background_per_year,
+        "beta_fixed": True,
+        "fit": "sampled deaths (the patients' own u_death)",
+        "targets": [
+            {"name": t.name, "target": t.value, "fitted": v, "source": t.source}
+            for t, v in zip(targets, pred, strict=True)
+        ],
+        "loss": float(sol.fun),
+    }
+    if expected is not None:
+        info["expected_fit"] = dict(expected)
+    return link, info
+
+
+_KN024 = "Reck et al. 2016, N Engl J Med 375:1823 (KEYNOTE-024)"
+_KN024_5Y = "Reck et al. 2021, J Clin Oncol 39:2339 (KEYNOTE-024 5-year update)"
+#: KEYNOTE-024's data cut-off of the first report: median follow-up 11.2 months (days).
+KEYNOTE024_CUTOFF_DAY = 11.2 * _MONTH
+
+
+def keynote024_scan_days(follow_up: float = FOLLOW_UP_DAYS) -> tuple[float, ...]:
+    """KEYNOTE-024 imaging: baseline and every 9 weeks (63 days), up to ``follow_up`` days
+    (Reck et al. 2016; docs/science.md §7c)."""
+    return tuple(63.0 * k for k in range(int(follow_up // 63.0) + 1))
+
+
+#: KEYNOTE-024, pembrolizumab 200 mg q3w (n = 154): ORR 44.8 % (69/154), CR 3.9 % (6/154),
+#: 6-month PFS 62.1 %, median PFS 10.3 months (95 % CI 6.7 to not reached) — the fitted targets.
+KEYNOTE024_PEMBRO_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("ORR", "orr", 69 / 154, n=154, source=_KN024),
+    Endpoint("CR rate", "cr", 6 / 154, n=154, source=_KN024),
+    Endpoint("6-month PFS", "pfs_at", 0.621, n=154, day=182.6, source=_KN024),
+    Endpoint("median PFS (days)", "median_pfs", 10.3 * _MONTH, n=154, source=_KN024),
+)
+#: KEYNOTE-024, platinum-doublet chemotherapy (n = 151): ORR 27.8 % (42/151), 6-month PFS
+#: 50.3 %, median PFS 6.0 months (95 % CI 4.2–6.2), 6-month OS 72.4 % — recorded, not fitted
+#: until the model has a chemotherapy arm.
+KEYNOTE024_CHEMO_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("ORR", "orr", 42 / 151, n=151, source=_KN024),
+    Endpoint("6-month PFS", "pfs_at", 0.503, n=151, day=182.6, source=_KN024),
+    Endpoint(
+        "median PFS (days)",
+        "median_pfs",
+        6.0 * _MONTH,
+        n=151,
+        lo=4.2 * _MONTH,
+        hi=6.2 * _MONTH,
+        source=_KN024,
+    ),
+    Endpoint("6-month OS", "os_at", 0.724, n=151, day=182.6, source=_KN024),
+)
+#: The OS numbers the survival link is fitted to on the pembrolizumab arm: 6-month OS 80.2 %
+#: (first report) and median OS 26.3 months (5-year update; 95 % CI 18.3–40.4 months).
+KEYNOTE024_OS_TARGETS: tuple[OSTarget, ...] = (
+    OSTarget("6-month OS", "landmark", 0.802, day=182.6, n=154, source=_KN024),
+    OSTarget(
+        "median OS (days)",
+        "median",
+        26.3 * _MONTH,
+        n=154,
+        se_log=(math.log(40.4) - math.log(18.3)) / (2 * 1.96),
+        source=_KN024_5Y,
+    ),
+)
+#: Pembrolizumab 200 mg q3w for up to 35 cycles (two years): the last dose on day 34·21 = 714.
+KEYNOTE024_REGIMEN = Regimen(
+    dose=200.0,
+    unit="mg",
+    interval=21.0,
+    drug="pembrolizumab",
+    end_day=714.0,
+    name="pembrolizumab 200 mg q3w (KEYNOTE-024)",
+)
+#: The tumor-size exponent of the survival link, held at the KEYNOTE-006 fit (packaged
+#: population; docs/science.md §7): two whole-arm OS numbers cannot fit it (assumption).
+KEYNOTE006_SURVIVAL_BETA = 1.5845359761024889
+
+#: Plausible untreated volume-doubling times of advanced NSCLC at baseline (days): up to 400
+#: days, the "very long" doubling time that only a small proportion of conventionally detected
+#: lung cancers exceed (Detterbeck & Gibson 2008, J Thorac Oncol 3:781); 15 days as melanoma.
+NSCLC_DOUBLING_DAYS: tuple[float, float] = (15.0, 400.0)
+#: Maximal growth rate ``a`` (1/day) of the NSCLC candidates: down to ln 2/400 d so that the
+#: slowest plausible doubling time can be drawn; upper bound as melanoma.
+NSCLC_GROWTH_RANGE: tuple[float, float, str] = (math.log(2) / 400.0, 0.05, "log")
+
+#: KEYNOTE-024 (advanced NSCLC, PD-L1 TPS ≥ 50 %, first line), pembrolizumab arm.
+KEYNOTE024_TRIAL = TrialDefinition(
+    name="keynote024",
+    title="KEYNOTE-024, pembrolizumab 200 mg q3w arm, first report (11.2-month follow-up)",
+    indication="advanced NSCLC, PD-L1 TPS ≥ 50 %, first line",
+    regimen=KEYNOTE024_REGIMEN,
+    endpoints=KEYNOTE024_PEMBRO_ENDPOINTS,
+    scan_days=keynote024_scan_days(FOLLOW_UP_DAYS),
+    cutoff_day=KEYNOTE024_CUTOFF_DAY,
+    os_targets=KEYNOTE024_OS_TARGETS,
+    survival_beta=KEYNOTE006_SURVIVAL_BETA,
+    survival_fit="sampled",
+    responder_pf=0.85,
+    durability_day=KEYNOTE024_CUTOFF_DAY,
+    ranges={**CLINICAL_RANGES, "a": NSCLC_GROWTH_RANGE},
+    doubling_days=NSCLC_DOUBLING_DAYS,
+    tps_distribution=KEYNOTE024_SCREENING,
+    tps_min=50.0,
+    seed=2016,
+    pending=(
+        PendingArm(
+            "platinum-doublet chemotherapy (KEYNOTE-024)",
+            "investigator's choice of platinum-based doublet, 4–6 cycles",
+            KEYNOTE024_CHEMO_ENDPOINTS,
+            "not fitted yet: TumorImmunePD1 has no chemotherapy kill term (the Claret-type "
+            "platinum-doublet arm is being added separately)",
+        ),
+    ),
+    sources={
+        "endpoints": _KN024,
+        "survival": f"{_KN024}; {_KN024_5Y}",
+        "responder_pf": "assumption (median duration of response not reached, range 1.9+ to "
+        "14.5+ months, Reck et al. 2016)",
+        "survival_beta": "assumption: the KEYNOTE-006 fit",
+        "baseline_sld": "assumption: the melanoma distribution (no published KEYNOTE-024 "
+        "baseline sum of diameters found)",
+        "tps": "KEYNOTE-024 enrolled TPS ≥ 50 % only; uniform within the category (assumption)",
+        "ranges": "as the melanoma population except the growth rate a and the plausible "
+        "doubling times (Detterbeck & Gibson 2008; docs/science.md §7c)",
+    },
+)
+
+#: The trials a population can be calibrated to, by name.
+TRIALS: Mapping[str, TrialDefinition] = {t.name: t for t in (KEYNOTE006_TRIAL, KEYNOTE024_TRIAL)}
+
+
+def get_trial(name: str) -> TrialDefinition:
+    """The :class:`TrialDefinition` named ``name`` (case-insensitive) in :data:`TRIALS`."""
+    key = name.lower().replace("-", "")
+    if key not in TRIALS:
+        raise ValueError(f"unknown trial {name!r}; known: {', '.join(TRIALS)}")
+    return TRIALS[key]
+
+
 def calibrate_population(
     *,
+    trial: TrialDefinition | str = KEYNOTE006_TRIAL,
     n_candidates: int = 2**18,
-    seed: int = 2015,
-    endpoints: Sequence[Endpoint] = KEYNOTE006_Q3W_TARGETS,
-    regimen: Regimen = KEYNOTE006_Q3W_REGIMEN,
-    fixed: Mapping[str, float] = CLINICAL_FIXED,
-    ranges: Mapping[str, tuple[float, float, str]] = CLINICAL_RANGES,
-    scan_days: Sequence[float] = KEYNOTE006_SCAN_DAYS,
-    follow_up: float = FOLLOW_UP_DAYS,
-    doubling_days: tuple[float, float] = (15.0, 300.0),
+    seed: int | None = None,
+    endpoints: Sequence[Endpoint] | None = None,
+    regimen: Regimen | None = None,
+    fixed: Mapping[str, float] | None = None,
+    ranges: Mapping[str, tuple[float, float, str]] | None = None,
+    scan_days: Sequence[float] | None = None,
+    follow_up: float | None = None,
+    doubling_days: tuple[float, float] | None = None,
     readout: Readout = _READOUT,
-    cutoff_day: float = KEYNOTE006_CUTOFF_DAY,
-    os_targets: Sequence[OSTarget] = KEYNOTE006_OS_TARGETS,
+    cutoff_day: float | None = None,
+    os_targets: Sequence[OSTarget] | None = None,
     survival_passes: int = 2,
     grid_days: float = 14.0,
     backend: str | AbstractBackend = "auto",
@@ -479,6 +936,9 @@ def calibrate_population(
 ) -> VirtualPopulation:
     """Calibrate a virtual population to a trial arm's endpoints (Allen et al. 2016).
 
+    ``trial``: the :class:`TrialDefinition` (or its name in :data:`TRIALS`) that supplies
+    every default below — arm regimen, endpoints, scans, cut-off, OS targets, candidate
+    distributions and seed (default :data:`KEYNOTE006_TRIAL`); an argument given here overrides it.
     Deterministic for a given ``seed`` (Sobol' scrambling and acceptance draws). See the
     module docstring for the three steps and what replaces the paper's optimization.
     ``backend`` (a name or a :mod:`tumorimmune.solvers` backend object) and ``tolerances``
@@ -497,8 +957,32 @@ def calibrate_population(
     """
     clock = _time.perf_counter()
     say = print if progress else (lambda *a, **k: None)
+    tr = get_trial(trial) if isinstance(trial, str) else trial
+    seed = tr.seed if seed is None else seed
+    endpoints = tr.endpoints if endpoints is None else endpoints
+    regimen = tr.regimen if regimen is None else regimen
+    fixed = tr.fixed if fixed is None else fixed
+    ranges = tr.ranges if ranges is None else ranges
+    follow_up = tr.follow_up if follow_up is None else follow_up
+    scan_days = tr.scan_days if scan_days is None else scan_days
+    doubling_days = tr.doubling_days if doubling_days is None else doubling_days
+    cutoff_day = tr.cutoff_day if cutoff_day is None else cutoff_day
+    os_targets = tr.os_targets if os_targets is None else os_targets
     scan_days = tuple(float(d) for d in scan_days if d <= follow_up)  # what the trial reads
-    cand = plausible_candidates(n_candidates, seed=seed, ranges=ranges, readout=readout)
+    cand = plausible_candidates(
+        n_candidates,
+        seed=seed,
+        ranges=ranges,
+        readout=readout,
+        baseline_sld_median_mm=tr.baseline_sld_median_mm,
+        baseline_sld_cv=tr.baseline_sld_cv,
+        baseline_sld_range_mm=tr.baseline_sld_range_mm,
+        zero_share=tr.zero_share,
+        weight_mean_kg=tr.weight_mean_kg,
+        weight_sd_kg=tr.weight_sd_kg,
+        tps_distribution=tr.tps_distribution,
+        tps_min=tr.tps_min,
+    )
     model = _model(cand, fixed)
     cand["E0"] = initial_effectors(model, cand["T0"])
     finite = np.isfinite(cand["E0"])
@@ -532,7 +1016,11 @@ def calibrate_population(
     landmark = float(next(e.day for e in endpoints if e.kind == "pfs_at") or 182.6)
     med_day = median_scan(scan_days, next(e.value for e in endpoints if e.kind == "median_pfs"))
     durability = next((e.day for e in endpoints if e.kind == "responders_pf_at"), None)
-    target = target_class_probabilities(endpoints)
+    responder_pf = None
+    if durability is None:
+        durability, responder_pf = tr.durability()
+    names = class_names(landmark=landmark, median_day=med_day)
+    target = target_class_probabilities(endpoints, responder_pf=responder_pf, median_day=med_day)
     first_pd = rt["bor"] == 3  # PD at the first on-study scan (best response PD)
     u_death = patient_uniforms(seed, np.arange(cells_t.shape[0]))
     link: SurvivalLink | None = None
@@ -550,15 +1038,25 @@ def calibrate_population(
             median_day=med_day,
             durability_day=float(durability or KEYNOTE006_DURABILITY.day or 240.4),
         )
-        accept, freq = prevalence_weights(classes, target)
+        accept, freq = prevalence_weights(classes, target, names=names)
         rng = np.random.default_rng([seed, 1])
         chosen = rng.uniform(size=idx.size) < accept
         sel = idx[chosen]
         if survival_passes:
             say(f"pass {_pass + 1}: selected {sel.size}; fitting the survival link …")
             link, os_info = fit_survival_link(
-                sld_grid[sel], grid, first_pd[sel], targets=os_targets
+                sld_grid[sel], grid, first_pd[sel], targets=os_targets, beta=tr.survival_beta
             )
+            if tr.survival_fit == "sampled":
+                link, os_info = fit_link_to_sampled_deaths(
+                    sld_grid[sel],
+                    grid,
+                    u_death[sel],
+                    link,
+                    targets=os_targets,
+                    follow_up=follow_up,
+                    expected=os_info,
+                )
     sel_t = {k: v[sel] for k, v in rc.items()}
     counts = np.bincount(classes[chosen], minlength=len(target))
     chi2 = scipy.stats.chisquare(counts, target * counts.sum())
@@ -573,7 +1071,8 @@ def calibrate_population(
         "n_growing": int(keep0.size),
         "n_plausible": int(idx.size),
         "n_selected": int(sel.size),
-        "classes": list(CLASSES),
+        "trial": tr.name,
+        "classes": list(names),
         "target_class_p": target.tolist(),
         "plausible_class_p": freq.tolist(),
         "selected_class_n": counts.tolist(),
@@ -589,6 +1088,18 @@ def calibrate_population(
         "ranges": {k: list(v) for k, v in ranges.items()},
         "wall_time_s": _time.perf_counter() - clock,
     }
+    if responder_pf is not None:
+        info["responder_pf_assumed"] = {"value": responder_pf, "day": float(durability)}
+    if tr.pending:
+        info["not_fitted"] = [
+            {
+                "arm": a.name,
+                "treatment": a.treatment,
+                "reason": a.reason,
+                "endpoints": [dataclasses.asdict(e) for e in a.endpoints],
+            }
+            for a in tr.pending
+        ]
     return VirtualPopulation(
         table=table,
         fixed=dict(fixed),

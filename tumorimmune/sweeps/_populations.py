@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model import KEYNOTE006_PDL1, TPSDistribution
+from ..model import KEYNOTE006_PDL1, KEYNOTE024_SCREENING, TPSDistribution
 
 #: Where the packaged population files are.
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -124,8 +124,20 @@ KEYNOTE006 = PopulationEntry(
     pdl1=KEYNOTE006_PDL1,
 )
 
+KEYNOTE024 = PopulationEntry(
+    name="keynote024",
+    file="keynote024_vpop.npz",
+    indication="advanced NSCLC, PD-L1 TPS ≥ 50 %, first line",
+    trial="KEYNOTE-024, pembrolizumab 200 mg q3w arm, first report (11.2-month follow-up)",
+    citation="Reck et al. 2016, N Engl J Med 375:1823",
+    example="examples/nsclc_keynote024.toml",
+    pdl1=KEYNOTE024_SCREENING,  # the screening distribution; enrolled: TPS >= 50 % only
+)
+
 #: The packaged virtual populations by name (read-only).
-POPULATIONS: Mapping[str, PopulationEntry] = MappingProxyType({KEYNOTE006.name: KEYNOTE006})
+POPULATIONS: Mapping[str, PopulationEntry] = MappingProxyType(
+    {e.name: e for e in (KEYNOTE006, KEYNOTE024)}
+)
 
 
 def population_entry(file: str) -> PopulationEntry | None:

@@ -1,0 +1,186 @@
+"""The NSCLC virtual population: KEYNOTE-024 as a trial definition, its PD-L1 draw, the
+read-out classes when the median PFS falls after the landmark, the calibration regression
+(seeded, small), the packaged population and KEYNOTE-006 unchanged by the generalization."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import numpy as np
+import pytest
+
+from tumorimmune.calibrate import (
+    KEYNOTE006_TRIAL,
+    KEYNOTE024_TRIAL,
+    TRIALS,
+    OSTarget,
+    calibrate_population,
+    get_trial,
+    load_population,
+    target_class_probabilities,
+    tps_quantile,
+)
+from tumorimmune.calibrate._trial import (
+    CLASSES_LATE_MEDIAN,
+    class_names,
+    classify,
+    fit_link_to_sampled_deaths,
+    sampled_os,
+)
+from tumorimmune.model import KEYNOTE024_SCREENING, tps_from_L
+from tumorimmune.response import SurvivalLink, sample_death_days
+from tumorimmune.sweeps import POPULATIONS
+
+MONTH = 365.25 / 12
+
+
+def test_keynote024_definition_holds_the_published_numbers():
+    t = get_trial("KEYNOTE-024")
+    assert t is KEYNOTE024_TRIAL and set(TRIALS) == {"keynote006", "keynote024"}
+    by = {e.kind: e for e in t.endpoints}
+    assert round(by["orr"].value * 154) == 69 and by["orr"].n == 154  # 44.8 %
+    assert by["cr"].value == pytest.approx(6 / 154)
+    assert (by["pfs_at"].value, by["pfs_at"].day) == (0.621, 182.6)
+    assert by["median_pfs"].value == pytest.approx(10.3 * MONTH)
+    assert t.cutoff_day == pytest.approx(11.2 * MONTH)  # median follow-up 11.2 months
+    assert t.scan_days[:4] == (0.0, 63.0, 126.0, 189.0)  # every 9 weeks
+    assert t.regimen.dose == 200.0 and t.regimen.unit == "mg" and t.regimen.interval == 21.0
+    assert len(t.regimen.dose_times(0.0, 1095.0)) == 35  # up to 35 cycles
+    assert {o.name: o.value for o in t.os_targets} == {
+        "6-month OS": 0.802,
+        "median OS (days)": pytest.approx(26.3 * MONTH),
+    }
+    (chemo,) = t.pending
+    assert "not fitted yet" in chemo.reason
+    cb = {e.kind: e.value for e in chemo.endpoints}
+    assert cb["orr"] == pytest.approx(42 / 151) and cb["pfs_at"] == 0.503
+    assert cb["median_pfs"] == pytest.approx(6.0 * MONTH) and cb["os_at"] == 0.724
+    assert all(e.source for e in (*t.endpoints, *chemo.endpoints))
+    with pytest.raises(ValueError, match="unknown trial"):
+        get_trial("keynote042")
+
+
+def test_every_virtual_tumor_has_tps_of_at_least_50():
+    u = np.linspace(0.0, 1.0, 101)
+    tps = tps_quantile(KEYNOTE024_SCREENING, u, tps_min=50.0)
+    np.testing.assert_allclose(tps, 50.0 + 50.0 * u)  # uniform within the >= 50 % category
+    full = tps_quantile(KEYNOTE024_SCREENING, np.array([0.0, 507 / 1653, 1.0]))
+    np.testing.assert_allclose(full, [0.0, 1.0, 100.0])  # the screening distribution's cut-off
+    with pytest.raises(ValueError, match="no probability mass"):
+        tps_quantile(KEYNOTE024_SCREENING, u, tps_min=100.0)
+
+
+def test_late_median_classes_reproduce_the_published_endpoints():
+    t = KEYNOTE024_TRIAL
+    med = t.median_scan_day()
+    assert med == 315.0 and med > t.landmark_day()
+    assert class_names(landmark=182.6, median_day=med) == CLASSES_LATE_MEDIAN
+    p = target_class_probabilities(t.endpoints, responder_pf=0.85, median_day=med)
+    assert p.sum() == pytest.approx(1.0) and np.all(p >= 0)
+    assert p[0] == pytest.approx(6 / 154) and p[:3].sum() == pytest.approx(69 / 154)
+    assert 1 - p[3] == pytest.approx(0.621)  # progression-free at 6 months
+    assert (p[0] + p[1]) / p[:3].sum() == pytest.approx(0.85)
+    # just before the median scan 0.5 + 1.5 points are progression-free, just after 0.5 − 1.5
+    assert p[[0, 1, 5, 6]].sum() == pytest.approx(0.515)
+    assert p[[0, 1, 6]].sum() == pytest.approx(0.485)
+    r = {
+        "bor": np.array([0, 1, 1, 2, 3, 2, 2, 2]),
+        "pfs_days": np.array([400, 400, 252, 126, 63, 252, 315, 378]),
+        "pfs_event": np.array([0, 0, 1, 1, 1, 1, 1, 0], bool),
+    }
+    got = classify(r, landmark=182.6, median_day=315.0, durability_day=340.9)
+    np.testing.assert_array_equal(got, [0, 1, 2, 3, 3, 4, 5, 6])
+
+
+def test_sampled_os_counts_the_drawn_deaths():
+    grid = np.arange(0.0, 1095.0 + 1e-9, 14.0)
+    sld = np.full((1000, grid.size), 80.0)
+    u = np.random.default_rng(0).uniform(size=1000)
+    link = SurvivalLink(scale_days=900.0, shape=1.0, beta=1.5, background_per_year=0.0)
+    targets = (
+        OSTarget("6-month OS", "landmark", 0.8, day=182.6, n=154),
+        OSTarget("median OS", "median", 800.0, se_log=0.2),
+    )
+    got = sampled_os(sld, grid, u, link, targets, follow_up=1095.0)
+    days, event = sample_death_days(sld, grid, u, link, follow_up=1095.0)
+    assert got[0] == np.mean(~(event & (days <= 182.6)))
+    assert got[1] == np.sort(days[event])[499]
+    fitted, info = fit_link_to_sampled_deaths(sld, grid, u, link, targets=targets, follow_up=1095.0)
+    assert fitted.beta == 1.5 and info["beta_fixed"]
+    pred = sampled_os(sld, grid, u, fitted, targets, follow_up=1095.0)
+    # the targets are met up to the steps of 1,000 drawn deaths
+    assert pred[0] == pytest.approx(0.8, abs=0.01) and pred[1] == pytest.approx(800.0, rel=0.02)
+
+
+@pytest.mark.slow
+def test_nsclc_calibration_regression():
+    """Seeded, small: the survival link lands on its two OS targets (on the deaths drawn with
+    the selected patients' own quantiles), the selection on the published class probabilities
+    within sampling tolerance (4 binomial SE + 1 point), ORR and 6-month PFS within 10 points,
+    every tumor TPS >= 50 %."""
+    vp = calibrate_population(trial="keynote024", n_candidates=4096, survival_passes=1)
+    info = cast("dict[str, Any]", vp.info)
+    assert info["trial"] == "keynote024" and info["seed"] == 2016
+    assert info["classes"] == list(CLASSES_LATE_MEDIAN)
+    assert np.all(tps_from_L(vp.table["L"]) >= 50.0 - 1e-9)
+    sv = info["survival"]
+    assert sv["beta_fixed"] and sv["beta"] == pytest.approx(1.5845359761024889)
+    for t in sv["targets"]:  # two parameters, two targets: an exact fit
+        assert t["fitted"] == pytest.approx(t["target"], rel=1e-2)
+    n = info["n_selected"]
+    assert n > 100
+    freq = np.asarray(info["selected_class_n"]) / n
+    target = np.asarray(info["target_class_p"])
+    assert np.all(np.abs(freq - target) < 4 * np.sqrt(target * (1 - target) / n) + 0.01)
+    by = {e["kind"]: e for e in cast("list[dict[str, Any]]", vp.endpoints)}
+    assert abs(by["orr"]["simulated"] - 69 / 154) < 0.1
+    assert abs(by["pfs_at"]["simulated"] - 0.621) < 0.1
+    assert info["not_fitted"][0]["arm"].startswith("platinum-doublet")
+
+
+def test_packaged_keynote024_population_meets_its_targets():
+    e = POPULATIONS["keynote024"]
+    table, meta_ = load_population(e.path())
+    meta = cast("dict[str, Any]", meta_)
+    info = meta["info"]
+    assert info["trial"] == "keynote024" and info["n_candidates"] == 131072
+    assert np.all(tps_from_L(table["L"]) >= 50.0 - 1e-9)
+    by = {r["kind"]: r for r in meta["endpoints"]}
+    assert abs(by["orr"]["simulated"] - 69 / 154) < 0.02
+    assert abs(by["cr"]["simulated"] - 6 / 154) < 0.01
+    assert abs(by["pfs_at"]["simulated"] - 0.621) < 0.02
+    assert by["median_pfs"]["within"]
+    for t in info["survival"]["targets"]:
+        assert t["fitted"] == pytest.approx(t["target"], rel=1e-2)
+    assert info["not_fitted"][0]["endpoints"][0]["value"] == pytest.approx(42 / 151)
+
+
+@pytest.mark.slow
+def test_keynote006_population_unchanged_by_the_generalization():
+    """The same seeded selection as before trials became data (recorded on the pre-change code:
+    2,048 candidates, seed 7, one survival pass)."""
+    vp = calibrate_population(n_candidates=2048, seed=7, survival_passes=1)
+    again = calibrate_population(
+        trial=KEYNOTE006_TRIAL, n_candidates=2048, seed=7, survival_passes=1
+    )
+    for k, v in vp.table.items():
+        np.testing.assert_array_equal(again.table[k], v)
+    info = cast("dict[str, Any]", vp.info)
+    assert info["n_plausible"] == 1258 and info["n_selected"] == 282
+    assert info["selected_class_n"] == [16, 73, 2, 42, 137, 5, 7]
+    np.testing.assert_allclose(
+        [float(cast("float", e["simulated"])) for e in vp.endpoints],
+        [0.322695, 0.056738, 0.464539, 126.0, 0.978022],
+        atol=1e-6,
+    )
+    assert float(vp.table["a"].sum()) == pytest.approx(4.361956587463247, rel=1e-12)
+
+
+def test_cli_names_the_trial(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "tumorimmune", "calibrate-population", "--trial", "keynote042"]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+    assert res.returncode == 2 and "unknown trial 'keynote042'" in res.stderr
+    assert "keynote024" in res.stderr  # lists the known trials
