@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 
 from tumorimmune.calibrate import reselection_intervals
+from tumorimmune.calibrate._uncertainty import MAX_RESAMPLE_FACTOR
 
 DAYS = np.array([0.0, 84.0, 126.0, 168.0, 210.0])
 #: one constructed SLD series per read-out class (CR, PR, SD, PD at 84 / 126 / 168)
@@ -84,6 +85,8 @@ def test_a_subgroup_absent_from_the_population_gets_no_interval_not_a_huge_resam
         T("A", "mPFS", "median_pfs", 126.0),
         T("A", "ORR, L >= 2", "orr", 0.4, n=200, subgroup="L >= 2", fitted=False),
         T("A", "ORR, L >= 0.45", "orr", 0.3, n=200, subgroup="L >= 0.45", fitted=False),
+        # 0.6 % of the virtual patients: a trial of 200 would need 36,000 of them
+        T("A", "ORR, L >= 0.895", "orr", 0.3, n=200, subgroup="L >= 0.895", fitted=False),
     ]
     iv = reselection_intervals(
         targets, ["A"], read, {"L": L}, diameters=diam, scan_days=DAYS, n_draws=50, seed=1
@@ -91,6 +94,8 @@ def test_a_subgroup_absent_from_the_population_gets_no_interval_not_a_huge_resam
     assert iv is not None
     assert np.all(np.isfinite(iv[0])) and np.all(np.isfinite(iv[5]))
     assert np.all(np.isnan(iv[4]))  # nobody has L >= 2: no interval
+    assert 0 < np.mean(L >= 0.895) < 1 / MAX_RESAMPLE_FACTOR
+    assert np.all(np.isnan(iv[6]))  # under 1 % of the virtual patients: no interval
 
 
 def test_class_then_patient_draw_is_the_weighted_draw():

@@ -53,7 +53,9 @@ def calibration_arm(targets: Sequence[Any]) -> str | None:
     return arms.pop() if len(arms) == 1 else None
 
 
-#: Most patients a resampled trial may have, in multiples of the virtual population.
+#: Most patients a resampled trial may have, in multiples of the published trial size behind
+#: its target (a subgroup or responder set under 1/MAX_RESAMPLE_FACTOR of the virtual patients
+#: gets no interval) and of the virtual population.
 MAX_RESAMPLE_FACTOR = 100
 
 
@@ -65,7 +67,9 @@ def _sample_size(t: Any, rates: Mapping[str, float], default: int) -> int:
     share = rates.get("responders", 1.0) if t.kind == "responders_pf_at" else 1.0
     if getattr(t, "subgroup", None) is not None:
         share = rates.get(f"subgroup:{t.subgroup}", 1.0)
-    return max(math.ceil(n / max(share, 1e-6)), 10)
+    if share * MAX_RESAMPLE_FACTOR < 1.0:  # too rare here for a trial of the published size
+        return 0
+    return max(math.ceil(n / share), 10)
 
 
 def reselection_intervals(
@@ -140,8 +144,9 @@ def reselection_intervals(
             mask = arm_subgroup_mask(sub, params, outcomes)
             rates[f"subgroup:{sub}"] = float(np.mean(mask))
     # a subgroup (or responder set) so rare in the virtual population that a trial of the
-    # published size would need over MAX_RESAMPLE_FACTOR times its patients gets no interval
-    # (NaN) instead of a resample of up to n/1e-6 patients
+    # published size would need over MAX_RESAMPLE_FACTOR times its patients (or over
+    # MAX_RESAMPLE_FACTOR times the virtual population) gets no interval (NaN), not a resample
+    # of n/share patients (at 10^7 virtual patients, hundreds of millions: out of memory)
     cap = MAX_RESAMPLE_FACTOR * int(np.asarray(br).shape[1])
     sizes = [_sample_size(t, rates, n_cal) for t in targets]
     sizes = [s if s <= cap else 0 for s in sizes]
