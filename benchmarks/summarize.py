@@ -130,6 +130,10 @@ def _host_pipeline(d: dict) -> list[Row]:
             "run_sweep s": d["run_sweep_median_s"],
             "patient-arms/s": d["patient_arms_per_s"],
             "report s": d["report_s"][0] if d.get("report_s") else None,
+            "keep": d.get("keep"),
+            "device work s": d.get("device_work_s (last run)"),
+            "host share s": d.get("host_share_s (last run)"),
+            "peak RSS MB": d.get("peak_rss_mb"),
         }
     ]
 
@@ -345,6 +349,12 @@ BENCHMARKS: dict[str, tuple[str, str, Callable[[dict], list[Row]]]] = {
 
 #: Figures measured without a result file, kept from the history of RESULTS.md (git log).
 NOTES: dict[str, str] = {
+    "host_pipeline": """\
+The 2026-12-07 rows have `[survival]` and RECIST over time in the spec (the 2026-11-28 ones
+predate both). Same command, same quiet 2-core AMD EPYC, back to back: the tree before the
+on-device reduction (bca5248) took 112.4 s at 10^6 patients (peak RSS 2.9 GB) against 42.0 s
+(2.1 GB); `device work` is the engine's compiled programs (per-arm reduction, survival link,
+RECIST read-outs), run here on the CPU threads and on a GPU on the device.""",
     "ensemble": """\
 **float32** halves the work mostly by allowing a looser tolerance (rtol 1e-4: 47 vs 99 steps a
 year for Kuznetsov, 182 vs 345 for PD-1); per step it is 1.2–1.5× faster than float64 on a CPU.
