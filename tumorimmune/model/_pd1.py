@@ -43,7 +43,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Real
 
 from ._base import AbstractDrugModel, nonneg, parameter
@@ -236,6 +238,16 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
         c = c.with_schedule(cycles=cycles, start_day=start_day)
         return self.replace(**{**c.parameters(), **params})
 
+    def chemo_off(self) -> bool:
+        """True when ``k_chemo`` is known to be 0 when the vector field is traced (a concrete
+        value, not a traced per-patient one): then the chemotherapy term is left out of the
+        program altogether, so that a model without chemotherapy compiles to the same
+        program, with the same bits, as before the term existed."""
+        k = self.k_chemo
+        if isinstance(k, jax.core.Tracer):
+            return False
+        return bool(np.all(np.asarray(k) == 0.0))
+
     def chemo_kill(self, t: Real[ArrayLike, ""]) -> Array:
         """Chemotherapy kill per tumor cell per day at time ``t`` (days):
         ``k_chemo·exp(−lam_chemo·(t − chemo_start))`` on ``[chemo_start, chemo_end)``, else 0.
@@ -307,10 +319,14 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
         dE = self.s + recruit - m_eff * E * T - self.d * E
         room = 1.0 - self.b * (T + R)
         kill = self.kill_rate(E, n_eff)
-        chemo = self.chemo_kill(t)  # 0 unless on chemotherapy (k_chemo = 0 by default)
-        dT = self.a * T * room - kill * T - chemo * T
-        # escape variants below one cell are extinct (as T: docs/science.md §2b)
-        dR = jnp.where(R >= 1.0, (self.a * room - self.k_R * kill - chemo) * R, 0.0)
+        if self.chemo_off():  # the program of a model without chemotherapy, as before it
+            dT = self.a * T * room - kill * T
+            # escape variants below one cell are extinct (as T: docs/science.md §2b)
+            dR = jnp.where(R >= 1.0, (self.a * room - self.k_R * kill) * R, 0.0)
+        else:
+            chemo = self.chemo_kill(t)  # 0 outside [chemo_start, chemo_end)
+            dT = self.a * T * room - kill * T - chemo * T
+            dR = jnp.where(R >= 1.0, (self.a * room - self.k_R * kill - chemo) * R, 0.0)
         dD = self.kappa * kill * (T + self.k_R * R) - self.k_clear * D
         cl = clearance(t, self.CL, self.CL_emax, self.CL_T50, self.CL_gamma, t_dose0=self.t_dose0)
         k12A1 = self.Q / self.V1 * A1
