@@ -21,10 +21,13 @@ from tumorimmune.calibrate import (
     tps_quantile,
 )
 from tumorimmune.calibrate._trial import (
+    CHEMO_CLASSES,
     CLASSES_LATE_MEDIAN,
     class_names,
     classify,
+    classify_chemo,
     fit_link_to_sampled_deaths,
+    joint_class_targets,
     sampled_os,
 )
 from tumorimmune.model import KEYNOTE024_SCREENING, tps_from_L
@@ -50,12 +53,18 @@ def test_keynote024_definition_holds_the_published_numbers():
         "6-month OS": 0.802,
         "median OS (days)": pytest.approx(26.3 * MONTH),
     }
-    (chemo,) = t.pending
-    assert "not fitted yet" in chemo.reason
-    cb = {e.kind: e.value for e in chemo.endpoints}
-    assert cb["orr"] == pytest.approx(42 / 151) and cb["pfs_at"] == 0.503
-    assert cb["median_pfs"] == pytest.approx(6.0 * MONTH) and cb["os_at"] == 0.724
-    assert all(e.source for e in (*t.endpoints, *chemo.endpoints))
+    ca = t.chemo_arm
+    assert ca is not None and ca.name == "platinum doublet (KEYNOTE-024)"
+    assert ca.chemo.name == "platinum_doublet" and ca.chemo.cycles == 4
+    assert ca.chemo.end_day == 84.0  # 4 cycles q3w
+    cb = {e.kind: e.value for e in ca.endpoints}  # fitted
+    assert cb == {"orr": pytest.approx(42 / 151), "pfs_at": 0.503}
+    (held,) = t.pending  # the chemotherapy arm's held-out endpoints
+    assert held.name == ca.name and "held out" in held.reason
+    hb = {e.kind: e.value for e in held.endpoints}
+    assert hb["median_pfs"] == pytest.approx(6.0 * MONTH) and hb["os_at"] == 0.724
+    assert all(e.source for e in (*t.endpoints, *ca.endpoints, *held.endpoints))
+    assert KEYNOTE006_TRIAL.chemo_arm is None
     with pytest.raises(ValueError, match="unknown trial"):
         get_trial("keynote042")
 
@@ -90,6 +99,42 @@ def test_late_median_classes_reproduce_the_published_endpoints():
     }
     got = classify(r, landmark=182.6, median_day=315.0, durability_day=340.9)
     np.testing.assert_array_equal(got, [0, 1, 2, 3, 3, 4, 5, 6])
+
+
+def test_chemo_classes_reproduce_orr_and_landmark_pfs():
+    ca = KEYNOTE024_TRIAL.chemo_arm
+    assert ca is not None
+    p = ca.target_class_probabilities()
+    assert p.sum() == pytest.approx(1.0) and np.all(p >= 0) and len(p) == len(CHEMO_CLASSES)
+    assert p[:2].sum() == pytest.approx(42 / 151)  # ORR
+    assert p[0] + p[2] == pytest.approx(0.503)  # progression-free at 6 months
+    assert p[0] / p[:2].sum() == pytest.approx(0.8)  # responders' durability (assumption)
+    r = {
+        "bor": np.array([0, 1, 1, 2, 3, 2, -1]),
+        "pfs_days": np.array([400, 400, 126, 189, 63, 126, 0]),
+        "pfs_event": np.array([0, 0, 1, 1, 1, 1, 0], bool),
+    }
+    np.testing.assert_array_equal(classify_chemo(r, landmark=182.6), [0, 0, 1, 2, 3, 3, -1])
+    sens = ca.sample_sensitivity(4096, seed=2016)
+    for k, med, sd in (("k_chemo", 0.03, 1.0), ("lam_chemo", 0.02, 0.5)):
+        z = np.log(sens[k] / med) / sd
+        assert np.all(np.abs(z) <= 3.0 + 1e-9) and abs(np.median(z)) < 0.01
+
+
+def test_joint_targets_keep_both_margins_and_the_association():
+    counts = np.array([[30.0, 5.0, 1.0], [10.0, 20.0, 4.0], [0.0, 5.0, 25.0]])
+    row, col = np.array([0.2, 0.3, 0.5]), np.array([0.25, 0.25, 0.5])
+    q = joint_class_targets(counts, row, col)
+    np.testing.assert_allclose(q.sum(1), row, atol=1e-10)
+    np.testing.assert_allclose(q.sum(0), col, atol=1e-10)
+    assert q[2, 0] == 0.0  # an empty plausible cell stays empty
+    # the odds ratios of the plausible table are kept (the I-projection on the margins)
+    odds = lambda t: t[0, 0] * t[1, 1] / (t[0, 1] * t[1, 0])  # noqa: E731
+    assert odds(q) == pytest.approx(odds(counts))
+    empty = counts.copy()
+    empty[:, 1] = 0.0  # no plausible patient in a class the second arm needs
+    with pytest.raises(ValueError, match="second arm"):
+        joint_class_targets(empty, row, col)
 
 
 def test_sampled_os_counts_the_drawn_deaths():
@@ -135,7 +180,19 @@ def test_nsclc_calibration_regression():
     by = {e["kind"]: e for e in cast("list[dict[str, Any]]", vp.endpoints)}
     assert abs(by["orr"]["simulated"] - 69 / 154) < 0.1
     assert abs(by["pfs_at"]["simulated"] - 0.621) < 0.1
-    assert info["not_fitted"][0]["arm"].startswith("platinum-doublet")
+    # the chemotherapy arm, selected jointly: its classes on target within the same sampling
+    # tolerance, ORR and 6-month PFS within 10 points, each patient its own sensitivity
+    ch = info["chemo_arm"]
+    assert ch["classes"] == list(CHEMO_CLASSES) and ch["regimen"] == "platinum_doublet × 4 q3w"
+    freq_c = np.asarray(ch["selected_class_n"]) / n
+    target_c = np.asarray(ch["target_class_p"])
+    assert np.all(np.abs(freq_c - target_c) < 4 * np.sqrt(target_c * (1 - target_c) / n) + 0.01)
+    bc = {e["kind"]: e for e in ch["endpoints"]}
+    assert abs(bc["orr"]["simulated"] - 42 / 151) < 0.1
+    assert abs(bc["pfs_at"]["simulated"] - 0.503) < 0.1
+    assert {e["kind"] for e in ch["predicted"]} == {"median_pfs", "os_at"}
+    assert vp.table["k_chemo"].size == n and np.unique(vp.table["k_chemo"]).size == n
+    assert info["not_fitted"][0]["arm"] == "platinum doublet (KEYNOTE-024)"
 
 
 def test_packaged_keynote024_population_meets_its_targets():
@@ -143,7 +200,7 @@ def test_packaged_keynote024_population_meets_its_targets():
     table, meta_ = load_population(e.path())
     meta = cast("dict[str, Any]", meta_)
     info = meta["info"]
-    assert info["trial"] == "keynote024" and info["n_candidates"] == 131072
+    assert info["trial"] == "keynote024" and info["n_candidates"] == 65536
     assert np.all(tps_from_L(table["L"]) >= 50.0 - 1e-9)
     by = {r["kind"]: r for r in meta["endpoints"]}
     assert abs(by["orr"]["simulated"] - 69 / 154) < 0.02
@@ -152,7 +209,17 @@ def test_packaged_keynote024_population_meets_its_targets():
     assert by["median_pfs"]["within"]
     for t in info["survival"]["targets"]:
         assert t["fitted"] == pytest.approx(t["target"], rel=1e-2)
-    assert info["not_fitted"][0]["endpoints"][0]["value"] == pytest.approx(42 / 151)
+    # the platinum-doublet arm, selected jointly: ORR and 6-month PFS within 2 points (about a
+    # binomial SE at the file's ~2,700 patients, plus the class split), χ² not rejected
+    ch = info["chemo_arm"]
+    assert ch["regimen"] == "platinum_doublet × 4 q3w" and ch["chi2_p"] > 0.01
+    bc = {r["kind"]: r for r in ch["endpoints"]}
+    assert abs(bc["orr"]["simulated"] - 42 / 151) < 0.02
+    assert abs(bc["pfs_at"]["simulated"] - 0.503) < 0.02
+    assert {"k_chemo", "lam_chemo"} <= set(table)
+    held = info["not_fitted"][0]
+    assert held["arm"] == "platinum doublet (KEYNOTE-024)"
+    assert [e["kind"] for e in held["endpoints"]] == ["median_pfs", "os_at"]
 
 
 @pytest.mark.slow

@@ -73,6 +73,23 @@ def test_no_calibration_arm_gives_none():
     assert reselection_intervals(targets, ["A"], read, None, diameters=diam, scan_days=DAYS) is None
 
 
+def test_calibration_arm_is_the_one_with_all_four_class_targets():
+    from tumorimmune.calibrate import calibration_arm
+
+    full = [
+        T("A", "ORR", "orr", 0.30, n=200),
+        T("A", "CR", "cr", 0.05, n=200),
+        T("A", "PFS6", "pfs_at", 0.40, n=200, day=182.6),
+        T("A", "mPFS", "median_pfs", 126.0),
+    ]
+    chemo = [T("B", "ORR", "orr", 0.28, n=150), T("B", "PFS6", "pfs_at", 0.5, n=150, day=182.6)]
+    assert calibration_arm(full) == "A"
+    assert calibration_arm([*full, *chemo]) == "A"  # B is fitted, but on two kinds only
+    assert calibration_arm(chemo) == "B"  # a lone arm, as before (its intervals then need all four)
+    both = [*full, *(T("B", t.name, t.kind, t.value, n=t.n, day=t.day) for t in full)]
+    assert calibration_arm(both) is None
+
+
 def test_a_subgroup_absent_from_the_population_gets_no_interval_not_a_huge_resample():
     # before: a trial of n / max(share, 1e-6) patients was resampled, 2e8 here (24 GB, killed)
     counts = {"CR": 250, "PR": 1250, "SD": 500, "PD84": 2400, "PD126": 150, "PD168": 450}

@@ -50,6 +50,7 @@ from ._trial import KEYNOTE006_Q3W_REGIMEN as KEYNOTE006_Q3W_REGIMEN
 from ._trial import KEYNOTE006_Q3W_TARGETS as KEYNOTE006_Q3W_TARGETS
 from ._trial import KEYNOTE006_SCAN_DAYS as KEYNOTE006_SCAN_DAYS
 from ._trial import KEYNOTE006_TRIAL as KEYNOTE006_TRIAL
+from ._trial import KEYNOTE024_CHEMO_ARM as KEYNOTE024_CHEMO_ARM
 from ._trial import KEYNOTE024_CHEMO_ENDPOINTS as KEYNOTE024_CHEMO_ENDPOINTS
 from ._trial import KEYNOTE024_CUTOFF_DAY as KEYNOTE024_CUTOFF_DAY
 from ._trial import KEYNOTE024_OS_TARGETS as KEYNOTE024_OS_TARGETS
@@ -59,6 +60,7 @@ from ._trial import KEYNOTE024_TRIAL as KEYNOTE024_TRIAL
 from ._trial import TREATMENT_END_DAY as TREATMENT_END_DAY
 from ._trial import TRIALS as TRIALS
 from ._trial import ZERO_SHARE as ZERO_SHARE
+from ._trial import ChemoArm as ChemoArm
 from ._trial import PendingArm as PendingArm
 from ._trial import TrialDefinition as TrialDefinition
 from ._trial import VirtualPopulation as VirtualPopulation
@@ -93,6 +95,7 @@ __all__ = [
     "KEYNOTE006_SCAN_DAYS",
     "KEYNOTE006_TRIAL",
     "KEYNOTE024",
+    "KEYNOTE024_CHEMO_ARM",
     "KEYNOTE024_CHEMO_ENDPOINTS",
     "KEYNOTE024_CUTOFF_DAY",
     "KEYNOTE024_OS_TARGETS",
@@ -104,6 +107,7 @@ __all__ = [
     "TRIALS",
     "UNITS",
     "ZERO_SHARE",
+    "ChemoArm",
     "ClinicalTarget",
     "Dist",
     "FitResult",

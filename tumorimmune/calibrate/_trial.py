@@ -42,7 +42,15 @@ import scipy.stats
 import scipy.stats.qmc
 from jaxtyping import Float, Int
 
-from ..model import KEYNOTE024_SCREENING, L_from_tps, Regimen, TPSDistribution, TumorImmunePD1
+from ..model import (
+    KEYNOTE024_SCREENING,
+    PLATINUM_DOUBLET,
+    Chemotherapy,
+    L_from_tps,
+    Regimen,
+    TPSDistribution,
+    TumorImmunePD1,
+)
 from ..response import (
     Endpoint,
     Readout,
@@ -564,6 +572,122 @@ class PendingArm:
     reason: str
 
 
+#: Read-out classes of a chemotherapy arm read at one PFS landmark only (its median and
+#: landmark fall on the same scan interval, so the median is a prediction, not a class split).
+CHEMO_CLASSES: tuple[str, ...] = (
+    "R, progression-free at the landmark",
+    "R, PD by the landmark",
+    "NR, progression-free at the landmark",
+    "NR, PD by the landmark",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChemoArm:
+    """A chemotherapy arm fitted jointly with the trial's antibody arm.
+
+    Every candidate is read out in both arms; the selection matches the antibody arm's classes
+    and this arm's :data:`CHEMO_CLASSES` jointly (:func:`joint_class_targets`).
+
+    Attributes:
+        name: the arm, e.g. ``"platinum doublet (KEYNOTE-024)"``.
+        chemo: the regimen (preset and cycles; its typical ``k_chemo``/``lam_chemo`` unused:
+            every patient draws its own).
+        endpoints: the fitted endpoints, ORR (``orr``) and a landmark PFS (``pfs_at``).
+        predicted: published endpoints read on the selection but not fitted (median PFS, OS).
+        responder_pf: share of the responders progression-free at the landmark (assumption).
+        k_chemo_median, k_chemo_sigma: per-patient ``k_chemo`` (1/day), lognormal median and
+            log-SD, truncated at ±3 SD (assumption).
+        lam_chemo_median, lam_chemo_sigma: per-patient ``lam_chemo`` (1/day), likewise.
+    """
+
+    name: str
+    chemo: Chemotherapy
+    endpoints: tuple[Endpoint, ...]
+    predicted: tuple[Endpoint, ...] = ()
+    responder_pf: float = 0.8
+    k_chemo_median: float = 0.03
+    k_chemo_sigma: float = 1.0
+    lam_chemo_median: float = 0.02
+    lam_chemo_sigma: float = 0.5
+
+    def __post_init__(self) -> None:
+        kinds = {e.kind for e in self.endpoints}
+        if not {"orr", "pfs_at"} <= kinds:
+            raise ValueError(f"chemo arm {self.name!r}: fitted endpoints need orr and pfs_at")
+        if not 0.0 < self.responder_pf <= 1.0:
+            raise ValueError(f"chemo arm {self.name!r}: responder_pf must be in (0, 1]")
+
+    def landmark_day(self) -> float:
+        """The PFS landmark (days) of the ``pfs_at`` endpoint."""
+        return float(next(e.day for e in self.endpoints if e.kind == "pfs_at") or 182.6)
+
+    def target_class_probabilities(self) -> Float[np.ndarray, " 4"]:
+        """Target probabilities of :data:`CHEMO_CLASSES` from ORR, landmark PFS and
+        ``responder_pf``."""
+        by = {e.kind: e.value for e in self.endpoints}
+        orr, pf, r = by["orr"], by["pfs_at"], self.responder_pf
+        p = np.array([orr * r, orr * (1 - r), pf - orr * r, 1 - pf - orr * (1 - r)])
+        if np.any(p < 0):
+            raise ValueError(f"chemo arm {self.name!r}: negative class probability {p.round(4)}")
+        return p
+
+    def sample_sensitivity(self, n: int, *, seed: int) -> dict[str, np.ndarray]:
+        """Per-patient ``k_chemo`` and ``lam_chemo`` (1/day): lognormal, truncated at ±3 SD,
+        on their own scrambled-Sobol' stream (seed ``[seed, 2]``), so the other candidate
+        columns are those of a calibration without the chemotherapy arm."""
+        rng = np.random.default_rng([seed, 2])
+        u = np.asarray(scipy.stats.qmc.Sobol(d=2, scramble=True, seed=rng).random(int(n)))  # pyright: ignore[reportCallIssue]
+        lo, hi = scipy.stats.norm.cdf(-3.0), scipy.stats.norm.cdf(3.0)
+        z = scipy.stats.norm.ppf(lo + u * (hi - lo))
+        return {
+            "k_chemo": self.k_chemo_median * np.exp(self.k_chemo_sigma * z[:, 0]),
+            "lam_chemo": self.lam_chemo_median * np.exp(self.lam_chemo_sigma * z[:, 1]),
+        }
+
+
+def classify_chemo(r: Mapping[str, np.ndarray], *, landmark: float) -> Int[np.ndarray, " n"]:
+    """Class index (:data:`CHEMO_CLASSES`) of each patient's chemotherapy read-out; -1 not
+    evaluable. ``r`` as :func:`classify`."""
+    bor, days, event = r["bor"], r["pfs_days"], r["pfs_event"]
+    cls = np.full(bor.shape, -1, np.int64)
+    by_land = event & (days <= landmark)
+    resp = (bor == 0) | (bor == 1)
+    nr = (bor == 2) | (bor == 3)
+    cls[resp & ~by_land] = 0
+    cls[resp & by_land] = 1
+    cls[nr & ~by_land] = 2
+    cls[nr & by_land] = 3
+    return cls
+
+
+def joint_class_targets(
+    counts: Float[np.ndarray, "k m"],
+    row_target: Float[np.ndarray, " k"],
+    col_target: Float[np.ndarray, " m"],
+    *,
+    iterations: int = 2000,
+    tol: float = 1e-12,
+) -> Float[np.ndarray, "k m"]:
+    """Joint target probabilities of two arms' classes: the plausible joint frequencies
+    ``counts`` raked (iterative proportional fitting, Deming & Stephan 1940) to the target
+    margins ``row_target`` and ``col_target`` — of all joint distributions with those margins
+    the one closest to the plausible one in Kullback–Leibler divergence, so the association of
+    a patient's classes in the two arms is the model's, not assumed independent."""
+    q = np.asarray(counts, float) / np.sum(counts)
+    for name, t, m in (("first", row_target, q.sum(1)), ("second", col_target, q.sum(0))):
+        if np.any((m == 0) & (np.asarray(t) > 0)):
+            raise ValueError(f"no plausible patient falls in a class of the {name} arm")
+    for _ in range(iterations):
+        rs = q.sum(1)
+        q = q * np.where(rs > 0, row_target / np.where(rs > 0, rs, 1.0), 0.0)[:, None]
+        cs = q.sum(0)
+        q = q * np.where(cs > 0, col_target / np.where(cs > 0, cs, 1.0), 0.0)[None, :]
+        if np.max(np.abs(q.sum(1) - row_target)) < tol:
+            break
+    return q
+
+
 @dataclasses.dataclass(frozen=True)
 class TrialDefinition:
     """A trial as data: what :func:`calibrate_population` fits a virtual population to.
@@ -604,6 +728,8 @@ class TrialDefinition:
         seed: default seed of the candidates and the selection.
         pending: arms whose endpoints are recorded but not fitted (with the reason).
         sources: what each number above rests on (citation, URL, or "assumption").
+        chemo_arm: a chemotherapy arm selected on jointly with ``regimen``'s arm
+            (:class:`ChemoArm`; ``None``: one arm).
     """
 
     name: str
@@ -635,6 +761,7 @@ class TrialDefinition:
     seed: int = 2015
     pending: tuple[PendingArm, ...] = ()
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    chemo_arm: ChemoArm | None = None
 
     def __post_init__(self) -> None:
         kinds = {e.kind for e in self.endpoints}
@@ -809,8 +936,7 @@ KEYNOTE024_PEMBRO_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("median PFS (days)", "median_pfs", 10.3 * _MONTH, n=154, source=_KN024),
 )
 #: KEYNOTE-024, platinum-doublet chemotherapy (n = 151): ORR 27.8 % (42/151), 6-month PFS
-#: 50.3 %, median PFS 6.0 months (95 % CI 4.2–6.2), 6-month OS 72.4 % — recorded, not fitted
-#: until the model has a chemotherapy arm.
+#: 50.3 %, median PFS 6.0 months (95 % CI 4.2–6.2), 6-month OS 72.4 %.
 KEYNOTE024_CHEMO_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("ORR", "orr", 42 / 151, n=151, source=_KN024),
     Endpoint("6-month PFS", "pfs_at", 0.503, n=151, day=182.6, source=_KN024),
@@ -824,6 +950,21 @@ KEYNOTE024_CHEMO_ENDPOINTS: tuple[Endpoint, ...] = (
         source=_KN024,
     ),
     Endpoint("6-month OS", "os_at", 0.724, n=151, day=182.6, source=_KN024),
+)
+#: The chemotherapy arm's fitted endpoints (ORR, 6-month PFS) and those held out (median PFS:
+#: its scan falls on the landmark's, see docs/science.md §7c; 6-month OS: the survival link is
+#: fitted on the pembrolizumab arm only).
+KEYNOTE024_CHEMO_FITTED: tuple[Endpoint, ...] = KEYNOTE024_CHEMO_ENDPOINTS[:2]
+KEYNOTE024_CHEMO_HELD_OUT: tuple[Endpoint, ...] = KEYNOTE024_CHEMO_ENDPOINTS[2:]
+#: KEYNOTE-024's comparator as calibrated: platinum doublet, 4 cycles q3w (the trial allowed
+#: 4–6; 4 is the minimum and the most common choice — assumption), every patient with its own
+#: lognormal kill and resistance rates (docs/science.md §7c).
+KEYNOTE024_CHEMO_ARM = ChemoArm(
+    name="platinum doublet (KEYNOTE-024)",
+    chemo=PLATINUM_DOUBLET.with_schedule(cycles=4),
+    endpoints=KEYNOTE024_CHEMO_FITTED,
+    predicted=KEYNOTE024_CHEMO_HELD_OUT,
+    responder_pf=0.8,
 )
 #: The OS numbers the survival link is fitted to on the pembrolizumab arm: 6-month OS 80.2 %
 #: (first report) and median OS 26.3 months (5-year update; 95 % CI 18.3–40.4 months).
@@ -862,7 +1003,8 @@ NSCLC_GROWTH_RANGE: tuple[float, float, str] = (math.log(2) / 400.0, 0.05, "log"
 #: KEYNOTE-024 (advanced NSCLC, PD-L1 TPS ≥ 50 %, first line), pembrolizumab arm.
 KEYNOTE024_TRIAL = TrialDefinition(
     name="keynote024",
-    title="KEYNOTE-024, pembrolizumab 200 mg q3w arm, first report (11.2-month follow-up)",
+    title="KEYNOTE-024, pembrolizumab 200 mg q3w and platinum-doublet arms, first report "
+    "(11.2-month follow-up)",
     indication="advanced NSCLC, PD-L1 TPS ≥ 50 %, first line",
     regimen=KEYNOTE024_REGIMEN,
     endpoints=KEYNOTE024_PEMBRO_ENDPOINTS,
@@ -878,13 +1020,15 @@ KEYNOTE024_TRIAL = TrialDefinition(
     tps_distribution=KEYNOTE024_SCREENING,
     tps_min=50.0,
     seed=2016,
+    chemo_arm=KEYNOTE024_CHEMO_ARM,
     pending=(
         PendingArm(
-            "platinum-doublet chemotherapy (KEYNOTE-024)",
-            "investigator's choice of platinum-based doublet, 4–6 cycles",
-            KEYNOTE024_CHEMO_ENDPOINTS,
-            "not fitted yet: TumorImmunePD1 has no chemotherapy kill term (the Claret-type "
-            "platinum-doublet arm is being added separately)",
+            "platinum doublet (KEYNOTE-024)",
+            "platinum-based doublet, 4 cycles q3w (the trial allowed 4–6)",
+            KEYNOTE024_CHEMO_HELD_OUT,
+            "held out: the arm is fitted on ORR and 6-month PFS only; its median PFS falls in "
+            "the same scan interval as the 6-month landmark (no class of its own) and its OS "
+            "is a prediction of the pembrolizumab arm's survival link",
         ),
     ),
     sources={
@@ -898,6 +1042,10 @@ KEYNOTE024_TRIAL = TrialDefinition(
         "tps": "KEYNOTE-024 enrolled TPS ≥ 50 % only; uniform within the category (assumption)",
         "ranges": "as the melanoma population except the growth rate a and the plausible "
         "doubling times (Detterbeck & Gibson 2008; docs/science.md §7c)",
+        "chemo": "platinum doublet, 4 cycles q3w; k_chemo lognormal (median 0.03/day, log-SD "
+        "1) and lam_chemo lognormal (median 0.02/day, log-SD 0.5), truncated at ±3 SD; 80 % "
+        "of the chemotherapy responders progression-free at 6 months (assumptions; "
+        "docs/science.md §7c)",
     },
 )
 
@@ -993,7 +1141,13 @@ def calibrate_population(
     grows = (net > math.log(2) / doubling_days[1]) & (net < math.log(2) / doubling_days[0])
     keep0 = np.flatnonzero(finite & grows)
     vals = {k: v[keep0] for k, v in cand.items()}
-    say(f"candidates {n_candidates}, growing at baseline {keep0.size}; simulating 2 arms …")
+    ca = tr.chemo_arm
+    sens = {} if ca is None else ca.sample_sensitivity(n_candidates, seed=seed)
+    sens = {k: v[keep0] for k, v in sens.items()}
+    say(
+        f"candidates {n_candidates}, growing at baseline {keep0.size}; "
+        f"simulating {2 if ca is None else 3} arms …"
+    )
     # one solve per arm at the scans and the hazard grid of the survival link
     grid = np.arange(0.0, follow_up + 1e-9, grid_days)
     times = np.union1d(np.asarray(scan_days), grid)
@@ -1012,6 +1166,15 @@ def calibrate_population(
         & (rt["bor"] >= 0)
         & (cells_u[:, -1] > cells_u[:, 0])
     )
+    cells_c = sld_grid_c = None
+    if ca is not None:  # the chemotherapy arm: no antibody, each patient's own sensitivity
+        n_keep = keep0.size
+        sched = {k: np.full(n_keep, v) for k, v in ca.chemo.schedule().items()}
+        cells_call, st_c = simulate_scans({**vals, **sens, **sched}, None, **kw)  # type: ignore[arg-type]
+        cells_c = cells_call[:, i_scan]
+        sld_grid_c = sum_of_diameters_mm(cells_call[:, i_grid], readout=readout)
+        rcs = read_scans(cells_c, scan_days, follow_up=follow_up, readout=readout)
+        plaus &= (st_c == 0) & (rcs["bor"] >= 0)
     idx = np.flatnonzero(plaus)
     landmark = float(next(e.day for e in endpoints if e.kind == "pfs_at") or 182.6)
     med_day = median_scan(scan_days, next(e.value for e in endpoints if e.kind == "median_pfs"))
@@ -1022,6 +1185,8 @@ def calibrate_population(
     names = class_names(landmark=landmark, median_day=med_day)
     target = target_class_probabilities(endpoints, responder_pf=responder_pf, median_day=med_day)
     first_pd = rt["bor"] == 3  # PD at the first on-study scan (best response PD)
+    target_c = None if ca is None else ca.target_class_probabilities()
+    landmark_c = None if ca is None else ca.landmark_day()
     u_death = patient_uniforms(seed, np.arange(cells_t.shape[0]))
     link: SurvivalLink | None = None
     os_info: dict[str, object] = {}
@@ -1038,7 +1203,25 @@ def calibrate_population(
             median_day=med_day,
             durability_day=float(durability or KEYNOTE006_DURABILITY.day or 240.4),
         )
-        accept, freq = prevalence_weights(classes, target, names=names)
+        if ca is None or cells_c is None or sld_grid_c is None or target_c is None:
+            accept, freq = prevalence_weights(classes, target, names=names)
+        else:
+            deaths_c = deaths
+            if link is not None:
+                deaths_c = sample_death_days(sld_grid_c, grid, u_death, link, follow_up=follow_up)
+            rc_c = _cutoff_readout(cells_c, scan_days, cutoff_day, deaths_c, readout)
+            classes_c = classify_chemo(
+                {k: v[idx] for k, v in rc_c.items()}, landmark=float(landmark_c or 182.6)
+            )
+            k, m = len(target), len(target_c)
+            ok = (classes >= 0) & (classes_c >= 0)
+            joint = np.where(ok, classes * m + classes_c, -1)
+            table_n = np.bincount(joint[ok], minlength=k * m).reshape(k, m).astype(float)
+            q = joint_class_targets(table_n, target, target_c)
+            joint_names = [f"{a} | {b}" for a in names for b in CHEMO_CLASSES]
+            accept, _ = prevalence_weights(joint, q.ravel(), names=joint_names)
+            valid = classes[classes >= 0]
+            freq = np.bincount(valid, minlength=k) / max(valid.size, 1)
         rng = np.random.default_rng([seed, 1])
         chosen = rng.uniform(size=idx.size) < accept
         sel = idx[chosen]
@@ -1061,6 +1244,7 @@ def calibrate_population(
     counts = np.bincount(classes[chosen], minlength=len(target))
     chi2 = scipy.stats.chisquare(counts, target * counts.sum())
     table = {k: np.asarray(v[sel], float) for k, v in vals.items()}
+    table.update({k: np.asarray(v[sel], float) for k, v in sens.items()})
     if survival_passes:  # each patient keeps the death quantile it was selected with
         table["u_death"] = np.asarray(u_death[sel], float)
     info: dict[str, object] = {
@@ -1090,6 +1274,32 @@ def calibrate_population(
     }
     if responder_pf is not None:
         info["responder_pf_assumed"] = {"value": responder_pf, "day": float(durability)}
+    if ca is not None and target_c is not None:
+        sel_c = {k: v[sel] for k, v in rc_c.items()}  # pyright: ignore[reportPossiblyUnbound]
+        if survival_passes:
+            sel_c["os_days"], sel_c["os_event"] = deaths_c[0][sel], deaths_c[1][sel]  # pyright: ignore[reportPossiblyUnbound]
+        counts_c = np.bincount(classes_c[chosen], minlength=len(target_c))  # pyright: ignore[reportPossiblyUnbound]
+        chi2_c = scipy.stats.chisquare(counts_c, target_c * counts_c.sum())
+        held = [e for e in ca.predicted if survival_passes or e.kind not in ("os_at", "median_os")]
+        info["chemo_arm"] = {
+            "arm": ca.name,
+            "regimen": ca.chemo.label,
+            "classes": list(CHEMO_CLASSES),
+            "target_class_p": target_c.tolist(),
+            "selected_class_n": counts_c.tolist(),
+            "chi2": float(chi2_c.statistic),
+            "chi2_p": float(chi2_c.pvalue),
+            "responder_pf_assumed": {"value": ca.responder_pf, "day": ca.landmark_day()},
+            "selection": "joint: Allen acceptance on the product of the two arms' classes, "
+            "target = plausible joint frequencies raked to both arms' target margins (IPF)",
+            "sensitivity": {
+                "k_chemo": {"median": ca.k_chemo_median, "log_sd": ca.k_chemo_sigma},
+                "lam_chemo": {"median": ca.lam_chemo_median, "log_sd": ca.lam_chemo_sigma},
+                "truncation_sd": 3.0,
+            },
+            "endpoints": evaluate_endpoints(sel_c, ca.endpoints),
+            "predicted": evaluate_endpoints(sel_c, held),
+        }
     if tr.pending:
         info["not_fitted"] = [
             {

@@ -44,13 +44,20 @@ _FRACTION_KINDS = ("orr", "cr", "dcr", "pfs_at", "os_at", "pseudo_progression")
 
 
 def calibration_arm(targets: Sequence[Any]) -> str | None:
-    """The arm of the fitted class targets (ORR, CR, PFS landmark and median), or ``None``."""
-    arms = {
-        str(t.arm)
-        for t in targets
-        if t.fitted and t.kind in _CLASS_KINDS and getattr(t, "subgroup", None) is None
-    }
-    return arms.pop() if len(arms) == 1 else None
+    """The arm of the fitted class targets (ORR, CR, PFS landmark and median), or ``None``.
+
+    Where several arms have fitted class targets (e.g. KEYNOTE-024's pembrolizumab arm and its
+    platinum-doublet arm, fitted on ORR and 6-month PFS only), the one arm whose fitted targets
+    include all four kinds; ``None`` when no arm or more than one has them all.
+    """
+    kinds: dict[str, set[str]] = {}
+    for t in targets:
+        if t.fitted and t.kind in _CLASS_KINDS and getattr(t, "subgroup", None) is None:
+            kinds.setdefault(str(t.arm), set()).add(str(t.kind))
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    full = [a for a, k in kinds.items() if {"orr", "cr", "pfs_at", "median_pfs"} <= k]
+    return full[0] if len(full) == 1 else None
 
 
 #: Most patients a resampled trial may have, in multiples of the published trial size behind

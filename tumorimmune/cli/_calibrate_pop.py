@@ -33,8 +33,9 @@ def calibrate_population_cmd(
 
     ``--trial keynote024``: the KEYNOTE-024 pembrolizumab 200 mg q3w arm (advanced NSCLC, PD-L1
     TPS ≥ 50 %): ORR, CR rate, 6-month PFS and median PFS at the 11.2-month follow-up, and a
-    survival link fitted to its 6-month and median OS; the chemotherapy arm's endpoints are
-    recorded in the file, not fitted yet. The default, KEYNOTE-006:
+    survival link fitted to its 6-month and median OS; jointly, the platinum-doublet arm (4
+    cycles q3w, each patient its own chemotherapy sensitivity): ORR and 6-month PFS, its median
+    PFS and 6-month OS printed as predictions. The default, KEYNOTE-006:
 
     Plausible patients (tumors that grow untreated) are selected by prevalence so that the
     pembrolizumab 10 mg/kg q3w arm matches the first report's ORR, CR rate, 6-month PFS, median
@@ -86,6 +87,17 @@ def calibrate_population_cmd(
             f"  {r['name']:<45} target {r['target']:.3g}{unit}  simulated {r['simulated']:.3g}"
             f"{unit} ({r['simulated_lo']:.3g}–{r['simulated_hi']:.3g})"
         )
+    ch = info.get("chemo_arm")
+    if isinstance(ch, dict):
+        typer.echo(f"  {ch['arm']} ({ch['regimen']}; χ² p = {float(ch['chi2_p']):.2f}):")
+        for r in [*ch["endpoints"], *ch["predicted"]]:
+            unit = "d" if r["kind"] == "median_pfs" else ""
+            tag = "" if r in ch["endpoints"] else "  [prediction]"
+            typer.echo(
+                f"    {r['name']:<43} target {r['target']:.3g}{unit}  simulated "
+                f"{r['simulated']:.3g}{unit} ({r['simulated_lo']:.3g}–{r['simulated_hi']:.3g})"
+                f"{tag}"
+            )
     for a in definition.pending:
         typer.echo(f"  not fitted: {a.name} — {a.reason}")
     typer.echo(f"wrote {path}")

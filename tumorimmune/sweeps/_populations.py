@@ -128,7 +128,8 @@ KEYNOTE024 = PopulationEntry(
     name="keynote024",
     file="keynote024_vpop.npz",
     indication="advanced NSCLC, PD-L1 TPS ≥ 50 %, first line",
-    trial="KEYNOTE-024, pembrolizumab 200 mg q3w arm, first report (11.2-month follow-up)",
+    trial="KEYNOTE-024, pembrolizumab 200 mg q3w and platinum-doublet arms, first report "
+    "(11.2-month follow-up)",
     citation="Reck et al. 2016, N Engl J Med 375:1823",
     example="examples/nsclc_keynote024.toml",
     pdl1=KEYNOTE024_SCREENING,  # the screening distribution; enrolled: TPS >= 50 % only
