@@ -43,9 +43,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 from jaxtyping import Array, ArrayLike, Float, Real
 
 from ._base import AbstractDrugModel, nonneg, parameter
@@ -244,7 +244,7 @@ class TumorImmunePD1(AbstractDrugModel, AbstractKuznetsov):
         program altogether, so that a model without chemotherapy compiles to the same
         program, with the same bits, as before the term existed."""
         k = self.k_chemo
-        if isinstance(k, jax.core.Tracer):
+        if isinstance(k, Tracer):
             return False
         return bool(np.all(np.asarray(k) == 0.0))
 
