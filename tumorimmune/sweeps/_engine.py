@@ -397,8 +397,9 @@ class Engine:
         reference, so that results are bit-identical to it).
 
         With ``[survival]``: the SLD on the hazard grid gives each patient's death day
-        (:func:`tumorimmune.response.sample_death_days`, one uniform per patient id from
-        :func:`tumorimmune.response.patient_uniforms`, the same in every arm), and **deaths
+        (:func:`tumorimmune.response.jax_death_days` on the batch's device, equal to
+        :func:`tumorimmune.response.sample_death_days` to its tolerance; one uniform per
+        patient id from :func:`tumorimmune.response.patient_uniforms`, the same in every arm), and **deaths
         end follow-up** (:func:`censor_after_death`, :func:`apply_deaths`): the read-out and
         the time-course read-out see the diameters of the scans after death replaced by the
         last one on or before it, PFS and a responder's DoR end at death (an event) when death
