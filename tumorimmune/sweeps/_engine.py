@@ -398,13 +398,13 @@ class Engine:
 
         With ``[survival]``: the SLD on the hazard grid gives each patient's death day
         (:func:`tumorimmune.response.jax_death_days` on the batch's device, equal to
-        :func:`tumorimmune.response.sample_death_days` to its tolerance; one uniform per
-        patient id from :func:`tumorimmune.response.patient_uniforms`, the same in every arm), and **deaths
-        end follow-up** (:func:`censor_after_death`, :func:`apply_deaths`): the read-out and
-        the time-course read-out see the diameters of the scans after death replaced by the
-        last one on or before it, PFS and a responder's DoR end at death (an event) when death
-        comes first, and a death before the first post-baseline scan is PD (best and confirmed
-        best response). The stored ``tumor_cells`` and ``diameter_mm`` stay the model's.
+        :func:`tumorimmune.response.sample_death_days` to its tolerance; one uniform per patient id
+        from :func:`tumorimmune.response.patient_uniforms`, the same in every arm), and **deaths end
+        follow-up** (:func:`censor_after_death`, :func:`apply_deaths`): the read-out and the
+        time-course read-out see the diameters of the scans after death replaced by the last one on
+        or before it, PFS and a responder's DoR end at death (an event) when death comes first, and
+        a death before the first post-baseline scan is PD (best and confirmed best response). The
+        stored ``tumor_cells`` and ``diameter_mm`` stay the model's.
 
         Returns:
             per-patient columns ``param_<name>`` and ``cell`` (patient,), and per arm × patient
