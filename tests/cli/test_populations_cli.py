@@ -27,7 +27,7 @@ def test_populations_json():
     res = _run("--json")
     assert res.returncode == 0, res.stderr
     entries = {e["name"]: e for e in json.loads(res.stdout)}
-    assert sorted(entries) == ["keynote006", "keynote024"]
+    assert sorted(entries) == ["keynote006", "keynote024", "keynote042"]
     entry = entries["keynote006"]
     assert entry["n_patients"] == 19726
     assert entry["indication"] == "advanced melanoma"
@@ -36,3 +36,8 @@ def test_populations_json():
     nsclc = entries["keynote024"]
     assert nsclc["indication"] == "advanced NSCLC, PD-L1 TPS ≥ 50 %, first line"
     assert nsclc["fit"]["chi2_p"] > 0.05 and nsclc["pdl1"]["cutoffs"] == [1.0, 50.0]
+    assert nsclc["derived_from"] is None
+    derived = entries["keynote042"]  # KEYNOTE-024's patients, PD-L1 redrawn
+    assert derived["derived_from"] == "keynote024" and derived["derivation"]["redrawn"] == ["L"]
+    assert derived["n_patients"] == nsclc["n_patients"] and derived["fit"] == nsclc["fit"]
+    assert derived["pdl1"]["cutoffs"] == [1.0, 20.0, 50.0]

@@ -62,7 +62,7 @@ def test_keynote024_entry():
 
 def test_unknown_names_list_the_registry(tmp_path):
     with pytest.raises(ValueError, match=r"keynote006.*advanced melanoma"):
-        sweeps.get_population("keynote042")
+        sweeps.get_population("keynote999")
     with pytest.raises(ValueError, match="packaged populations: 'keynote006'"):
         PopulationSpec(file=str(tmp_path / "nope.npz")).table()
     assert PopulationSpec(file=str(tmp_path / "x.npz")).entry() is None

@@ -33,6 +33,13 @@ def populations_cmd(
         typer.echo(f"  citation:   {e.citation}")
         typer.echo(f"  patients:   {e.n_patients()}")
         typer.echo(f"  example:    {e.example}")
+        if e.derived_from is not None:
+            d = e.metadata().get("info", {}).get("derived", {})
+            typer.echo(
+                f"  derived:    from {e.derived_from} ({', '.join(d.get('redrawn', []))} "
+                f"redrawn, seed {d.get('seed')}); fit and targets below are "
+                f"{e.derived_from}'s calibration"
+            )
         if fit:
             p = fit.get("chi2_p")
             p_text = f", χ² p = {float(p):.2f}" if p is not None else ""

@@ -184,6 +184,21 @@ KEYNOTE024_SCREENING = TPSDistribution(
     "tabulated by Huang et al., Mod Pathol 2021 (doi 10.1038/s41379-020-00664-y), Table 2",
 )
 
+#: KEYNOTE-042's enrolled (randomized) patients by TPS (Mok et al. 2019, Lancet 393:1819): 1,274
+#: patients with TPS ≥ 1 %, of whom 599 had TPS ≥ 50 % and 818 TPS ≥ 20 % (so 219 TPS 20–49 %
+#: and 456 TPS 1–19 %); no patient had TPS < 1 % (an eligibility criterion). The trial's
+#: enrolled mix, not a screening cohort: the trial reported its primary end points in the
+#: cumulative strata TPS ≥ 50 %, ≥ 20 % and ≥ 1 % (docs/science.md §8: 599 and 818 to check).
+KEYNOTE042_ENROLLED = TPSDistribution(
+    name="KEYNOTE-042 enrolled",
+    indication="advanced NSCLC, PD-L1 TPS ≥ 1 %, previously untreated",
+    cutoffs=(1.0, 20.0, 50.0),
+    shares=(0.0, 456 / 1274, 219 / 1274, 599 / 1274),
+    n=1274,
+    source="Mok et al. 2019, Lancet 393:1819 (KEYNOTE-042; 599 TPS >= 50 %, 818 TPS >= 20 % "
+    "of 1,274)",
+)
+
 #: KEYNOTE-006 (advanced melanoma): 80.6 % of 833 patients had PD-L1-positive tumors (≥ 1 % of
 #: tumor cells with membranous staining; Carlino et al. 2018, Eur J Cancer 101:236). The
 #: patients with unknown status (about 2 %) are counted as negative here (to check).

@@ -328,7 +328,8 @@ def pdl1_section(ds: xr.Dataset) -> Section | None:
         id="pdl1-strata",
         note=(
             "Objective response by PD-L1 tumor proportion score (TPS, 22C3) in the trials' "
-            "categories (NSCLC: < 1 %, 1–49 %, ≥ 50 %; melanoma PD-L1 positive: ≥ 1 %). TPS = "
+            "categories (NSCLC: < 1 %, 1–49 %, ≥ 50 %, or the spec's [report] tps_cutoffs; "
+            "melanoma PD-L1 positive: ≥ 1 %). TPS = "
             "100·L, the model's PD-L1 expression (an assumption, docs/science.md \"PD-L1 as "
             "an assay\"). Patients: evaluable patients of the category; share: of the arm's."
         ),

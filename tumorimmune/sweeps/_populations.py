@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from ..model import KEYNOTE006_PDL1, KEYNOTE024_SCREENING, TPSDistribution
+from ..model import (
+    KEYNOTE006_PDL1,
+    KEYNOTE024_SCREENING,
+    KEYNOTE042_ENROLLED,
+    L_from_tps,
+    TPSDistribution,
+    sample_tps,
+)
 
 #: Where the packaged population files are.
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -41,6 +48,9 @@ class PopulationEntry:
         citation: the publication of the calibration targets.
         example: an example spec that uses it (path from the repository root).
         pdl1: the trial's published PD-L1 status distribution (TPS categories), if any.
+        derived_from: for a population derived from another entry without a calibration of
+            its own (e.g. ``keynote042``: ``keynote024`` with PD-L1 redrawn), that entry's
+            name; its targets and fit are then the source population's calibration.
     """
 
     name: str
@@ -50,6 +60,7 @@ class PopulationEntry:
     citation: str
     example: str
     pdl1: TPSDistribution | None = None
+    derived_from: str | None = None
 
     def path(self) -> Path:
         """The population's ``.npz`` file."""
@@ -98,6 +109,8 @@ class PopulationEntry:
             "targets": self.targets(),
             "fit": self.fit(),
             "pdl1": None if self.pdl1 is None else dataclasses.asdict(self.pdl1),
+            "derived_from": self.derived_from,
+            "derivation": self.metadata().get("info", {}).get("derived"),
         }
 
 
@@ -135,10 +148,87 @@ KEYNOTE024 = PopulationEntry(
     pdl1=KEYNOTE024_SCREENING,  # the screening distribution; enrolled: TPS >= 50 % only
 )
 
+KEYNOTE042 = PopulationEntry(
+    name="keynote042",
+    file="keynote042_vpop.npz",
+    indication="advanced NSCLC, PD-L1 TPS ≥ 1 %, first line",
+    trial="no trial of its own: the KEYNOTE-024 population (pembrolizumab 200 mg q3w and "
+    "platinum-doublet arms, first report) with PD-L1 redrawn to KEYNOTE-042's enrolled TPS mix "
+    "(derived, not calibrated to KEYNOTE-042)",
+    citation="Reck et al. 2016, N Engl J Med 375:1823; TPS mix: Mok et al. 2019, Lancet 393:1819",
+    example="examples/nsclc_keynote042.toml",
+    pdl1=KEYNOTE042_ENROLLED,
+    derived_from="keynote024",
+)
+
 #: The packaged virtual populations by name (read-only).
 POPULATIONS: Mapping[str, PopulationEntry] = MappingProxyType(
-    {e.name: e for e in (KEYNOTE006, KEYNOTE024)}
+    {e.name: e for e in (KEYNOTE006, KEYNOTE024, KEYNOTE042)}
 )
+
+#: Seed of the KEYNOTE-042 derivation (:func:`derive_keynote042`): the trial's first
+#: randomization year and number (2014, NCT02220894), fixed so the file is reproducible.
+KEYNOTE042_SEED = 20140042
+
+
+def redraw_pdl1(
+    table: Mapping[str, np.ndarray], distribution: TPSDistribution, *, seed: int
+) -> dict[str, np.ndarray]:
+    """The patients of ``table`` with their PD-L1 ``L`` redrawn from ``distribution``.
+
+    Each patient gets a TPS from :func:`tumorimmune.model.sample_tps` (a category by its
+    share, uniform within it) with ``np.random.default_rng(seed)``, mapped to ``L`` by
+    :func:`tumorimmune.model.L_from_tps` (``TPS = 100·L``); every other column is the
+    source's, unchanged and in the same order. **Assumption** (docs/science.md §8): PD-L1 is
+    the only difference between the source population and the derived one.
+    """
+    if "L" not in table:
+        raise ValueError("redraw_pdl1 needs a population table with an 'L' column")
+    n = len(table["L"])
+    tps = sample_tps(distribution, n, rng=np.random.default_rng(seed))
+    out = {k: np.array(v, dtype=float, copy=True) for k, v in table.items()}
+    out["L"] = L_from_tps(tps)
+    return out
+
+
+def derive_keynote042(
+    seed: int = KEYNOTE042_SEED,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The ``keynote042`` population and its metadata, derived from ``keynote024``.
+
+    The KEYNOTE-024-calibrated patients (every tumor TPS ≥ 50 %) with ``L`` redrawn from
+    KEYNOTE-042's enrolled TPS mix (:data:`tumorimmune.model.KEYNOTE042_ENROLLED`: 456 TPS
+    1–19 %, 219 TPS 20–49 %, 599 TPS ≥ 50 % of 1,274) by :func:`redraw_pdl1`; no new
+    calibration. The metadata are the source file's (its calibration targets and fit) with
+    ``info["derived"]`` describing the derivation. Deterministic: the same ``seed`` gives the
+    same arrays; :func:`write_keynote042` writes the packaged file.
+    """
+    src = KEYNOTE024.path()
+    with np.load(src, allow_pickle=False) as z:
+        table = {k: np.asarray(z[k], dtype=float) for k in z.files if k != "meta"}
+    meta = json.loads(json.dumps(KEYNOTE024.metadata()))  # a deep copy
+    out = redraw_pdl1(table, KEYNOTE042_ENROLLED, seed=seed)
+    info = meta.setdefault("info", {})
+    info["derived"] = {
+        "from": KEYNOTE024.name,
+        "from_file": KEYNOTE024.file,
+        "seed": int(seed),
+        "redrawn": ["L"],
+        "tps_distribution": dataclasses.asdict(KEYNOTE042_ENROLLED),
+        "assumption": "PD-L1 is the only difference between the TPS strata: every other "
+        "per-patient parameter is the KEYNOTE-024 (TPS >= 50 %) calibration's",
+        "method": "keynote024 patients, L = TPS/100 with TPS drawn per patient from "
+        "KEYNOTE-042's enrolled mix (a category by its share, uniform within it)",
+    }
+    return out, meta
+
+
+def write_keynote042(path: str | Path | None = None, *, seed: int = KEYNOTE042_SEED) -> Path:
+    """Write :func:`derive_keynote042` to ``path`` (default: the packaged file)."""
+    table, meta = derive_keynote042(seed)
+    target = KEYNOTE042.path() if path is None else Path(path)
+    np.savez_compressed(target, meta=np.asarray(json.dumps(meta)), **table)  # pyright: ignore[reportArgumentType]
+    return target
 
 
 def population_entry(file: str) -> PopulationEntry | None:

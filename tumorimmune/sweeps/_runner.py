@@ -485,7 +485,9 @@ def clinical_attrs(
     if "tps" in cols:  # per-patient PD-L1: objective response by the trials' TPS categories
         tps = np.asarray(cols["tps"], float)
         if tps.shape == (np.asarray(best_response).shape[-1],):
-            rows = response_by_tps(best_response, tps, arms=[a.name for a in spec.arms])
+            cuts = None if spec.report is None else spec.report.tps_cutoffs
+            kw = {} if cuts is None else {"cutoffs": tuple(float(c) for c in cuts)}
+            rows = response_by_tps(best_response, tps, arms=[a.name for a in spec.arms], **kw)
             out["pdl1_strata"] = json.dumps(rows)
     if spec.targets:
         tc = readout or {}

@@ -47,6 +47,7 @@ Example (see ``examples/``)::
 
 from __future__ import annotations
 
+import itertools
 import math
 import tomllib
 from pathlib import Path
@@ -532,20 +533,28 @@ class ReportSpec(_Strict):
     ``["L", "baseline_sld_mm"]`` when both vary, else the two top-ranked parameters.
     ``map_bins``: quantile bins per covariate of the map. ``biomarker``: the covariate of the
     biomarker-threshold curves (default ``"L"``, PD-L1 expression, when it varies).
-    ``thresholds``: its cut-offs (default: its 0, 5, ..., 95 % quantiles). The section only
-    reads the stored results: changing it never changes results, and a store resumes under
-    any ``[report]``.
+    ``thresholds``: its cut-offs (default: its 0, 5, ..., 95 % quantiles).
+    ``tps_cutoffs``: the PD-L1 TPS category boundaries (%) of the "Response by PD-L1 TPS"
+    table (default ``[1, 50]``: < 1 %, 1–49 %, ≥ 50 %; e.g. ``[1, 20, 50]`` for KEYNOTE-042's
+    strata). These choices only read the stored results: changing them never changes
+    results, and a store resumes under any ``[report]``.
     """
 
     map: list[str] | None = Field(None, min_length=2, max_length=2)
     map_bins: int = Field(4, ge=1, le=20)
     biomarker: str | None = None
     thresholds: list[float] | None = Field(None, min_length=1)
+    tps_cutoffs: list[float] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> ReportSpec:
         if self.map is not None and self.map[0] == self.map[1]:
             raise ValueError(f"map needs two different covariates; got {self.map[0]!r} twice")
+        c = self.tps_cutoffs
+        if c is not None and (
+            any(not 0 < x < 100 for x in c) or any(b <= a for a, b in itertools.pairwise(c))
+        ):
+            raise ValueError(f"tps_cutoffs must increase strictly inside (0, 100) %; got {c}")
         return self
 
     def covariate_names(self) -> list[str]:
