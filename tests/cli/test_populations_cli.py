@@ -27,7 +27,7 @@ def test_populations_json():
     res = _run("--json")
     assert res.returncode == 0, res.stderr
     entries = {e["name"]: e for e in json.loads(res.stdout)}
-    assert sorted(entries) == ["keynote006", "keynote024", "keynote042"]
+    assert sorted(entries) == ["keynote006", "keynote010", "keynote024", "keynote042"]
     entry = entries["keynote006"]
     assert entry["n_patients"] == 19726
     assert entry["indication"] == "advanced melanoma"

@@ -12,6 +12,7 @@ from scipy.integrate import solve_ivp
 import tumorimmune as ti
 from tumorimmune.model import (
     CHEMO_FIELDS,
+    DOCETAXEL,
     PLATINUM_DOUBLET,
     Chemotherapy,
     ClaretTGI,
@@ -203,3 +204,18 @@ def test_presets_and_errors():
         Chemotherapy(name="x", k_chemo=-1.0, lam_chemo=0.0)
     with pytest.raises(ValueError, match="parameter 'k_chemo'"):
         TumorImmunePD1(k_chemo=-0.1).validate()
+
+
+def test_docetaxel_preset_schedule_and_closed_form():
+    """Docetaxel 75 mg/m² q3w (KEYNOTE-010's comparator): 6 cycles by default (1–35 allowed),
+    the kill stops at day 126, and the tumor follows Claret's closed form through and after."""
+    assert get_chemo("Docetaxel") is DOCETAXEL and DOCETAXEL.label == "docetaxel × 6 q3w"
+    assert DOCETAXEL.end_day == 126.0 and DOCETAXEL.with_schedule(cycles=35).end_day == 735.0
+    with pytest.raises(ValueError, match=r"1\.\.35"):
+        DOCETAXEL.with_schedule(cycles=36)
+    a, days = 0.01, np.array([0.0, 21.0, 63.0, 126.0, 150.0, 250.0])
+    model = _no_immune(a=a, b=0.0).with_chemo("docetaxel", k_chemo=K, lam_chemo=LAM)
+    assert (model.chemo_start, model.chemo_end) == (0.0, 126.0)
+    out = ti.simulate(model, {"E": 0.0, "T": 1e9}, days, rtol=1e-11, atol=1e-6, backend="diffrax")
+    want = _claret(days, 1e9, a=a, k=K, lam=LAM, start=0.0, end=126.0)
+    np.testing.assert_allclose(out["T"].values, want, rtol=1e-8)

@@ -1,6 +1,7 @@
 """Models of tumor–immune dynamics and anti-PD-1 pharmacology (see ``docs/science.md``)."""
 
 from ._assay import KEYNOTE006_PDL1 as KEYNOTE006_PDL1
+from ._assay import KEYNOTE010_SCREENED as KEYNOTE010_SCREENED
 from ._assay import KEYNOTE024_SCREENING as KEYNOTE024_SCREENING
 from ._assay import KEYNOTE042_ENROLLED as KEYNOTE042_ENROLLED
 from ._assay import LINEAR_TPS_MAP as LINEAR_TPS_MAP
@@ -25,6 +26,7 @@ from ._base import parameter as parameter
 from ._chemo import CHEMO_FIELDS as CHEMO_FIELDS
 from ._chemo import CHEMO_SCHEDULE_FIELDS as CHEMO_SCHEDULE_FIELDS
 from ._chemo import CHEMOTHERAPIES as CHEMOTHERAPIES
+from ._chemo import DOCETAXEL as DOCETAXEL
 from ._chemo import PLATINUM_DOUBLET as PLATINUM_DOUBLET
 from ._chemo import Chemotherapy as Chemotherapy
 from ._chemo import get_chemo as get_chemo
@@ -76,9 +78,11 @@ __all__ = [
     "CHEMO_FIELDS",
     "CHEMO_SCHEDULE_FIELDS",
     "COVARIATES",
+    "DOCETAXEL",
     "DRUGS",
     "IIV_PARAMETERS",
     "KEYNOTE006_PDL1",
+    "KEYNOTE010_SCREENED",
     "KEYNOTE024_SCREENING",
     "KEYNOTE042_ENROLLED",
     "LINEAR_TPS_MAP",

@@ -184,6 +184,22 @@ KEYNOTE024_SCREENING = TPSDistribution(
     "tabulated by Huang et al., Mod Pathol 2021 (doi 10.1038/s41379-020-00664-y), Table 2",
 )
 
+#: KEYNOTE-010's PD-L1-positive patients (previously treated advanced NSCLC), from the trial's
+#: positivity rates as tabulated by Huang et al. (Mod Pathol 2021, Table 2): 344 of 1,007 TPS
+#: 1–49 % and 230 of 1,007 TPS ≥ 50 %, restricted here to TPS ≥ 1 % (KEYNOTE-010 enrolled
+#: TPS ≥ 1 % only): 230 / 574 = 40.1 % TPS ≥ 50 %. What the 1,007 are (screened samples) and
+#: the enrolled shares are **to check** (docs/science.md §8b).
+KEYNOTE010_SCREENED = TPSDistribution(
+    name="KEYNOTE-010 TPS >= 1 %",
+    indication="advanced NSCLC, PD-L1 TPS ≥ 1 %, previously treated",
+    cutoffs=NSCLC_TPS_CUTOFFS,
+    shares=(0.0, 344 / 574, 230 / 574),
+    n=574,
+    source="Herbst et al. 2016, Lancet 387:1540 (KEYNOTE-010); positivity rates 344/1007 "
+    "(TPS 1-49 %) and 230/1007 (TPS >= 50 %) as tabulated by Huang et al., Mod Pathol 2021, "
+    "Table 2, restricted to TPS >= 1 %",
+)
+
 #: KEYNOTE-042's enrolled (randomized) patients by TPS (Mok et al. 2019, Lancet 393:1819): 1,274
 #: patients with TPS ≥ 1 %, of whom 599 had TPS ≥ 50 % and 818 TPS ≥ 20 % (so 219 TPS 20–49 %
 #: and 456 TPS 1–19 %); no patient had TPS < 1 % (an eligibility criterion). The trial's

@@ -137,8 +137,34 @@ PLATINUM_DOUBLET = Chemotherapy(
     ),
 )
 
+#: Docetaxel 75 mg/m² q3w, second-line NSCLC (KEYNOTE-010's comparator arm; Herbst et al. 2016,
+#: Lancet 387:1540: given every 3 weeks until progression or unacceptable toxicity, for the
+#: maximum number of cycles local guidelines allowed). The model gives a fixed number of
+#: cycles (default 6, an **assumption**: the cycles actually given are not verified; 1–35
+#: allowed, 35 being KEYNOTE-010's two years) and cannot stop at progression. No published
+#: Claret-form estimates of docetaxel in NSCLC were found: ``k_chemo = 0.03``/day and
+#: ``lam_chemo = 0.02``/day are the platinum preset's typical values, **assumptions**; a
+#: population's own per-patient ``k_chemo``/``lam_chemo`` replace them (docs/science.md §3c, §8b).
+DOCETAXEL = Chemotherapy(
+    name="docetaxel",
+    k_chemo=0.03,
+    lam_chemo=0.02,
+    cycles=6,
+    cycle_days=21.0,
+    min_cycles=1,
+    max_cycles=35,
+    description=(
+        "docetaxel 75 mg/m2 q3w (KEYNOTE-010 comparator, Herbst et al. 2016), 6 cycles by "
+        "default (assumption); kill form Claret et al. 2009; k_chemo and lam_chemo are "
+        "assumptions (no published NSCLC docetaxel estimates used)"
+    ),
+)
+
 #: Chemotherapy presets by name (the sweeps' ``[[arms]] chemo = NAME``).
-CHEMOTHERAPIES: dict[str, Chemotherapy] = {"platinum_doublet": PLATINUM_DOUBLET}
+CHEMOTHERAPIES: dict[str, Chemotherapy] = {
+    "platinum_doublet": PLATINUM_DOUBLET,
+    "docetaxel": DOCETAXEL,
+}
 
 
 def get_chemo(name: str) -> Chemotherapy:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..model import (
     KEYNOTE006_PDL1,
+    KEYNOTE010_SCREENED,
     KEYNOTE024_SCREENING,
     KEYNOTE042_ENROLLED,
     L_from_tps,
@@ -161,9 +162,22 @@ KEYNOTE042 = PopulationEntry(
     derived_from="keynote024",
 )
 
+KEYNOTE010 = PopulationEntry(
+    name="keynote010",
+    file="keynote010_vpop.npz",
+    indication="advanced NSCLC, PD-L1 TPS ≥ 1 %, previously treated (assumed: first-line kinetics)",
+    trial="no trial of its own: the KEYNOTE-024 population (first line) with PD-L1 redrawn to "
+    "KEYNOTE-010's TPS >= 1 % mix (derived, not calibrated to KEYNOTE-010)",
+    citation="Reck et al. 2016, N Engl J Med 375:1823; TPS mix: Herbst et al. 2016, Lancet "
+    "387:1540",
+    example="examples/nsclc_keynote010.toml",
+    pdl1=KEYNOTE010_SCREENED,
+    derived_from="keynote024",
+)
+
 #: The packaged virtual populations by name (read-only).
 POPULATIONS: Mapping[str, PopulationEntry] = MappingProxyType(
-    {e.name: e for e in (KEYNOTE006, KEYNOTE024, KEYNOTE042)}
+    {e.name: e for e in (KEYNOTE006, KEYNOTE024, KEYNOTE042, KEYNOTE010)}
 )
 
 #: Seed of the KEYNOTE-042 derivation (:func:`derive_keynote042`): the trial's first
@@ -191,42 +205,69 @@ def redraw_pdl1(
     return out
 
 
-def derive_keynote042(
-    seed: int = KEYNOTE042_SEED,
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The ``keynote042`` population and its metadata, derived from ``keynote024``.
+#: Seed of the KEYNOTE-010 derivation (:func:`derive_keynote010`).
+KEYNOTE010_SEED = 20130010
 
-    The KEYNOTE-024-calibrated patients (every tumor TPS ≥ 50 %) with ``L`` redrawn from
-    KEYNOTE-042's enrolled TPS mix (:data:`tumorimmune.model.KEYNOTE042_ENROLLED`: 456 TPS
-    1–19 %, 219 TPS 20–49 %, 599 TPS ≥ 50 % of 1,274) by :func:`redraw_pdl1`; no new
-    calibration. The metadata are the source file's (its calibration targets and fit) with
-    ``info["derived"]`` describing the derivation. Deterministic: the same ``seed`` gives the
-    same arrays; :func:`write_keynote042` writes the packaged file.
-    """
-    src = KEYNOTE024.path()
-    with np.load(src, allow_pickle=False) as z:
+
+def derive_pdl1_population(
+    source: PopulationEntry, distribution: TPSDistribution, *, seed: int, note: str = ""
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``source``'s patients with ``L`` redrawn from ``distribution`` (:func:`redraw_pdl1`),
+    and the source file's metadata (its calibration targets and fit) with ``info["derived"]``
+    describing the derivation. No new calibration; the same ``seed`` gives the same arrays."""
+    with np.load(source.path(), allow_pickle=False) as z:
         table = {k: np.asarray(z[k], dtype=float) for k in z.files if k != "meta"}
-    meta = json.loads(json.dumps(KEYNOTE024.metadata()))  # a deep copy
-    out = redraw_pdl1(table, KEYNOTE042_ENROLLED, seed=seed)
+    meta = json.loads(json.dumps(source.metadata()))  # a deep copy
+    out = redraw_pdl1(table, distribution, seed=seed)
     info = meta.setdefault("info", {})
     info["derived"] = {
-        "from": KEYNOTE024.name,
-        "from_file": KEYNOTE024.file,
+        "from": source.name,
+        "from_file": source.file,
         "seed": int(seed),
         "redrawn": ["L"],
-        "tps_distribution": dataclasses.asdict(KEYNOTE042_ENROLLED),
+        "tps_distribution": dataclasses.asdict(distribution),
         "assumption": "PD-L1 is the only difference between the TPS strata: every other "
-        "per-patient parameter is the KEYNOTE-024 (TPS >= 50 %) calibration's",
-        "method": "keynote024 patients, L = TPS/100 with TPS drawn per patient from "
-        "KEYNOTE-042's enrolled mix (a category by its share, uniform within it)",
+        f"per-patient parameter is the {source.name} calibration's" + (f"; {note}" if note else ""),
+        "method": f"{source.name} patients, L = TPS/100 with TPS drawn per patient from "
+        f"{distribution.name} (a category by its share, uniform within it)",
     }
     return out, meta
 
 
-def write_keynote042(path: str | Path | None = None, *, seed: int = KEYNOTE042_SEED) -> Path:
-    """Write :func:`derive_keynote042` to ``path`` (default: the packaged file)."""
-    table, meta = derive_keynote042(seed)
-    target = KEYNOTE042.path() if path is None else Path(path)
+def derive_keynote042(
+    seed: int = KEYNOTE042_SEED,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The ``keynote042`` population and its metadata, derived from ``keynote024``: the
+    KEYNOTE-024-calibrated patients (every tumor TPS ≥ 50 %) with ``L`` redrawn from
+    KEYNOTE-042's enrolled TPS mix (:data:`tumorimmune.model.KEYNOTE042_ENROLLED`: 456 TPS
+    1–19 %, 219 TPS 20–49 %, 599 TPS ≥ 50 % of 1,274), :func:`derive_pdl1_population`."""
+    return derive_pdl1_population(KEYNOTE024, KEYNOTE042_ENROLLED, seed=seed)
+
+
+def derive_keynote010(
+    seed: int = KEYNOTE010_SEED,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The ``keynote010`` population, derived from ``keynote024``: the same patients with
+    ``L`` redrawn from KEYNOTE-010's TPS ≥ 1 % mix
+    (:data:`tumorimmune.model.KEYNOTE010_SCREENED`), :func:`derive_pdl1_population`.
+    **Assumptions**: previously treated tumors have the first-line patients' kinetics, and a
+    patient's docetaxel kill is its platinum-doublet kill (``k_chemo``, ``lam_chemo``)."""
+    note = (
+        "previously treated tumors are assumed to have the first-line patients' kinetics, and "
+        "each patient's docetaxel kill is its platinum-doublet kill (k_chemo, lam_chemo)"
+    )
+    return derive_pdl1_population(KEYNOTE024, KEYNOTE010_SCREENED, seed=seed, note=note)
+
+
+#: The derived packaged populations: name → derivation (a function of the seed).
+DERIVATIONS = {"keynote042": derive_keynote042, "keynote010": derive_keynote010}
+
+
+def write_derived(name: str, path: str | Path | None = None) -> Path:
+    """Write the derived population ``name`` (:data:`DERIVATIONS`, default seed) to ``path``
+    (default: the packaged file)."""
+    table, meta = DERIVATIONS[name]()
+    target = get_population(name).path() if path is None else Path(path)
     np.savez_compressed(target, meta=np.asarray(json.dumps(meta)), **table)  # pyright: ignore[reportArgumentType]
     return target
 

@@ -1,6 +1,7 @@
-"""The ``keynote042`` population (KEYNOTE-024 patients, PD-L1 redrawn to KEYNOTE-042's enrolled
-TPS mix) and its validation spec: deterministic derivation, the stratum shares, the other
-columns untouched, the example's held-out targets and PD-L1 strata on a small run."""
+"""The derived populations ``keynote042`` and ``keynote010`` (KEYNOTE-024 patients, PD-L1 redrawn
+to KEYNOTE-042's enrolled / KEYNOTE-010's TPS mix) and their validation specs: deterministic
+derivation, the stratum shares, the other columns untouched, the examples' held-out targets and
+PD-L1 strata against hand counts."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ import numpy as np
 import pytest
 
 from tumorimmune import sweeps
-from tumorimmune.model import KEYNOTE042_ENROLLED
-from tumorimmune.sweeps._populations import KEYNOTE042_SEED, derive_keynote042, redraw_pdl1
+from tumorimmune.model import KEYNOTE010_SCREENED, KEYNOTE042_ENROLLED
+from tumorimmune.sweeps._populations import (
+    DERIVATIONS,
+    KEYNOTE010_SEED,
+    KEYNOTE042_SEED,
+    derive_keynote042,
+    redraw_pdl1,
+)
 from tumorimmune.sweeps._runner import clinical_attrs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,8 +47,9 @@ def test_derivation_is_deterministic_and_is_the_packaged_file():
     assert meta["endpoints"] == sweeps.get_population("keynote024").metadata()["endpoints"]
 
 
-def test_only_pdl1_differs_from_the_source_population():
-    src, new = _load("keynote024"), _load("keynote042")
+@pytest.mark.parametrize("name", ["keynote042", "keynote010"])
+def test_only_pdl1_differs_from_the_source_population(name):
+    src, new = _load("keynote024"), _load(name)
     assert sorted(src) == sorted(new)
     for k in src:
         if k != "L":
@@ -126,3 +134,26 @@ def test_tps_cutoffs_must_increase_inside_0_100():
     data["report"] = {"tps_cutoffs": [50, 20]}
     with pytest.raises(ValueError, match="tps_cutoffs"):
         sweeps.validate_spec(data)
+
+
+def test_keynote010_is_its_derivation_with_the_keynote010_mix():
+    table, meta = DERIVATIONS["keynote010"]()
+    packaged = _load("keynote010")
+    assert all(np.array_equal(table[k], packaged[k]) for k in packaged)
+    assert meta["info"]["derived"]["seed"] == KEYNOTE010_SEED
+    assert "docetaxel kill is its platinum-doublet kill" in meta["info"]["derived"]["assumption"]
+    tps = 100.0 * packaged["L"]
+    share, n = KEYNOTE010_SCREENED.share_at_least(50.0), tps.size
+    assert share == pytest.approx(230 / 574) and np.all(tps >= 1.0)
+    assert abs(np.sum(tps >= 50) - n * share) < 4 * math.sqrt(n * share * (1 - share))
+    e = sweeps.get_population("keynote010")
+    assert e.derived_from == "keynote024" and "previously treated" in e.indication
+
+
+def test_keynote010_example_holds_out_every_target_on_its_arms():
+    spec = sweeps.load_spec(ROOT / "examples" / "nsclc_keynote010.toml")
+    assert spec.population is not None and spec.population.file == "keynote010"
+    assert not any(t.fitted for t in spec.targets)
+    assert [a.chemo for a in spec.arms] == [None, None, "docetaxel"]
+    assert {t.kind for t in spec.targets} == {"median_os", "orr", "median_pfs"}
+    assert {t.subgroup for t in spec.targets} == {None, "tps >= 50"}
