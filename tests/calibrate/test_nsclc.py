@@ -4,6 +4,7 @@ read-out classes when the median PFS falls after the landmark, the calibration r
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, cast
 
 import numpy as np
@@ -26,6 +27,7 @@ from tumorimmune.calibrate._trial import (
     class_names,
     classify,
     classify_chemo,
+    fit_hazard_ratio,
     fit_link_to_sampled_deaths,
     joint_class_targets,
     sampled_os,
@@ -59,10 +61,22 @@ def test_keynote024_definition_holds_the_published_numbers():
     assert ca.chemo.end_day == 84.0  # 4 cycles q3w
     cb = {e.kind: e.value for e in ca.endpoints}  # fitted
     assert cb == {"orr": pytest.approx(42 / 151), "pfs_at": 0.503}
+    # its 6-month OS fits the arm's hazard ratio of death (one parameter, one number)
+    (os6,) = ca.os_targets()
+    assert (os6.kind, os6.value, os6.day, os6.n, os6.source) == (
+        "landmark",
+        0.724,
+        182.6,
+        151,
+        "Reck et al. 2016, N Engl J Med 375:1823 (KEYNOTE-024)",
+    )
     (held,) = t.pending  # the chemotherapy arm's held-out endpoints
     assert held.name == ca.name and "held out" in held.reason
-    hb = {e.kind: e.value for e in held.endpoints}
-    assert hb["median_pfs"] == pytest.approx(6.0 * MONTH) and hb["os_at"] == 0.724
+    hb = {e.kind: e for e in held.endpoints}
+    assert hb["median_pfs"].value == pytest.approx(6.0 * MONTH)
+    mos = hb["median_os"]  # 5-year update: 13.4 months (95 % CI 9.4–18.3)
+    assert (mos.value, mos.lo, mos.hi) == pytest.approx((13.4 * MONTH, 9.4 * MONTH, 18.3 * MONTH))
+    assert "5-year" in mos.source and ca.predicted == held.endpoints
     assert all(e.source for e in (*t.endpoints, *ca.endpoints, *held.endpoints))
     assert KEYNOTE006_TRIAL.chemo_arm is None
     with pytest.raises(ValueError, match="unknown trial"):
@@ -157,6 +171,29 @@ def test_sampled_os_counts_the_drawn_deaths():
     assert pred[0] == pytest.approx(0.8, abs=0.01) and pred[1] == pytest.approx(800.0, rel=0.02)
 
 
+def test_fit_hazard_ratio_recovers_the_ratio_of_drawn_deaths():
+    """Deaths drawn under ``link`` times 2.5: fitted on expected survival and then on the
+    drawn deaths, the ratio lands on the target to the step of one death of 1,000; ``link``
+    itself is not refitted."""
+    grid = np.arange(0.0, 1095.0 + 1e-9, 14.0)
+    rng = np.random.default_rng(4)
+    sld = rng.uniform(20.0, 200.0, (1000, 1)) * np.linspace(1.0, 2.0, grid.size)[None, :]
+    u = rng.uniform(size=1000)
+    link = SurvivalLink(scale_days=2000.0, shape=0.8, beta=1.6, background_per_year=0.01)
+    probe = (OSTarget("6-month OS", "landmark", 0.5, day=182.6, n=151),)
+    (truth,) = sampled_os(sld, grid, u, link.with_hazard_ratio(2.5), probe, follow_up=1095.0)
+    target = (dataclasses.replace(probe[0], value=truth),)
+    hr, info = fit_hazard_ratio(sld, grid, u, link, targets=target, follow_up=1095.0)
+    assert hr == pytest.approx(2.5, rel=0.03) and info["hazard_ratio"] == hr
+    assert info["expected_fit"] == pytest.approx(2.5, rel=0.1)
+    (row,) = cast("list[dict[str, Any]]", info["targets"])
+    assert abs(row["fitted"] - truth) <= 1 / 1000 + 1e-12
+    hr_e, info_e = fit_hazard_ratio(
+        sld, grid, u, link, targets=target, follow_up=1095.0, sampled=False
+    )
+    assert hr_e == info_e["expected_fit"] and info_e["fit"] == "expected survival"
+
+
 @pytest.mark.slow
 def test_nsclc_calibration_regression():
     """Seeded, small: the survival link lands on its two OS targets (on the deaths drawn with
@@ -190,7 +227,13 @@ def test_nsclc_calibration_regression():
     bc = {e["kind"]: e for e in ch["endpoints"]}
     assert abs(bc["orr"]["simulated"] - 42 / 151) < 0.1
     assert abs(bc["pfs_at"]["simulated"] - 0.503) < 0.1
-    assert {e["kind"] for e in ch["predicted"]} == {"median_pfs", "os_at"}
+    # its 6-month OS by one hazard ratio of death over the pembrolizumab arm's link, fitted on
+    # the drawn deaths (to the step of one death, plus the last pass's re-selection)
+    hr = ch["survival"]
+    assert 1.2 < hr["hazard_ratio"] < 3.0 and hr["fit"].startswith("sampled")
+    assert hr["targets"][0]["fitted"] == pytest.approx(0.724, abs=1.5 / n)
+    assert abs(bc["os_at"]["simulated"] - 0.724) < 0.05
+    assert {e["kind"] for e in ch["predicted"]} == {"median_pfs", "median_os"}
     assert vp.table["k_chemo"].size == n and np.unique(vp.table["k_chemo"]).size == n
     assert info["not_fitted"][0]["arm"] == "platinum doublet (KEYNOTE-024)"
 
@@ -200,7 +243,7 @@ def test_packaged_keynote024_population_meets_its_targets():
     table, meta_ = load_population(e.path())
     meta = cast("dict[str, Any]", meta_)
     info = meta["info"]
-    assert info["trial"] == "keynote024" and info["n_candidates"] == 65536
+    assert info["trial"] == "keynote024" and info["n_candidates"] == 131072
     assert np.all(tps_from_L(table["L"]) >= 50.0 - 1e-9)
     by = {r["kind"]: r for r in meta["endpoints"]}
     assert abs(by["orr"]["simulated"] - 69 / 154) < 0.02
@@ -217,9 +260,28 @@ def test_packaged_keynote024_population_meets_its_targets():
     assert abs(bc["orr"]["simulated"] - 42 / 151) < 0.02
     assert abs(bc["pfs_at"]["simulated"] - 0.503) < 0.02
     assert {"k_chemo", "lam_chemo"} <= set(table)
+    # its 6-month OS by the arm's hazard ratio of death (on the drawn deaths, to a death of
+    # ~6,800), read with the final link and ratio as a sweep reads them
+    hr = ch["survival"]
+    assert 1.5 < hr["hazard_ratio"] < 2.5 and hr["fit"].startswith("sampled")
+    assert hr["targets"][0]["fitted"] == pytest.approx(0.724, abs=1e-3)
+    assert bc["os_at"]["simulated"] == pytest.approx(0.724, abs=1e-3)
     held = info["not_fitted"][0]
     assert held["arm"] == "platinum doublet (KEYNOTE-024)"
-    assert [e["kind"] for e in held["endpoints"]] == ["median_pfs", "os_at"]
+    assert [e["kind"] for e in held["endpoints"]] == ["median_pfs", "median_os"]
+    assert [e["kind"] for e in ch["predicted"]] == ["median_pfs", "median_os"]
+    # the example spec runs the population with its link and the chemotherapy arm's ratio
+    from pathlib import Path
+
+    from tumorimmune.sweeps import load_spec
+
+    spec = load_spec(Path(__file__).parents[2] / "examples" / "nsclc_keynote024.toml")
+    assert spec.survival is not None
+    sv = info["survival"]
+    for k in ("scale_days", "shape", "beta"):
+        assert getattr(spec.survival, k) == pytest.approx(sv[k], rel=1e-5)
+    (arm,) = [a for a in spec.arms if a.name == ch["arm"]]
+    assert arm.hazard_ratio == pytest.approx(hr["hazard_ratio"], rel=1e-5)
 
 
 @pytest.mark.slow

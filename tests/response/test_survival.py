@@ -41,6 +41,24 @@ def test_constant_size_gives_a_weibull_with_scaled_scale():
         assert abs(km.survival[i] - s) < 4 * se
 
 
+def test_hazard_ratio_multiplies_the_tumor_driven_hazard_only():
+    """``with_hazard_ratio(hr)``: ``H_hr = hr·(H − background·t) + background·t`` on any path
+    (the Weibull part times a constant is a Weibull of scale ``λ·hr^(−1/k)``)."""
+    link = SurvivalLink(scale_days=700.0, shape=0.8, beta=1.6, background_per_year=0.01)
+    grid = np.arange(0.0, 400.0, 14.0)
+    sld = np.random.default_rng(1).uniform(0.0, 200.0, (5, grid.size))
+    bg = link.background_per_day * grid
+    h, h2 = (
+        cumulative_hazard(sld, grid, link),
+        cumulative_hazard(sld, grid, link.with_hazard_ratio(2.5)),
+    )
+    np.testing.assert_allclose(h2, 2.5 * (h - bg) + bg, rtol=1e-12)
+    assert link.with_hazard_ratio(1.0) is link
+    assert link.with_hazard_ratio(2.5).shape == link.shape
+    with pytest.raises(ValueError, match="hazard_ratio must be a finite number > 0"):
+        link.with_hazard_ratio(0.0)
+
+
 def test_weibull_is_rejected_for_a_wrong_scale():
     """The KS check above has power: a 10 % longer scale is told apart."""
     link = SurvivalLink(scale_days=400.0, shape=1.4, beta=0.0)

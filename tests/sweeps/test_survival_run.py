@@ -115,6 +115,28 @@ def test_os_targets_are_evaluated(tiny, tmp_path):
     np.testing.assert_allclose(rows[1]["simulated"], float(ds["median_os_days"].values[0]))
 
 
+def test_an_arm_hazard_ratio_scales_its_hazard_of_death(tiny):
+    """Two untreated arms, the second with ``hazard_ratio = 3``: the same tumors, deaths drawn
+    with the same uniforms, the first arm's from the spec's link, the second's from the link of
+    :meth:`SurvivalLink.with_hazard_ratio` (one engine block)."""
+    arms = [{"name": "control"}, {"name": "control, hazard x3", "hazard_ratio": 3.0}]
+    kw = dict(survival=SURVIVAL, scan_days=GRID_SCANS, axes={}, n_trajectories=0)
+    spec = validate_spec(tiny(arms=arms, **kw))
+    assert "hazard_ratio = 3.0" in spec.to_toml()
+    eng = Engine.create(spec)
+    grid, _ = eng.survival_times()
+    b = eng.run_block(0, 10)
+    np.testing.assert_array_equal(b["diameter_mm"][0], b["diameter_mm"][1])
+    link = SurvivalLink(scale_days=150.0, shape=1.2, beta=1.0)
+    u = patient_uniforms(spec.sampling.seed, np.arange(10))
+    for arm, lk in enumerate((link, link.with_hazard_ratio(3.0))):
+        days, event = sample_death_days(b["diameter_mm"][arm][:, :9], grid, u, lk, follow_up=126.0)
+        np.testing.assert_allclose(b["os_days"][arm], days, rtol=1e-12, atol=4 * DEATH_DAY_TOL)
+        np.testing.assert_array_equal(b["os_event"][arm], event)
+    assert np.all(b["os_days"][1] <= b["os_days"][0])
+    assert b["os_event"][1].sum() > b["os_event"][0].sum()
+
+
 def test_survival_spec_validation(tiny):
     spec = validate_spec(tiny(survival={"scale_days": 300, "shape": 1.0, "beta": 0.5}))
     assert spec.survival is not None and spec.survival.grid_days == 14.0
@@ -150,6 +172,11 @@ def test_survival_spec_validation(tiny):
     bad_target = [{"arm": "control", "name": "OS", "kind": "os_at", "value": 0.5}]
     with pytest.raises(ValueError, match=r"os_at.*needs 'day'"):
         validate_spec(tiny(survival=SURVIVAL, targets=bad_target))
+    hr_arms = [{"name": "control"}, {"name": "control, hazard x2", "hazard_ratio": 2.0}]
+    with pytest.raises(ValueError, match=r"arms\[1\]\.hazard_ratio: .*add a \[survival\]"):
+        validate_spec(tiny(arms=hr_arms))
+    with pytest.raises(ValueError, match="hazard_ratio: Input should be greater than 0"):
+        validate_spec(tiny(survival=SURVIVAL, arms=[{"name": "c", "hazard_ratio": 0}]))
     no_survival = [{"arm": "control", "name": "mOS", "kind": "median_os", "value": 300.0}]
     with pytest.raises(ValueError, match=r"targets\[0\]\.kind: 'median_os' needs overall survival"):
         validate_spec(tiny(targets=no_survival))

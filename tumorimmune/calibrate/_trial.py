@@ -66,7 +66,7 @@ from ..response import (
     sum_of_diameters_mm,
 )
 from ..solvers import AbstractBackend, Tolerances
-from ._os import KEYNOTE006_OS_TARGETS, OSTarget, fit_survival_link
+from ._os import KEYNOTE006_OS_TARGETS, OSTarget, fit_survival_link, os_predictions
 
 
 def keynote006_scan_days(follow_up: float = 1095.0) -> tuple[float, ...]:
@@ -596,6 +596,10 @@ class ChemoArm:
         endpoints: the fitted endpoints, ORR (``orr``) and a landmark PFS (``pfs_at``).
         predicted: published endpoints read on the selection but not fitted (median PFS, OS).
         responder_pf: share of the responders progression-free at the landmark (assumption).
+        os_endpoints: whole-arm OS endpoints (``os_at``, ``median_os``) that fit the arm's
+            hazard ratio of death (:func:`fit_hazard_ratio`): the tumor-driven hazard of the
+            antibody arm's survival link times one constant ``hazard_ratio`` at every time and
+            tumor size (none: the antibody arm's link as it is, ``hazard_ratio = 1``).
         k_chemo_median, k_chemo_sigma: per-patient ``k_chemo`` (1/day), lognormal median and
             log-SD, truncated at ±3 SD (assumption).
         lam_chemo_median, lam_chemo_sigma: per-patient ``lam_chemo`` (1/day), likewise.
@@ -610,13 +614,31 @@ class ChemoArm:
     k_chemo_sigma: float = 1.0
     lam_chemo_median: float = 0.02
     lam_chemo_sigma: float = 0.5
+    os_endpoints: tuple[Endpoint, ...] = ()
 
     def __post_init__(self) -> None:
+        if any(e.kind not in ("os_at", "median_os") for e in self.os_endpoints):
+            raise ValueError(f"chemo arm {self.name!r}: os_endpoints must be os_at or median_os")
         kinds = {e.kind for e in self.endpoints}
         if not {"orr", "pfs_at"} <= kinds:
             raise ValueError(f"chemo arm {self.name!r}: fitted endpoints need orr and pfs_at")
         if not 0.0 < self.responder_pf <= 1.0:
             raise ValueError(f"chemo arm {self.name!r}: responder_pf must be in (0, 1]")
+
+    def os_targets(self) -> tuple[OSTarget, ...]:
+        """:attr:`os_endpoints` as whole-arm OS targets (:class:`OSTarget`; a median's weight
+        from its 95 % interval ``lo``–``hi``)."""
+        out = []
+        for e in self.os_endpoints:
+            if e.kind == "os_at":
+                day = float(e.day or 0.0)
+                out.append(OSTarget(e.name, "landmark", e.value, day=day, n=e.n, source=e.source))
+            else:
+                se = None
+                if e.lo and e.hi:
+                    se = (math.log(e.hi) - math.log(e.lo)) / (2 * 1.96)
+                out.append(OSTarget(e.name, "median", e.value, n=e.n, se_log=se, source=e.source))
+        return tuple(out)
 
     def landmark_day(self) -> float:
         """The PFS landmark (days) of the ``pfs_at`` endpoint."""
@@ -915,6 +937,96 @@ def fit_link_to_sampled_deaths(
     return link, info
 
 
+def _os_residual(t: OSTarget, v: float) -> float:
+    """Standardized residual of ``v`` against ``t`` (log of a median, logit of a landmark), as
+    :func:`fit_survival_link`."""
+    if t.kind == "median":
+        e = math.log(min(max(v, 1.0), 1e6) / t.value)
+    else:
+        q = min(max(v, 1e-9), 1 - 1e-9)
+        e = math.log(q / (1 - q)) - math.log(t.value / (1 - t.value))
+    return e / t.standard_error()
+
+
+#: Bounds of a fitted hazard ratio of death (dimensionless).
+HAZARD_RATIO_BOUNDS: tuple[float, float] = (0.1, 10.0)
+
+
+def fit_hazard_ratio(
+    sld: Float[np.ndarray, "n grid"],
+    grid_days: Float[np.ndarray, " grid"],
+    u_death: Float[np.ndarray, " n"],
+    link: SurvivalLink,
+    *,
+    targets: Sequence[OSTarget],
+    follow_up: float,
+    sampled: bool = True,
+) -> tuple[float, dict[str, object]]:
+    """The one constant ``hazard_ratio`` by which an arm's tumor-driven hazard differs from
+    ``link``'s (:meth:`~tumorimmune.response.SurvivalLink.with_hazard_ratio`; ``link`` itself
+    stays), fitted to the arm's whole-arm OS ``targets``.
+
+    First on each patient's expected survival (:func:`os_predictions`, bounded Brent on the
+    squared standardized residuals of :func:`fit_survival_link`); with ``sampled``, then on the
+    deaths drawn with the patients' own ``u_death`` (:func:`sampled_os`, as the sweep draws
+    them): every death day falls as ``hazard_ratio`` grows, so each target's residual is
+    monotone in it and the sum of the standardized residuals is bisected on ``log
+    hazard_ratio`` (for one target: the ratio where the drawn value crosses it, to the step of
+    one death). ``sld`` (mm) on ``grid_days`` of the arm's patients. Returns the ratio and its
+    info."""
+    import scipy.optimize
+
+    ok = np.all(np.isfinite(sld), axis=1)
+    sld, u = np.asarray(sld, float)[ok], np.asarray(u_death, float)[ok]
+    grid = np.asarray(grid_days, float)
+    lo, hi = (math.log(b) for b in HAZARD_RATIO_BOUNDS)
+    no_pd = np.zeros(sld.shape[0], bool)
+
+    def expected_loss(x: float) -> float:
+        pred = os_predictions(sld, grid, no_pd, link.with_hazard_ratio(math.exp(x)), targets)
+        return sum(_os_residual(t, v) ** 2 for t, v in zip(targets, pred, strict=True))
+
+    sol = scipy.optimize.minimize_scalar(
+        expected_loss, bounds=(lo, hi), method="bounded", options={"xatol": 1e-8}
+    )
+    x = float(sol.x)  # pyright: ignore[reportAttributeAccessIssue]
+    info: dict[str, object] = {"expected_fit": math.exp(x)}
+    if sampled:
+
+        def total(x: float) -> float:
+            pred = sampled_os(
+                sld, grid, u, link.with_hazard_ratio(math.exp(x)), targets, follow_up=follow_up
+            )
+            return sum(_os_residual(t, v) for t, v in zip(targets, pred, strict=True))
+
+        a, b = lo, hi
+        if total(a) > 0 > total(b):
+            for _ in range(60):  # to a relative 1e-17 of the ratio's log-range
+                mid = 0.5 * (a + b)
+                a, b = (mid, b) if total(mid) > 0 else (a, mid)
+            x = 0.5 * (a + b)
+        info["fit"] = "sampled deaths (the patients' own u_death)"
+    else:
+        info["fit"] = "expected survival"
+    hr = math.exp(x)
+    pred = (
+        sampled_os(sld, grid, u, link.with_hazard_ratio(hr), targets, follow_up=follow_up)
+        if sampled
+        else os_predictions(sld, grid, no_pd, link.with_hazard_ratio(hr), targets)
+    )
+    info = {
+        "hazard_ratio": hr,
+        "meaning": "the arm's tumor-driven hazard of death over the antibody arm's link at "
+        "equal time and sum of diameters (background hazard unchanged)",
+        **info,
+        "targets": [
+            {"name": t.name, "target": t.value, "fitted": v, "source": t.source}
+            for t, v in zip(targets, pred, strict=True)
+        ],
+    }
+    return hr, info
+
+
 _KN024 = "Reck et al. 2016, N Engl J Med 375:1823 (KEYNOTE-024)"
 _KN024_5Y = "Reck et al. 2021, J Clin Oncol 39:2339 (KEYNOTE-024 5-year update)"
 #: KEYNOTE-024's data cut-off of the first report: median follow-up 11.2 months (days).
@@ -936,7 +1048,8 @@ KEYNOTE024_PEMBRO_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("median PFS (days)", "median_pfs", 10.3 * _MONTH, n=154, source=_KN024),
 )
 #: KEYNOTE-024, platinum-doublet chemotherapy (n = 151): ORR 27.8 % (42/151), 6-month PFS
-#: 50.3 %, median PFS 6.0 months (95 % CI 4.2–6.2), 6-month OS 72.4 %.
+#: 50.3 %, median PFS 6.0 months (95 % CI 4.2–6.2), 6-month OS 72.4 % (first report); median
+#: OS 13.4 months (95 % CI 9.4–18.3; 5-year update, 66.0 % effective crossover to anti-PD-(L)1).
 KEYNOTE024_CHEMO_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("ORR", "orr", 42 / 151, n=151, source=_KN024),
     Endpoint("6-month PFS", "pfs_at", 0.503, n=151, day=182.6, source=_KN024),
@@ -950,12 +1063,26 @@ KEYNOTE024_CHEMO_ENDPOINTS: tuple[Endpoint, ...] = (
         source=_KN024,
     ),
     Endpoint("6-month OS", "os_at", 0.724, n=151, day=182.6, source=_KN024),
+    Endpoint(
+        "median OS (days)",
+        "median_os",
+        13.4 * _MONTH,
+        n=151,
+        lo=9.4 * _MONTH,
+        hi=18.3 * _MONTH,
+        source=_KN024_5Y,
+    ),
 )
-#: The chemotherapy arm's fitted endpoints (ORR, 6-month PFS) and those held out (median PFS:
-#: its scan falls on the landmark's, see docs/science.md §7c; 6-month OS: the survival link is
-#: fitted on the pembrolizumab arm only).
+#: The chemotherapy arm's endpoints that select the population (ORR, 6-month PFS), the one that
+#: fits its hazard ratio of death (6-month OS: the deaths its tumor sizes do not explain,
+#: docs/science.md §7c) and those held out (median PFS: its scan falls on the landmark's;
+#: median OS of the 5-year update: crossover to pembrolizumab is not modelled).
 KEYNOTE024_CHEMO_FITTED: tuple[Endpoint, ...] = KEYNOTE024_CHEMO_ENDPOINTS[:2]
-KEYNOTE024_CHEMO_HELD_OUT: tuple[Endpoint, ...] = KEYNOTE024_CHEMO_ENDPOINTS[2:]
+KEYNOTE024_CHEMO_OS_FITTED: tuple[Endpoint, ...] = KEYNOTE024_CHEMO_ENDPOINTS[3:4]
+KEYNOTE024_CHEMO_HELD_OUT: tuple[Endpoint, ...] = (
+    KEYNOTE024_CHEMO_ENDPOINTS[2],
+    KEYNOTE024_CHEMO_ENDPOINTS[4],
+)
 #: KEYNOTE-024's comparator as calibrated: platinum doublet, 4 cycles q3w (the trial allowed
 #: 4–6; 4 is the minimum and the most common choice — assumption), every patient with its own
 #: lognormal kill and resistance rates (docs/science.md §7c).
@@ -965,6 +1092,7 @@ KEYNOTE024_CHEMO_ARM = ChemoArm(
     endpoints=KEYNOTE024_CHEMO_FITTED,
     predicted=KEYNOTE024_CHEMO_HELD_OUT,
     responder_pf=0.8,
+    os_endpoints=KEYNOTE024_CHEMO_OS_FITTED,
 )
 #: The OS numbers the survival link is fitted to on the pembrolizumab arm: 6-month OS 80.2 %
 #: (first report) and median OS 26.3 months (5-year update; 95 % CI 18.3–40.4 months).
@@ -1026,9 +1154,10 @@ KEYNOTE024_TRIAL = TrialDefinition(
             "platinum doublet (KEYNOTE-024)",
             "platinum-based doublet, 4 cycles q3w (the trial allowed 4–6)",
             KEYNOTE024_CHEMO_HELD_OUT,
-            "held out: the arm is fitted on ORR and 6-month PFS only; its median PFS falls in "
-            "the same scan interval as the 6-month landmark (no class of its own) and its OS "
-            "is a prediction of the pembrolizumab arm's survival link",
+            "held out: the arm is fitted on ORR, 6-month PFS and (its hazard ratio of death) "
+            "6-month OS; its median PFS falls in the same scan interval as the 6-month "
+            "landmark (no class of its own) and its median OS (5-year update) is a prediction "
+            "of the survival link without crossover to pembrolizumab",
         ),
     ),
     sources={
@@ -1046,6 +1175,9 @@ KEYNOTE024_TRIAL = TrialDefinition(
         "1) and lam_chemo lognormal (median 0.02/day, log-SD 0.5), truncated at ±3 SD; 80 % "
         "of the chemotherapy responders progression-free at 6 months (assumptions; "
         "docs/science.md §7c)",
+        "chemo_hazard_ratio": "assumption: one constant ratio of the chemotherapy arm's "
+        "tumor-driven hazard of death to the pembrolizumab arm's link, fitted to its 6-month OS "
+        "72.4 % (Reck et al. 2016; docs/science.md §7c)",
     },
 )
 
@@ -1190,6 +1322,9 @@ def calibrate_population(
     u_death = patient_uniforms(seed, np.arange(cells_t.shape[0]))
     link: SurvivalLink | None = None
     os_info: dict[str, object] = {}
+    # the chemotherapy arm's hazard ratio of death over the antibody arm's link (1: none)
+    chemo_os = () if ca is None else ca.os_targets()
+    hazard_ratio, hr_info = 1.0, {}
     for _pass in range(1 + survival_passes):
         if link is None:  # first pass: nobody dies
             deaths = (np.full(len(u_death), np.inf), np.zeros(len(u_death), bool))
@@ -1208,7 +1343,8 @@ def calibrate_population(
         else:
             deaths_c = deaths
             if link is not None:
-                deaths_c = sample_death_days(sld_grid_c, grid, u_death, link, follow_up=follow_up)
+                link_c = link.with_hazard_ratio(hazard_ratio)
+                deaths_c = sample_death_days(sld_grid_c, grid, u_death, link_c, follow_up=follow_up)
             rc_c = _cutoff_readout(cells_c, scan_days, cutoff_day, deaths_c, readout)
             classes_c = classify_chemo(
                 {k: v[idx] for k, v in rc_c.items()}, landmark=float(landmark_c or 182.6)
@@ -1240,6 +1376,17 @@ def calibrate_population(
                     follow_up=follow_up,
                     expected=os_info,
                 )
+            if chemo_os and sld_grid_c is not None:
+                hazard_ratio, hr_info = fit_hazard_ratio(
+                    sld_grid_c[sel],
+                    grid,
+                    u_death[sel],
+                    link,
+                    targets=chemo_os,
+                    follow_up=follow_up,
+                    sampled=tr.survival_fit == "sampled",
+                )
+                say(f"pass {_pass + 1}: chemotherapy arm's hazard ratio {hazard_ratio:.4g}")
     sel_t = {k: v[sel] for k, v in rc.items()}
     counts = np.bincount(classes[chosen], minlength=len(target))
     chi2 = scipy.stats.chisquare(counts, target * counts.sum())
@@ -1276,12 +1423,24 @@ def calibrate_population(
         info["responder_pf_assumed"] = {"value": responder_pf, "day": float(durability)}
     if ca is not None and target_c is not None:
         sel_c = {k: v[sel] for k, v in rc_c.items()}  # pyright: ignore[reportPossiblyUnbound]
-        if survival_passes:
-            sel_c["os_days"], sel_c["os_event"] = deaths_c[0][sel], deaths_c[1][sel]  # pyright: ignore[reportPossiblyUnbound]
+        if survival_passes and link is not None and cells_c is not None and sld_grid_c is not None:
+            # the arm's endpoints as a sweep on the population reads them: deaths from the final
+            # link and hazard ratio (the selection's pass drew them with the previous ones)
+            dc = sample_death_days(
+                sld_grid_c[sel],
+                grid,
+                u_death[sel],
+                link.with_hazard_ratio(hazard_ratio),
+                follow_up=follow_up,
+            )
+            sel_c = _cutoff_readout(cells_c[sel], scan_days, cutoff_day, dc, readout)
+            sel_c["os_days"], sel_c["os_event"] = dc
         counts_c = np.bincount(classes_c[chosen], minlength=len(target_c))  # pyright: ignore[reportPossiblyUnbound]
         chi2_c = scipy.stats.chisquare(counts_c, target_c * counts_c.sum())
-        held = [e for e in ca.predicted if survival_passes or e.kind not in ("os_at", "median_os")]
-        info["chemo_arm"] = {
+        is_os = ("os_at", "median_os")
+        held = [e for e in ca.predicted if survival_passes or e.kind not in is_os]
+        fitted_c = [*ca.endpoints, *(ca.os_endpoints if survival_passes else ())]
+        chemo_info: dict[str, object] = {
             "arm": ca.name,
             "regimen": ca.chemo.label,
             "classes": list(CHEMO_CLASSES),
@@ -1297,9 +1456,12 @@ def calibrate_population(
                 "lam_chemo": {"median": ca.lam_chemo_median, "log_sd": ca.lam_chemo_sigma},
                 "truncation_sd": 3.0,
             },
-            "endpoints": evaluate_endpoints(sel_c, ca.endpoints),
+            "endpoints": evaluate_endpoints(sel_c, fitted_c),
             "predicted": evaluate_endpoints(sel_c, held),
         }
+        if survival_passes and chemo_os:
+            chemo_info["survival"] = hr_info
+        info["chemo_arm"] = chemo_info
     if tr.pending:
         info["not_fitted"] = [
             {

@@ -34,8 +34,10 @@ def calibrate_population_cmd(
     ``--trial keynote024``: the KEYNOTE-024 pembrolizumab 200 mg q3w arm (advanced NSCLC, PD-L1
     TPS ≥ 50 %): ORR, CR rate, 6-month PFS and median PFS at the 11.2-month follow-up, and a
     survival link fitted to its 6-month and median OS; jointly, the platinum-doublet arm (4
-    cycles q3w, each patient its own chemotherapy sensitivity): ORR and 6-month PFS, its median
-    PFS and 6-month OS printed as predictions. The default, KEYNOTE-006:
+    cycles q3w, each patient its own chemotherapy sensitivity): ORR and 6-month PFS, and its
+    6-month OS by one hazard ratio of death over the pembrolizumab arm's link (the arm's
+    ``hazard_ratio`` in a spec); its median PFS and median OS printed as predictions. The
+    default, KEYNOTE-006:
 
     Plausible patients (tumors that grow untreated) are selected by prevalence so that the
     pembrolizumab 10 mg/kg q3w arm matches the first report's ORR, CR rate, 6-month PFS, median
@@ -90,8 +92,14 @@ def calibrate_population_cmd(
     ch = info.get("chemo_arm")
     if isinstance(ch, dict):
         typer.echo(f"  {ch['arm']} ({ch['regimen']}; χ² p = {float(ch['chi2_p']):.2f}):")
+        hr = ch.get("survival")
+        if isinstance(hr, dict):
+            typer.echo(
+                f"    hazard ratio of death over the link (the arm's hazard_ratio): "
+                f"{float(hr['hazard_ratio']):.6g}"
+            )
         for r in [*ch["endpoints"], *ch["predicted"]]:
-            unit = "d" if r["kind"] == "median_pfs" else ""
+            unit = "d" if r["kind"] in ("median_pfs", "median_os") else ""
             tag = "" if r in ch["endpoints"] else "  [prediction]"
             typer.echo(
                 f"    {r['name']:<43} target {r['target']:.3g}{unit}  simulated "

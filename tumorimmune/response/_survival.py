@@ -84,6 +84,18 @@ class SurvivalLink:
         """``background_per_year / DAYS_PER_YEAR`` (1/day)."""
         return float(self.background_per_year) / DAYS_PER_YEAR
 
+    def with_hazard_ratio(self, hazard_ratio: float) -> SurvivalLink:
+        """The link whose tumor-driven hazard ``h0(t)·(SLD/ref)^beta`` is ``hazard_ratio``
+        times this one's at every time and tumor size (the background stays): a Weibull
+        baseline times a constant is a Weibull baseline of scale ``λ·hazard_ratio^(−1/k)``
+        (same shape), so the result is a plain link. ``hazard_ratio = 1`` returns ``self``."""
+        hr = _positive_scalar("hazard_ratio", hazard_ratio)
+        if hr == 1.0:
+            return self
+        return dataclasses.replace(
+            self, scale_days=float(self.scale_days) * hr ** (-1.0 / float(self.shape))
+        )
+
     def factor(
         self, sld: Real[NPArrayLike, "*shape"] | Numbers
     ) -> Float[np.ndarray | np.float64, "*shape"]:

@@ -206,6 +206,11 @@ def check_arms(spec: SweepSpec, model: Any) -> list[str]:
                 f"{_num(chemo.start_day)}) is not before the end of follow-up "
                 f"(follow_up_days = {_num(spec.follow_up_days)})"
             )
+        if arm.hazard_ratio is not None and spec.survival is None:
+            errors.append(
+                f"arms[{i}].hazard_ratio: scales the hazard of death; add a [survival] section "
+                "(scale_days, shape, beta) or drop it"
+            )
         reg = arm.regimen_obj()
         if reg is not None and reg.start_day >= spec.follow_up_days:
             errors.append(

@@ -471,17 +471,29 @@ class Engine:
         if spec.survival is not None:
             # on the device, from the cells on the grid (jax_death_days: the NumPy
             # sample_death_days of their sums of diameters, to DEATH_DAY_TOL)
-            os_days, os_event = jax_death_days(
-                on_grid[0][None] if len(on_grid) == 1 else stack_on_device(on_grid),
-                grid,
-                # common to the arms: the population's own quantile, else hashed from the id
+            u = (  # common to the arms: the population's own quantile, else hashed from the id
                 np.asarray(table["u_death"])[None, :]
                 if "u_death" in table
-                else patient_uniforms(plan.survival_seed, ids)[None, :],
-                spec.survival.link(),
-                follow_up=spec.follow_up_days,
-                readout=readout.replace(n_lesions=lesions),
+                else patient_uniforms(plan.survival_seed, ids)[None, :]
             )
+            link = spec.survival.link()
+            kw = dict(follow_up=spec.follow_up_days, readout=readout.replace(n_lesions=lesions))
+            ratios = [a.hazard_ratio for a in plan.arms]
+            if all(r is None for r in ratios):  # one link for every arm: one program
+                os_days, os_event = jax_death_days(
+                    on_grid[0][None] if len(on_grid) == 1 else stack_on_device(on_grid),
+                    grid,
+                    u,
+                    link,
+                    **kw,  # type: ignore[arg-type]
+                )
+            else:  # an arm's own hazard ratio: its own link (the link's scale is static)
+                per_arm = [
+                    jax_death_days(g[None], grid, u, link.with_hazard_ratio(r or 1.0), **kw)  # type: ignore[arg-type]
+                    for g, r in zip(on_grid, ratios, strict=True)
+                ]
+                os_days = np.concatenate([d for d, _ in per_arm])
+                os_event = np.concatenate([e for _, e in per_arm])
             deaths = (os_days, os_event)
         del on_grid
         scan_days = plan.scan_days

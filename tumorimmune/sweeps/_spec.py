@@ -295,7 +295,10 @@ class ArmSpec(_Strict):
     ``start_day``); and/or a chemotherapy: ``chemo`` (a preset of
     ``tumorimmune.model.CHEMOTHERAPIES``, e.g. ``"platinum_doublet"``) with ``chemo_cycles``
     cycles (default: the preset's; 4–6 for a platinum doublet) from ``start_day`` (default
-    0). An arm with ``chemo`` and no regimen is a chemotherapy-only arm (no antibody)."""
+    0). An arm with ``chemo`` and no regimen is a chemotherapy-only arm (no antibody).
+    ``hazard_ratio`` (needs ``[survival]``): the arm's tumor-driven hazard of death is that
+    many times the link's (:meth:`tumorimmune.response.SurvivalLink.with_hazard_ratio`), e.g.
+    the KEYNOTE-024 chemotherapy arm's fitted ratio (docs/science.md §7c)."""
 
     name: str = Field(min_length=1)
     regimen: str | None = None
@@ -312,6 +315,12 @@ class ArmSpec(_Strict):
         None, description="chemotherapy preset (tumorimmune.model.CHEMOTHERAPIES) or 'none'"
     )
     chemo_cycles: int | None = Field(None, ge=1, description="chemotherapy cycles given")
+    hazard_ratio: float | None = Field(
+        None,
+        gt=0,
+        description="[survival]: this arm's tumor-driven hazard of death is hazard_ratio times "
+        "the link's at every time and sum of diameters (background unchanged; default 1)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ArmSpec:
