@@ -435,7 +435,8 @@ def cutoff_readout(
         raise ValueError(
             f"cutoff_day {cutoff_day!r} leaves no on-study scan; scans: {days.tolist()}"
         )
-    d = np.asarray(diameters, np.float64)[..., :n_cut]
+    # the scans up to the cut-off, then float64 (not the other scans: a copy of them all)
+    d = np.asarray(np.asarray(diameters)[..., :n_cut], np.float64)
     days = days[:n_cut]
     if os_days is not None and os_event is not None:
         ev = np.asarray(os_event, bool) & (np.asarray(os_days) <= cutoff_day)
