@@ -146,7 +146,10 @@ def _arm(**kw: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        (_arm(chemo="folfox"), "unknown chemo 'folfox'; allowed: ['docetaxel', 'platinum_doublet']"),
+        (
+            _arm(chemo="folfox"),
+            "unknown chemo 'folfox'; allowed: ['docetaxel', 'platinum_doublet']",
+        ),
         (_arm(chemo="platinum_doublet", chemo_cycles=7), "chemo_cycles: 7 is outside 4..6"),
         (_arm(chemo="platinum_doublet", chemo_cycles=3), "chemo_cycles: 3 is outside 4..6"),
         (_arm(chemo_cycles=4), "chemo_cycles needs a chemotherapy"),

@@ -85,11 +85,12 @@ def reselection_intervals(
     read: Mapping[str, np.ndarray],
     params: Mapping[str, np.ndarray] | None,
     *,
-    diameters: np.ndarray,
+    diameters: np.ndarray | None,
     scan_days: np.ndarray,
     n_draws: int = 200,
     level: float = 0.95,
     seed: int = 0,
+    at_cutoff: Mapping[float, Mapping[str, np.ndarray]] | None = None,
 ) -> list[tuple[float, float]] | None:
     """Prediction intervals of each target under calibration uncertainty (module docstring).
 
@@ -99,34 +100,34 @@ def reselection_intervals(
         read: ``(arm, patient)`` read-outs: ``best_response``, ``pfs_days``, ``pfs_event`` and
             where present ``os_days``, ``os_event``, ``ttr_days``, ``pseudo_progression``.
         params: per-patient columns ``{name: (patient,)}`` (subgroups).
-        diameters: ``(arm, patient, scan)`` the model's sums of diameters (mm).
+        diameters: ``(arm, patient, scan)`` the model's sums of diameters (mm); ``None``
+            when ``at_cutoff`` holds every cut-off day needed (:func:`reselection_cutoff` and
+            the targets' ``cutoff_day``).
         scan_days: ``(scan,)``.
+        at_cutoff: the read-outs at cut-off days computed already, ``{cutoff_day: {name:
+            (arm, patient)}}`` (:func:`~tumorimmune.response.evaluate_targets`): used instead
+            of ``diameters`` for those days, with the same values.
 
     Returns:
         One ``(lo, hi)`` per target, or ``None`` when the targets name no calibration arm.
     """
-    arm = calibration_arm(targets)
-    if arm is None:
+    setup = _setup(targets)
+    if setup is None:
         return None
-    fitted = [t for t in targets if t.fitted and str(t.arm) == arm and t.kind in _CLASS_KINDS]
-    endpoints = [
-        Endpoint(str(t.name), t.kind, float(t.value), n=t.n, day=t.day, source=str(t.source))
-        for t in fitted
-        if getattr(t, "subgroup", None) is None
-    ]
-    kinds = {e.kind for e in endpoints}
-    if not {"orr", "cr", "pfs_at", "median_pfs"} <= kinds:
-        return None
+    arm, endpoints, cutoff = setup
     i = list(arms).index(arm)
-    cutoff = next((t.cutoff_day for t in fitted if getattr(t, "cutoff_day", None)), None)
-    cutoff = float(cutoff or KEYNOTE006_CUTOFF_DAY)
-    r = cutoff_readout(
-        diameters[i],
-        scan_days,
-        cutoff,
-        os_days=read["os_days"][i] if "os_days" in read else None,
-        os_event=read["os_event"][i] if "os_event" in read else None,
-    )
+    if at_cutoff is not None and cutoff in at_cutoff:
+        r = {k: np.asarray(v)[i] for k, v in at_cutoff[cutoff].items()}
+    elif diameters is None:
+        raise ValueError(f"no diameters and no read-out at the calibration's cut-off {cutoff}")
+    else:
+        r = cutoff_readout(
+            diameters[i],
+            scan_days,
+            cutoff,
+            os_days=read["os_days"][i] if "os_days" in read else None,
+            os_event=read["os_event"][i] if "os_event" in read else None,
+        )
     by = {e.kind: e for e in endpoints}
     landmark = float(by["pfs_at"].day or 182.6)
     durability = by.get("responders_pf_at", KEYNOTE006_DURABILITY)
@@ -180,8 +181,9 @@ def reselection_intervals(
                 if params is None
                 else {c: np.asarray(params[c])[idx] for c in _names(targets, params)},
                 **{k2: (None if v is None else np.asarray(v)[:, idx]) for k2, v in extra.items()},
-                diameters=np.asarray(diameters)[:, idx],
+                diameters=None if diameters is None else np.asarray(diameters)[:, idx],
                 scan_days=scan_days,
+                at_cutoff=None if at_cutoff is None else _take(at_cutoff, idx),
             )
             cols = [j for j, s in enumerate(sizes) if s == size]
             for j, row in zip(cols, rows, strict=True):
@@ -196,6 +198,33 @@ def reselection_intervals(
             else (math.nan, math.nan)
         )
     return out
+
+
+def _setup(targets: Sequence[Any]) -> tuple[str, list[Endpoint], float] | None:
+    """The calibration arm, its fitted class endpoints and the cut-off day its classes are
+    read at; ``None`` when :func:`reselection_intervals` gives no intervals."""
+    arm = calibration_arm(targets)
+    if arm is None:
+        return None
+    fitted = [t for t in targets if t.fitted and str(t.arm) == arm and t.kind in _CLASS_KINDS]
+    endpoints = [
+        Endpoint(str(t.name), t.kind, float(t.value), n=t.n, day=t.day, source=str(t.source))
+        for t in fitted
+        if getattr(t, "subgroup", None) is None
+    ]
+    kinds = {e.kind for e in endpoints}
+    if not {"orr", "cr", "pfs_at", "median_pfs"} <= kinds:
+        return None
+    cutoff = next((t.cutoff_day for t in fitted if getattr(t, "cutoff_day", None)), None)
+    return arm, endpoints, float(cutoff or KEYNOTE006_CUTOFF_DAY)
+
+
+def reselection_cutoff(targets: Sequence[Any]) -> tuple[str, float] | None:
+    """The calibration arm and the cut-off day (days) at which :func:`reselection_intervals`
+    reads its classes (the fitted class targets' ``cutoff_day``, else KEYNOTE-006's first
+    report); ``None`` when the targets give no intervals."""
+    setup = _setup(targets)
+    return None if setup is None else (setup[0], setup[2])
 
 
 def _resample(
@@ -214,6 +243,13 @@ def _resample(
     cls = np.minimum(np.searchsorted(cdf, rng.random(size) * cdf[-1], side="right"), k - 1)
     within = np.minimum((rng.random(size) * counts[cls]).astype(np.int64), counts[cls] - 1)
     return members[start[cls] + within]
+
+
+def _take(
+    at_cutoff: Mapping[float, Mapping[str, np.ndarray]], idx: np.ndarray
+) -> dict[float, dict[str, np.ndarray]]:
+    """The read-outs at the cut-off days of the resampled patients ``idx`` (every arm)."""
+    return {c: {k: np.asarray(v)[:, idx] for k, v in r.items()} for c, r in at_cutoff.items()}
 
 
 def _names(targets: Sequence[Any], params: Mapping[str, np.ndarray]) -> list[str]:

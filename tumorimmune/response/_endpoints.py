@@ -339,6 +339,7 @@ def evaluate_targets(
     pseudo_progression: np.ndarray | None = None,
     diameters: np.ndarray | None = None,
     scan_days: np.ndarray | None = None,
+    at_cutoff: Mapping[float, Mapping[str, np.ndarray]] | None = None,
 ) -> list[dict[str, object]]:
     """Rows of the report's "Calibration and validation" table for a sweep's ``[[targets]]``.
 
@@ -357,6 +358,11 @@ def evaluate_targets(
         diameters: ``(arm, patient, scan)`` the model's sums of diameters (mm), and
             ``scan_days`` ``(scan,)``: for targets with a ``cutoff_day`` (read as a report at
             that data cut-off, :func:`~tumorimmune.response.cutoff_readout`).
+        at_cutoff: the read-outs at a cut-off day computed already, ``{cutoff_day: {name:
+            (arm, patient)}}``: :func:`~tumorimmune.response.cutoff_readout` of every arm's
+            ``diameters`` with these ``os_days``/``os_event`` (it works patient by patient, so
+            a caller may compute it a store chunk at a time); a target's ``cutoff_day``
+            found here is read from it instead of from ``diameters`` (the same values).
 
     A ``subgroup`` may name per-patient columns and the arm's read-outs
     (:data:`OUTCOME_COLUMNS`), e.g. ``"os_days > 84 and best_response == 3"``.
@@ -392,7 +398,10 @@ def evaluate_targets(
             if arr is not None:
                 arm_read[key] = np.asarray(arr)[i]
         cutoff = getattr(t, "cutoff_day", None)
-        if cutoff is not None:
+        pre = None if cutoff is None or at_cutoff is None else at_cutoff.get(float(cutoff))
+        if pre is not None:
+            arm_read.update({k: np.asarray(v)[i] for k, v in pre.items()})
+        elif cutoff is not None:
             if diameters is None or scan_days is None:
                 raise ValueError(f"target {t.name!r} has a cutoff_day but no diameters were given")
             arm_read.update(

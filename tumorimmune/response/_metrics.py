@@ -730,7 +730,11 @@ def km_median(
     Returns:
         ``(median, lower, upper)`` in the units of ``times``.
     """
-    km = kaplan_meier(times, events, confidence=confidence)
+    return km_median_of(kaplan_meier(times, events, confidence=confidence))
+
+
+def km_median_of(km: KaplanMeier) -> tuple[float, float, float]:
+    """:func:`km_median` of a curve computed already (:func:`kaplan_meier`)."""
     lower = np.where(km.survival == 0.0, 0.0, km.lower)
     upper = np.where(km.survival == 0.0, 0.0, km.upper)
     return (
@@ -742,7 +746,11 @@ def km_median(
 
 def km_at(days: np.ndarray, event: np.ndarray, day: float) -> tuple[float, float, float]:
     """Kaplan–Meier survival at ``day`` with its 95 % interval: ``(value, lower, upper)``."""
-    km = kaplan_meier(days, event)
+    return km_at_of(kaplan_meier(days, event), day)
+
+
+def km_at_of(km: KaplanMeier, day: float) -> tuple[float, float, float]:
+    """:func:`km_at` of a curve computed already (:func:`kaplan_meier`)."""
     t = np.asarray(km.time)
     i = int(np.searchsorted(t, day, side="right")) - 1
     if i < 0:

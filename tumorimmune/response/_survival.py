@@ -34,7 +34,7 @@ from jaxtyping import Bool, Float, Int, Real
 from numpy.typing import ArrayLike
 
 from .._typing import NPArrayLike, Numbers
-from ._metrics import _nonnegative_array, _positive_scalar, km_at, km_median
+from ._metrics import _nonnegative_array, _positive_scalar, kaplan_meier, km_at_of, km_median_of
 
 #: Days per year of ``background_per_year`` (the mean Gregorian year).
 DAYS_PER_YEAR = 365.25
@@ -336,13 +336,14 @@ def os_summary(
     out: dict[str, list[float]] = {}
     for b, t, e in zip(br, days, ev, strict=True):
         sel = b >= 0
-        med = km_median(t[sel], e[sel])
+        km = kaplan_meier(t[sel], e[sel])  # one curve for the median and the landmarks
+        med = km_median_of(km)
         for s, v in zip(("", "_lo", "_hi"), med, strict=True):
             out.setdefault(f"median_os_days{s}", []).append(float(v))
         for y, day in OS_LANDMARKS.items():
             if day > fu:
                 continue
-            at = km_at(t[sel], e[sel], day) if sel.any() else (math.nan,) * 3
+            at = km_at_of(km, day) if sel.any() else (math.nan,) * 3
             for s, v in zip(("", "_lo", "_hi"), at, strict=True):
                 out.setdefault(f"os_{y}y{s}", []).append(float(v))
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}
@@ -447,7 +448,8 @@ def cutoff_readout(
         raise ValueError(
             f"cutoff_day {cutoff_day!r} leaves no on-study scan; scans: {days.tolist()}"
         )
-    d = np.asarray(diameters, np.float64)[..., :n_cut]
+    # the scans up to the cut-off, then float64 (not the other scans: a copy of them all)
+    d = np.asarray(np.asarray(diameters)[..., :n_cut], np.float64)
     days = days[:n_cut]
     if os_days is not None and os_event is not None:
         ev = np.asarray(os_event, bool) & (np.asarray(os_days) <= cutoff_day)

@@ -43,7 +43,7 @@ from ._metrics import (
     _progression,
     _scan_series,
     kaplan_meier,
-    km_median,
+    km_median_of,
     scan_responses,
 )
 
@@ -605,10 +605,10 @@ def timecourse_summary(
         out["median_ttr_days"].append(float(np.median(ttr[a][resp])) if k else np.nan)
         first = float(np.mean(ttr[a][resp] == t[1])) if k else np.nan
         out["ttr_first_scan"].append(first)
-        med = km_median(dor[a][resp], ev[a][resp]) if k else (np.nan,) * 3
+        km = kaplan_meier(dor[a][resp], ev[a][resp]) if k else None  # median and landmarks
+        med = km_median_of(km) if km is not None else (np.nan,) * 3
         for name, v in zip(("", "_lo", "_hi"), med, strict=True):
             out[f"median_dor_days{name}"].append(float(v))
-        km = kaplan_meier(dor[a][resp], ev[a][resp]) if k else None
         for name, day in ONGOING_LANDMARKS_DAYS.items():
             if km is None or day > float(follow_up) - t[1]:
                 out[f"response_ongoing_{name}"].append(np.nan)

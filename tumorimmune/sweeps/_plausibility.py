@@ -13,6 +13,7 @@ docs/science.md §3b.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -153,7 +154,7 @@ def _above(values: np.ndarray, bound: float, arm: str, line: str) -> list[str]:
 
 def runaway_warnings(
     plan: SweepPlan,
-    max_tumor: np.ndarray,
+    max_tumor: np.ndarray | Sequence[np.ndarray],
     max_effectors: np.ndarray | None = None,
 ) -> list[str]:
     """After the solve: patients whose states left what a body can hold.
@@ -161,7 +162,8 @@ def runaway_warnings(
     Args:
         plan: the run's plan.
         max_tumor: largest tumor (cells) over the scans after baseline (a baseline above
-            the capacity is :func:`plausibility_warnings`' job), ``(arm, patient)``.
+            the capacity is :func:`plausibility_warnings`' job), ``(arm, patient)`` (or one
+            ``(patient,)`` array per arm, read once each, in order).
         max_effectors: largest effector count (cells) of each stored trajectory
             ``(arm, traj_patient)``, or ``None``.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import collections.abc
 import functools
 import json
 import os
@@ -24,6 +25,7 @@ from ..response import (
     AssayColumns,
     arm_summary,
     cell_summary,
+    cutoff_readout,
     evaluate_targets,
     os_summary,
     response_by_tps,
@@ -473,6 +475,55 @@ def clinical_attrs(
     ``[survival]``) for ``os_at`` / ``median_os``, ``diameters`` (the model's sums of
     diameters) for targets read at a ``cutoff_day``."""
     plan = SweepPlan.of(plan)
+    names = [a.name for a in plan.spec.arms]
+    cols = AssayColumns(params)
+    strata = None
+    if "tps" in cols:  # per-patient PD-L1: objective response by the trials' TPS categories
+        tps = np.asarray(cols["tps"], float)
+        if tps.shape == (np.asarray(best_response).shape[-1],):
+            strata = response_by_tps(best_response, tps, arms=names, **_tps_cutoffs(plan))
+    tc = dict(readout or {})
+    diameters = tc.pop("diameters", None)
+    return _clinical_attrs(
+        plan,
+        names,
+        best_response,
+        pfs_days,
+        pfs_event,
+        params,
+        readout=tc,
+        strata=strata,
+        diameters=None if diameters is None else np.asarray(diameters),
+        intervals=diameters is not None,
+    )
+
+
+def _tps_cutoffs(plan: SweepPlan) -> dict[str, tuple[float, ...]]:
+    """``response_by_tps``'s ``cutoffs`` from ``[report] tps_cutoffs`` (none: its default)."""
+    report = plan.spec.report
+    cuts = None if report is None else report.tps_cutoffs
+    return {} if cuts is None else {"cutoffs": tuple(float(c) for c in cuts)}
+
+
+def _clinical_attrs(
+    plan: SweepPlan,
+    arms: Sequence[str],
+    best_response: np.ndarray,
+    pfs_days: np.ndarray,
+    pfs_event: np.ndarray,
+    params: Mapping[str, np.ndarray] | None,
+    *,
+    readout: Mapping[str, np.ndarray | None],
+    strata: list[dict[str, object]] | None,
+    diameters: np.ndarray | None = None,
+    at_cutoff: Mapping[float, Mapping[str, np.ndarray]] | None = None,
+    intervals: bool,
+) -> dict[str, str]:
+    """:func:`clinical_attrs` of the arrays ``(arm, patient)`` of the named ``arms`` (those
+    the targets name, or all), the PD-L1 ``strata`` rows computed already, the targets'
+    read-outs at their cut-off days from ``diameters`` or ``at_cutoff`` (computed already,
+    :func:`~tumorimmune.response.evaluate_targets`) and, with ``intervals``, their
+    prediction intervals."""
     spec = plan.spec
     out: dict[str, str] = {}
     caveats = list(spec.caveats)
@@ -481,19 +532,13 @@ def clinical_attrs(
         caveats.append(entry.caveat())
     if caveats:
         out["caveats"] = json.dumps(caveats)
-    cols = AssayColumns(params)
-    if "tps" in cols:  # per-patient PD-L1: objective response by the trials' TPS categories
-        tps = np.asarray(cols["tps"], float)
-        if tps.shape == (np.asarray(best_response).shape[-1],):
-            cuts = None if spec.report is None else spec.report.tps_cutoffs
-            kw = {} if cuts is None else {"cutoffs": tuple(float(c) for c in cuts)}
-            rows = response_by_tps(best_response, tps, arms=[a.name for a in spec.arms], **kw)
-            out["pdl1_strata"] = json.dumps(rows)
+    if strata is not None:
+        out["pdl1_strata"] = json.dumps(strata)
     if spec.targets:
-        tc = readout or {}
+        tc = readout
         rows = evaluate_targets(
             spec.targets,
-            [a.name for a in spec.arms],
+            list(arms),
             best_response,
             pfs_days,
             pfs_event,
@@ -502,25 +547,27 @@ def clinical_attrs(
             os_event=tc.get("os_event"),
             ttr_days=tc.get("ttr_days"),
             pseudo_progression=tc.get("pseudo_progression"),
-            diameters=tc.get("diameters"),
+            diameters=diameters,
             scan_days=plan.scan_days,
+            at_cutoff=at_cutoff,
         )
-        if tc.get("diameters") is not None:
+        if intervals:
             from ..calibrate import reselection_intervals
 
             read = {"best_response": best_response, "pfs_days": pfs_days}
             read["pfs_event"] = pfs_event
-            read.update({k: v for k, v in tc.items() if k != "diameters" and v is not None})
-            intervals = reselection_intervals(
+            read.update({k: v for k, v in tc.items() if v is not None})
+            found = reselection_intervals(
                 spec.targets,
-                [a.name for a in spec.arms],
+                list(arms),
                 read,
                 params,
-                diameters=np.asarray(tc["diameters"]),
+                diameters=diameters,
                 scan_days=plan.scan_days,
                 seed=spec.sampling.seed,
+                at_cutoff=at_cutoff,
             )
-            for r, iv in zip(rows, intervals or [], strict=False):
+            for r, iv in zip(rows, found or [], strict=False):
                 r["prediction_lo"], r["prediction_hi"] = iv
         for r in rows:
             sub = f" [{r['subgroup']}]" if r.get("subgroup") else ""
@@ -562,41 +609,132 @@ def _indices(mask: np.ndarray) -> list[int]:
     return [int(i) for i in np.flatnonzero(mask)]
 
 
+#: Patients of the diameters read at once when the targets' read-outs at their cut-off days
+#: are computed (:func:`_at_cutoff`; whole store chunks): bounds that step's memory.
+FINALIZE_WINDOW_PATIENTS = 1 << 18
+
+
+class _ArmReader:
+    """One arm's values of the store's per-patient arrays (of the store, else of its scratch
+    group): what the finalisation holds at a time, instead of every arm's."""
+
+    def __init__(self, store: SweepStore):
+        self.store = store
+        self._sg = store._scratch()  # None while it is removed: everything is written then
+
+    def array(self, name: str) -> Any:
+        g = self.store.group
+        if name not in g and self._sg is not None and name in self._sg:
+            return self._sg[name]
+        return g[name]
+
+    def arm(self, name: str, a: int) -> np.ndarray:
+        """``name[a]``: ``(patient,)`` or ``(patient, scan)``."""
+        return np.asarray(self.array(name)[a])
+
+    def column(self, name: str) -> np.ndarray:
+        """A ``(patient,)`` array."""
+        return np.asarray(self.array(name)[...])
+
+
+class _Peaks(collections.abc.Sequence):
+    """The largest tumor after baseline of each arm's patients, ``(patient,)`` per arm, read
+    when asked for (``_plausibility.runaway_warnings`` takes one arm at a time): the stored
+    peaks of a tier without the scans, else the stored scans read one store chunk at a time."""
+
+    def __init__(self, store: SweepStore, reader: _ArmReader):
+        self.store, self.reader = store, reader
+
+    def __len__(self) -> int:
+        return self.store.plan.n_arms
+
+    def __getitem__(self, a: Any) -> Any:
+        if not isinstance(a, int):
+            raise TypeError("one arm at a time")
+        plan = self.store.plan
+        if "tumor_cells" not in self.store.group:  # a tier without the scans: the peaks
+            return self.reader.arm(PEAK, a)
+        cells = self.store.group["tumor_cells"]
+        peak = np.full(plan.n_patients, np.nan)
+        for i in range(plan.n_chunks):
+            lo, hi = plan.chunk_range(i)
+            block = np.asarray(cells[a, lo:hi, 1:], dtype=float)  # type: ignore[index]
+            with np.errstate(all="ignore"):
+                block = np.where(np.isfinite(block), block, -np.inf)  # failed: NaN
+                peak[lo:hi] = np.max(block, axis=1, initial=-np.inf)
+        return peak
+
+
 def _runaways(store: SweepStore, traj: Mapping[str, np.ndarray]) -> list[str]:
-    """Runaway states (``_plausibility.runaway_warnings``) from the stored scans after
-    baseline, read one store chunk at a time, and the stored effector trajectories."""
-    plan = store.plan
+    """Runaway states (``_plausibility.runaway_warnings``) from each arm's peaks after
+    baseline (:class:`_Peaks`) and the stored effector trajectories."""
     effectors = traj.get("traj_E")
     effectors = None if effectors is None else np.nanmax(effectors, axis=2, initial=0.0)
-    if "tumor_cells" not in store.group:  # a tier without the scans: the peaks per chunk
-        return runaway_warnings(plan, store.read(PEAK), effectors)
-    cells = store.group["tumor_cells"]
-    peak = np.full((plan.n_arms, plan.n_patients), np.nan)
-    for i in range(plan.n_chunks):
-        lo, hi = plan.chunk_range(i)
-        block = np.asarray(cells[:, lo:hi, 1:], dtype=float)  # type: ignore[index]
-        with np.errstate(all="ignore"):
-            block = np.where(np.isfinite(block), block, -np.inf)  # failed: NaN
-            peak[:, lo:hi] = np.max(block, axis=2, initial=-np.inf)
-    return runaway_warnings(plan, peak, effectors)
+    return runaway_warnings(store.plan, _Peaks(store, _ArmReader(store)), effectors)
+
+
+def _at_cutoff(
+    reader: _ArmReader,
+    plan: SweepPlan,
+    arm: int,
+    cutoffs: Sequence[float],
+    os: tuple[np.ndarray, np.ndarray] | None,
+) -> dict[float, dict[str, np.ndarray]]:
+    """:func:`~tumorimmune.response.cutoff_readout` of one arm's stored diameters at each
+    of ``cutoffs`` (deaths ``os``: the arm's ``os_days``, ``os_event``), computed
+    :data:`FINALIZE_WINDOW_PATIENTS` patients at a time from the scans up to the last cut-off
+    (it works patient by patient: the same values as on the whole arm at once)."""
+    days = np.asarray(plan.scan_days, np.float64)
+    # the scans up to the last cut-off (each cut-off's searchsorted is the same on them)
+    n_scans = max(2, *(int(np.searchsorted(days, c, side="right")) for c in cutoffs))
+    days = days[:n_scans]
+    diam = reader.array("diameter_mm")
+    step = max(1, FINALIZE_WINDOW_PATIENTS // plan.chunk_size)
+    parts: dict[float, list[dict[str, np.ndarray]]] = {c: [] for c in cutoffs}
+    for first in range(0, plan.n_chunks, step):
+        lo = plan.chunk_range(first)[0]
+        hi = plan.chunk_range(min(first + step, plan.n_chunks) - 1)[1]
+        d = np.asarray(diam[arm, lo:hi, :n_scans])  # type: ignore[index]
+        for c in cutoffs:
+            parts[c].append(
+                cutoff_readout(
+                    d,
+                    days,
+                    c,
+                    os_days=None if os is None else os[0][lo:hi],
+                    os_event=None if os is None else os[1][lo:hi],
+                )
+            )
+    return {c: {k: np.concatenate([p[k] for p in ps]) for k in ps[0]} for c, ps in parts.items()}
 
 
 def _finalize(store: SweepStore, engine: Engine) -> None:
     """Trajectories, summaries and timing attributes; idempotent (reruns redo it). The
     store's tier (``[store] keep``) decides what stays: trajectories only in
     ``"trajectories"``; the summaries come from every patient's read-out (in the store's
-    scratch group where the tier does not keep it, removed by :meth:`SweepStore.finish`)."""
+    scratch group where the tier does not keep it, removed by :meth:`SweepStore.finish`).
+
+    Streamed: the summaries are computed arm by arm from one arm's read-out at a time, the
+    targets' read-outs at their cut-off days a window of store chunks at a time; what is held
+    at once is about one arm's read-out, plus, for the arms that ``[[targets]]`` name, the
+    variables the targets read (their prediction intervals resample those arms' patients
+    together). The values are those of the whole arrays at once (each summary is per arm)."""
     if store.dropping:  # killed while removing the scratch group: everything else is written
         store.finish({})
         return
     plan = store.plan
     spec = plan.spec
+    reader = _ArmReader(store)
+    names = [a.name for a in spec.arms]
     t0 = time.perf_counter()
     traj = engine.run_trajectories() if store.keep == "trajectories" else {}
     traj_seconds = time.perf_counter() - t0
     if traj and spec.survival is not None:  # the dead have no trajectory after death
         ids = engine.trajectory_patients()
-        died = store.read("os_days")[:, ids], store.read("os_event")[:, ids].astype(bool)
+        died = (
+            np.stack([reader.arm("os_days", a)[ids] for a in range(plan.n_arms)]),
+            np.stack([reader.arm("os_event", a)[ids] for a in range(plan.n_arms)]).astype(bool),
+        )
         after = (
             engine.trajectory_times()[None, None, :] > np.where(died[1], died[0], np.inf)[..., None]
         )
@@ -609,52 +747,103 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
             store.write_extra(
                 k, v, ("arm", "traj_patient", "time"), {"units": units.get(k[5:], "")}
             )
-    br = store.read("best_response")
-    pfs_days, pfs_event = store.read("pfs_days"), store.read("pfs_event")
-    summary = arm_summary(br, pfs_days, pfs_event)
-    for k, v in summary.items():
-        store.write_extra(k, v, ("arm",), {"units": "days"} if "pfs" in k else None)
-    tc = {k: store.read(k) for k in ("ttr_days", "dor_days", "dor_event", "pseudo_progression")}
-    timecourse = timecourse_summary(
-        tc["ttr_days"],
-        tc["dor_days"],
-        tc["dor_event"],
-        tc["pseudo_progression"],
-        scan_days=plan.scan_days,
-        follow_up=spec.follow_up_days,
-    )
-    for k, v in timecourse.items():
-        store.write_extra(k, v, ("arm",), {"units": "days"} if "days" in k else None)
-    if spec.survival is not None:
-        tc["os_days"], tc["os_event"] = (
-            store.read("os_days"),
-            store.read("os_event").astype(bool),
-        )
-        for k, v in os_summary(
-            br, tc["os_days"], tc["os_event"], follow_up=spec.follow_up_days
-        ).items():
-            store.write_extra(k, v, ("arm",), {"units": "days" if "days" in k else "1"})
-    if spec.targets:  # targets at a data cut-off, and calibration uncertainty
-        tc["diameters"] = store.read("diameter_mm")
+    params = AssayColumns(_Columns(store, plan.columns))  # read those a subgroup names
+    cols = AssayColumns(params)
+    tps = np.asarray(cols["tps"], float) if "tps" in cols else None
+    if tps is not None and tps.shape != (plan.n_patients,):
+        tps = None
+    target_arms = sorted({names.index(str(t.arm)) for t in spec.targets})
+    cutoffs = sorted({float(t.cutoff_day) for t in spec.targets if t.cutoff_day is not None})
+    if spec.targets:
+        from ..calibrate._uncertainty import reselection_cutoff
+
+        if (cal := reselection_cutoff(spec.targets)) is not None and cal[1] not in cutoffs:
+            cutoffs.append(cal[1])
     axes = plan.axes
-    if axes:
-        dims = ("arm", *(f"axis_{k}" for k in axes))
-        cells = cell_summary(br, store.read("best_pct_change"), store.read("cell"), plan.grid_shape)
-        for k, v in cells.items():
-            store.write_extra(k, v, dims)
+    cell = reader.column("cell") if axes else None
+    parts: dict[str, list[np.ndarray]] = collections.defaultdict(list)
+    strata: list[dict[str, object]] = []
+    kept: dict[str, list[np.ndarray]] = collections.defaultdict(list)  # the targets' arms
+    cut: list[dict[float, dict[str, np.ndarray]]] = []
+    n_failed = 0
+    for a in range(plan.n_arms):
+        r = {k: reader.arm(k, a)[None] for k in ("best_response", "pfs_days", "pfs_event")}
+        br = r["best_response"]
+        n_failed += int(np.sum(br < 0))
+        for k, v in arm_summary(br, r["pfs_days"], r["pfs_event"]).items():
+            parts[f"arm:{k}"].append(v)
+        for k in ("ttr_days", "dor_days", "dor_event", "pseudo_progression"):
+            r[k] = reader.arm(k, a)[None]
+        timecourse = timecourse_summary(
+            r["ttr_days"],
+            r["dor_days"],
+            r["dor_event"],
+            r["pseudo_progression"],
+            scan_days=plan.scan_days,
+            follow_up=spec.follow_up_days,
+        )
+        for k, v in timecourse.items():
+            parts[f"tc:{k}"].append(v)
+        del r["dor_days"], r["dor_event"]
+        if spec.survival is not None:
+            r["os_days"] = reader.arm("os_days", a)[None]
+            r["os_event"] = reader.arm("os_event", a)[None].astype(bool)
+            for k, v in os_summary(
+                br, r["os_days"], r["os_event"], follow_up=spec.follow_up_days
+            ).items():
+                parts[f"os:{k}"].append(v)
+        if axes:
+            bpc = reader.arm("best_pct_change", a)[None]
+            assert cell is not None
+            for k, v in cell_summary(br, bpc, cell, plan.grid_shape).items():
+                parts[f"cell:{k}"].append(v)
+            del bpc
+        if tps is not None:
+            strata += response_by_tps(br, tps, arms=[names[a]], **_tps_cutoffs(plan))
+        if a in target_arms:
+            for k, v in r.items():
+                kept[k].append(v[0])
+            if cutoffs:
+                os = None if spec.survival is None else (r["os_days"][0], r["os_event"][0])
+                cut.append(_at_cutoff(reader, plan, a, cutoffs, os))
+        del r, br
+    for prefix, dims, units in (
+        ("arm:", ("arm",), lambda k: {"units": "days"} if "pfs" in k else None),
+        ("tc:", ("arm",), lambda k: {"units": "days"} if "days" in k else None),
+        ("os:", ("arm",), lambda k: {"units": "days" if "days" in k else "1"}),
+        ("cell:", ("arm", *(f"axis_{k}" for k in axes)), lambda k: None),
+    ):
+        for key, v in parts.items():
+            if key.startswith(prefix):
+                k = key[len(prefix) :]
+                store.write_extra(k, np.concatenate(v), dims, units(k))
+    del parts
     seconds = float(np.nansum(store.read("chunk_seconds")))
     n = plan.n_patients
     found = _runaways(store, traj)
     wall = seconds + traj_seconds
+    # the targets' arms, (arm, patient) in the spec's order (only those the targets name)
+    held = {k: np.stack(v) for k, v in kept.items()}
+    del kept
+    at_cutoff = (
+        {c: {k: np.stack([x[c][k] for x in cut]) for k in cut[0][c]} for c in cutoffs}
+        if cut
+        else None
+    )
+    del cut
     store.finish(
         {
-            **clinical_attrs(
+            **_clinical_attrs(
                 plan,
-                br,
-                pfs_days,
-                pfs_event,
-                AssayColumns(_Columns(store, plan.columns)),  # read those a subgroup names
-                readout=tc,
+                [names[a] for a in target_arms],
+                held.pop("best_response", np.zeros((0, n), np.int8)),
+                held.pop("pfs_days", np.zeros((0, n))),
+                held.pop("pfs_event", np.zeros((0, n), bool)),
+                params,
+                readout=held,
+                strata=strata if tps is not None else None,
+                at_cutoff=at_cutoff,
+                intervals=bool(spec.targets),
             ),
             **({"warnings": json.dumps([*spec_warnings(plan), *found])} if found else {}),
             "wall_time_s": wall,
@@ -662,7 +851,7 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
             "patients_per_s": n / seconds if seconds > 0 else float("nan"),
             "solves_per_s": n * plan.n_arms / seconds if seconds > 0 else float("nan"),
             "n_patients": n,
-            "n_failed": int(np.sum(br < 0)),
+            "n_failed": n_failed,
             "jax_devices": len(engine.devices),
             "platform": jax.default_backend(),
         }
