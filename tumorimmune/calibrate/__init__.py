@@ -73,6 +73,7 @@ from ._trial import plausible_candidates as plausible_candidates
 from ._trial import target_class_probabilities as target_class_probabilities
 from ._trial import tps_quantile as tps_quantile
 from ._uncertainty import calibration_arm as calibration_arm
+from ._uncertainty import reselection_cutoff as reselection_cutoff
 from ._uncertainty import reselection_intervals as reselection_intervals
 from ._vpsoft import VPCalibration as VPCalibration
 from ._vpsoft import calibrate_soft as calibrate_soft
@@ -144,6 +145,7 @@ __all__ = [
     "plausible_patients",
     "prevalence_select",
     "rescale_tumor",
+    "reselection_cutoff",
     "reselection_intervals",
     "simulate_arm",
     "soft_complete_response",

@@ -755,7 +755,7 @@ def _finalize(store: SweepStore, engine: Engine) -> None:
     target_arms = sorted({names.index(str(t.arm)) for t in spec.targets})
     cutoffs = sorted({float(t.cutoff_day) for t in spec.targets if t.cutoff_day is not None})
     if spec.targets:
-        from ..calibrate._uncertainty import reselection_cutoff
+        from ..calibrate import reselection_cutoff
 
         if (cal := reselection_cutoff(spec.targets)) is not None and cal[1] not in cutoffs:
             cutoffs.append(cal[1])
