@@ -204,3 +204,33 @@ def test_claret_tgi_recovery_from_its_closed_form():
     assert ds["converged"].all()
     np.testing.assert_allclose(ds["estimate"].values, truth, rtol=1e-3)
     np.testing.assert_allclose(ds["fitted"].values, ds["observed"].values, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_forward_mode_gradient_equals_reverse_mode():
+    """The optimizer's objective takes its gradient from forward-mode ODE sensitivities
+    (``_objective``); it equals reverse mode through the checkpointed solve (``_nll``)."""
+    import jax
+    import jax.numpy as jnp
+
+    from tumorimmune.calibrate._fit import _arrays, _nll, _objective
+
+    df, _ = _cohort(2, np.arange(0.0, 85.0, 14.0), seed=5, noise=0.05)
+    res = fit_patients(
+        load_measurements(df),
+        ti.Kuznetsov1994(),
+        ["a", "n"],
+        optimizer=Minimizer(n_starts=1, max_iter=2),
+    )
+    pb = res._problem
+    reverse = jax.jit(jax.value_and_grad(lambda q, *one: _nll(pb, q, *one)))
+    forward = jax.jit(lambda q, *one: jax.value_and_grad(_objective(pb, *one))(q))
+    for i in range(2):
+        with jax.enable_x64(True):  # as fit_patients
+            one = [a[i] for a in _arrays(pb)]
+            z = jnp.array([0.3, -0.2, np.log(0.07)])  # x-space parameters and log σ
+            v_rev, g_rev = reverse(z, *one)
+            v_fwd, g_fwd = forward(z, *one)
+        assert abs(float(g_rev[0])) > 1e-3  # a gradient that is not trivially zero
+        np.testing.assert_allclose(float(v_fwd), float(v_rev), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(g_fwd), np.asarray(g_rev), rtol=1e-6)
