@@ -2,10 +2,12 @@
 
 Everything runs in float64. Free parameters live in an unconstrained space ``x`` through the
 bounded log transform of :mod:`._transform` (``p = exp(log lo + (log hi − log lo)·sigmoid(x))``)
-and are optimised with optax (L-BFGS or Adam), gradients by ``jax.grad`` through diffrax
-(``RecursiveCheckpointAdjoint``). Per-patient fits are independent problems run in parallel
-with ``jax.vmap`` over patients × starts; with ``shared`` parameters all patients are fitted
-jointly (one problem, the solve ``vmap``-ed over patients).
+and are optimised with optax (L-BFGS or Adam); each patient's gradient comes from
+forward-mode sensitivities of the solve (``diffrax.ForwardMode``, one tangent per free
+parameter, behind a ``custom_vjp`` so that ``jax.grad`` works: :func:`_objective`).
+Per-patient fits are independent problems run in parallel with ``jax.vmap`` over
+patients × starts; with ``shared`` parameters all patients are fitted jointly (one problem,
+the solve ``vmap``-ed over patients).
 
 Uncertainty: Laplace approximation — the inverse of the Hessian of the negative
 log-likelihood in ``x`` (forward-over-forward ``jax.jacfwd`` through ``diffrax.ForwardMode``:
