@@ -9,6 +9,41 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TUMORIMMUNE_COMPILE_CACHE", "off")
 
 
+def _memory_maps() -> tuple[int, int] | None:
+    """This process's number of memory mappings and the kernel's limit (Linux only)."""
+    try:
+        with open("/proc/self/maps") as f:
+            n = sum(1 for _ in f)
+        with open("/proc/sys/vm/max_map_count") as f:
+            return n, int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+    """After each test file, drop JAX's compiled programs once they hold many memory maps.
+
+    Every XLA CPU executable keeps a few to a few hundred memory mappings (LLVM's code and
+    data sections) for as long as a jit cache holds it. A worker that runs half the suite
+    compiles more than a thousand programs and passes the kernel's ``vm.max_map_count``
+    (65,530 by default); the next ``mmap`` inside XLA's compiler then fails and the worker
+    dies with a segmentation fault in ``backend_compile_and_load`` (seen in CI, jaxlib 0.10.2:
+    about 15,000 maps after ``tests/solvers/test_fused.py`` and ``tests/test_readme.py``
+    alone). ``jax.clear_caches()`` unmaps them; a later file that needs a program compiles it
+    again. Only above a third of the limit, so files that share programs mostly keep sharing.
+    """
+    yield
+    maps = _memory_maps()
+    if maps is not None and maps[0] > maps[1] // 3:
+        import gc
+
+        import jax
+
+        jax.clear_caches()
+        gc.collect()
+
+
 @pytest.fixture
 def unchecked():
     """Switch off the run-time type checks of the tests (jaxtyping hook, see pyproject.toml).
