@@ -66,16 +66,17 @@ def test_lazy_attributes_work():
 def test_no_private_imports_across_packages():
     """A package uses another package's public names (its ``__init__``), never its private
     modules: no ``from ..pkg._mod import`` and no ``from .._module import`` of a top-level
-    private module other than the leaf helpers ``_version``, ``_typing`` and ``_cache`` (no
-    package imports of their own) and ``_simulate`` / ``_solve``, the defining modules of the
-    root's ``simulate``, ``solve`` and ``Dosing`` (importing those from the root itself would
-    be an upward import), anywhere in the package."""
+    private module other than the leaf helpers ``_version``, ``_typing``, ``_cache`` and
+    ``_maps`` (no package imports of their own) and ``_simulate`` / ``_solve``, the defining
+    modules of the root's ``simulate``, ``solve`` and ``Dosing`` (importing those from the root
+    itself would be an upward import), anywhere in the package."""
     import re
     from pathlib import Path
 
     root = Path(__file__).parents[1] / "tumorimmune"
     pattern = re.compile(
-        r"from \.\.(?:[a-z_]+\.)?_(?!version\b|typing\b|cache\b|simulate\b|solve\b)[a-z_]+ import"
+        r"from \.\.(?:[a-z_]+\.)?_"
+        r"(?!version\b|typing\b|cache\b|maps\b|simulate\b|solve\b)[a-z_]+ import"
     )
     bad = [
         f"{path.relative_to(root)}:{i}: {line.strip()}"

@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tumorimmune.response",),
     ("tumorimmune.solvers",),
     ("tumorimmune.model",),
-    ("tumorimmune._typing", "tumorimmune._version"),
+    ("tumorimmune._typing", "tumorimmune._version", "tumorimmune._maps"),
 )
 
 

@@ -20,6 +20,7 @@ import jax
 import numpy as np
 import xarray as xr
 
+from .._maps import warn_if_near_map_limit
 from .._version import __version__
 from ..response import (
     AssayColumns,
@@ -105,6 +106,7 @@ def run_sweep(
         OSError: chunks that stay damaged after recomputing them (not marked complete).
     """
     spec = validate_spec(spec)
+    warn_if_near_map_limit()  # before this run compiles its programs
     path = Path(output if output is not None else spec.output)
     # the stored spec names the store it is in (``output`` is not part of the resume key)
     plan = SweepPlan.from_spec(spec.model_copy(update={"output": str(path)}))
