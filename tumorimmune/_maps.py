@@ -1,11 +1,12 @@
 """How close this process is to the kernel's limit on memory mappings (Linux).
 
 Every XLA CPU executable keeps a few to a few hundred memory mappings (LLVM's code and data
-sections) for as long as one of JAX's caches holds it; the fused solver's programs about 700.
-A long-lived process that compiles many distinct programs (a notebook running sweeps of many
-shapes) passes the kernel's ``vm.max_map_count`` (65,530 by default), and XLA's next
-compilation then dies with a segmentation fault (seen with jaxlib 0.10.2; ``docs/scaling.md``,
-"Compilation cache"). :func:`warn_if_near_map_limit` says so before it happens.
+sections) for as long as one of JAX's caches holds it (``tests/solvers/test_fused.py`` alone
+leaves about 10,000). A long-lived process that compiles many distinct programs (a notebook
+running sweeps of many shapes) passes the kernel's ``vm.max_map_count`` (65,530 by default),
+and XLA's next compilation then dies with a segmentation fault (seen with jaxlib 0.10.2;
+``docs/scaling.md``, "Compilation cache"). :func:`warn_if_near_map_limit` says so before it
+happens.
 """
 
 from __future__ import annotations
@@ -31,12 +32,11 @@ def memory_maps() -> tuple[int, int] | None:
         return None
 
 
-def warn_if_near_map_limit(*, fraction: float = WARN_FRACTION, stacklevel: int = 2) -> bool:
+def warn_if_near_map_limit(*, stacklevel: int = 2) -> bool:
     """Warn (``RuntimeWarning``, shown by default) when this process holds more than
-    ``fraction`` of the kernel's memory-mapping limit.
+    :data:`WARN_FRACTION` of the kernel's memory-mapping limit.
 
     Args:
-        fraction: of the limit, in (0, 1].
         stacklevel: as for :func:`warnings.warn`, counted from the caller of this function
             (the default 2 names the caller's caller: ``run_sweep``'s user).
 
@@ -44,7 +44,7 @@ def warn_if_near_map_limit(*, fraction: float = WARN_FRACTION, stacklevel: int =
         Whether it warned.
     """
     maps = memory_maps()
-    if maps is None or maps[0] <= fraction * maps[1]:
+    if maps is None or maps[0] <= WARN_FRACTION * maps[1]:
         return False
     n, limit = maps
     warnings.warn(
